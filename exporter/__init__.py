@@ -1,0 +1,3 @@
+"""Prometheus exporter for Binance Portfolio Margin accounts."""
+
+__version__ = "0.1.0"
