@@ -1,0 +1,59 @@
+"""One collector per PAPI endpoint: a pure function from a decoded payload to samples.
+
+Adding an endpoint is one new module here plus its metrics in README's reference; the scheduler,
+snapshot and HTTP layers do not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.metrics import Family, Samples
+
+PositionKey = tuple[str, str]  # (symbol, position side)
+
+
+class BadPayload(ValueError):
+    """The payload as a whole cannot be trusted (wrong shape, every entry malformed)."""
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    include_zero: bool = False
+    # Positions the UM account collector kept in the same poll; None when it is not enabled.
+    um_positions: frozenset[PositionKey] | None = None
+
+
+@dataclass
+class Result:
+    samples: Samples
+    skipped: int = 0  # malformed or duplicate entries left out
+    notes: list[str] = field(default_factory=list)  # things worth one log line (new enum values)
+    positions: frozenset[PositionKey] | None = None  # the position keys exported, for filters
+
+
+@dataclass(frozen=True)
+class Collector:
+    name: str
+    path: str
+    weight: int  # Binance's documented request weight
+    families: tuple[Family, ...]
+    parse: Callable[[Any, ParseOptions], Result]
+
+
+def _registry() -> dict[str, Collector]:
+    from exporter.collectors import account, cm_account, um_account, um_position_risk
+
+    found = [
+        um_account.COLLECTOR,
+        account.COLLECTOR,
+        um_position_risk.COLLECTOR,
+        cm_account.COLLECTOR,
+    ]
+    return {c.name: c for c in found}
+
+
+COLLECTORS: dict[str, Collector] = _registry()
+DEFAULT_COLLECTORS: tuple[str, ...] = ("um_account", "account", "um_position_risk")

@@ -1,0 +1,131 @@
+"""The PAPI client: signs requests, stamps them with server time, honours Retry-After.
+
+Binance's request-weight limit is per IP, so one 429 or 418 stops every account that shares the
+base URL until Retry-After has passed; the gate lives here, the only place requests are sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from exporter.binance.clock import ServerClock
+from exporter.binance.errors import ApiError, classify_reply
+from exporter.binance.signing import Signer
+
+USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    signer: Signer
+
+    def __repr__(self) -> str:
+        return f"Credentials(<key>, {self.signer.kind})"
+
+
+class RetryAfterGate:
+    """Until when requests to this base URL must not be sent, and why."""
+
+    def __init__(self) -> None:
+        self.until = 0.0  # monotonic
+        self.reason = "rate_limited"
+
+    def remaining(self) -> float:
+        return max(0.0, self.until - time.monotonic())
+
+    def close_for(self, seconds: float, reason: str) -> None:
+        until = time.monotonic() + seconds
+        if until > self.until:
+            self.until, self.reason = until, reason
+
+
+class PapiClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        clock: ServerClock,
+        *,
+        recv_window_ms: int,
+        timeout: float,
+        max_response_bytes: int,
+    ) -> None:
+        self._http = http
+        self._base_url = base_url
+        self.clock = clock
+        self.gate = RetryAfterGate()
+        self._recv_window = recv_window_ms
+        self._timeout = timeout
+        self._max_bytes = max_response_bytes
+        self.used_weight_1m: float | None = None  # last X-MBX-USED-WEIGHT-1M seen
+        self.requests_sent = 0
+
+    async def get_signed(self, path: str, credentials: Credentials) -> tuple[Any, int]:
+        """Decoded JSON of a SIGNED GET and how many -1021 replies came first (0 or 1).
+
+        A -1021 resynchronises the clock and retries once; a retry that succeeds is a success.
+        """
+        try:
+            return await self._get_once(path, credentials), 0
+        except ApiError as exc:
+            if exc.reason != "timestamp":
+                raise
+        await self.clock.sync(force=False)
+        try:
+            return await self._get_once(path, credentials), 1
+        except ApiError as exc:
+            exc.after_timestamp_retry = True
+            raise
+
+    async def _get_once(self, path: str, credentials: Credentials) -> Any:
+        wait = self.gate.remaining()
+        if wait > 0:
+            raise ApiError(self.gate.reason, f"Retry-After: {wait:.0f}s left, not sent", sent=False)
+        query = f"recvWindow={self._recv_window}&timestamp={self.clock.now_ms()}"
+        url = f"{self._base_url}{path}?{query}&signature={credentials.signer.sign(query)}"
+        headers = {"X-MBX-APIKEY": credentials.api_key}
+        self.requests_sent += 1
+        try:
+            async with asyncio.timeout(self._timeout):
+                status, reply_headers, body = await self._fetch(url, headers)
+        except TimeoutError:
+            raise ApiError("timeout", f"no complete reply within {self._timeout:g}s") from None
+        except httpx.TimeoutException:
+            raise ApiError("timeout", f"no complete reply within {self._timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            # The message of a transport error never holds the URL (and so no signature).
+            raise ApiError("network", type(exc).__name__) from None
+        weight = reply_headers.get(USED_WEIGHT_HEADER)
+        if weight is not None:
+            with contextlib.suppress(ValueError):
+                self.used_weight_1m = float(weight)
+        error = classify_reply(status, body, reply_headers.get("retry-after"))
+        if error is not None:
+            if error.retry_after is not None:
+                self.gate.close_for(error.retry_after, error.reason)
+            raise error
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ApiError("bad_response", f"HTTP {status}: body is not JSON") from None
+
+    async def _fetch(self, url: str, headers: dict[str, str]) -> tuple[int, httpx.Headers, bytes]:
+        async with self._http.stream("GET", url, headers=headers) as reply:
+            length = reply.headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > self._max_bytes:
+                raise ApiError("bad_response", f"reply of {length} bytes is over the limit")
+            chunks, size = [], 0
+            async for chunk in reply.aiter_bytes():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise ApiError("bad_response", f"reply over {self._max_bytes} bytes, cut off")
+                chunks.append(chunk)
+            return reply.status_code, reply.headers, b"".join(chunks)

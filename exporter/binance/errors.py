@@ -1,0 +1,89 @@
+"""One place decides what kind of failure a reply is; the reason becomes a metric label."""
+
+from __future__ import annotations
+
+import orjson
+
+REASONS = (
+    "timeout",
+    "network",
+    "http_5xx",
+    "rate_limited",
+    "ip_banned",
+    "auth",
+    "timestamp",
+    "bad_response",
+    "other",
+)
+
+# Binance error codes: https://developers.binance.com/docs/derivatives/portfolio-margin/error-code
+AUTH_CODES = frozenset({-2014, -2015, -1022})  # bad key format, key/IP/permission, bad signature
+TIMESTAMP_CODE = -1021
+DEFAULT_RETRY_AFTER = 60.0  # when a 429/418 comes without Retry-After
+
+
+class ApiError(Exception):
+    """A failed request; ``sent`` is False when a back-off window stopped it before sending."""
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        retry_after: float | None = None,
+        sent: bool = True,
+    ) -> None:
+        assert reason in REASONS, reason
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        self.sent = sent
+        # Set when this error ended the retry that followed a -1021 (already counted once).
+        self.after_timestamp_retry = False
+
+
+def classify_reply(status: int, body: bytes, retry_after_header: str | None) -> ApiError | None:
+    """None for a 2xx; otherwise the ApiError this status and Binance error body mean."""
+    if 200 <= status < 300:
+        return None
+    code, msg = _error_body(body)
+    detail = f"HTTP {status}" + (f" code {code}: {msg}" if code is not None else "")
+    if status in (429, 418):
+        reason = "rate_limited" if status == 429 else "ip_banned"
+        wait = parse_retry_after(retry_after_header)
+        return ApiError(reason, detail, status=status, code=code, retry_after=wait)
+    if code == TIMESTAMP_CODE:
+        return ApiError("timestamp", detail, status=status, code=code)
+    if status == 401 or code in AUTH_CODES:
+        return ApiError("auth", detail, status=status, code=code)
+    if status >= 500:
+        return ApiError("http_5xx", detail, status=status, code=code)
+    return ApiError("other", detail, status=status, code=code)
+
+
+def parse_retry_after(value: str | None) -> float:
+    if value is None:
+        return DEFAULT_RETRY_AFTER
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+    return seconds if 0 <= seconds < 10 * 86400 else DEFAULT_RETRY_AFTER
+
+
+def _error_body(body: bytes) -> tuple[int | None, str]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, ""
+    if not isinstance(data, dict):
+        return None, ""
+    code = data.get("code")
+    msg = data.get("msg")
+    code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    # Binance's messages are short fixed texts; bound them so a hostile body cannot flood logs.
+    return code, (msg[:200] if isinstance(msg, str) else "")

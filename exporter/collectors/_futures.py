@@ -1,0 +1,176 @@
+"""The UM and COIN-M account details share one shape: assets plus every symbol's position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.collectors import BadPayload, ParseOptions, PositionKey, Result
+from exporter.collectors._fields import BadField, as_dict, number, seconds, text
+from exporter.metrics import Family, Samples
+
+ASSET_LABELS = ("asset",)
+POSITION_LABELS = ("symbol", "position_side")
+
+# (metric suffix, Binance field, help)
+ASSET_FIELDS = (
+    ("cross_wallet_balance", "crossWalletBalance", "Cross wallet balance of the asset."),
+    ("cross_unrealized_pnl", "crossUnPnl", "Unrealized PnL of the asset's cross positions."),
+    ("maint_margin", "maintMargin", "Maintenance margin required."),
+    (
+        "initial_margin",
+        "initialMargin",
+        "Total initial margin required with the current mark price.",
+    ),
+    ("position_initial_margin", "positionInitialMargin", "Initial margin required for positions."),
+    (
+        "open_order_initial_margin",
+        "openOrderInitialMargin",
+        "Initial margin required for open orders.",
+    ),
+)
+POSITION_FIELDS = (
+    ("amount", "positionAmt", "Position amount, signed (negative is short)."),
+    ("entry_price", "entryPrice", "Average entry price."),
+    ("leverage", "leverage", "Current initial leverage."),
+    ("unrealized_pnl", "unrealizedProfit", "Unrealized profit of the position."),
+    ("initial_margin", "initialMargin", "Initial margin required with the current mark price."),
+    ("maint_margin", "maintMargin", "Maintenance margin required."),
+    (
+        "position_initial_margin",
+        "positionInitialMargin",
+        "Initial margin required for the position.",
+    ),
+    (
+        "open_order_initial_margin",
+        "openOrderInitialMargin",
+        "Initial margin required for open orders.",
+    ),
+)
+
+
+class FuturesAccount:
+    """Parser for /papi/v1/um/account and /papi/v1/cm/account, which differ in prefix and limit."""
+
+    def __init__(self, prefix: str, limit_suffix: str, limit_field: str, limit_help: str) -> None:
+        a, p = f"{prefix}_asset_", f"{prefix}_position_"
+        self.asset_fields = tuple((a + s, f) for s, f, _ in ASSET_FIELDS)
+        self.asset_update = a + "update_timestamp_seconds"
+        self.margin_balance = a + "margin_balance"
+        self.margin_ratio = a + "margin_ratio"
+        self.position_fields = (
+            *((p + s, f) for s, f, _ in POSITION_FIELDS),
+            (p + limit_suffix, limit_field),
+        )
+        self.position_update = p + "update_timestamp_seconds"
+        self.families = (
+            *(Family(a + s, h, ASSET_LABELS) for s, _, h in ASSET_FIELDS),
+            Family(self.asset_update, "Last update time of the asset (0 if never).", ASSET_LABELS),
+            Family(self.margin_balance, "Cross wallet balance plus unrealized PnL.", ASSET_LABELS),
+            Family(
+                self.margin_ratio,
+                "Maintenance margin / margin balance; 0 without maintenance margin, "
+                "+Inf when the margin balance is not positive.",
+                ASSET_LABELS,
+            ),
+            *(Family(p + s, h, POSITION_LABELS) for s, _, h in POSITION_FIELDS),
+            Family(p + limit_suffix, limit_help, POSITION_LABELS),
+            Family(
+                self.position_update,
+                "Last update time of the position (0 if never).",
+                POSITION_LABELS,
+            ),
+        )
+
+    def parse(self, payload: Any, options: ParseOptions) -> Result:
+        if not isinstance(payload, dict):
+            raise BadPayload("expected a JSON object")
+        assets, positions = payload.get("assets"), payload.get("positions")
+        if not isinstance(assets, list) or not isinstance(positions, list):
+            raise BadPayload("expected 'assets' and 'positions' lists")
+        samples: Samples = {f.name: [] for f in self.families}
+        skipped = self._assets(assets, samples)
+        kept, skipped_positions = self._positions(positions, options.include_zero, samples)
+        return Result(samples, skipped + skipped_positions, positions=kept)
+
+    def _assets(self, assets: list, samples: Samples) -> int:
+        skipped, seen = 0, set()
+        for raw in assets:
+            try:
+                entry = as_dict(raw)
+                asset = text(entry, "asset")
+                values = [number(entry, field) for _, field in self.asset_fields]
+                updated = seconds(entry, "updateTime")
+            except BadField:
+                skipped += 1
+                continue
+            if asset in seen:
+                skipped += 1
+                continue
+            seen.add(asset)
+            labels = (asset,)
+            for (name, _), value in zip(self.asset_fields, values, strict=True):
+                samples[name].append((labels, value))
+            samples[self.asset_update].append((labels, updated))
+            wallet, pnl, maint = values[0], values[1], values[2]
+            balance = wallet + pnl
+            samples[self.margin_balance].append((labels, balance))
+            samples[self.margin_ratio].append((labels, margin_ratio(maint, balance)))
+        if assets and skipped == len(assets):
+            raise BadPayload("no asset entry could be read")
+        return skipped
+
+    def _positions(
+        self, positions: list, include_zero: bool, samples: Samples
+    ) -> tuple[frozenset[PositionKey], int]:
+        skipped, kept = 0, set()
+        fields = self.position_fields
+        for raw in positions:
+            try:
+                entry = as_dict(raw)
+                # The market's every symbol comes back; most are flat and skipped here cheaply.
+                if not include_zero and _is_flat(entry):
+                    continue
+                key = (text(entry, "symbol"), text(entry, "positionSide"))
+                values = [number(entry, field) for _, field in fields]
+                updated = seconds(entry, "updateTime")
+            except BadField:
+                skipped += 1
+                continue
+            if key in kept:
+                skipped += 1
+                continue
+            kept.add(key)
+            for (name, _), value in zip(fields, values, strict=True):
+                samples[name].append((key, value))
+            samples[self.position_update].append((key, updated))
+        if positions and skipped == len(positions):
+            raise BadPayload("no position entry could be read")
+        return frozenset(kept), skipped
+
+
+def _is_flat(entry: dict) -> bool:
+    """No position and no open order margin; a malformed amount is not flat (it gets counted)."""
+    return _is_zero(entry.get("positionAmt")) and _is_zero(entry.get("openOrderInitialMargin"))
+
+
+# Binance formats zero with the symbol's precision ("0", "0.000", "0.00000000").
+_ZEROS = frozenset(["0", "0.0", "0.00", "0.000", "0.0000", "0.00000", "0.000000", "0.00000000"])
+
+
+def _is_zero(value: object) -> bool:
+    if isinstance(value, str):
+        if value in _ZEROS:
+            return True
+        try:
+            return float(value) == 0.0
+        except ValueError:
+            return False
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == 0
+
+
+def margin_ratio(maint: float, balance: float) -> float:
+    if maint == 0:
+        return 0.0
+    if balance <= 0:
+        return float("inf")
+    return maint / balance

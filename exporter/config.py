@@ -1,0 +1,425 @@
+"""Load, expand and validate the YAML configuration into frozen objects.
+
+Every mistake becomes one ``ConfigError`` naming the key path and the value at fault, so the CLI can
+print one line and exit 2. Secrets are wrapped in ``Secret`` so no repr, log or error shows them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
+
+# Binance's documented ceiling for recvWindow.
+MAX_RECV_WINDOW_MS = 60_000
+# Binance's PM REST limit per IP per minute (REQUEST_WEIGHT); the budget may not exceed it.
+BINANCE_WEIGHT_LIMIT = 6000
+DEFAULT_POLL_INTERVAL = 15.0
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+ENV_RE = re.compile(r"\$\{([^}]*)\}")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigError(Exception):
+    """A configuration mistake, located by its key path."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class Secret:
+    """A string that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    name: str
+    api_key: Secret
+    api_secret: Secret | None
+    private_key_pem: Secret | None
+    collectors: tuple[str, ...]
+
+    def weight_per_poll(self) -> int:
+        return sum(COLLECTORS[c].weight for c in self.collectors)
+
+
+@dataclass(frozen=True)
+class Config:
+    base_url: str
+    time_url: str
+    poll_interval_seconds: float
+    poll_interval_auto: bool
+    request_timeout_seconds: float
+    recv_window_ms: int
+    stale_after_seconds: float
+    include_zero_positions: bool
+    collectors: tuple[str, ...]
+    max_weight_per_minute: int
+    max_response_bytes: int
+    accounts: tuple[AccountConfig, ...]
+    # Non-fatal findings (loose secret file permissions) for the caller to log.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def planned_weight_per_minute(self) -> float:
+        return planned_weight(self.accounts, self.poll_interval_seconds)
+
+    def summary(self) -> str:
+        interval = f"{self.poll_interval_seconds:g}s" + (
+            " (auto)" if self.poll_interval_auto else ""
+        )
+        lines = [
+            f"base_url: {self.base_url}",
+            f"poll interval: {interval}, stale after {self.stale_after_seconds:g}s",
+            f"planned weight: {self.planned_weight_per_minute():g}/min "
+            f"(budget {self.max_weight_per_minute}/min)",
+            f"accounts: {len(self.accounts)}",
+        ]
+        for acc in self.accounts:
+            signing = "hmac" if acc.api_secret is not None else "private key"
+            lines.append(f"  - {acc.name}: {signing}, collectors {', '.join(acc.collectors)}")
+        return "\n".join(lines)
+
+
+def planned_weight(accounts: tuple[AccountConfig, ...], interval: float) -> float:
+    return sum(a.weight_per_poll() for a in accounts) * 60.0 / interval
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file; raises ConfigError on any mistake."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("", f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("", f"config file {path} is not UTF-8 text") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError("", f"{path}: bad YAML{where}: {problem}") from None
+    return parse_config(raw, env if env is not None else os.environ)
+
+
+_TOP_KEYS = {
+    "base_url",
+    "time_url",
+    "poll_interval_seconds",
+    "auto_interval_min_seconds",
+    "request_timeout_seconds",
+    "recv_window_ms",
+    "stale_after_seconds",
+    "positions",
+    "collectors",
+    "max_weight_per_minute",
+    "max_response_bytes",
+    "accounts",
+}
+_ACCOUNT_KEYS = {
+    "name",
+    "api_key",
+    "api_key_file",
+    "api_secret",
+    "api_secret_file",
+    "private_key_file",
+    "collectors",
+}
+
+
+def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("", f"the config must be a mapping, not {_type_name(raw)}")
+    raw = _expand_env(raw, "", env)
+    _reject_unknown(raw, _TOP_KEYS, "")
+
+    base_url = _url(raw, "base_url", "https://papi.binance.com")
+    time_url = _url(raw, "time_url", "https://fapi.binance.com/fapi/v1/time")
+    auto = raw.get("poll_interval_seconds") == "auto"
+    interval = DEFAULT_POLL_INTERVAL if auto else _number(raw, "poll_interval_seconds", 15, lo=1)
+    auto_min = _number(raw, "auto_interval_min_seconds", DEFAULT_POLL_INTERVAL, lo=1)
+    timeout = _number(raw, "request_timeout_seconds", 10, lo=0.1, hi=300)
+    recv_window = _integer(raw, "recv_window_ms", 5000, lo=1, hi=MAX_RECV_WINDOW_MS)
+    max_weight = _integer(raw, "max_weight_per_minute", 3000, lo=1, hi=BINANCE_WEIGHT_LIMIT)
+    max_bytes = _integer(raw, "max_response_bytes", 32 * 1024 * 1024, lo=1024, hi=1 << 31)
+
+    positions = raw.get("positions", {})
+    if positions is None:
+        positions = {}
+    if not isinstance(positions, dict):
+        raise ConfigError("positions", f"must be a mapping, not {_type_name(positions)}")
+    _reject_unknown(positions, {"include_zero"}, "positions")
+    include_zero = positions.get("include_zero", False)
+    if not isinstance(include_zero, bool):
+        raise ConfigError("positions.include_zero", f"must be true or false, not {include_zero!r}")
+
+    collectors = _collectors(raw.get("collectors", list(DEFAULT_COLLECTORS)), "collectors")
+
+    warnings: list[str] = []
+    accounts = _accounts(raw.get("accounts"), collectors, warnings)
+
+    if auto:
+        interval = _auto_interval(accounts, max_weight, auto_min)
+    else:
+        planned = planned_weight(accounts, interval)
+        if planned > max_weight:
+            fit = math.ceil(sum(a.weight_per_poll() for a in accounts) * 60.0 / max_weight)
+            raise ConfigError(
+                "poll_interval_seconds",
+                f"planned API weight {planned:g}/min exceeds max_weight_per_minute "
+                f"{max_weight}; poll_interval_seconds: {fit} (or more) would fit, or set "
+                "poll_interval_seconds: auto",
+            )
+
+    stale = _number(raw, "stale_after_seconds", 3 * interval, lo=1)
+    if stale < interval:
+        raise ConfigError(
+            "stale_after_seconds",
+            f"{stale:g} is shorter than the poll interval {interval:g}; data would vanish "
+            "between polls",
+        )
+    return Config(
+        base_url=base_url,
+        time_url=time_url,
+        poll_interval_seconds=interval,
+        poll_interval_auto=auto,
+        request_timeout_seconds=timeout,
+        recv_window_ms=recv_window,
+        stale_after_seconds=stale,
+        include_zero_positions=include_zero,
+        collectors=collectors,
+        max_weight_per_minute=max_weight,
+        max_response_bytes=max_bytes,
+        accounts=accounts,
+        warnings=tuple(warnings),
+    )
+
+
+def _auto_interval(accounts: tuple[AccountConfig, ...], budget: int, floor: float) -> float:
+    """The shortest whole-second interval, not below ``floor``, whose plan fits the budget."""
+    per_round = sum(a.weight_per_poll() for a in accounts)
+    return float(max(floor, math.ceil(per_round * 60.0 / budget)))
+
+
+def _accounts(
+    raw: Any, default_collectors: tuple[str, ...], warnings: list[str]
+) -> tuple[AccountConfig, ...]:
+    if raw is None:
+        raise ConfigError("accounts", "at least one account is required")
+    if not isinstance(raw, list):
+        raise ConfigError("accounts", f"must be a list, not {_type_name(raw)}")
+    if not raw:
+        raise ConfigError("accounts", "at least one account is required")
+    seen: set[str] = set()
+    out = []
+    for i, item in enumerate(raw):
+        path = f"accounts[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(path, f"must be a mapping, not {_type_name(item)}")
+        _reject_unknown(item, _ACCOUNT_KEYS, path)
+        name = item.get("name")
+        if name is None:
+            raise ConfigError(f"{path}.name", "is required")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise ConfigError(f"{path}.name", f"{name!r} must match [A-Za-z0-9_.-]+")
+        if name in seen:
+            raise ConfigError(f"{path}.name", f"duplicate account name {name!r}")
+        seen.add(name)
+
+        api_key = _secret(item, path, "api_key", warnings)
+        if api_key is None:
+            raise ConfigError(f"{path}.api_key", "is required (api_key or api_key_file)")
+        api_secret = _secret(item, path, "api_secret", warnings)
+        private_key = _secret_file(item, path, "private_key_file", warnings, strip=False)
+        if api_secret is not None and private_key is not None:
+            raise ConfigError(
+                f"{path}.private_key_file", "give either api_secret or private_key_file, not both"
+            )
+        if api_secret is None and private_key is None:
+            raise ConfigError(
+                f"{path}.api_secret",
+                "is required (api_secret, api_secret_file or private_key_file)",
+            )
+        if private_key is not None:
+            _check_private_key(private_key, f"{path}.private_key_file", item["private_key_file"])
+        collectors = (
+            _collectors(item["collectors"], f"{path}.collectors")
+            if "collectors" in item
+            else default_collectors
+        )
+        out.append(AccountConfig(name, api_key, api_secret, private_key, collectors))
+    return tuple(out)
+
+
+def _check_private_key(pem: Secret, path: str, filename: str) -> None:
+    from exporter.binance.signing import InvalidKeyError, signer_from_pem
+
+    try:
+        signer_from_pem(pem.reveal().encode())
+    except InvalidKeyError as exc:
+        raise ConfigError(path, f"{filename}: {exc}") from None
+
+
+def _secret(item: dict, path: str, key: str, warnings: list[str]) -> Secret | None:
+    inline, file_key = item.get(key), f"{key}_file"
+    if inline is not None and file_key in item:
+        raise ConfigError(f"{path}.{file_key}", f"give either {key} or {file_key}, not both")
+    if inline is not None:
+        if not isinstance(inline, str):
+            raise ConfigError(f"{path}.{key}", f"must be a string, not {_type_name(inline)}")
+        if not inline.strip():
+            raise ConfigError(f"{path}.{key}", "is empty")
+        return Secret(inline.strip())
+    return _secret_file(item, path, file_key, warnings, strip=True)
+
+
+def _secret_file(
+    item: dict, path: str, key: str, warnings: list[str], *, strip: bool
+) -> Secret | None:
+    if key not in item:
+        return None
+    filename = item[key]
+    where = f"{path}.{key}"
+    if not isinstance(filename, str) or not filename:
+        raise ConfigError(where, f"must be a file path, not {filename!r}")
+    try:
+        content = Path(filename).read_text(encoding="utf-8")
+        mode = os.stat(filename).st_mode
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read {filename}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(where, f"{filename} is not UTF-8 text") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warnings.append(
+            f"secret file {filename} ({where}) is accessible by group or others "
+            f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it"
+        )
+    value = content.strip()
+    if not value:
+        raise ConfigError(where, f"{filename} is empty")
+    return Secret(value if strip else content)
+
+
+def _collectors(raw: Any, path: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(path, f"must be a non-empty list of collector names, not {raw!r}")
+    out: list[str] = []
+    for i, name in enumerate(raw):
+        if not isinstance(name, str) or name not in COLLECTORS:
+            known = ", ".join(COLLECTORS)
+            raise ConfigError(f"{path}[{i}]", f"unknown collector {name!r} (known: {known})")
+        if name in out:
+            raise ConfigError(f"{path}[{i}]", f"collector {name!r} is listed twice")
+        out.append(name)
+    return tuple(out)
+
+
+def _expand_env(value: Any, path: str, env: Mapping[str, str]) -> Any:
+    """Replace ${VAR} in every string; an unset variable is an error naming it."""
+    if isinstance(value, str):
+        return ENV_RE.sub(lambda m: _lookup(m.group(1), path, env), value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v, _join(path, str(k)), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
+    return value
+
+
+def _lookup(name: str, path: str, env: Mapping[str, str]) -> str:
+    if not ENV_NAME_RE.match(name):
+        raise ConfigError(path, f"invalid environment variable reference ${{{name}}}")
+    if name not in env:
+        raise ConfigError(path, f"environment variable {name} is not set")
+    return env[name]
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _reject_unknown(raw: dict, known: set[str], path: str) -> None:
+    for key in raw:
+        if key not in known:
+            raise ConfigError(_join(path, str(key)), f"unknown key {key!r}")
+
+
+def _type_name(value: Any) -> str:
+    return {
+        type(None): "null",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
+
+
+def _checked(
+    raw: dict,
+    key: str,
+    default: float,
+    lo: float,
+    hi: float | None,
+    accept: Callable[[Any], bool],
+    kind: str,
+) -> Any:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not accept(value):
+        raise ConfigError(key, f"must be {kind}, not {value!r}")
+    if not math.isfinite(value) or value < lo or (hi is not None and value > hi):
+        bound = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
+        raise ConfigError(key, f"{value!r} is out of range (must be {bound})")
+    return value
+
+
+def _number(raw: dict, key: str, default: float, lo: float, hi: float | None = None) -> float:
+    accept = lambda v: isinstance(v, int | float)  # noqa: E731
+    return float(_checked(raw, key, default, lo, hi, accept, "a number"))
+
+
+def _integer(raw: dict, key: str, default: int, lo: int, hi: int | None = None) -> int:
+    accept = lambda v: isinstance(v, int)  # noqa: E731
+    return int(_checked(raw, key, default, lo, hi, accept, "an integer"))
+
+
+def _url(raw: dict, key: str, default: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(key, f"must be a URL string, not {value!r}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(key, f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")

@@ -1,0 +1,56 @@
+"""Metric families and their exposition text.
+
+A collector's output is a ``Samples`` mapping (family name -> rows of label values and a value, the
+``account`` label left out). ``render_family`` turns rows into text-format lines once per poll, so a
+scrape only concatenates bytes (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client.utils import floatToGoString
+
+Row = tuple[tuple[str, ...], float]
+Samples = dict[str, list[Row]]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    help: str
+    labels: tuple[str, ...]  # without the leading ``account`` label, which every family has
+    type: str = "gauge"  # gauge, counter or histogram
+
+    def header(self) -> bytes:
+        head = f"# HELP {self.name} {escape_help(self.help)}\n# TYPE {self.name} {self.type}\n"
+        return head.encode()
+
+
+def escape_label_value(value: str) -> str:
+    """Text-format escaping: backslash, double quote and line feed."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def label_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    return ",".join(f'{n}="{escape_label_value(v)}"' for n, v in zip(names, values, strict=True))
+
+
+def render_rows(name: str, prefix: str, label_names: tuple[str, ...], rows: list[Row]) -> str:
+    """Lines ``name{prefix,labels} value``; ``prefix`` is the pre-rendered account label."""
+    if not label_names:
+        return "".join(f"{name}{{{prefix}}} {floatToGoString(v)}\n" for _, v in rows)
+    cache: dict[tuple[str, ...], str] = {}
+    out = []
+    for values, v in rows:
+        labels = cache.get(values)
+        if labels is None:
+            labels = cache[values] = label_text(label_names, values)
+        out.append(f"{name}{{{prefix},{labels}}} {floatToGoString(v)}\n")
+    return "".join(out)
