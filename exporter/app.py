@@ -1,0 +1,114 @@
+"""Wiring: config -> client -> scheduler -> store -> renderer -> HTTP, started and stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+
+import httpx
+import structlog
+from aiohttp import web
+
+from exporter import __version__
+from exporter.binance.client import PapiClient
+from exporter.binance.clock import ServerClock
+from exporter.config import Config
+from exporter.http import build_app
+from exporter.render import Renderer
+from exporter.scheduler import Scheduler
+from exporter.snapshot import ExporterStatus, Store
+
+log = structlog.get_logger("exporter")
+
+
+class ListenAddressError(ValueError):
+    pass
+
+
+def parse_listen_address(value: str) -> tuple[str | None, int]:
+    """Go's host:port form: ':10091' (every interface), '127.0.0.1:0', '[::1]:10091'."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ListenAddressError(f"--web.listen-address {value!r} must be host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return (host or None), int(port)
+
+
+class Exporter:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        listen_address: str = ":10091",
+        telemetry_path: str = "/metrics",
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.config = config
+        self.listen_host, self.listen_port = parse_listen_address(listen_address)
+        self.telemetry_path = telemetry_path
+        self.ssl_context = ssl_context
+        status = ExporterStatus(
+            version=__version__,
+            planned_weight_per_minute=config.planned_weight_per_minute(),
+            poll_interval_seconds=config.poll_interval_seconds,
+            reload_success_time=time.time(),
+        )
+        self.store = Store(status, config.stale_after_seconds)
+        self.renderer = Renderer(self.store)
+        self._http: httpx.AsyncClient | None = None
+        self._runner: web.AppRunner | None = None
+        self._clock_task: asyncio.Task[None] | None = None
+        self.scheduler: Scheduler | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        cfg = self.config
+        # One keep-alive client for the base URL; Binance allows many requests per connection.
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        self._http = httpx.AsyncClient(
+            limits=limits, timeout=cfg.request_timeout_seconds, follow_redirects=False
+        )
+        clock = ServerClock(self._http, cfg.time_url, cfg.request_timeout_seconds)
+        client = PapiClient(
+            self._http,
+            cfg.base_url,
+            clock,
+            recv_window_ms=cfg.recv_window_ms,
+            timeout=cfg.request_timeout_seconds,
+            max_response_bytes=cfg.max_response_bytes,
+        )
+        app = build_app(self.store, self.renderer, self.telemetry_path)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, self.listen_host, self.listen_port, ssl_context=self.ssl_context
+        )
+        await site.start()
+        addresses = self._runner.addresses
+        self.port = addresses[0][1] if addresses else self.listen_port
+        log.info(
+            "listening",
+            address=f"{self.listen_host or ''}:{self.port}",
+            path=self.telemetry_path,
+            accounts=len(cfg.accounts),
+            poll_interval_seconds=cfg.poll_interval_seconds,
+            planned_weight_per_minute=round(cfg.planned_weight_per_minute(), 1),
+        )
+        await clock.sync()
+        self.store.status.clock_offset_seconds = clock.offset_seconds
+        self._clock_task = asyncio.create_task(clock.run_periodic(), name="clock")
+        self.scheduler = Scheduler(cfg, self.store, client)
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self._clock_task is not None:
+            self._clock_task.cancel()
+            await asyncio.gather(self._clock_task, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._http is not None:
+            await self._http.aclose()

@@ -1,0 +1,127 @@
+"""Command line: the Go exporters' flags, logging set-up, start and clean stop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import structlog
+
+from exporter import __version__
+from exporter.app import Exporter, ListenAddressError, parse_listen_address
+from exporter.config import Config, ConfigError, load_config
+from exporter.logsetup import FORMATS, LEVELS, configure
+
+# Chosen from the free part of Prometheus' default port allocations; documented in README.
+DEFAULT_PORT = 10091
+EXIT_CONFIG = 2
+
+log = structlog.get_logger("exporter")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="binance-pm-exporter",
+        description="Prometheus exporter for Binance Portfolio Margin accounts.",
+    )
+    p.add_argument(
+        "--config.file",
+        dest="config_file",
+        default="config.yaml",
+        help="path to the YAML configuration (default: %(default)s)",
+    )
+    p.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the configuration, print a summary and exit",
+    )
+    p.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=f":{DEFAULT_PORT}",
+        help="address to listen on (default: %(default)s)",
+    )
+    p.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        help="path under which to expose metrics (default: %(default)s)",
+    )
+    p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
+    p.add_argument("--log.format", dest="log_format", choices=list(FORMATS), default="logfmt")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against a built-in simulator with sample accounts (no keys needed)",
+    )
+    p.add_argument("--version", action="version", version=f"binance-pm-exporter {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure(args.log_level, args.log_format)
+    try:
+        parse_listen_address(args.listen_address)
+    except ListenAddressError as exc:
+        log.error("invalid flag", error=str(exc))
+        return EXIT_CONFIG
+    if not args.telemetry_path.startswith("/"):
+        log.error("invalid flag", error="--web.telemetry-path must start with '/'")
+        return EXIT_CONFIG
+    if args.demo:
+        return asyncio.run(_run_demo(args))
+    try:
+        config = load_config(args.config_file)
+    except ConfigError as exc:
+        log.error("invalid configuration", error=str(exc))
+        return EXIT_CONFIG
+    for warning in config.warnings:
+        log.warning("insecure secret file", detail=warning)
+    if args.config_check:
+        print(f"configuration {args.config_file} is valid\n{config.summary()}")
+        return 0
+    return asyncio.run(_serve(config, args))
+
+
+async def _serve(config: Config, args: argparse.Namespace) -> int:
+    exporter = Exporter(
+        config, listen_address=args.listen_address, telemetry_path=args.telemetry_path
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await exporter.start()
+    except OSError as exc:
+        log.error("cannot listen", address=args.listen_address, error=exc.strerror or str(exc))
+        await exporter.stop()
+        return 1
+    await stop.wait()
+    log.info("shutting down")
+    await exporter.stop()
+    return 0
+
+
+async def _run_demo(args: argparse.Namespace) -> int:
+    # Imported here only: the simulator is never part of the normal path.
+    from exporter.simulator.demo import start_demo
+
+    simulator, config = await start_demo()
+    log.info(
+        "demo mode: polling the built-in simulator",
+        base_url=config.base_url,
+        accounts=[a.name for a in config.accounts],
+    )
+    try:
+        return await _serve(config, args)
+    finally:
+        await simulator.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

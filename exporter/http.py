@@ -1,0 +1,115 @@
+"""The HTTP side: /metrics from the pre-rendered store, a landing page, health and readiness.
+
+Nothing here calls Binance: a scrape only reads what the scheduler last published.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from exporter import __version__
+from exporter.render import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Renderer
+from exporter.snapshot import Store
+
+ReloadHook = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+def build_app(
+    store: Store,
+    renderer: Renderer,
+    telemetry_path: str,
+    *,
+    reload: ReloadHook | None = None,
+    middlewares: tuple = (),
+) -> web.Application:
+    app = web.Application(middlewares=list(middlewares))
+    handlers = _Handlers(store, renderer, telemetry_path, reload)
+    app.router.add_get(telemetry_path, handlers.metrics)
+    if telemetry_path != "/":
+        app.router.add_get("/", handlers.landing)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_post("/-/reload", handlers.reload)
+    return app
+
+
+class _Handlers:
+    def __init__(
+        self, store: Store, renderer: Renderer, path: str, reload: ReloadHook | None
+    ) -> None:
+        self.store = store
+        self.renderer = renderer
+        self.path = path
+        self._reload = reload
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        if "application/openmetrics-text" in accept:
+            body, ctype = self.renderer.openmetrics(), OPENMETRICS_CONTENT_TYPE
+            return web.Response(body=body, headers={"Content-Type": ctype})
+        gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "")
+        body = self.renderer.text(time.time(), compressed=gzip_ok)
+        headers = {"Content-Type": TEXT_CONTENT_TYPE}
+        if gzip_ok:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        waiting = [a.name for a in self.store.accounts.values() if not a.ever_succeeded]
+        if waiting:
+            return web.Response(status=503, text="not ready: " + ", ".join(waiting) + "\n")
+        return web.Response(text="ready\n")
+
+    async def reload(self, request: web.Request) -> web.Response:
+        if self._reload is None:
+            return web.Response(status=404, text="reload is not available in this mode\n")
+        ok, message = await self._reload()
+        return web.Response(status=200 if ok else 500, text=message + "\n")
+
+    async def landing(self, request: web.Request) -> web.Response:
+        rows = []
+        for acc in self.store.accounts.values():
+            rows.append(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
+                    html.escape(acc.name),
+                    "up" if acc.up else "down",
+                    _when(acc.last_success),
+                    html.escape(acc.last_error or "")
+                    + (f" ({_when(acc.last_error_time)})" if acc.last_error else ""),
+                )
+            )
+        page = _PAGE.format(
+            version=html.escape(__version__),
+            path=html.escape(self.path),
+            rows="\n".join(rows) or '<tr><td colspan="4">no accounts</td></tr>',
+        )
+        return web.Response(text=page, content_type="text/html")
+
+
+def _when(ts: float) -> str:
+    if not ts:
+        return "never"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Binance PM Exporter</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}</style>
+</head><body>
+<h1>Binance Portfolio Margin Exporter</h1>
+<p>Version {version}. <a href="{path}">Metrics</a> &middot; <a href="/healthz">Health</a>
+&middot; <a href="/readyz">Readiness</a></p>
+<table><thead><tr><th>Account</th><th>State</th><th>Last success</th><th>Last error</th></tr>
+</thead><tbody>
+{rows}
+</tbody></table>
+</body></html>
+"""

@@ -1,0 +1,224 @@
+"""The poll loop: when each account is polled, back-off, Retry-After, and publishing results.
+
+Accounts are spread evenly over the interval (slot i of n starts at i/n of it, plus a little
+jitter) and keep their slot, so the request weight per minute stays flat. A slow account only
+delays itself; nothing here raises out of the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from exporter.binance.client import Credentials, PapiClient
+from exporter.binance.errors import ApiError
+from exporter.binance.signing import HmacSigner, signer_from_pem
+from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Result
+from exporter.config import AccountConfig, Config
+from exporter.snapshot import AccountState, Store
+
+log = structlog.get_logger("exporter.scheduler")
+
+AUTH_BACKOFF_CAP = 600.0  # a bad key is retried at most every 10 minutes
+
+
+def credentials_for(account: AccountConfig) -> Credentials:
+    if account.api_secret is not None:
+        signer: Any = HmacSigner(account.api_secret.reveal())
+    else:
+        assert account.private_key_pem is not None
+        signer = signer_from_pem(account.private_key_pem.reveal().encode())
+    return Credentials(account.api_key.reveal(), signer)
+
+
+@dataclass
+class _Fetched:
+    payload: Any = None
+    error: ApiError | None = None
+    timestamp_rejections: int = 0
+    seconds: float = 0.0
+
+
+class Scheduler:
+    def __init__(self, config: Config, store: Store, client: PapiClient) -> None:
+        self.config = config
+        self.store = store
+        self.client = client
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._warned: set[tuple[str, str, str]] = set()
+        self._auth_failing: set[str] = set()
+
+    def start(self) -> None:
+        accounts = self.config.accounts
+        for i, account in enumerate(accounts):
+            self._start_account(account, i, len(accounts))
+
+    def _start_account(self, account: AccountConfig, slot: int, slots: int) -> None:
+        if account.name not in self.store.accounts:
+            self.store.accounts[account.name] = AccountState(account.name, account.collectors)
+        interval = self.config.poll_interval_seconds
+        spacing = interval / slots
+        offset = slot * spacing + random.uniform(0, min(1.0, spacing / 4))
+        self._tasks[account.name] = asyncio.create_task(
+            self._run_account(account, offset), name=f"poll-{account.name}"
+        )
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _run_account(self, account: AccountConfig, offset: float) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self.config.poll_interval_seconds
+        state = self.store.accounts[account.name]
+        credentials = credentials_for(account)
+        auth_failures = 0
+        next_at = loop.time() + offset
+        while True:
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            try:
+                auth_failed = await self.poll(account, state, credentials)
+            except Exception:  # a bug must not end the account's loop
+                log.exception("poll crashed", account=account.name)
+                auth_failed = False
+            if auth_failed:
+                auth_failures += 1
+                delay = min(interval * 2 ** (auth_failures - 1), AUTH_BACKOFF_CAP)
+                if auth_failures > 1 or delay > interval:
+                    log.info("auth back-off", account=account.name, retry_in_seconds=delay)
+            else:
+                auth_failures = 0
+                delay = interval
+            next_at += delay
+            now = loop.time()
+            if next_at < now:  # we fell behind (a long poll): keep the slot, skip missed polls
+                next_at += ((now - next_at) // interval + 1) * interval
+
+    async def poll(self, account: AccountConfig, state: AccountState, creds: Credentials) -> bool:
+        """Poll every collector of the account once; returns True when the key was refused."""
+        names = account.collectors
+        fetched = await asyncio.gather(*(self._fetch(COLLECTORS[n].path, creds) for n in names))
+        by_name = dict(zip(names, fetched, strict=True))
+        now = time.time()
+        um_positions = None
+        auth_error: ApiError | None = None
+        all_ok = True
+        # um_account first: its position filter decides which positionRisk rows are kept.
+        for name in sorted(names, key=lambda n: n != "um_account"):
+            item = by_name[name]
+            health = state.health[name]
+            collector = COLLECTORS[name]
+            if item.timestamp_rejections:
+                health.errors["timestamp"] += 1
+            error = item.error
+            result: Result | None = None
+            if error is None:
+                started = time.perf_counter()
+                options = ParseOptions(self.config.include_zero_positions, um_positions)
+                try:
+                    result = collector.parse(item.payload, options)
+                except BadPayload as exc:
+                    error = ApiError("bad_response", f"unexpected payload: {exc}")
+                item.seconds += time.perf_counter() - started
+            if item.error is None or item.error.sent:
+                health.observe(item.seconds)
+            if error is not None:
+                all_ok = False
+                self._record_failure(account.name, name, health, error)
+                if error.reason == "auth":
+                    auth_error = auth_error or error
+                continue
+            assert result is not None
+            if name == "um_account":
+                um_positions = result.positions
+            state.set_data(name, result.samples, collector.families, now)
+            if not health.up and health.last_success:
+                log.info("collector recovered", account=account.name, collector=name)
+            health.up, health.last_success = True, now
+            self._note_result(account.name, name, health, result)
+        if all_ok:
+            if not state.up and state.ever_succeeded:
+                log.info("account recovered", account=account.name)
+            state.up, state.last_success, state.ever_succeeded = True, now, True
+        else:
+            state.up = False
+        state.render_health()
+        status = self.store.status
+        if self.client.used_weight_1m is not None:
+            status.used_weight_1m = self.client.used_weight_1m
+        status.clock_offset_seconds = self.client.clock.offset_seconds
+        self.store.changed()
+        self._note_auth(account.name, auth_error)
+        return auth_error is not None
+
+    def _note_auth(self, account: str, error: ApiError | None) -> None:
+        """One line when a key starts or stops being refused, not one per poll and endpoint."""
+        if error is not None and account not in self._auth_failing:
+            self._auth_failing.add(account)
+            log.error(
+                "API key refused; check the key, its IP whitelist and its permissions",
+                account=account,
+                error=str(error),
+            )
+        elif error is None and account in self._auth_failing:
+            self._auth_failing.discard(account)
+            log.info("API key accepted again", account=account)
+
+    async def _fetch(self, path: str, creds: Credentials) -> _Fetched:
+        started = time.perf_counter()
+        out = _Fetched()
+        try:
+            out.payload, out.timestamp_rejections = await self.client.get_signed(path, creds)
+        except ApiError as exc:
+            out.error = exc
+            # The first -1021 is counted once; a retry failing the same way adds nothing.
+            if exc.after_timestamp_retry:
+                out.timestamp_rejections = 1
+                if exc.reason == "timestamp":
+                    exc.sent = False  # already counted through timestamp_rejections
+        out.seconds = time.perf_counter() - started
+        return out
+
+    def _record_failure(self, account: str, collector: str, health: Any, error: ApiError) -> None:
+        was_up = health.up or not health.last_success
+        health.up = False
+        if error.sent:
+            health.errors[error.reason] += 1
+        state = self.store.accounts[account]
+        state.last_error = f"{collector}: {error.reason}: {error}"
+        state.last_error_time = time.time()
+        fields = {"account": account, "collector": collector, "reason": error.reason}
+        if error.reason == "auth" or not error.sent:
+            log.debug("poll skipped", error=str(error), **fields)
+        elif was_up:
+            log.warning("poll failed", error=str(error), **fields)
+        else:
+            log.debug("poll failed again", error=str(error), **fields)
+        if error.retry_after is not None:
+            log.warning("backing off all accounts", retry_after_seconds=error.retry_after, **fields)
+
+    def _note_result(self, account: str, collector: str, health: Any, result: Result) -> None:
+        if result.skipped:
+            health.skipped += result.skipped
+            key = (account, collector, "skipped")
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning(
+                    "malformed entries skipped",
+                    account=account,
+                    collector=collector,
+                    count=result.skipped,
+                )
+        for note in result.notes:
+            key = ("", collector, note)  # e.g. a new account status: once per process
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning(note, account=account, collector=collector)

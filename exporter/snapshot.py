@@ -1,0 +1,192 @@
+"""Per-account results: the latest data of each collector and the exporter's own health counters.
+
+The scheduler is the only writer. After each poll it swaps in new immutable ``CollectorData`` and
+re-renders the account's text fragments, so a scrape reads one consistent state without locks
+(everything runs on one event loop) and never mixes two polls of a collector.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from exporter.binance.errors import REASONS
+from exporter.metrics import Family, Row, Samples, escape_label_value, render_rows
+
+# Poll durations: from a fast loopback reply to a request that hit the timeout.
+DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+UP = Family(
+    "binance_pm_exporter_up", "1 if every collector of the account's last poll succeeded.", ()
+)
+LAST_SUCCESS = Family(
+    "binance_pm_exporter_last_success_timestamp_seconds",
+    "When every collector of the account last succeeded in one poll (0: never).",
+    (),
+)
+COLLECTOR_UP = Family(
+    "binance_pm_exporter_collector_up",
+    "1 if the collector's last request for the account succeeded.",
+    ("collector",),
+)
+COLLECTOR_LAST_SUCCESS = Family(
+    "binance_pm_exporter_collector_last_success_timestamp_seconds",
+    "When the collector last succeeded for the account (0: never).",
+    ("collector",),
+)
+POLL_DURATION = Family(
+    "binance_pm_exporter_poll_duration_seconds",
+    "Time taken by one collector's request and parse.",
+    ("collector",),
+    "histogram",
+)
+POLL_ERRORS = Family(
+    "binance_pm_exporter_poll_errors_total",
+    "Failed requests by collector and reason.",
+    ("collector", "reason"),
+    "counter",
+)
+SKIPPED = Family(
+    "binance_pm_exporter_skipped_entries_total",
+    "Malformed or duplicate asset/position entries left out of otherwise good replies.",
+    ("collector",),
+    "counter",
+)
+ACCOUNT_FAMILIES = (
+    UP,
+    LAST_SUCCESS,
+    COLLECTOR_UP,
+    COLLECTOR_LAST_SUCCESS,
+    POLL_DURATION,
+    POLL_ERRORS,
+    SKIPPED,
+)
+
+
+@dataclass(frozen=True)
+class CollectorData:
+    """One successful poll of one collector: immutable, replaced whole."""
+
+    samples: Samples
+    fragments: dict[str, str]  # family name -> rendered sample lines
+    time: float  # wall clock of the success
+
+
+@dataclass
+class CollectorHealth:
+    up: bool = False
+    last_success: float = 0.0
+    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    buckets: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))
+    duration_sum: float = 0.0
+    duration_count: int = 0
+    skipped: int = 0
+
+    def observe(self, seconds: float) -> None:
+        self.duration_sum += seconds
+        self.duration_count += 1
+        i = bisect.bisect_left(DURATION_BUCKETS, seconds)
+        if i < len(self.buckets):
+            self.buckets[i] += 1
+
+    def cumulative_buckets(self) -> list[tuple[str, float]]:
+        out, total = [], 0
+        for bound, n in zip(DURATION_BUCKETS, self.buckets, strict=True):
+            total += n
+            out.append((_le(bound), float(total)))
+        out.append(("+Inf", float(self.duration_count)))
+        return out
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+class AccountState:
+    """Everything the exporter knows about one account."""
+
+    def __init__(self, name: str, collectors: tuple[str, ...]) -> None:
+        self.name = name
+        self.label = f'account="{escape_label_value(name)}"'
+        self.collectors = collectors
+        self.data: dict[str, CollectorData] = {}
+        self.health = {c: CollectorHealth() for c in collectors}
+        self.up = False
+        self.last_success = 0.0
+        self.last_error: str | None = None
+        self.last_error_time = 0.0
+        self.ever_succeeded = False
+        self.self_fragments: dict[str, str] = {}
+        self.render_health()
+
+    def set_data(self, collector: str, samples: Samples, families: tuple[Family, ...], now: float):
+        fragments = {}
+        for fam in families:
+            rows = samples.get(fam.name)
+            if rows:
+                fragments[fam.name] = render_rows(fam.name, self.label, fam.labels, rows)
+        self.data[collector] = CollectorData(samples, fragments, now)
+
+    def fresh_data(self, now: float, stale_after: float) -> list[CollectorData]:
+        return [d for d in self.data.values() if now - d.time <= stale_after]
+
+    def health_rows(self) -> dict[str, list[Row]]:
+        """Rows of the per-account self metrics (histograms rendered separately)."""
+        h = self.health
+        return {
+            UP.name: [((), 1.0 if self.up else 0.0)],
+            LAST_SUCCESS.name: [((), self.last_success)],
+            COLLECTOR_UP.name: [((c,), 1.0 if h[c].up else 0.0) for c in self.collectors],
+            COLLECTOR_LAST_SUCCESS.name: [((c,), h[c].last_success) for c in self.collectors],
+            POLL_ERRORS.name: [
+                ((c, r), float(n)) for c in self.collectors for r, n in h[c].errors.items()
+            ],
+            SKIPPED.name: [((c,), float(h[c].skipped)) for c in self.collectors],
+        }
+
+    def render_health(self) -> None:
+        rows = self.health_rows()
+        frags = {
+            fam.name: render_rows(fam.name, self.label, fam.labels, rows[fam.name])
+            for fam in ACCOUNT_FAMILIES
+            if fam.name in rows
+        }
+        frags[POLL_DURATION.name] = "".join(
+            self._histogram_lines(c, self.health[c]) for c in self.collectors
+        )
+        self.self_fragments = frags
+
+    def _histogram_lines(self, collector: str, h: CollectorHealth) -> str:
+        name, prefix = POLL_DURATION.name, f'{self.label},collector="{collector}"'
+        lines = [
+            f'{name}_bucket{{{prefix},le="{le}"}} {int(n)}\n' for le, n in h.cumulative_buckets()
+        ]
+        lines.append(f"{name}_sum{{{prefix}}} {h.duration_sum!r}\n")
+        lines.append(f"{name}_count{{{prefix}}} {h.duration_count}\n")
+        return "".join(lines)
+
+
+@dataclass
+class ExporterStatus:
+    """Process-wide values, updated by the scheduler and the reload path."""
+
+    version: str
+    planned_weight_per_minute: float = 0.0
+    poll_interval_seconds: float = 0.0
+    used_weight_1m: float = 0.0
+    clock_offset_seconds: float = 0.0
+    reload_successful: bool = True
+    reload_success_time: float = 0.0
+
+
+class Store:
+    """The accounts in config order plus a version that changes with every published poll."""
+
+    def __init__(self, status: ExporterStatus, stale_after: float) -> None:
+        self.status = status
+        self.stale_after = stale_after
+        self.accounts: dict[str, AccountState] = {}
+        self.version = 0
+
+    def changed(self) -> None:
+        self.version += 1
