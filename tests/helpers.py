@@ -1,0 +1,104 @@
+"""Test helpers: run the exporter in a background thread and read its /metrics over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.app import Exporter
+from exporter.config import Config, parse_config
+
+Key = tuple[str, frozenset[tuple[str, str]]]
+
+
+def make_config(base_url: str, accounts: list[dict], **overrides: Any) -> Config:
+    raw: dict[str, Any] = {
+        "base_url": base_url,
+        "time_url": base_url + "/fapi/v1/time",
+        "poll_interval_seconds": 1,
+        "request_timeout_seconds": 2,
+        "max_weight_per_minute": 6000,
+        "accounts": accounts,
+    }
+    raw.update(overrides)
+    return parse_config(raw, {})
+
+
+class ExporterThread:
+    """The real exporter (scheduler, client, HTTP server) on its own loop, on a free port."""
+
+    def __init__(self, config: Config, **kwargs: Any) -> None:
+        self.config = config
+        self.exporter = Exporter(config, listen_address="127.0.0.1:0", **kwargs)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> ExporterThread:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.exporter.start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.exporter.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.exporter.port}"
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the exporter's loop (its state is only touched there)."""
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(5)
+
+    def text(self, path: str = "/metrics", **headers: str) -> str:
+        reply = httpx.get(self.url + path, headers=headers, timeout=5)
+        reply.raise_for_status()
+        return reply.text
+
+    def samples(self) -> dict[Key, float]:
+        return parse_samples(self.text())
+
+
+def parse_samples(text: str) -> dict[Key, float]:
+    out: dict[Key, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            key = (s.name, frozenset(s.labels.items()))
+            assert key not in out, f"duplicate series {key}"
+            out[key] = s.value
+    return out
+
+
+def series(samples: dict[Key, float], name: str, **labels: str) -> dict[Key, float]:
+    """Samples of one metric whose labels include ``labels``."""
+    want = set(labels.items())
+    return {k: v for k, v in samples.items() if k[0] == name and want <= k[1]}
+
+
+def value(samples: dict[Key, float], name: str, **labels: str) -> float:
+    found = [v for (n, lab), v in samples.items() if n == name and dict(lab) == labels]
+    assert len(found) == 1, f"{name}{labels}: {len(found)} series"
+    return found[0]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
