@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
@@ -102,3 +105,13 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def promtool() -> str:
+    """The promtool binary; CI must have it (fail), elsewhere skip with the reason."""
+    path = shutil.which("promtool")
+    if path:
+        return path
+    if os.environ.get("CI") == "true":
+        pytest.fail("promtool is required under CI=true (Debian package 'prometheus')")
+    pytest.skip("promtool not installed (apt-get install prometheus)")

@@ -1,0 +1,263 @@
+"""The UM account collector end to end: simulator -> exporter -> /metrics over loopback."""
+
+from __future__ import annotations
+
+import subprocess
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.helpers import (
+    ExporterThread,
+    make_config,
+    parse_samples,
+    promtool,
+    series,
+    value,
+    wait_for,
+)
+
+UM = "/papi/v1/um/account"
+ASSET_FIELDS = {
+    "cross_wallet_balance": "crossWalletBalance",
+    "cross_unrealized_pnl": "crossUnPnl",
+    "maint_margin": "maintMargin",
+    "initial_margin": "initialMargin",
+    "position_initial_margin": "positionInitialMargin",
+    "open_order_initial_margin": "openOrderInitialMargin",
+}
+POSITION_FIELDS = {
+    "amount": "positionAmt",
+    "entry_price": "entryPrice",
+    "leverage": "leverage",
+    "unrealized_pnl": "unrealizedProfit",
+    "initial_margin": "initialMargin",
+    "maint_margin": "maintMargin",
+    "position_initial_margin": "positionInitialMargin",
+    "open_order_initial_margin": "openOrderInitialMargin",
+    "max_notional": "maxNotional",
+}
+
+
+def expected_um(account: str, payload: dict, include_zero: bool = False) -> dict:
+    """What /metrics must say for one served UM payload, computed independently."""
+    out = {}
+    for a in payload["assets"]:
+        labels = frozenset({"account": account, "asset": a["asset"]}.items())
+        for suffix, field in ASSET_FIELDS.items():
+            out[(f"binance_pm_um_asset_{suffix}", labels)] = float(a[field])
+        out[("binance_pm_um_asset_update_timestamp_seconds", labels)] = a["updateTime"] / 1000
+        balance = float(a["crossWalletBalance"]) + float(a["crossUnPnl"])
+        maint = float(a["maintMargin"])
+        ratio = 0.0 if maint == 0 else (float("inf") if balance <= 0 else maint / balance)
+        out[("binance_pm_um_asset_margin_balance", labels)] = balance
+        out[("binance_pm_um_asset_margin_ratio", labels)] = ratio
+    for p in payload["positions"]:
+        flat = float(p["positionAmt"]) == 0 and float(p["openOrderInitialMargin"]) == 0
+        if flat and not include_zero:
+            continue
+        labels = frozenset(
+            {"account": account, "symbol": p["symbol"], "position_side": p["positionSide"]}.items()
+        )
+        for suffix, field in POSITION_FIELDS.items():
+            out[(f"binance_pm_um_position_{suffix}", labels)] = float(p[field])
+        out[("binance_pm_um_position_update_timestamp_seconds", labels)] = p["updateTime"] / 1000
+    return out
+
+
+def um_samples(samples: dict, account: str) -> dict:
+    return {
+        k: v
+        for k, v in samples.items()
+        if k[0].startswith("binance_pm_um_")
+        and ("account", account) in k[1]
+        and not k[0].startswith(
+            (
+                "binance_pm_um_position_mark",
+                "binance_pm_um_position_liq",
+                "binance_pm_um_position_notional",
+            )
+        )
+    }
+
+
+def _matches_served(exp: ExporterThread, sim, account: str, include_zero: bool = False) -> bool:
+    payload = sim.last_payload(account, UM)
+    if payload is None:
+        return False
+    return um_samples(exp.samples(), account) == expected_um(account, payload, include_zero)
+
+
+def test_every_um_value_equals_the_served_payload_one_way_and_hedge(sim, accounts):
+    sim.freeze_prices()
+    config = make_config(sim.base_url, accounts, collectors=["um_account"])
+    with ExporterThread(config) as exp:
+        for account in ("oneway", "hedge"):
+            wait_for(lambda a=account: _matches_served(exp, sim, a))
+        samples = exp.samples()
+    # Spot-check the shapes: one-way positions are BOTH, hedge positions LONG and SHORT.
+    sides = {dict(k[1])["position_side"] for k in series(samples, "binance_pm_um_position_amount")}
+    assert sides == {"BOTH", "LONG", "SHORT"}
+    assert (
+        value(
+            samples,
+            "binance_pm_um_position_amount",
+            account="hedge",
+            symbol="BTCUSDT",
+            position_side="SHORT",
+        )
+        == -0.05
+    )
+    assert (
+        value(
+            samples,
+            "binance_pm_um_position_entry_price",
+            account="oneway",
+            symbol="ETHUSDT",
+            position_side="BOTH",
+        )
+        == 3000.0
+    )
+
+
+def test_flat_positions_are_left_out_but_open_orders_are_kept(sim, accounts):
+    config = make_config(sim.base_url, accounts[:1], collectors=["um_account"])
+    with ExporterThread(config) as exp:
+        samples = wait_for(lambda: series(exp.samples(), "binance_pm_um_position_amount"))
+    symbols = {dict(k[1])["symbol"] for k in samples}
+    assert symbols == {"BTCUSDT", "ETHUSDT", "SOLUSDT"}  # SOLUSDT: an open order, amount 0
+    served = sim.last_payload("oneway", UM)
+    assert len(served["positions"]) >= 400  # the whole market came back
+
+
+def test_include_zero_exports_every_symbol_of_the_market(sim, accounts):
+    sim.freeze_prices()
+    config = make_config(
+        sim.base_url, accounts[:1], collectors=["um_account"], positions={"include_zero": True}
+    )
+    with ExporterThread(config) as exp:
+        wait_for(lambda: _matches_served(exp, sim, "oneway", include_zero=True))
+        amounts = series(exp.samples(), "binance_pm_um_position_amount")
+    assert len(amounts) == len(sim.last_payload("oneway", UM)["positions"])
+
+
+def test_closed_position_series_disappear(sim, accounts):
+    config = make_config(sim.base_url, accounts[:1], collectors=["um_account"])
+    btc = {"account": "oneway", "symbol": "BTCUSDT", "position_side": "BOTH"}
+    with ExporterThread(config) as exp:
+        wait_for(lambda: series(exp.samples(), "binance_pm_um_position_amount", **btc))
+        sim.call(sim.simulator.close_position, "oneway", "BTCUSDT", "BOTH")
+        wait_for(lambda: not series(exp.samples(), "binance_pm_um_position_amount", **btc))
+        samples = exp.samples()
+    assert not [k for k in samples if ("symbol", "BTCUSDT") in k[1]]
+    assert series(samples, "binance_pm_um_position_amount", symbol="ETHUSDT")
+
+
+def test_stale_account_data_disappears_while_others_stay(sim, accounts):
+    config = make_config(sim.base_url, accounts, collectors=["um_account"], stale_after_seconds=2)
+    with ExporterThread(config) as exp:
+        wait_for(
+            lambda: series(exp.samples(), "binance_pm_um_asset_margin_balance", account="hedge")
+        )
+        sim.set_fault("hedge", UM, status=503)
+        wait_for(
+            lambda: (
+                not series(exp.samples(), "binance_pm_um_asset_margin_balance", account="hedge")
+            ),
+            timeout=6,
+        )
+        samples = exp.samples()
+    assert value(samples, "binance_pm_exporter_up", account="hedge") == 0
+    assert value(samples, "binance_pm_exporter_up", account="oneway") == 1
+    assert not [
+        k for k in samples if k[0].startswith("binance_pm_um_") and ("account", "hedge") in k[1]
+    ]
+    assert series(samples, "binance_pm_um_asset_margin_balance", account="oneway")
+
+
+def test_self_metrics_exist_from_the_first_scrape_with_zero_counters(sim, accounts):
+    config = make_config(sim.base_url, accounts)
+    exp = ExporterThread(config)
+    with exp:
+        # Stop the polls before they run so the scrape sees the initial state.
+        exp.call(lambda: [t.cancel() for t in exp.exporter.scheduler._tasks.values()])
+        samples = exp.samples()
+    reasons = {
+        "timeout",
+        "network",
+        "http_5xx",
+        "rate_limited",
+        "ip_banned",
+        "auth",
+        "timestamp",
+        "bad_response",
+        "other",
+    }
+    for account in ("oneway", "hedge"):
+        assert value(samples, "binance_pm_exporter_up", account=account) == 0
+        assert (
+            value(samples, "binance_pm_exporter_last_success_timestamp_seconds", account=account)
+            == 0
+        )
+        errors = series(samples, "binance_pm_exporter_poll_errors_total", account=account)
+        assert {dict(k[1])["reason"] for k in errors} == reasons
+        assert len(errors) == len(reasons) * 3  # three default collectors
+        assert set(errors.values()) == {0.0}
+    assert (
+        value(samples, "binance_pm_exporter_build_info", version=__import__("exporter").__version__)
+        == 1
+    )
+    assert value(samples, "binance_pm_exporter_api_used_weight_1m") == 0
+    assert ("binance_pm_exporter_clock_offset_seconds", frozenset()) in samples
+
+
+def test_metrics_output_passes_promtool_check_metrics(sim, accounts):
+    tool = promtool()
+    config = make_config(
+        sim.base_url,
+        accounts,
+        collectors=["um_account", "account", "um_position_risk", "cm_account"],
+    )
+    with ExporterThread(config) as exp:
+        wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="hedge") == 1)
+        text = exp.text()
+    check = subprocess.run(
+        [tool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert check.stdout + check.stderr == ""
+
+
+def test_openmetrics_when_asked_and_same_samples_as_text(sim, accounts):
+    sim.freeze_prices()
+    config = make_config(sim.base_url, accounts)
+    with ExporterThread(config) as exp:
+        wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="hedge") == 1)
+        exp.call(lambda: [t.cancel() for t in exp.exporter.scheduler._tasks.values()])
+        text = exp.text()
+        om = exp.text(Accept="application/openmetrics-text; version=1.0.0")
+    assert om.endswith("# EOF\n")
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
+
+    om_samples = {}
+    for fam in om_parse(om):
+        for s in fam.samples:
+            if s.name.endswith("_created"):
+                continue
+            om_samples[(s.name, frozenset(s.labels.items()))] = s.value
+    assert om_samples == parse_samples(text)
+
+
+def test_gzip_is_served_when_accepted(sim, accounts):
+    import gzip
+
+    import httpx
+
+    config = make_config(sim.base_url, accounts[:1])
+    with ExporterThread(config) as exp:
+        wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
+        raw = httpx.get(exp.url + "/metrics", headers={"Accept-Encoding": "gzip"})
+        plain = exp.text()
+    assert raw.headers["content-encoding"] == "gzip"
+    body = raw.content  # httpx decoded it
+    assert body.decode() == plain or gzip.decompress(raw.read()) == plain.encode()
+    assert list(text_string_to_metric_families(body.decode()))
