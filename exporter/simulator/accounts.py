@@ -1,0 +1,561 @@
+"""Simulated Portfolio Margin accounts and the exact payloads Binance would serve for them.
+
+Every figure is derived from the account's wallet, its positions and the market's marks, so the
+numbers served by the four endpoints agree with each other the way Binance's do:
+
+* UM position (USDT-margined): ``unrealizedProfit = (mark - entry) * amt``,
+  ``notional = mark * amt``, ``positionInitialMargin = |notional| / leverage``,
+  ``maintMargin = |notional| * mmr``, ``initialMargin = positionInitialMargin + openOrderIM``.
+* COIN-M position (inverse, ``amt`` in contracts of ``contract_size`` USD), in the base coin:
+  ``notional = amt * size / mark``, ``unrealizedProfit = amt * size * (1/entry - 1/mark)``,
+  margins as above on ``|notional|``.
+* UM asset USDT carries the sums over UM positions; other UM assets have zero margins.
+* Account (USD): per asset, ``value = (UM wallet + UM PnL + CM wallet + CM PnL) * usd price``;
+  ``actualEquity = sum(value)``; ``accountEquity = sum(value * collateral rate)`` where the
+  rate applies to positive values only (a debt counts in full); ``accountMaintMargin`` and
+  ``accountInitialMargin`` are UM plus CM margins in USD; ``uniMMR = equity / maint``.
+* ``uniMMR`` is truncated (ROUND_DOWN) to 8 decimals from the 8-decimal equity and maintenance
+  strings that are served, so ``Decimal(equity) / Decimal(maint)`` truncated gives it exactly.
+  With no maintenance margin it is ``NO_MAINT_UNI_MMR`` ("999999.00000000"): a huge ratio, as
+  Binance shows for an account without positions, rather than a division by zero or "0".
+* ``accountStatus`` follows uniMMR: > 1.5 NORMAL, > 1.2 MARGIN_CALL, > 1.05 REDUCE_ONLY, else
+  ACTIVE_LIQUIDATION; ``status_override`` replaces it with any string.
+* UM ``liquidationPrice = mark - (accountEquity - accountMaintMargin) / amt``: the mark at which,
+  everything else held, uniMMR would reach 1 (to first order: it ignores that maintenance margin
+  moves with the mark). "0" when there is no position or the price would not be positive, which
+  is how Binance says "no liquidation price".
+* Every other money figure is rounded half-up to 8 decimals; sums are taken over the rounded
+  figures, so a test can add up what was served and get the served total exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import weakref
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Literal
+from urllib.parse import unquote
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
+from exporter.simulator.market import (
+    UM_QUOTE,
+    ZERO,
+    CMSymbol,
+    Market,
+    UMSymbol,
+    collateral_rate,
+    quantum,
+)
+
+Mode = Literal["one_way", "hedge"]
+PositionKey = tuple[str, str]  # (symbol, positionSide)
+
+Q8 = quantum(8)
+NO_MAINT_UNI_MMR = Decimal("999999.00000000")
+MARGIN_CALL_AT = Decimal("1.5")
+REDUCE_ONLY_AT = Decimal("1.2")
+ACTIVE_LIQUIDATION_AT = Decimal("1.05")
+
+SIDES: dict[str, tuple[str, ...]] = {"one_way": ("BOTH",), "hedge": ("LONG", "SHORT")}
+
+
+def q8(value: Decimal) -> Decimal:
+    return value.quantize(Q8, rounding=ROUND_HALF_UP)
+
+
+def fmt(value: Decimal, places: int = 8) -> str:
+    """A fixed-point decimal string; never "-0.000" (Binance does not send negative zeros)."""
+    out = value.quantize(quantum(places), rounding=ROUND_HALF_UP)
+    if out.is_zero():
+        out = out.copy_abs()
+    return format(out, "f")
+
+
+def plain(value: Decimal) -> str:
+    """A Decimal as given, without exponent ("0.00001" rather than "1E-5")."""
+    return format(value, "f")
+
+
+def status_for(uni_mmr: Decimal) -> str:
+    if uni_mmr > MARGIN_CALL_AT:
+        return "NORMAL"
+    if uni_mmr > REDUCE_ONLY_AT:
+        return "MARGIN_CALL"
+    if uni_mmr > ACTIVE_LIQUIDATION_AT:
+        return "REDUCE_ONLY"
+    return "ACTIVE_LIQUIDATION"
+
+
+@dataclass
+class UMPosition:
+    """One UM position; ``amount`` is signed and zero for an open order without a position."""
+
+    symbol: str
+    side: str
+    amount: Decimal
+    entry_price: Decimal
+    leverage: int = 20
+    open_order_initial_margin: Decimal = ZERO
+    update_time: int = 0  # ms; set when the simulator opens it
+
+    def __post_init__(self) -> None:
+        self.amount = Decimal(self.amount)
+        self.entry_price = Decimal(self.entry_price)
+        self.open_order_initial_margin = Decimal(self.open_order_initial_margin)
+
+
+@dataclass
+class CMPosition:
+    """One COIN-M position; ``amount`` in contracts, signed."""
+
+    symbol: str
+    side: str
+    amount: Decimal
+    entry_price: Decimal
+    leverage: int = 20
+    open_order_initial_margin: Decimal = ZERO
+    update_time: int = 0
+
+    def __post_init__(self) -> None:
+        self.amount = Decimal(self.amount)
+        self.entry_price = Decimal(self.entry_price)
+        self.open_order_initial_margin = Decimal(self.open_order_initial_margin)
+
+
+@dataclass
+class UniMMRRamp:
+    """Drives uniMMR linearly from ``start`` to ``end``, then holds ``end`` until cleared."""
+
+    start: float
+    end: float
+    started_at: float  # simulator wall clock, seconds
+    duration: float
+
+    def target(self, now: float) -> Decimal:
+        progress = (
+            1.0
+            if self.duration <= 0
+            else min(1.0, max(0.0, (now - self.started_at) / self.duration))
+        )
+        return Decimal(repr(self.start + (self.end - self.start) * progress))
+
+
+@dataclass
+class SimAccount:
+    """A PM account: credentials, position mode, wallets and positions.
+
+    ``balances`` is the UM/margin wallet per asset, ``cm_balances`` the COIN-M wallet per coin.
+    Exactly one credential: ``api_secret`` (HMAC) or ``public_key_pem`` (RSA or Ed25519).
+    """
+
+    name: str
+    api_key: str
+    api_secret: str | None = None
+    public_key_pem: bytes | None = None
+    mode: Mode = "one_way"
+    balances: dict[str, Decimal] = field(default_factory=dict)
+    cm_balances: dict[str, Decimal] = field(default_factory=dict)
+    um_positions: list[UMPosition] = field(default_factory=list)
+    cm_positions: list[CMPosition] = field(default_factory=list)
+    status_override: str | None = None
+    update_time: int = 0  # ms of the last wallet change, served as the assets' updateTime
+    ramp: UniMMRRamp | None = None
+
+    def __post_init__(self) -> None:
+        if (self.api_secret is None) == (self.public_key_pem is None):
+            raise ValueError(f"{self.name}: give exactly one of api_secret and public_key_pem")
+        if self.mode not in SIDES:
+            raise ValueError(f"{self.name}: mode must be one_way or hedge, not {self.mode!r}")
+        self.balances = {asset: Decimal(v) for asset, v in self.balances.items()}
+        self.cm_balances = {asset: Decimal(v) for asset, v in self.cm_balances.items()}
+        self.balances.setdefault("USDT", ZERO)  # UM margins are carried by USDT
+        self._public_key: rsa.RSAPublicKey | ed25519.Ed25519PublicKey | None = None
+        if self.public_key_pem is not None:
+            key = serialization.load_pem_public_key(self.public_key_pem)
+            if not isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+                raise ValueError(f"{self.name}: public key must be RSA or Ed25519")
+            self._public_key = key
+        for position in [*self.um_positions, *self.cm_positions]:
+            self.check_side(position.side, position.amount)
+
+    # -- credentials ---------------------------------------------------------------------------
+
+    def verify(self, payload: str, signature: str) -> bool:
+        """Binance's check: hex HMAC-SHA256, or base64 RSA-PKCS#1v1.5-SHA256 / Ed25519."""
+        if self.api_secret is not None:
+            expected = hmac.new(self.api_secret.encode(), payload.encode(), hashlib.sha256)
+            return hmac.compare_digest(expected.hexdigest(), signature.lower())
+        try:
+            raw = base64.b64decode(unquote(signature), validate=True)
+        except ValueError:
+            return False
+        try:
+            if isinstance(self._public_key, rsa.RSAPublicKey):
+                self._public_key.verify(raw, payload.encode(), padding.PKCS1v15(), hashes.SHA256())
+            elif isinstance(self._public_key, ed25519.Ed25519PublicKey):
+                self._public_key.verify(raw, payload.encode())
+            else:
+                return False
+        except InvalidSignature:
+            return False
+        return True
+
+    # -- positions -----------------------------------------------------------------------------
+
+    def check_side(self, side: str, amount: Decimal) -> None:
+        if side not in SIDES[self.mode]:
+            raise ValueError(f"{self.name}: side {side} is not valid in {self.mode} mode")
+        if (side == "LONG" and amount < 0) or (side == "SHORT" and amount > 0):
+            raise ValueError(f"{self.name}: a {side} position cannot have amount {amount}")
+
+    def um_position(self, symbol: str, side: str) -> UMPosition | None:
+        return next((p for p in self.um_positions if (p.symbol, p.side) == (symbol, side)), None)
+
+    def cm_position(self, symbol: str, side: str) -> CMPosition | None:
+        return next((p for p in self.cm_positions if (p.symbol, p.side) == (symbol, side)), None)
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PositionFigures:
+    """The computed, 8-decimal figures of one position (UM: in USDT; COIN-M: in the coin)."""
+
+    unrealized: Decimal
+    notional: Decimal
+    position_initial: Decimal
+    maint: Decimal
+    open_order_initial: Decimal
+
+    @property
+    def initial(self) -> Decimal:
+        return self.position_initial + self.open_order_initial
+
+
+@dataclass
+class AssetMargins:
+    """Per-asset sums, in the asset (COIN-M: the coin)."""
+
+    unrealized: Decimal = ZERO
+    maint: Decimal = ZERO
+    initial: Decimal = ZERO
+    position_initial: Decimal = ZERO
+    open_order_initial: Decimal = ZERO
+
+    def add(self, f: PositionFigures) -> None:
+        self.unrealized += f.unrealized
+        self.maint += f.maint
+        self.initial += f.initial
+        self.position_initial += f.position_initial
+        self.open_order_initial += f.open_order_initial
+
+
+@dataclass
+class Risk:
+    """Everything the four payloads need, computed once per request."""
+
+    um: list[tuple[UMPosition, UMSymbol, PositionFigures]]
+    cm: list[tuple[CMPosition, CMSymbol, PositionFigures]]
+    um_usdt: AssetMargins
+    cm_assets: dict[str, AssetMargins]
+    account_equity: Decimal
+    actual_equity: Decimal
+    maint: Decimal
+    initial: Decimal
+    uni_mmr: Decimal
+    status: str
+
+
+def um_figures(position: UMPosition, sym: UMSymbol) -> PositionFigures:
+    notional = q8(sym.mark * position.amount)
+    return PositionFigures(
+        unrealized=q8((sym.mark - position.entry_price) * position.amount),
+        notional=notional,
+        position_initial=q8(abs(notional) / position.leverage),
+        maint=q8(abs(notional) * sym.maint_margin_rate),
+        open_order_initial=q8(position.open_order_initial_margin),
+    )
+
+
+def cm_figures(position: CMPosition, sym: CMSymbol) -> PositionFigures:
+    size = position.amount * sym.contract_size
+    notional = q8(size / sym.mark)
+    unrealized = ZERO
+    if position.amount and position.entry_price:
+        unrealized = q8(size / position.entry_price - size / sym.mark)
+    return PositionFigures(
+        unrealized=unrealized,
+        notional=notional,
+        position_initial=q8(abs(notional) / position.leverage),
+        maint=q8(abs(notional) * sym.maint_margin_rate),
+        open_order_initial=q8(position.open_order_initial_margin),
+    )
+
+
+def compute_risk(account: SimAccount, market: Market, now: float) -> Risk:
+    """The account's figures at the market's current marks (applying a uniMMR ramp first)."""
+    risk = _compute(account, market)
+    if account.ramp is not None and risk.maint > 0:
+        # Move the USDT wallet so that equity / maint hits the ramp's target; USDT's collateral
+        # rate is 1 either side of zero, so equity moves by exactly the change.
+        target_equity = q8(account.ramp.target(now) * risk.maint)
+        change = target_equity - risk.account_equity
+        if change:
+            account.balances["USDT"] = account.balances.get("USDT", ZERO) + change
+            account.update_time = int(now * 1000)
+            risk = _compute(account, market)
+    return risk
+
+
+def _compute(account: SimAccount, market: Market) -> Risk:
+    um_rows = []
+    um_usdt = AssetMargins()
+    for position in account.um_positions:
+        sym = market.um[position.symbol]
+        figures = um_figures(position, sym)
+        um_usdt.add(figures)
+        um_rows.append((position, sym, figures))
+    cm_rows = []
+    cm_assets: dict[str, AssetMargins] = {}
+    for position in account.cm_positions:
+        sym = market.cm[position.symbol]
+        figures = cm_figures(position, sym)
+        cm_assets.setdefault(sym.base, AssetMargins()).add(figures)
+        cm_rows.append((position, sym, figures))
+
+    holdings: dict[str, Decimal] = {}
+    for asset, wallet in account.balances.items():
+        holdings[asset] = holdings.get(asset, ZERO) + wallet
+    holdings[UM_QUOTE] = holdings.get(UM_QUOTE, ZERO) + um_usdt.unrealized
+    for asset, wallet in account.cm_balances.items():
+        holdings[asset] = holdings.get(asset, ZERO) + wallet
+    for asset, margins in cm_assets.items():
+        holdings[asset] = holdings.get(asset, ZERO) + margins.unrealized
+
+    actual = equity = ZERO
+    for asset, amount in holdings.items():
+        value = q8(amount * market.usd_price(asset))
+        actual += value
+        equity += q8(value * collateral_rate(asset)) if value > 0 else value
+    maint, initial = um_usdt.maint, um_usdt.initial
+    for asset, margins in cm_assets.items():
+        price = market.usd_price(asset)
+        maint += q8(margins.maint * price)
+        initial += q8(margins.initial * price)
+    uni_mmr = (equity / maint).quantize(Q8, rounding=ROUND_DOWN) if maint > 0 else NO_MAINT_UNI_MMR
+    status = account.status_override or status_for(uni_mmr)
+    return Risk(
+        um_rows, cm_rows, um_usdt, cm_assets, equity, actual, maint, initial, uni_mmr, status
+    )
+
+
+def liquidation_price(position: UMPosition, sym: UMSymbol, risk: Risk) -> Decimal:
+    if not position.amount:
+        return ZERO
+    try:
+        price = q8(sym.mark - (risk.account_equity - risk.maint) / position.amount)
+    except InvalidOperation:
+        return ZERO
+    return price if price > 0 else ZERO
+
+
+# -- payloads --------------------------------------------------------------------------------
+
+
+class _Templates:
+    """Per-market serialized zero entries: the bulk of a full-market payload, built once."""
+
+    def __init__(self, market: Market) -> None:
+        self.um: dict[str, tuple[list[bytes], dict[PositionKey, int]]] = {}
+        self.cm: dict[str, tuple[list[bytes], dict[PositionKey, int]]] = {}
+        for mode, sides in SIDES.items():
+            entries, index = [], {}
+            for sym in market.um.values():
+                for side in sides:
+                    index[(sym.symbol, side)] = len(entries)
+                    entries.append(orjson.dumps(_um_zero(sym, side)))
+            self.um[mode] = (entries, index)
+            entries, index = [], {}
+            for cm in market.cm.values():
+                for side in sides:
+                    index[(cm.symbol, side)] = len(entries)
+                    entries.append(orjson.dumps(_cm_zero(cm, side)))
+            self.cm[mode] = (entries, index)
+
+
+_templates: weakref.WeakKeyDictionary[Market, _Templates] = weakref.WeakKeyDictionary()
+
+
+def templates(market: Market) -> _Templates:
+    found = _templates.get(market)
+    if found is None:
+        found = _templates[market] = _Templates(market)
+    return found
+
+
+def _um_zero(sym: UMSymbol, side: str) -> dict:
+    # Field order and zero spellings as in "Get UM Account Detail".
+    return {
+        "symbol": sym.symbol,
+        "initialMargin": "0",
+        "maintMargin": "0",
+        "unrealizedProfit": "0.00000000",
+        "positionInitialMargin": "0",
+        "openOrderInitialMargin": "0",
+        "leverage": str(sym.default_leverage),
+        "entryPrice": "0.0",
+        "maxNotional": plain(sym.max_notional),
+        "bidNotional": "0",
+        "askNotional": "0",
+        "positionSide": side,
+        "positionAmt": "0",
+        "updateTime": 0,
+    }
+
+
+def _cm_zero(sym: CMSymbol, side: str) -> dict:
+    # As in "Get CM Account Detail": maxQty (contracts) instead of maxNotional.
+    return {
+        "symbol": sym.symbol,
+        "positionAmt": "0",
+        "initialMargin": "0",
+        "maintMargin": "0",
+        "unrealizedProfit": "0.00000000",
+        "positionInitialMargin": "0",
+        "openOrderInitialMargin": "0",
+        "leverage": str(sym.default_leverage),
+        "positionSide": side,
+        "entryPrice": "0.0",
+        "maxQty": plain(sym.max_qty),
+        "updateTime": 0,
+    }
+
+
+def _asset_entry(asset: str, wallet: Decimal, margins: AssetMargins, update_time: int) -> dict:
+    return {
+        "asset": asset,
+        "crossWalletBalance": fmt(wallet),
+        "crossUnPnl": fmt(margins.unrealized),
+        "maintMargin": fmt(margins.maint),
+        "initialMargin": fmt(margins.initial),
+        "positionInitialMargin": fmt(margins.position_initial),
+        "openOrderInitialMargin": fmt(margins.open_order_initial),
+        "updateTime": update_time,
+    }
+
+
+def _entry_price(position: UMPosition | CMPosition) -> str:
+    return plain(position.entry_price) if position.amount else "0.0"
+
+
+def um_account_json(account: SimAccount, risk: Risk, market: Market) -> bytes:
+    """GET /papi/v1/um/account: assets plus one entry per symbol and side of the market."""
+    assets = []
+    for asset, wallet in account.balances.items():
+        margins = risk.um_usdt if asset == UM_QUOTE else AssetMargins()
+        assets.append(_asset_entry(asset, wallet, margins, account.update_time))
+    zero_entries, index = templates(market).um[account.mode]
+    entries = list(zero_entries)
+    for position, sym, f in risk.um:
+        entries[index[(position.symbol, position.side)]] = orjson.dumps(
+            {
+                "symbol": sym.symbol,
+                "initialMargin": fmt(f.initial),
+                "maintMargin": fmt(f.maint),
+                "unrealizedProfit": fmt(f.unrealized),
+                "positionInitialMargin": fmt(f.position_initial),
+                "openOrderInitialMargin": fmt(f.open_order_initial),
+                "leverage": str(position.leverage),
+                "entryPrice": _entry_price(position),
+                "maxNotional": plain(sym.max_notional),
+                "bidNotional": "0",
+                "askNotional": "0",
+                "positionSide": position.side,
+                "positionAmt": fmt(position.amount, sym.quantity_precision),
+                "updateTime": position.update_time,
+            }
+        )
+    return b'{"assets":' + orjson.dumps(assets) + b',"positions":[' + b",".join(entries) + b"]}"
+
+
+def cm_account_json(account: SimAccount, risk: Risk, market: Market) -> bytes:
+    """GET /papi/v1/cm/account: coin assets plus one entry per COIN-M symbol and side."""
+    assets = []
+    coins = list(account.cm_balances) + [c for c in risk.cm_assets if c not in account.cm_balances]
+    for coin in coins:
+        wallet = account.cm_balances.get(coin, ZERO)
+        margins = risk.cm_assets.get(coin, AssetMargins())
+        assets.append(_asset_entry(coin, wallet, margins, account.update_time))
+    zero_entries, index = templates(market).cm[account.mode]
+    entries = list(zero_entries)
+    for position, sym, f in risk.cm:
+        entries[index[(position.symbol, position.side)]] = orjson.dumps(
+            {
+                "symbol": sym.symbol,
+                "positionAmt": fmt(position.amount, 0),
+                "initialMargin": fmt(f.initial),
+                "maintMargin": fmt(f.maint),
+                "unrealizedProfit": fmt(f.unrealized),
+                "positionInitialMargin": fmt(f.position_initial),
+                "openOrderInitialMargin": fmt(f.open_order_initial),
+                "leverage": str(position.leverage),
+                "positionSide": position.side,
+                "entryPrice": _entry_price(position),
+                "maxQty": plain(sym.max_qty),
+                "updateTime": position.update_time,
+            }
+        )
+    return b'{"assets":' + orjson.dumps(assets) + b',"positions":[' + b",".join(entries) + b"]}"
+
+
+def position_risk_json(risk: Risk, symbol: str | None = None) -> bytes:
+    """GET /papi/v1/um/positionRisk: open positions only (amount not 0), optionally one symbol."""
+    out = []
+    for position, sym, f in risk.um:
+        if not position.amount or (symbol is not None and sym.symbol != symbol):
+            continue
+        liquidation = liquidation_price(position, sym, risk)
+        out.append(
+            {
+                "entryPrice": plain(position.entry_price),
+                "leverage": str(position.leverage),
+                "markPrice": fmt(sym.mark),
+                "maxNotionalValue": plain(sym.max_notional),
+                "positionAmt": fmt(position.amount, sym.quantity_precision),
+                "notional": fmt(f.notional),
+                "symbol": sym.symbol,
+                "unRealizedProfit": fmt(f.unrealized),
+                "liquidationPrice": fmt(liquidation) if liquidation else "0",
+                "positionSide": position.side,
+                "updateTime": position.update_time,
+            }
+        )
+    return orjson.dumps(out)
+
+
+def account_json(risk: Risk, update_time: int) -> bytes:
+    """GET /papi/v1/account (Account Information): the USD-valued unified figures."""
+    available = max(ZERO, risk.account_equity - risk.initial)
+    return orjson.dumps(
+        {
+            "uniMMR": fmt(risk.uni_mmr),
+            "accountEquity": fmt(risk.account_equity),
+            "actualEquity": fmt(risk.actual_equity),
+            "accountInitialMargin": fmt(risk.initial),
+            "accountMaintMargin": fmt(risk.maint),
+            "accountStatus": risk.status,
+            "virtualMaxWithdrawAmount": fmt(available),
+            "totalAvailableBalance": fmt(available),
+            # Open loss of spot-margin orders: margin orders are not simulated.
+            "totalMarginOpenLoss": fmt(ZERO),
+            "updateTime": update_time,
+        }
+    )

@@ -1,0 +1,908 @@
+"""A fake Binance Portfolio Margin REST API on a real loopback socket.
+
+Served endpoints (all GET):
+
+=========================  ======  =====  ==========================================
+path                       weight  kind   payload
+=========================  ======  =====  ==========================================
+/papi/v1/um/account        5       PAPI   Get UM Account Detail (full market)
+/papi/v1/account           20      PAPI   Account Information (uniMMR, status)
+/papi/v1/um/positionRisk   5       PAPI   Query UM Position Information (open only;
+                                          optional ``symbol``)
+/papi/v1/cm/account        5       PAPI   Get CM Account Detail (full COIN-M market)
+/fapi/v1/time              1       FAPI   ``{"serverTime": ms}``, unsigned
+=========================  ======  =====  ==========================================
+
+Rules, checked in this order, with Binance's JSON error body ``{"code": N, "msg": "..."}``
+(https://developers.binance.com/docs/derivatives/portfolio-margin/general-info):
+
+1. Request weight, per client IP and per API (PAPI and FAPI are separate hosts at Binance, so
+   the time endpoint does not spend the PAPI budget). Windows are fixed, ``window_seconds``
+   long and aligned to the simulator's start (not the wall-clock minute, so tests are
+   deterministic). Weight is counted for EVERY request received, rejected ones included, as
+   Binance does; every response carries ``X-MBX-USED-WEIGHT-1M`` with the window's total. A
+   request taking the total over ``weight_limit`` gets 429/-1003 with ``Retry-After`` = whole
+   seconds until the window resets (>= 1). A request arriving while that Retry-After runs gets
+   418/-1003 and bans the IP for ``ban_seconds`` (``Retry-After: ban_seconds``); requests
+   during a ban get 418 with the remaining ban time.
+2. Faults set by ``set_fault``/``trickle``/``huge_body`` (after the weight, so a fault still
+   spends weight and carries the header).
+3. ``X-MBX-APIKEY``: missing or unknown -> 401/-2015; empty or not printable ASCII -> 401/-2014.
+4. ``timestamp`` missing or not an integer -> 400/-1102.
+5. ``recvWindow`` (default 5000) not an integer -> 400/-1100; above 60000 -> 400/-1131.
+6. ``signature`` missing, not the last parameter, or not verifying over the raw query string
+   before ``&signature=`` -> 400/-1022. HMAC: hex HMAC-SHA256 of the account's secret;
+   RSA (PKCS#1 v1.5, SHA-256) and Ed25519: URL-decoded base64 checked with the public key.
+7. ``timestamp >= serverTime + 1000`` or ``serverTime - timestamp > recvWindow`` -> 400/-1021.
+
+The simulator clock is the wall clock plus ``clock_skew_ms``; it is the ``serverTime`` of both
+the timestamp check and ``/fapi/v1/time``. Marks move every ``tick_seconds`` unless frozen.
+
+Knobs (methods of ``Simulator``; ``SimulatorThread`` has the same ones, thread-safe):
+
+* ``set_fault(account=None, path=None, *, status=None, code=None, msg="", retry_after=None,
+  latency=0.0, malformed=False, body=None, times=None)``: requests matching ``account`` (name)
+  and ``path`` (``None`` = any) are answered with ``status`` (default 500) and
+  ``{"code": code, "msg": msg}`` (code and msg default from the status: 5xx -1001, 429/418
+  -1003, 401/403 -2015, else -1000); ``retry_after`` adds ``Retry-After`` (whole seconds,
+  rounded up); ``latency`` sleeps first; ``malformed`` answers 200 with truncated JSON; ``body``
+  answers those exact bytes with ``status`` (default 200). A fault with only ``latency`` answers
+  normally after the delay. ``times`` = how many requests it applies to (None: until cleared).
+  The first matching fault, in the order they were set, applies.
+* ``trickle(path, bytes_per_second, *, account=None, times=None)``: a 200 whose body is sent one
+  byte at a time at that rate (a complete JSON document of ``TRICKLE_BODY_BYTES`` bytes).
+* ``huge_body(path, size_bytes, *, account=None, times=None)``: a 200 streaming a valid JSON
+  document of exactly ``size_bytes`` bytes in 64 KiB chunks, never held in memory.
+* ``clear_faults()``.
+* ``set_clock_skew(ms)``: the simulator clock runs ``ms`` ahead (negative: behind).
+* ``freeze_prices(frozen=True)``; ``tick()`` moves every mark one step (even when frozen).
+* ``set_mark_price(symbol, price)``: UM or COIN-M.
+* ``set_status_override(account, status)``: serve this ``accountStatus`` (any string, also one
+  Binance does not have yet); ``None`` goes back to the uniMMR thresholds.
+* ``open_position(account, symbol, side, amount, entry_price, leverage=20, *,
+  open_order_initial_margin=0)``: opens or replaces a UM or COIN-M (symbol with ``_``)
+  position; amount 0 with an open-order margin is an open order without a position.
+* ``close_position(account, symbol, side="BOTH")``.
+* ``add_account(SimAccount)``, ``remove_account(name)``, ``account(name)``.
+* ``falling_uni_mmr(account, duration_seconds, start=2.0, end=1.0)``: from now on the account's
+  USDT wallet is set, on every computation, so that uniMMR follows a straight line from
+  ``start`` to ``end`` over the duration, then holds ``end``; ``clear_ramp(account)`` stops it.
+  The account needs maintenance margin (an open position).
+* ``reset_rate_limits()``: forget every IP's weight, 429 and ban.
+
+Observability: ``requests`` (a deque of the last 100 000 ``RequestRecord``), ``last_payload(
+account, path)`` (the JSON last served with 200 for that account and path, decoded),
+``clock_ms()``, ``market``.
+
+Over HTTP, for a simulator in another process (not rate limited, not recorded):
+``POST /_sim/<knob>`` with a JSON object of the keyword arguments, where knob is one of
+``fault``, ``clear_faults``, ``clock_skew`` (``{"ms": N}``), ``freeze_prices``
+(``{"frozen": bool}``), ``status_override``, ``open_position``, ``close_position``,
+``mark_price``, ``add_account``, ``remove_account``, ``falling_uni_mmr``, ``clear_ramp``,
+``trickle``, ``huge_body``, ``tick``, ``reset_rate_limits``. Decimals travel as strings,
+``body`` as text, ``public_key_pem`` as text. ``GET /_sim/requests`` lists the records and
+``GET /_sim/last_payload?account=NAME&path=PATH`` returns the last payload (404 if none).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import orjson
+from aiohttp import web
+
+from exporter.simulator.accounts import (
+    CMPosition,
+    SimAccount,
+    UMPosition,
+    UniMMRRamp,
+    account_json,
+    cm_account_json,
+    compute_risk,
+    position_risk_json,
+    um_account_json,
+)
+from exporter.simulator.market import Market
+
+T = TypeVar("T")
+
+UM_ACCOUNT = "/papi/v1/um/account"
+ACCOUNT = "/papi/v1/account"
+UM_POSITION_RISK = "/papi/v1/um/positionRisk"
+CM_ACCOUNT = "/papi/v1/cm/account"
+TIME = "/fapi/v1/time"
+
+WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
+API_KEY_HEADER = "X-MBX-APIKEY"
+DEFAULT_RECV_WINDOW = 5000
+MAX_RECV_WINDOW = 60000
+TRICKLE_BODY_BYTES = 4096
+HUGE_CHUNK_BYTES = 64 * 1024
+MAX_RECORDS = 100_000
+
+# Printable ASCII without spaces; Binance's keys are 64 alphanumerics.
+_API_KEY_FORMAT = re.compile(r"[\x21-\x7e]{1,256}")
+_MALFORMED_BODY = b'{"assets":[{"asset":"USDT","crossWalletBalance":"23.7246'
+
+MESSAGES = {
+    -1000: "An unknown error occurred while processing the request.",
+    -1001: "Internal error; unable to process your request. Please try again.",
+    -1003: "Too many requests; please use the websocket for live updates.",
+    -1021: "Timestamp for this request is outside of the recvWindow.",
+    -1022: "Signature for this request is not valid.",
+    -1100: "Illegal characters found in parameter 'recvWindow'; legal range is '^[0-9]{1,20}$'.",
+    -1102: "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
+    -1131: "recvWindow must be less than 60000.",
+    -2014: "API-key format invalid.",
+    -2015: "Invalid API-key, IP, or permissions for action.",
+}
+AHEAD_MSG = "Timestamp for this request was 1000ms ahead of the server's time."
+
+
+def default_code(status: int) -> int:
+    if status >= 500:
+        return -1001
+    if status in (418, 429):
+        return -1003
+    if status in (401, 403):
+        return -2015
+    return -1000
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    weight: int
+    api: str  # "papi" or "fapi": separate weight budgets
+    signed: bool
+
+
+ENDPOINTS = {
+    e.path: e
+    for e in (
+        Endpoint(UM_ACCOUNT, 5, "papi", True),
+        Endpoint(ACCOUNT, 20, "papi", True),
+        Endpoint(UM_POSITION_RISK, 5, "papi", True),
+        Endpoint(CM_ACCOUNT, 5, "papi", True),
+        Endpoint(TIME, 1, "fapi", False),
+    )
+}
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    time: float  # server wall clock, seconds
+    path: str
+    account: str | None
+    status: int
+    code: int | None
+    weight: int
+    ip_weight_after: int
+
+
+@dataclass
+class Fault:
+    account: str | None
+    path: str | None
+    kind: str  # "error", "latency", "malformed", "body", "trickle", "huge"
+    status: int = 500
+    code: int | None = None
+    msg: str = ""
+    retry_after: float | None = None
+    latency: float = 0.0
+    body: bytes | None = None
+    times: int | None = None
+    rate: float = 0.0  # trickle: bytes per second
+    size: int = 0  # huge: bytes
+
+    def matches(self, account: str | None, path: str) -> bool:
+        return (self.account is None or self.account == account) and (
+            self.path is None or self.path == path
+        )
+
+
+@dataclass
+class _WeightState:
+    window: int = -1
+    used: int = 0
+    retry_until: float = 0.0  # a 429's Retry-After runs until then
+    banned_until: float = 0.0
+
+
+class _Rejected(Exception):
+    """An API error answer: status and Binance code."""
+
+    def __init__(self, status: int, code: int, msg: str | None = None) -> None:
+        super().__init__(msg or MESSAGES.get(code, ""))
+        self.status, self.code, self.msg = status, code, msg or MESSAGES.get(code, "")
+
+
+class Simulator:
+    """The fake PAPI server; its knobs are plain methods, to be called on its event loop."""
+
+    def __init__(
+        self,
+        accounts: list[SimAccount] | None = None,
+        *,
+        seed: int = 1,
+        tick_seconds: float = 1.0,
+        weight_limit: int = 6000,
+        window_seconds: float = 60.0,
+        ban_seconds: float = 120.0,
+    ) -> None:
+        self.market = Market(seed)
+        self.tick_seconds = tick_seconds
+        self.weight_limit = weight_limit
+        self.window_seconds = window_seconds
+        self.ban_seconds = ban_seconds
+        self.clock_skew_ms = 0
+        self.prices_frozen = False
+        self.requests: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
+        self._accounts: dict[str, SimAccount] = {}
+        self._by_key: dict[str, SimAccount] = {}
+        self._faults: list[Fault] = []
+        self._weights: dict[tuple[str, str], _WeightState] = {}
+        self._payloads: dict[tuple[str, str], bytes] = {}
+        self._origin = time.time()
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._closing: asyncio.Event | None = None
+        self._port = 0
+        self._host = "127.0.0.1"
+        for account in accounts or []:
+            self.add_account(account)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._closing = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("*", "/_sim/{knob}", self._control)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self._host, self._port = host, self._runner.addresses[0][1]
+        self._origin = time.time()
+        self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def stop(self) -> None:
+        if self._closing is not None:
+            self._closing.set()  # ends trickles, huge bodies and latencies in flight
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    @property
+    def time_url(self) -> str:
+        return self.base_url + TIME
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_seconds)
+            if not self.prices_frozen:
+                self.market.tick()
+
+    def clock_ms(self) -> int:
+        return int(time.time() * 1000) + self.clock_skew_ms
+
+    # -- knobs ---------------------------------------------------------------------------------
+
+    def set_fault(
+        self,
+        account: str | None = None,
+        path: str | None = None,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        msg: str = "",
+        retry_after: float | None = None,
+        latency: float = 0.0,
+        malformed: bool = False,
+        body: bytes | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Answer matching requests with an error, bad bytes, or just later (see module doc)."""
+        if body is not None:
+            kind, status = "body", 200 if status is None else status
+        elif malformed:
+            kind, status = "malformed", 200
+        elif status is None and code is None and not msg and retry_after is None:
+            kind, status = "latency", 200
+        else:
+            kind, status = "error", 500 if status is None else status
+        self._faults.append(
+            Fault(account, path, kind, status, code, msg, retry_after, latency, body, times)
+        )
+
+    def trickle(
+        self,
+        path: str,
+        bytes_per_second: float,
+        *,
+        account: str | None = None,
+        times: int | None = None,
+    ) -> None:
+        """A 200 that sends its body a byte at a time: for read timeouts that must fire."""
+        if bytes_per_second <= 0:
+            raise ValueError("bytes_per_second must be positive")
+        self._faults.append(
+            Fault(account, path, "trickle", 200, times=times, rate=bytes_per_second)
+        )
+
+    def huge_body(
+        self, path: str, size_bytes: int, *, account: str | None = None, times: int | None = None
+    ) -> None:
+        """A 200 with a body of ``size_bytes``: for response size limits that must hold."""
+        if size_bytes < 16:
+            raise ValueError("size_bytes must be at least 16")
+        self._faults.append(Fault(account, path, "huge", 200, times=times, size=size_bytes))
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def set_clock_skew(self, ms: int) -> None:
+        self.clock_skew_ms = int(ms)
+
+    def freeze_prices(self, frozen: bool = True) -> None:
+        self.prices_frozen = frozen
+
+    def tick(self) -> None:
+        self.market.tick()
+
+    def set_mark_price(self, symbol: str, price: Decimal | str) -> None:
+        self.market.set_mark(symbol, Decimal(price))
+
+    def set_status_override(self, account: str, status: str | None) -> None:
+        self.account(account).status_override = status
+
+    def open_position(
+        self,
+        account: str,
+        symbol: str,
+        side: str,
+        amount: Decimal | str,
+        entry_price: Decimal | str,
+        leverage: int = 20,
+        *,
+        open_order_initial_margin: Decimal | str = "0",
+    ) -> None:
+        sim = self.account(account)
+        amount, entry = Decimal(amount), Decimal(entry_price)
+        sim.check_side(side, amount)
+        now = self.clock_ms()
+        if symbol in self.market.cm:
+            sim.cm_positions = [p for p in sim.cm_positions if (p.symbol, p.side) != (symbol, side)]
+            sim.cm_positions.append(
+                CMPosition(
+                    symbol, side, amount, entry, leverage, Decimal(open_order_initial_margin), now
+                )
+            )
+        elif symbol in self.market.um:
+            sim.um_positions = [p for p in sim.um_positions if (p.symbol, p.side) != (symbol, side)]
+            sim.um_positions.append(
+                UMPosition(
+                    symbol, side, amount, entry, leverage, Decimal(open_order_initial_margin), now
+                )
+            )
+        else:
+            raise KeyError(f"unknown symbol {symbol}")
+
+    def close_position(self, account: str, symbol: str, side: str = "BOTH") -> None:
+        sim = self.account(account)
+        sim.um_positions = [p for p in sim.um_positions if (p.symbol, p.side) != (symbol, side)]
+        sim.cm_positions = [p for p in sim.cm_positions if (p.symbol, p.side) != (symbol, side)]
+
+    def add_account(self, account: SimAccount) -> None:
+        if account.name in self._accounts:
+            raise ValueError(f"account {account.name} already exists")
+        if account.api_key in self._by_key:
+            raise ValueError(f"api key of {account.name} is already used")
+        for position in account.um_positions:
+            if position.symbol not in self.market.um:
+                raise ValueError(f"{account.name}: unknown UM symbol {position.symbol}")
+        for position in account.cm_positions:
+            if position.symbol not in self.market.cm:
+                raise ValueError(f"{account.name}: unknown COIN-M symbol {position.symbol}")
+        for asset in [*account.balances, *account.cm_balances]:
+            try:
+                self.market.usd_price(asset)
+            except KeyError as exc:
+                raise ValueError(f"{account.name}: cannot value asset {asset}") from exc
+        now = self.clock_ms()
+        account.update_time = account.update_time or now
+        for position in [*account.um_positions, *account.cm_positions]:
+            position.update_time = position.update_time or now
+        self._accounts[account.name] = account
+        self._by_key[account.api_key] = account
+
+    def remove_account(self, name: str) -> None:
+        account = self._accounts.pop(name)
+        self._by_key.pop(account.api_key, None)
+
+    def account(self, name: str) -> SimAccount:
+        try:
+            return self._accounts[name]
+        except KeyError:
+            raise KeyError(f"no simulated account {name}") from None
+
+    @property
+    def accounts(self) -> list[SimAccount]:
+        return list(self._accounts.values())
+
+    def falling_uni_mmr(
+        self, account: str, duration_seconds: float, start: float = 2.0, end: float = 1.0
+    ) -> None:
+        """Walk uniMMR down a straight line so the status crosses 1.5, 1.2 and 1.05 in turn."""
+        sim = self.account(account)
+        if not sim.um_positions and not sim.cm_positions:
+            raise ValueError(f"{account}: needs a position (maintenance margin) to drive uniMMR")
+        sim.ramp = UniMMRRamp(start, end, time.time(), duration_seconds)
+
+    def clear_ramp(self, account: str) -> None:
+        self.account(account).ramp = None
+
+    def reset_rate_limits(self) -> None:
+        self._weights.clear()
+
+    def last_payload(self, account: str, path: str) -> dict | list | None:
+        raw = self._payloads.get((account, path))
+        return None if raw is None else orjson.loads(raw)
+
+    # -- the API -------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        now = time.time()
+        path = request.path
+        endpoint = ENDPOINTS.get(path)
+        if endpoint is None or request.method != "GET":
+            status = 404 if endpoint is None else 405
+            body = orjson.dumps({"code": -1000, "msg": f"{request.method} {path} is not supported"})
+            self.requests.append(RequestRecord(now, path, None, status, -1000, 0, 0))
+            return web.Response(status=status, body=body, content_type="application/json")
+
+        state = self._weight_state(request.remote or "", endpoint.api, now)
+        state.used += endpoint.weight
+        headers = {WEIGHT_HEADER: str(state.used)}
+        raw_key = request.headers.get(API_KEY_HEADER)
+        account = self._by_key.get(raw_key) if raw_key else None
+        name = account.name if account is not None else None
+
+        def record(status: int, code: int | None = None) -> None:
+            self.requests.append(
+                RequestRecord(now, path, name, status, code, endpoint.weight, state.used)
+            )
+
+        def answer(status: int, body: bytes, code: int | None = None) -> web.Response:
+            record(status, code)
+            return web.Response(
+                status=status, body=body, headers=headers, content_type="application/json"
+            )
+
+        def reject(error: _Rejected) -> web.Response:
+            return answer(
+                error.status, orjson.dumps({"code": error.code, "msg": error.msg}), error.code
+            )
+
+        limited = self._limit(state, now, request.remote or "")
+        if limited is not None:
+            error, retry_after = limited
+            headers["Retry-After"] = str(retry_after)
+            return reject(error)
+
+        fault = self._take_fault(name, path)
+        if fault is not None:
+            if fault.latency and await self._pause(fault.latency):
+                return answer(503, b"")
+            if fault.kind in ("trickle", "huge"):
+                record(200)
+                return await self._stream(request, fault, headers)
+            if fault.kind == "malformed":
+                return answer(200, _MALFORMED_BODY)
+            if fault.kind == "body":
+                return answer(fault.status, fault.body or b"")
+            if fault.kind == "error":
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after)))
+                code = default_code(fault.status) if fault.code is None else fault.code
+                return reject(_Rejected(fault.status, code, fault.msg or MESSAGES.get(code, "")))
+
+        if not endpoint.signed:
+            return answer(200, orjson.dumps({"serverTime": self.clock_ms()}))
+        try:
+            params = self._authenticate(request, raw_key, account)
+        except _Rejected as error:
+            return reject(error)
+        assert account is not None  # _authenticate checked it
+        body = self._payload(account, path, params)
+        self._payloads[(account.name, path)] = body
+        return answer(200, body)
+
+    def _weight_state(self, ip: str, api: str, now: float) -> _WeightState:
+        state = self._weights.setdefault((ip, api), _WeightState())
+        window = int((now - self._origin) // self.window_seconds)
+        if window != state.window:
+            state.window, state.used = window, 0
+        return state
+
+    def _limit(self, state: _WeightState, now: float, ip: str) -> tuple[_Rejected, int] | None:
+        """Binance's 429-then-418 escalation for one IP and API."""
+        if now < state.banned_until:
+            return self._banned(state, ip), max(1, math.ceil(state.banned_until - now))
+        if now < state.retry_until:
+            state.banned_until, state.retry_until = now + self.ban_seconds, 0.0
+            return self._banned(state, ip), max(1, math.ceil(self.ban_seconds))
+        if state.used > self.weight_limit:
+            window_end = self._origin + (state.window + 1) * self.window_seconds
+            state.retry_until = window_end
+            msg = (
+                f"Too many requests; current limit of IP({ip}) is {self.weight_limit} requests "
+                "per minute. Please use the websocket for live updates to avoid polling the API."
+            )
+            return _Rejected(429, -1003, msg), max(1, math.ceil(window_end - now))
+        return None
+
+    def _banned(self, state: _WeightState, ip: str) -> _Rejected:
+        until = int(state.banned_until * 1000) + self.clock_skew_ms
+        msg = (
+            f"Way too many requests; IP({ip}) banned until {until}. "
+            "Please use the websocket for live updates to avoid bans."
+        )
+        return _Rejected(418, -1003, msg)
+
+    def _take_fault(self, account: str | None, path: str) -> Fault | None:
+        for fault in self._faults:
+            if fault.matches(account, path):
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
+
+    def _authenticate(
+        self, request: web.Request, raw_key: str | None, account: SimAccount | None
+    ) -> dict[str, str]:
+        if raw_key is None:
+            raise _Rejected(401, -2015)
+        if not _API_KEY_FORMAT.fullmatch(raw_key):
+            raise _Rejected(401, -2014)
+        if account is None:
+            raise _Rejected(401, -2015)
+        # The signature covers the query exactly as sent, so work on the raw (still encoded) one.
+        raw_query = request.rel_url.raw_query_string
+        parts = raw_query.split("&") if raw_query else []
+        signed_parts = parts[:-1] if parts and parts[-1].startswith("signature=") else parts
+        params = dict(parse_qsl("&".join(signed_parts), keep_blank_values=True))
+        timestamp_text = params.get("timestamp", "")
+        if not timestamp_text.isdigit():
+            raise _Rejected(400, -1102)
+        recv_text = params.get("recvWindow", str(DEFAULT_RECV_WINDOW))
+        if not recv_text.isdigit():
+            raise _Rejected(400, -1100)
+        recv_window = int(recv_text)
+        if recv_window > MAX_RECV_WINDOW:
+            raise _Rejected(400, -1131)
+        if signed_parts is parts or any(p.startswith("signature=") for p in signed_parts):
+            raise _Rejected(400, -1022)
+        signature = parts[-1][len("signature=") :]
+        if not signature or not account.verify("&".join(signed_parts), signature):
+            raise _Rejected(400, -1022)
+        timestamp, server_time = int(timestamp_text), self.clock_ms()
+        if timestamp >= server_time + 1000:
+            raise _Rejected(400, -1021, AHEAD_MSG)
+        if server_time - timestamp > recv_window:
+            raise _Rejected(400, -1021)
+        return params
+
+    def _payload(self, account: SimAccount, path: str, params: dict[str, str]) -> bytes:
+        risk = compute_risk(account, self.market, time.time())
+        if path == UM_ACCOUNT:
+            return um_account_json(account, risk, self.market)
+        if path == ACCOUNT:
+            return account_json(risk, self.clock_ms())
+        if path == UM_POSITION_RISK:
+            return position_risk_json(risk, params.get("symbol"))
+        return cm_account_json(account, risk, self.market)
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep, or return True early when the simulator is stopping."""
+        assert self._closing is not None  # set by start()
+        try:
+            await asyncio.wait_for(self._closing.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _stream(
+        self,
+        request: web.Request,
+        fault: Fault,
+        headers: dict[str, str],
+    ) -> web.StreamResponse:
+        size = TRICKLE_BODY_BYTES if fault.kind == "trickle" else fault.size
+        response = web.StreamResponse(status=200, headers=headers)
+        response.content_type = "application/json"
+        response.content_length = size
+        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+            await response.prepare(request)
+            if fault.kind == "trickle":
+                body = _padded_json(size)
+                for i in range(size):
+                    await response.write(body[i : i + 1])
+                    if await self._pause(1.0 / fault.rate):
+                        break
+            else:
+                await self._write_huge(response, size)
+        return response
+
+    async def _write_huge(self, response: web.StreamResponse, size: int) -> None:
+        head, tail = b'{"pad":"', b'"}'
+        chunk = b"x" * HUGE_CHUNK_BYTES
+        await response.write(head)
+        remaining = size - len(head) - len(tail)
+        while remaining > 0:
+            if self._closing is not None and self._closing.is_set():
+                return
+            piece = chunk if remaining >= len(chunk) else chunk[:remaining]
+            await response.write(piece)
+            remaining -= len(piece)
+        await response.write(tail)
+
+    # -- control over HTTP ---------------------------------------------------------------------
+
+    async def _control(self, request: web.Request) -> web.Response:
+        knob = request.match_info["knob"]
+        try:
+            if request.method == "GET" and knob == "requests":
+                return _json([asdict(r) for r in self.requests])
+            if request.method == "GET" and knob == "last_payload":
+                found = self._payloads.get(
+                    (request.query.get("account", ""), request.query.get("path", ""))
+                )
+                if found is None:
+                    return _json({"error": "no payload served yet"}, 404)
+                return web.Response(body=found, content_type="application/json")
+            if request.method != "POST" or knob not in _CONTROL_KNOBS:
+                return _json({"error": f"unknown control {request.method} {knob}"}, 404)
+            args = await request.json() if request.can_read_body else {}
+            if not isinstance(args, dict):
+                raise ValueError("expected a JSON object of keyword arguments")
+            method, convert = _CONTROL_KNOBS[knob]
+            getattr(self, method)(**convert(args))
+        except (TypeError, ValueError, KeyError) as exc:
+            return _json({"error": str(exc)}, 400)
+        return _json({"ok": True})
+
+
+def _json(value: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(value), content_type="application/json")
+
+
+def _padded_json(size: int) -> bytes:
+    head, tail = b'{"pad":"', b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+def _same(args: dict[str, Any]) -> dict[str, Any]:
+    return args
+
+
+def _fault_args(args: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(args.get("body"), str):
+        args = {**args, "body": args["body"].encode()}
+    return args
+
+
+def _account_args(args: dict[str, Any]) -> dict[str, Any]:
+    return {"account": account_from_json(args)}
+
+
+_CONTROL_KNOBS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "fault": ("set_fault", _fault_args),
+    "clear_faults": ("clear_faults", _same),
+    "clock_skew": ("set_clock_skew", _same),
+    "freeze_prices": ("freeze_prices", _same),
+    "tick": ("tick", _same),
+    "mark_price": ("set_mark_price", _same),
+    "status_override": ("set_status_override", _same),
+    "open_position": ("open_position", _same),
+    "close_position": ("close_position", _same),
+    "add_account": ("add_account", _account_args),
+    "remove_account": ("remove_account", _same),
+    "falling_uni_mmr": ("falling_uni_mmr", _same),
+    "clear_ramp": ("clear_ramp", _same),
+    "trickle": ("trickle", _same),
+    "huge_body": ("huge_body", _same),
+    "reset_rate_limits": ("reset_rate_limits", _same),
+}
+
+
+def account_from_json(data: dict[str, Any]) -> SimAccount:
+    """A SimAccount from JSON-friendly values (decimals as strings, PEM as text)."""
+    pem = data.get("public_key_pem")
+    return SimAccount(
+        name=data["name"],
+        api_key=data["api_key"],
+        api_secret=data.get("api_secret"),
+        public_key_pem=pem.encode() if isinstance(pem, str) else pem,
+        mode=data.get("mode", "one_way"),
+        balances={k: Decimal(v) for k, v in data.get("balances", {}).items()},
+        cm_balances={k: Decimal(v) for k, v in data.get("cm_balances", {}).items()},
+        um_positions=[UMPosition(**p) for p in data.get("um_positions", [])],
+        cm_positions=[CMPosition(**p) for p in data.get("cm_positions", [])],
+        status_override=data.get("status_override"),
+    )
+
+
+class SimulatorThread:
+    """A Simulator on its own event loop in a daemon thread, for synchronous tests.
+
+    ``with SimulatorThread(accounts, tick_seconds=0.05) as sim:`` starts it; every knob below
+    runs on the simulator's loop through ``call`` so it is safe from the test's thread.
+    """
+
+    def __init__(
+        self,
+        accounts: list[SimAccount] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        **options: Any,
+    ) -> None:
+        self.simulator = Simulator(accounts, **options)
+        self._host, self._port = host, port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="simulator", daemon=True
+        )
+
+    def __enter__(self) -> SimulatorThread:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._thread.start()
+        self.call(self.simulator.start, self._host, self._port)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        self.call(self.simulator.stop)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` (plain or async) on the simulator's loop and return its result."""
+
+        async def run() -> Any:
+            result = fn(*args, **kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            return result
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout=30)
+
+    @property
+    def base_url(self) -> str:
+        return self.simulator.base_url
+
+    @property
+    def time_url(self) -> str:
+        return self.simulator.time_url
+
+    @property
+    def market(self) -> Market:
+        return self.simulator.market
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return self.call(lambda: list(self.simulator.requests))
+
+    def clock_ms(self) -> int:
+        return self.simulator.clock_ms()
+
+    def last_payload(self, account: str, path: str) -> dict | list | None:
+        return self.call(self.simulator.last_payload, account, path)
+
+    def account(self, name: str) -> SimAccount:
+        """The live account object; change it only through ``call``."""
+        return self.call(self.simulator.account, name)
+
+    def set_fault(self, account: str | None = None, path: str | None = None, **kwargs: Any) -> None:
+        self.call(self.simulator.set_fault, account, path, **kwargs)
+
+    def trickle(self, path: str, bytes_per_second: float, **kwargs: Any) -> None:
+        self.call(self.simulator.trickle, path, bytes_per_second, **kwargs)
+
+    def huge_body(self, path: str, size_bytes: int, **kwargs: Any) -> None:
+        self.call(self.simulator.huge_body, path, size_bytes, **kwargs)
+
+    def clear_faults(self) -> None:
+        self.call(self.simulator.clear_faults)
+
+    def set_clock_skew(self, ms: int) -> None:
+        self.call(self.simulator.set_clock_skew, ms)
+
+    def freeze_prices(self, frozen: bool = True) -> None:
+        self.call(self.simulator.freeze_prices, frozen)
+
+    def tick(self) -> None:
+        self.call(self.simulator.tick)
+
+    def set_mark_price(self, symbol: str, price: Decimal | str) -> None:
+        self.call(self.simulator.set_mark_price, symbol, price)
+
+    def set_status_override(self, account: str, status: str | None) -> None:
+        self.call(self.simulator.set_status_override, account, status)
+
+    def open_position(
+        self,
+        account: str,
+        symbol: str,
+        side: str,
+        amount: Decimal | str,
+        entry_price: Decimal | str,
+        leverage: int = 20,
+        **kwargs: Any,
+    ) -> None:
+        self.call(
+            self.simulator.open_position,
+            account,
+            symbol,
+            side,
+            amount,
+            entry_price,
+            leverage,
+            **kwargs,
+        )
+
+    def close_position(self, account: str, symbol: str, side: str = "BOTH") -> None:
+        self.call(self.simulator.close_position, account, symbol, side)
+
+    def add_account(self, account: SimAccount) -> None:
+        self.call(self.simulator.add_account, account)
+
+    def remove_account(self, name: str) -> None:
+        self.call(self.simulator.remove_account, name)
+
+    def falling_uni_mmr(
+        self, account: str, duration_seconds: float, start: float = 2.0, end: float = 1.0
+    ) -> None:
+        self.call(self.simulator.falling_uni_mmr, account, duration_seconds, start, end)
+
+    def clear_ramp(self, account: str) -> None:
+        self.call(self.simulator.clear_ramp, account)
+
+    def reset_rate_limits(self) -> None:
+        self.call(self.simulator.reset_rate_limits)
