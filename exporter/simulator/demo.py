@@ -6,15 +6,26 @@ scenario knobs make it move.
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exporter.simulator.accounts import CMPosition, SimAccount, UMPosition
 from exporter.simulator.market import Market, quantum
+from exporter.simulator.server import Simulator
+
+if TYPE_CHECKING:
+    from exporter.config import Config
+
+DEMO_COLLECTORS = ["um_account", "account", "um_position_risk", "cm_account"]
+DEMO_POLL_INTERVAL_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -116,3 +127,40 @@ def demo_accounts() -> tuple[list[SimAccount], list[DemoCredentials]]:
         DemoCredentials(hedge.name, hedge.api_key, private_key_pem=private_pem),
     ]
     return [one_way, hedge], credentials
+
+
+async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator, Config]:
+    """A started simulator with the demo accounts, and an exporter config that polls it.
+
+    This is the only place the simulator package touches the exporter's own code, and only
+    to hand ``--demo`` a config: the simulator checks signatures with its own code.
+    """
+    from exporter.config import parse_config
+
+    accounts, credentials = demo_accounts()
+    simulator = Simulator(accounts)
+    await simulator.start(host, port)
+    # The config reads private keys from files: write one, parse, and remove it at once.
+    with tempfile.TemporaryDirectory(prefix="pm-demo-") as directory:
+        raw_accounts: list[dict[str, str]] = []
+        for c in credentials:
+            entry = {"name": c.name, "api_key": c.api_key}
+            if c.api_secret is not None:
+                entry["api_secret"] = c.api_secret
+            if c.private_key_pem is not None:
+                key_file = Path(directory) / f"{c.name}.pem"
+                key_file.write_bytes(c.private_key_pem)
+                os.chmod(key_file, 0o600)
+                entry["private_key_file"] = str(key_file)
+            raw_accounts.append(entry)
+        config = parse_config(
+            {
+                "base_url": simulator.base_url,
+                "time_url": simulator.time_url,
+                "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
+                "collectors": DEMO_COLLECTORS,
+                "accounts": raw_accounts,
+            },
+            {},
+        )
+    return simulator, config
