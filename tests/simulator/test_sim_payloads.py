@@ -1,0 +1,338 @@
+"""Served payloads: Binance's field names, the full market, and numbers that agree exactly."""
+
+from __future__ import annotations
+
+import time
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+
+from exporter.simulator.market import Market
+
+UM = "/papi/v1/um/account"
+ACCOUNT = "/papi/v1/account"
+RISK = "/papi/v1/um/positionRisk"
+CM = "/papi/v1/cm/account"
+
+UM_POSITION_FIELDS = [
+    "symbol",
+    "initialMargin",
+    "maintMargin",
+    "unrealizedProfit",
+    "positionInitialMargin",
+    "openOrderInitialMargin",
+    "leverage",
+    "entryPrice",
+    "maxNotional",
+    "bidNotional",
+    "askNotional",
+    "positionSide",
+    "positionAmt",
+    "updateTime",
+]
+ASSET_FIELDS = [
+    "asset",
+    "crossWalletBalance",
+    "crossUnPnl",
+    "maintMargin",
+    "initialMargin",
+    "positionInitialMargin",
+    "openOrderInitialMargin",
+    "updateTime",
+]
+RISK_FIELDS = [
+    "entryPrice",
+    "leverage",
+    "markPrice",
+    "maxNotionalValue",
+    "positionAmt",
+    "notional",
+    "symbol",
+    "unRealizedProfit",
+    "liquidationPrice",
+    "positionSide",
+    "updateTime",
+]
+ACCOUNT_FIELDS = [
+    "uniMMR",
+    "accountEquity",
+    "actualEquity",
+    "accountInitialMargin",
+    "accountMaintMargin",
+    "accountStatus",
+    "virtualMaxWithdrawAmount",
+    "totalAvailableBalance",
+    "totalMarginOpenLoss",
+    "updateTime",
+]
+
+
+def q8(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.00000001"), rounding=ROUND_HALF_UP)
+
+
+def d(text: str) -> Decimal:
+    return Decimal(text)
+
+
+def by_key(entries: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(e["symbol"], e["positionSide"]): e for e in entries}
+
+
+def test_field_names_and_order_follow_binance_docs(papi):
+    um = papi.json(UM)
+    assert [list(a) for a in um["assets"]] == [ASSET_FIELDS] * len(um["assets"])
+    assert {tuple(p) for p in um["positions"]} == {tuple(UM_POSITION_FIELDS)}
+    assert [list(p) for p in papi.json(RISK)] == [RISK_FIELDS] * 2
+    assert list(papi.json(ACCOUNT)) == ACCOUNT_FIELDS
+    cm = papi.json(CM)
+    assert {tuple(p) for p in cm["positions"]} == {
+        (
+            "symbol",
+            "positionAmt",
+            "initialMargin",
+            "maintMargin",
+            "unrealizedProfit",
+            "positionInitialMargin",
+            "openOrderInitialMargin",
+            "leverage",
+            "positionSide",
+            "entryPrice",
+            "maxQty",
+            "updateTime",
+        )
+    }
+
+
+def test_one_way_um_account_lists_every_symbol_once_as_both(papi):
+    positions = papi.json(UM)["positions"]
+    symbols = [p["symbol"] for p in positions]
+    assert len(symbols) >= 400
+    assert len(set(symbols)) == len(symbols)
+    assert {p["positionSide"] for p in positions} == {"BOTH"}
+    assert set(symbols) == set(papi.sim.market.um)
+
+
+def test_hedge_um_account_lists_long_and_short_for_every_symbol(papi):
+    positions = papi.json(UM, "ed")["positions"]
+    keys = [(p["symbol"], p["positionSide"]) for p in positions]
+    assert len(keys) == 2 * len(papi.sim.market.um)
+    assert set(keys) == {(s, side) for s in papi.sim.market.um for side in ("LONG", "SHORT")}
+
+
+def test_untouched_zero_positions_look_like_binances(papi):
+    entry = by_key(papi.json(UM)["positions"])[("DOGEUSDT", "BOTH")]
+    assert entry == {
+        "symbol": "DOGEUSDT",
+        "initialMargin": "0",
+        "maintMargin": "0",
+        "unrealizedProfit": "0.00000000",
+        "positionInitialMargin": "0",
+        "openOrderInitialMargin": "0",
+        "leverage": "20",
+        "entryPrice": "0.0",
+        "maxNotional": "10000000",
+        "bidNotional": "0",
+        "askNotional": "0",
+        "positionSide": "BOTH",
+        "positionAmt": "0",
+        "updateTime": 0,
+    }
+
+
+def test_open_order_without_position_has_margin_and_zero_amount(papi):
+    entry = by_key(papi.json(UM)["positions"])[("LINKUSDT", "BOTH")]
+    assert d(entry["positionAmt"]) == 0
+    assert entry["openOrderInitialMargin"] == "12.50000000"
+    assert entry["initialMargin"] == "12.50000000"
+    assert entry["updateTime"] > 0
+    assert "LINKUSDT" not in {p["symbol"] for p in papi.json(RISK)}
+
+
+def test_position_figures_follow_mark_entry_and_leverage(papi):
+    papi.sim.freeze_prices()
+    market = papi.sim.market
+    risk = by_key(papi.json(RISK))
+    um = by_key(papi.json(UM)["positions"])
+    for key in [("BTCUSDT", "BOTH"), ("ETHUSDT", "BOTH")]:
+        r, u = risk[key], um[key]
+        mark, entry, amount = d(r["markPrice"]), d(r["entryPrice"]), d(r["positionAmt"])
+        assert mark == market.um[key[0]].mark
+        assert d(r["unRealizedProfit"]) == q8((mark - entry) * amount)
+        assert d(r["notional"]) == q8(mark * amount)
+        notional = abs(d(r["notional"]))
+        assert d(u["positionInitialMargin"]) == q8(notional / int(u["leverage"]))
+        assert d(u["maintMargin"]) == q8(notional * market.um[key[0]].maint_margin_rate)
+        assert d(u["initialMargin"]) == d(u["positionInitialMargin"]) + d(
+            u["openOrderInitialMargin"]
+        )
+        assert u["unrealizedProfit"] == r["unRealizedProfit"]
+    assert risk[("ETHUSDT", "BOTH")]["positionAmt"] == "-3.000"
+
+
+def test_usdt_asset_carries_the_sums_over_positions(papi):
+    um = papi.json(UM)
+    usdt = next(a for a in um["assets"] if a["asset"] == "USDT")
+    for field, position_field in [
+        ("crossUnPnl", "unrealizedProfit"),
+        ("maintMargin", "maintMargin"),
+        ("initialMargin", "initialMargin"),
+        ("positionInitialMargin", "positionInitialMargin"),
+        ("openOrderInitialMargin", "openOrderInitialMargin"),
+    ]:
+        assert d(usdt[field]) == sum(d(p[position_field]) for p in um["positions"]), field
+    btc = next(a for a in um["assets"] if a["asset"] == "BTC")
+    assert btc["crossWalletBalance"] == "0.05000000"
+    assert {btc[f] for f in ASSET_FIELDS[2:7]} == {"0.00000000"}
+
+
+def test_uni_mmr_is_equity_over_maint_margin_to_8_decimals(papi):
+    for account in ("hmac", "ed"):
+        served = papi.json(ACCOUNT, account)
+        ratio = d(served["accountEquity"]) / d(served["accountMaintMargin"])
+        assert d(served["uniMMR"]) == ratio.quantize(Decimal("0.00000001"), rounding=ROUND_DOWN)
+        assert served["accountStatus"] == "NORMAL"
+
+
+def test_account_figures_add_up_from_um_and_cm(papi):
+    papi.sim.freeze_prices()
+    market = papi.sim.market
+    um, cm, account = papi.json(UM), papi.json(CM), papi.json(ACCOUNT)
+    btc_price = market.um["BTCUSDT"].mark
+    usdt = next(a for a in um["assets"] if a["asset"] == "USDT")
+    cm_btc = next(a for a in cm["assets"] if a["asset"] == "BTC")
+    assert d(account["accountMaintMargin"]) == d(usdt["maintMargin"]) + q8(
+        d(cm_btc["maintMargin"]) * btc_price
+    )
+    assert d(account["accountInitialMargin"]) == d(usdt["initialMargin"]) + q8(
+        d(cm_btc["initialMargin"]) * btc_price
+    )
+    # BTC is held in the UM wallet (0.05) and the COIN-M wallet (0.01) and counts at 95%.
+    usdt_value = d(usdt["crossWalletBalance"]) + d(usdt["crossUnPnl"])
+    btc_value = q8(
+        (d("0.05") + d(cm_btc["crossWalletBalance"]) + d(cm_btc["crossUnPnl"])) * btc_price
+    )
+    assert d(account["actualEquity"]) == usdt_value + btc_value
+    assert d(account["accountEquity"]) == usdt_value + q8(btc_value * d("0.95"))
+    available = d(account["accountEquity"]) - d(account["accountInitialMargin"])
+    assert d(account["totalAvailableBalance"]) == available
+
+
+def test_cm_positions_are_inverse_contracts_margined_in_coin(papi):
+    papi.sim.freeze_prices()
+    cm = papi.json(CM)
+    entry = by_key(cm["positions"])[("BTCUSD_PERP", "BOTH")]
+    sym = papi.sim.market.cm["BTCUSD_PERP"]
+    size = Decimal(20 * 100)
+    assert entry["positionAmt"] == "20"
+    assert entry["maxQty"] == "1000"
+    assert d(entry["unrealizedProfit"]) == q8(size / Decimal(64000) - size / sym.mark)
+    notional = q8(size / sym.mark)
+    assert d(entry["positionInitialMargin"]) == q8(notional / 20)
+    assert d(entry["maintMargin"]) == q8(notional * sym.maint_margin_rate)
+    assert len(cm["positions"]) == len(papi.sim.market.cm)
+    assert {"BTCUSD_PERP", "ETHUSD_PERP", "BNBUSD_PERP", "BTCUSD_261225"} <= {
+        p["symbol"] for p in cm["positions"]
+    }
+
+
+def test_liquidation_price_is_where_uni_mmr_would_reach_one(papi):
+    papi.sim.freeze_prices()
+    account = papi.json(ACCOUNT)
+    btc = by_key(papi.json(RISK))[("BTCUSDT", "BOTH")]
+    equity, maint = d(account["accountEquity"]), d(account["accountMaintMargin"])
+    mark, amount = d(btc["markPrice"]), d(btc["positionAmt"])
+    assert d(btc["liquidationPrice"]) == q8(mark - (equity - maint) / amount)
+    assert d(btc["liquidationPrice"]) < mark  # a long is liquidated below the mark
+
+
+def test_liquidation_price_moves_with_the_mark(papi):
+    papi.sim.freeze_prices()
+    before = by_key(papi.json(RISK))[("ETHUSDT", "BOTH")]["liquidationPrice"]
+    papi.sim.set_mark_price("ETHUSDT", "3600")
+    after = by_key(papi.json(RISK))[("ETHUSDT", "BOTH")]
+    assert after["markPrice"] == "3600.00000000"
+    assert after["liquidationPrice"] != before
+
+
+def test_no_liquidation_price_is_served_as_zero(papi):
+    # The hedge account is so well funded its long would need a negative price.
+    risk = by_key(papi.json(RISK, "ed"))
+    assert risk[("SOLUSDT", "LONG")]["liquidationPrice"] == "0"
+
+
+def test_account_without_maint_margin_serves_a_huge_uni_mmr(papi):
+    served = papi.json(ACCOUNT, "rsa")
+    assert served["uniMMR"] == "999999.00000000"
+    assert served["accountMaintMargin"] == "0.00000000"
+    assert served["accountStatus"] == "NORMAL"
+
+
+def test_status_override_serves_any_string(papi):
+    papi.sim.set_status_override("hmac", "SOMETHING_NEW")
+    assert papi.json(ACCOUNT)["accountStatus"] == "SOMETHING_NEW"
+    papi.sim.set_status_override("hmac", None)
+    assert papi.json(ACCOUNT)["accountStatus"] == "NORMAL"
+
+
+def test_position_risk_lists_open_positions_and_filters_by_symbol(papi):
+    keys = [(p["symbol"], p["positionSide"]) for p in papi.json(RISK, "ed")]
+    assert keys == [("BTCUSDT", "LONG"), ("BTCUSDT", "SHORT"), ("SOLUSDT", "LONG")]
+    only = papi.json(RISK, "ed", params={"symbol": "SOLUSDT"})
+    assert [p["symbol"] for p in only] == ["SOLUSDT"]
+
+
+def test_opened_position_appears_and_closed_one_returns_to_zero(papi):
+    papi.sim.open_position("hmac", "SOLUSDT", "BOTH", "-12", "150.5", 3)
+    opened = by_key(papi.json(RISK))[("SOLUSDT", "BOTH")]
+    assert (opened["positionAmt"], opened["entryPrice"], opened["leverage"]) == (
+        "-12",
+        "150.5",
+        "3",
+    )
+    assert opened["updateTime"] > 0
+    papi.sim.close_position("hmac", "SOLUSDT", "BOTH")
+    assert ("SOLUSDT", "BOTH") not in by_key(papi.json(RISK))
+    entry = by_key(papi.json(UM)["positions"])[("SOLUSDT", "BOTH")]
+    assert (entry["positionAmt"], entry["updateTime"]) == ("0", 0)
+
+
+def test_last_payload_is_exactly_what_was_served(papi):
+    for path in (UM, ACCOUNT, RISK, CM):
+        served = papi.json(path, "ed")
+        assert papi.sim.last_payload("ed", path) == served
+    assert papi.sim.last_payload("rsa", UM) is None
+    papi.get(UM, "rsa", recv_window=70000)  # an error is not a payload
+    assert papi.sim.last_payload("rsa", UM) is None
+
+
+def test_marks_move_on_ticks_unless_frozen(make_papi):
+    papi = make_papi(tick_seconds=0.02)
+    first = papi.sim.market.um["BTCUSDT"].mark
+    time.sleep(0.15)
+    assert papi.sim.call(lambda: papi.sim.market.ticks) >= 3
+    papi.sim.freeze_prices()
+    frozen = papi.sim.call(lambda: dict((s, u.mark) for s, u in papi.sim.market.um.items()))
+    time.sleep(0.1)
+    now = papi.sim.call(lambda: dict((s, u.mark) for s, u in papi.sim.market.um.items()))
+    assert now == frozen
+    assert frozen["BTCUSDT"] != first or frozen["ETHUSDT"] != Market().um["ETHUSDT"].mark
+
+
+def test_price_walk_is_deterministic_for_a_seed():
+    def walk(seed: int) -> list[Decimal]:
+        market = Market(seed)
+        for _ in range(20):
+            market.tick()
+        return [s.mark for s in market.um.values()]
+
+    assert walk(7) == walk(7)
+    assert walk(7) != walk(8)
+    assert list(Market(1).um) == list(Market(2).um)  # the symbol list never depends on it
+
+
+def test_served_decimals_are_plain_strings_without_exponent(papi):
+    um = papi.json(UM, "ed")
+    for entry in um["positions"] + um["assets"]:
+        for key, value in entry.items():
+            if key not in ("symbol", "asset", "positionSide", "updateTime"):
+                assert isinstance(value, str) and "E" not in value and not value.startswith("-0.0")
+                Decimal(value)
