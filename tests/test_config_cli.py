@@ -1,0 +1,236 @@
+"""The command line on config mistakes: exit 2, one log line, no traceback, no secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from exporter import __version__
+
+ROOT = Path(__file__).resolve().parents[1]
+
+API_KEY = "APIKEY-CLI-R5T8Y2U4-must-not-leak"
+API_SECRET = "SECRET-CLI-H3G7F1D9-must-not-leak"
+
+
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def stderr_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def run_exporter(*args: str, env: dict[str, str] | None = None) -> Run:
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "exporter", *args],
+        cwd=ROOT,
+        env={**base_env, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def write_config(directory: Path, text: str) -> Path:
+    path = directory / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class Mistake:
+    config: str
+    env: dict[str, str]
+    must_name: tuple[str, ...]  # key path and value at fault
+
+
+# {dir} is replaced with the case's own directory.
+MISTAKES = {
+    "unreadable secret file": Mistake(
+        config=f"""
+accounts:
+  - name: main
+    api_key: {API_KEY}
+    api_secret: {API_SECRET}
+  - name: desk2
+    api_key: {API_KEY}
+    api_secret_file: {{dir}}/desk2_secret
+""",
+        env={},
+        must_name=("accounts[1].api_secret_file", "{dir}/desk2_secret"),
+    ),
+    "unset env variable": Mistake(
+        config="""
+accounts:
+  - name: main
+    api_key: ${BINANCE_API_KEY}
+    api_secret: ${BINANCE_API_SECRET}
+""",
+        env={"BINANCE_API_KEY": API_KEY},
+        must_name=("accounts[0].api_secret", "BINANCE_API_SECRET"),
+    ),
+    "duplicate account name": Mistake(
+        config=f"""
+accounts:
+  - name: desk
+    api_key: {API_KEY}
+    api_secret: {API_SECRET}
+  - name: desk
+    api_key: {API_KEY}
+    api_secret: {API_SECRET}
+""",
+        env={},
+        must_name=("accounts[1].name", "duplicate account name 'desk'"),
+    ),
+    "bad YAML": Mistake(
+        config=f"""
+accounts:
+  - name: main
+    api_key: {API_KEY}
+    api_secret: [{API_SECRET}
+""",
+        env={},
+        must_name=("{dir}/config.yaml", "bad YAML"),
+    ),
+    "unknown key": Mistake(
+        config=f"""
+poll_intervall_seconds: 15
+accounts:
+  - name: main
+    api_key: {API_KEY}
+    api_secret: {API_SECRET}
+""",
+        env={},
+        must_name=("poll_intervall_seconds", "unknown key"),
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(MISTAKES), ids=list(MISTAKES))
+def mistake_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Run, tuple[str, ...]]:
+    """Each mistake runs the exporter once; the tests below read the same run."""
+    mistake = MISTAKES[request.param]
+    directory = tmp_path_factory.mktemp("mistake")
+    path = write_config(directory, mistake.config.replace("{dir}", str(directory)))
+    run = run_exporter("--config.file", str(path), env=mistake.env)
+    return run, tuple(s.replace("{dir}", str(directory)) for s in mistake.must_name)
+
+
+def test_config_mistake_exits_2(mistake_run: tuple[Run, tuple[str, ...]]) -> None:
+    run, _ = mistake_run
+
+    assert run.returncode == 2
+
+
+def test_config_mistake_logs_exactly_one_line(mistake_run: tuple[Run, tuple[str, ...]]) -> None:
+    run, _ = mistake_run
+
+    assert len(run.stderr_lines()) == 1, run.stderr
+
+
+def test_config_mistake_has_no_traceback(mistake_run: tuple[Run, tuple[str, ...]]) -> None:
+    run, _ = mistake_run
+
+    assert "Traceback" not in run.stderr
+
+
+def test_config_mistake_line_names_key_path_and_value(
+    mistake_run: tuple[Run, tuple[str, ...]],
+) -> None:
+    run, must_name = mistake_run
+
+    for fragment in must_name:
+        assert fragment in run.stderr
+
+
+def test_config_mistake_line_hides_secret_and_api_key(
+    mistake_run: tuple[Run, tuple[str, ...]],
+) -> None:
+    run, _ = mistake_run
+
+    assert API_SECRET not in run.stderr + run.stdout
+    assert API_KEY not in run.stderr + run.stdout
+
+
+@pytest.fixture(scope="module")
+def ed25519_pem() -> str:
+    return (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
+@pytest.fixture(scope="module")
+def check_run(tmp_path_factory: pytest.TempPathFactory, ed25519_pem: str) -> Run:
+    directory = tmp_path_factory.mktemp("check")
+    pem = directory / "desk2.pem"
+    pem.write_text(ed25519_pem, encoding="utf-8")
+    pem.chmod(0o600)
+    path = write_config(
+        directory,
+        f"""
+accounts:
+  - name: main
+    api_key: ${{BINANCE_API_KEY}}
+    api_secret: ${{BINANCE_API_SECRET}}
+  - name: desk2
+    api_key: {API_KEY}
+    private_key_file: {pem}
+""",
+    )
+    env = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}
+    return run_exporter("--config.file", str(path), "--config.check", env=env)
+
+
+def test_config_check_on_a_valid_config_exits_0(check_run: Run) -> None:
+    assert check_run.returncode == 0, check_run.stderr
+
+
+def test_config_check_prints_the_account_names(check_run: Run) -> None:
+    assert "is valid" in check_run.stdout
+    assert "  - main: hmac" in check_run.stdout
+    assert "  - desk2: private key" in check_run.stdout
+
+
+def test_config_check_never_prints_secrets(check_run: Run, ed25519_pem: str) -> None:
+    output = check_run.stdout + check_run.stderr
+
+    assert API_SECRET not in output
+    assert API_KEY not in output
+    assert ed25519_pem.splitlines()[1] not in output
+
+
+def test_version_prints_the_version_and_exits_0() -> None:
+    run = run_exporter("--version")
+
+    assert run.returncode == 0
+    assert run.stdout.strip() == f"binance-pm-exporter {__version__}"
+
+
+def test_bad_listen_address_exits_2_naming_it() -> None:
+    run = run_exporter("--web.listen-address", "nonsense", "--config.file", "/nonexistent.yaml")
+
+    assert run.returncode == 2
+    assert len(run.stderr_lines()) == 1, run.stderr
+    assert "nonsense" in run.stderr
