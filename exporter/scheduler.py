@@ -20,7 +20,7 @@ from exporter.binance.errors import ApiError
 from exporter.binance.signing import HmacSigner, signer_from_pem
 from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Result
 from exporter.config import AccountConfig, Config
-from exporter.snapshot import AccountState, Store
+from exporter.snapshot import AccountState, CollectorHealth, Store
 
 log = structlog.get_logger("exporter.scheduler")
 
@@ -140,9 +140,9 @@ class Scheduler:
             if name == "um_account":
                 um_positions = result.positions
             state.set_data(name, result.samples, collector.families, now)
-            if not health.up and health.last_success:
+            if health.failure_logged:
                 log.info("collector recovered", account=account.name, collector=name)
-            health.up, health.last_success = True, now
+            health.up, health.last_success, health.failure_logged = True, now, False
             self._note_result(account.name, name, health, result)
         if all_ok:
             if not state.up and state.ever_succeeded:
@@ -187,8 +187,10 @@ class Scheduler:
         out.seconds = time.perf_counter() - started
         return out
 
-    def _record_failure(self, account: str, collector: str, health: Any, error: ApiError) -> None:
-        was_up = health.up or not health.last_success
+    def _record_failure(
+        self, account: str, collector: str, health: CollectorHealth, error: ApiError
+    ) -> None:
+        first = not health.failure_logged
         health.up = False
         if error.sent:
             health.errors[error.reason] += 1
@@ -196,16 +198,21 @@ class Scheduler:
         state.last_error = f"{collector}: {error.reason}: {error}"
         state.last_error_time = time.time()
         fields = {"account": account, "collector": collector, "reason": error.reason}
-        if error.reason == "auth" or not error.sent:
+        if not error.sent:
             log.debug("poll skipped", error=str(error), **fields)
-        elif was_up:
+        elif error.reason == "auth":
+            log.debug("key refused", error=str(error), **fields)  # _note_auth logs it once
+        elif first:
+            health.failure_logged = True
             log.warning("poll failed", error=str(error), **fields)
         else:
             log.debug("poll failed again", error=str(error), **fields)
         if error.retry_after is not None:
             log.warning("backing off all accounts", retry_after_seconds=error.retry_after, **fields)
 
-    def _note_result(self, account: str, collector: str, health: Any, result: Result) -> None:
+    def _note_result(
+        self, account: str, collector: str, health: CollectorHealth, result: Result
+    ) -> None:
         if result.skipped:
             health.skipped += result.skipped
             key = (account, collector, "skipped")

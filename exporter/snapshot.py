@@ -81,6 +81,7 @@ class CollectorHealth:
     duration_sum: float = 0.0
     duration_count: int = 0
     skipped: int = 0
+    failure_logged: bool = False  # the current run of failures has had its warning
 
     def observe(self, seconds: float) -> None:
         self.duration_sum += seconds
