@@ -32,11 +32,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _write(directory: Path, credentials: list[DemoCredentials]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     for c in credentials:
-        (directory / f"{c.name}.api_key").write_text(c.api_key + "\n")
+        files = {"api_key": c.api_key.encode() + b"\n"}
         if c.api_secret is not None:
-            (directory / f"{c.name}.api_secret").write_text(c.api_secret + "\n")
+            files["api_secret"] = c.api_secret.encode() + b"\n"
         if c.private_key_pem is not None:
-            (directory / f"{c.name}.pem").write_bytes(c.private_key_pem)
+            files["pem"] = c.private_key_pem
+        for suffix, content in files.items():
+            path = directory / f"{c.name}.{suffix}"
+            path.write_bytes(content)
+            path.chmod(0o600)  # the exporter warns about secret files others can read
 
 
 async def _serve(args: argparse.Namespace) -> None:

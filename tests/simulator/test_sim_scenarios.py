@@ -1,0 +1,148 @@
+"""Scenarios and entry points: falling uniMMR, the demo accounts, the standalone module."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.binance.signing import HmacSigner, signer_from_pem
+from exporter.simulator.demo import demo_accounts, start_demo
+from exporter.simulator.server import Simulator
+
+ACCOUNT = "/papi/v1/account"
+UM = "/papi/v1/um/account"
+RISK = "/papi/v1/um/positionRisk"
+STATUSES = ["NORMAL", "MARGIN_CALL", "REDUCE_ONLY", "ACTIVE_LIQUIDATION"]
+
+
+def expected_status(uni_mmr: Decimal) -> str:
+    if uni_mmr > Decimal("1.5"):
+        return "NORMAL"
+    if uni_mmr > Decimal("1.2"):
+        return "MARGIN_CALL"
+    if uni_mmr > Decimal("1.05"):
+        return "REDUCE_ONLY"
+    return "ACTIVE_LIQUIDATION"
+
+
+def test_falling_uni_mmr_walks_the_status_through_every_threshold(papi):
+    papi.sim.freeze_prices()
+    papi.sim.falling_uni_mmr("hmac", duration_seconds=1.0, start=2.0, end=1.0)
+    seen: list[tuple[Decimal, str]] = []
+    deadline = time.monotonic() + 1.3
+    while time.monotonic() < deadline:
+        served = papi.json(ACCOUNT)
+        seen.append((Decimal(served["uniMMR"]), served["accountStatus"]))
+        time.sleep(0.02)
+    ratios = [u for u, _ in seen]
+    assert ratios == sorted(ratios, reverse=True)
+    assert Decimal("1.9") <= ratios[0] <= Decimal("2.0")
+    assert abs(ratios[-1] - 1) < Decimal("0.00000002")
+    assert all(status == expected_status(u) for u, status in seen)
+    order = [s for i, (_, s) in enumerate(seen) if i == 0 or s != seen[i - 1][1]]
+    assert order == STATUSES
+
+
+def test_falling_uni_mmr_holds_the_end_value_while_prices_move(papi):
+    papi.sim.falling_uni_mmr("ed", duration_seconds=0.1, start=1.6, end=1.3)
+    time.sleep(0.3)  # prices keep ticking every 50 ms
+    for _ in range(3):
+        served = papi.json(ACCOUNT, "ed")
+        assert abs(Decimal(served["uniMMR"]) - Decimal("1.3")) < Decimal("0.00000002")
+        assert served["accountStatus"] == "MARGIN_CALL"
+        time.sleep(0.06)
+    papi.sim.clear_ramp("ed")
+    assert papi.sim.account("ed").ramp is None
+
+
+def test_falling_uni_mmr_needs_a_position(papi):
+    with pytest.raises(ValueError, match="position"):
+        papi.sim.falling_uni_mmr("rsa", 1.0)
+
+
+def test_accounts_can_be_added_and_removed_while_running(papi):
+    from exporter.simulator.accounts import SimAccount
+
+    papi.sim.add_account(SimAccount("late", "lateKey1", api_secret="late-secret"))
+    signer = HmacSigner("late-secret")
+    assert papi.get(ACCOUNT, api_key="lateKey1", signer=signer).status_code == 200
+    papi.sim.remove_account("late")
+    assert papi.get(ACCOUNT, api_key="lateKey1", signer=signer).status_code == 401
+
+
+def test_demo_accounts_start_normal_with_the_promised_shape(make_papi):
+    accounts, credentials = demo_accounts()
+    papi = make_papi(accounts)
+    for c in credentials:
+        signer = HmacSigner(c.api_secret) if c.api_secret else signer_from_pem(c.private_key_pem)
+        served = papi.json(ACCOUNT, api_key=c.api_key, signer=signer)
+        assert served["accountStatus"] == "NORMAL"
+        assert Decimal(served["uniMMR"]) > 3
+        risk = papi.json(RISK, api_key=c.api_key, signer=signer)
+        um = papi.json(UM, api_key=c.api_key, signer=signer)
+        if c.name == "demo-oneway":
+            assert len(risk) == 5 and {p["positionSide"] for p in risk} == {"BOTH"}
+            order_only = [
+                p
+                for p in um["positions"]
+                if Decimal(p["positionAmt"]) == 0 and Decimal(p["openOrderInitialMargin"]) > 0
+            ]
+            assert [p["symbol"] for p in order_only] == ["LINKUSDT"]
+            assert {a["asset"] for a in um["assets"]} == {"USDT", "BTC", "BNB"}
+        else:
+            assert c.private_key_pem is not None and b"PRIVATE KEY" in c.private_key_pem
+            assert len(risk) == 20 and {p["positionSide"] for p in risk} == {"LONG", "SHORT"}
+
+
+def test_start_demo_gives_a_config_that_matches_the_simulator():
+    async def run() -> tuple[str, list[str], int]:
+        simulator, config = await start_demo()
+        try:
+            assert isinstance(simulator, Simulator)
+            return config.base_url, [a.name for a in config.accounts], simulator.port
+        finally:
+            await simulator.stop()
+
+    base_url, names, port = asyncio.run(run())
+    assert base_url == f"http://127.0.0.1:{port}"
+    assert names == ["demo-oneway", "demo-hedge"]
+
+
+def test_module_runs_standalone_and_writes_credentials(tmp_path: Path):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter.simulator",
+            "--port",
+            "0",
+            "--credentials-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        base_url = first.split("listening on ")[1].split()[0]
+        assert httpx.get(base_url + "/fapi/v1/time", timeout=5).json()["serverTime"] > 0
+        deadline = time.monotonic() + 5
+        while not (tmp_path / "demo-hedge.pem").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (tmp_path / "demo-oneway.api_secret").read_text().strip()
+        assert (tmp_path / "demo-hedge.api_key").read_text().startswith("demo")
+        assert (tmp_path / "demo-hedge.pem").stat().st_mode & 0o077 == 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=5) == 0
