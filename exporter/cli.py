@@ -17,6 +17,7 @@ from exporter.logsetup import FORMATS, LEVELS, configure
 # Chosen from the free part of Prometheus' default port allocations; documented in README.
 DEFAULT_PORT = 10091
 EXIT_CONFIG = 2
+DEMO_SCENARIO_ACCOUNT = "demo-hedge"
 
 log = structlog.get_logger("exporter")
 
@@ -56,6 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="run against a built-in simulator with sample accounts (no keys needed)",
+    )
+    p.add_argument(
+        "--demo.scenario",
+        dest="demo_scenario",
+        choices=["none", "falling-uni-mmr"],
+        default="none",
+        help="with --demo: drive demo-hedge's uniMMR down through 1.5, 1.2 and 1.05",
+    )
+    p.add_argument(
+        "--demo.scenario-seconds",
+        dest="demo_scenario_seconds",
+        type=float,
+        default=600.0,
+        help="with --demo: how long the scenario's fall takes",
     )
     p.add_argument("--version", action="version", version=f"binance-pm-exporter {__version__}")
     return p
@@ -112,6 +127,13 @@ async def _run_demo(args: argparse.Namespace) -> int:
     from exporter.simulator.demo import start_demo
 
     simulator, config = await start_demo()
+    if args.demo_scenario == "falling-uni-mmr":
+        simulator.falling_uni_mmr(DEMO_SCENARIO_ACCOUNT, args.demo_scenario_seconds)
+        log.info(
+            "demo scenario: uniMMR falls from 2.0 to 1.0",
+            account=DEMO_SCENARIO_ACCOUNT,
+            seconds=args.demo_scenario_seconds,
+        )
     log.info(
         "demo mode: polling the built-in simulator",
         base_url=config.base_url,
