@@ -1,0 +1,741 @@
+"""Collectors: Binance's documented payloads to exact samples, filters and untrustworthy input."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Result
+from exporter.collectors.account import STATUSES
+
+UM = COLLECTORS["um_account"]
+CM = COLLECTORS["cm_account"]
+ACCOUNT = COLLECTORS["account"]
+POSITION_RISK = COLLECTORS["um_position_risk"]
+
+DEFAULTS = ParseOptions()
+
+
+def rows(result: Result, family: str) -> dict[tuple[str, ...], float]:
+    found = dict(result.samples[family])
+    assert len(found) == len(result.samples[family]), f"duplicate rows in {family}"
+    return found
+
+
+def value(result: Result, family: str, *labels: str) -> float:
+    return rows(result, family)[labels]
+
+
+# --- payloads in the shapes of Binance's docs ----------------------------------------------------
+# Get UM Account Detail: https://developers.binance.com/docs/derivatives/portfolio-margin/account/Get-UM-Account-Detail
+
+
+def um_asset(asset: str = "USDT", **fields: Any) -> dict[str, Any]:
+    entry = {
+        "asset": asset,
+        "crossWalletBalance": "23.72469206",
+        "crossUnPnl": "0.00000000",
+        "maintMargin": "0.00000000",
+        "initialMargin": "0.00000000",
+        "positionInitialMargin": "0.00000000",
+        "openOrderInitialMargin": "0.00000000",
+        "updateTime": 1625474304765,
+    }
+    entry.update(fields)
+    return entry
+
+
+def um_position(symbol: str = "BTCUSDT", side: str = "BOTH", **fields: Any) -> dict[str, Any]:
+    entry = {
+        "symbol": symbol,
+        "initialMargin": "0",
+        "maintMargin": "0",
+        "unrealizedProfit": "0.00000000",
+        "positionInitialMargin": "0",
+        "openOrderInitialMargin": "0",
+        "leverage": "100",
+        "entryPrice": "0.00000",
+        "maxNotional": "250000",
+        "bidNotional": "0",
+        "askNotional": "0",
+        "positionSide": side,
+        "positionAmt": "0",
+        "updateTime": 0,
+    }
+    entry.update(fields)
+    return entry
+
+
+def open_um_position(symbol: str = "BTCUSDT", side: str = "BOTH", **fields: Any) -> dict:
+    entry = um_position(
+        symbol,
+        side,
+        positionAmt="0.250",
+        entryPrice="42000.10",
+        leverage="20",
+        unrealizedProfit="-12.5",
+        initialMargin="525.25",
+        maintMargin="42.0",
+        positionInitialMargin="520.0",
+        openOrderInitialMargin="5.25",
+        maxNotional="5000000",
+        updateTime=1700000000123,
+    )
+    entry.update(fields)
+    return entry
+
+
+def um_payload(assets: list | None = None, positions: list | None = None) -> dict[str, Any]:
+    return {
+        "assets": [um_asset()] if assets is None else assets,
+        "positions": [open_um_position()] if positions is None else positions,
+    }
+
+
+# Get CM Account Detail: same shape, maxQty instead of maxNotional.
+def cm_position(symbol: str = "BTCUSD_PERP", side: str = "BOTH", **fields: Any) -> dict:
+    entry = {
+        "symbol": symbol,
+        "positionAmt": "3",
+        "initialMargin": "0.00012",
+        "maintMargin": "0.00006",
+        "unrealizedProfit": "0.00001",
+        "positionInitialMargin": "0.00012",
+        "openOrderInitialMargin": "0",
+        "leverage": "125",
+        "positionSide": side,
+        "entryPrice": "65000.5",
+        "maxQty": "50",
+        "updateTime": 1625474304765,
+    }
+    entry.update(fields)
+    return entry
+
+
+# Account Information: https://developers.binance.com/docs/derivatives/portfolio-margin/account
+def account_payload(**fields: Any) -> dict[str, Any]:
+    entry = {
+        "uniMMR": "5167.92171923",
+        "accountEquity": "122607.35137903",
+        "actualEquity": "73.47428058",
+        "accountInitialMargin": "23.72469206",
+        "accountMaintMargin": "23.72469206",
+        "accountStatus": "NORMAL",
+        "virtualMaxWithdrawAmount": "1627523.32459208",
+        "totalAvailableBalance": "",
+        "totalMarginOpenLoss": "",
+        "updateTime": 1657707212154,
+    }
+    entry.update(fields)
+    return entry
+
+
+# Query UM Position Information.
+def risk_entry(symbol: str = "BTCUSDT", side: str = "BOTH", **fields: Any) -> dict[str, Any]:
+    entry = {
+        "entryPrice": "6563.66500",
+        "leverage": "10",
+        "markPrice": "6679.50671178",
+        "maxNotionalValue": "20000000",
+        "positionAmt": "0.100",
+        "notional": "667.950671178",
+        "symbol": symbol,
+        "unRealizedProfit": "11.58417067",
+        "liquidationPrice": "5930.78",
+        "positionSide": side,
+        "updateTime": 1625474304765,
+    }
+    entry.update(fields)
+    return entry
+
+
+# --- UM account: assets --------------------------------------------------------------------------
+
+
+def test_um_asset_fields_are_exported_exactly() -> None:
+    asset = um_asset(
+        crossWalletBalance="23.72469206",
+        crossUnPnl="1.5",
+        maintMargin="0.25",
+        initialMargin="3.125",
+        positionInitialMargin="2.5",
+        openOrderInitialMargin="0.625",
+    )
+
+    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_asset_cross_wallet_balance", "USDT") == 23.72469206
+    assert value(result, "binance_pm_um_asset_cross_unrealized_pnl", "USDT") == 1.5
+    assert value(result, "binance_pm_um_asset_maint_margin", "USDT") == 0.25
+    assert value(result, "binance_pm_um_asset_initial_margin", "USDT") == 3.125
+    assert value(result, "binance_pm_um_asset_position_initial_margin", "USDT") == 2.5
+    assert value(result, "binance_pm_um_asset_open_order_initial_margin", "USDT") == 0.625
+
+
+def test_um_asset_update_time_is_in_seconds() -> None:
+    result = UM.parse(um_payload(assets=[um_asset(updateTime=1625474304765)]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_asset_update_timestamp_seconds", "USDT") == 1625474304.765
+
+
+def test_um_asset_update_time_zero_stays_zero() -> None:
+    result = UM.parse(um_payload(assets=[um_asset(updateTime=0)]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_asset_update_timestamp_seconds", "USDT") == 0
+
+
+def test_margin_balance_is_wallet_plus_unrealized_pnl() -> None:
+    asset = um_asset(crossWalletBalance="100.5", crossUnPnl="-20.25")
+
+    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_asset_margin_balance", "USDT") == 80.25
+
+
+def test_margin_ratio_is_maint_margin_over_margin_balance() -> None:
+    asset = um_asset(crossWalletBalance="100.5", crossUnPnl="-20.25", maintMargin="20.0625")
+
+    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == 0.25
+
+
+def test_margin_ratio_is_0_without_maint_margin() -> None:
+    asset = um_asset(crossWalletBalance="100", crossUnPnl="0", maintMargin="0")
+
+    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == 0
+
+
+def test_margin_ratio_is_0_without_maint_margin_even_when_balance_is_negative() -> None:
+    asset = um_asset(crossWalletBalance="-5", crossUnPnl="0", maintMargin="0")
+
+    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == 0
+
+
+@pytest.mark.parametrize(("wallet", "pnl"), [("10", "-10"), ("10", "-30.5"), ("-1", "0")])
+def test_margin_ratio_is_inf_when_balance_is_not_positive(wallet: str, pnl: str) -> None:
+    asset = um_asset(crossWalletBalance=wallet, crossUnPnl=pnl, maintMargin="2")
+
+    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == math.inf
+
+
+def test_malformed_asset_is_skipped_and_counted() -> None:
+    assets = [um_asset("USDT"), um_asset("BNB", crossWalletBalance="abc")]
+
+    result = UM.parse(um_payload(assets=assets), DEFAULTS)
+
+    assert rows(result, "binance_pm_um_asset_cross_wallet_balance") == {("USDT",): 23.72469206}
+    assert result.skipped == 1
+
+
+def test_duplicate_asset_second_one_is_skipped_and_counted() -> None:
+    assets = [um_asset("USDT", crossWalletBalance="1"), um_asset("USDT", crossWalletBalance="2")]
+
+    result = UM.parse(um_payload(assets=assets), DEFAULTS)
+
+    assert rows(result, "binance_pm_um_asset_cross_wallet_balance") == {("USDT",): 1.0}
+    assert result.skipped == 1
+
+
+# --- UM account: positions ---------------------------------------------------------------------
+
+
+def test_um_position_fields_are_exported_exactly() -> None:
+    result = UM.parse(um_payload(positions=[open_um_position()]), DEFAULTS)
+
+    key = ("BTCUSDT", "BOTH")
+    assert value(result, "binance_pm_um_position_amount", *key) == 0.25
+    assert value(result, "binance_pm_um_position_entry_price", *key) == 42000.10
+    assert value(result, "binance_pm_um_position_leverage", *key) == 20
+    assert value(result, "binance_pm_um_position_unrealized_pnl", *key) == -12.5
+    assert value(result, "binance_pm_um_position_initial_margin", *key) == 525.25
+    assert value(result, "binance_pm_um_position_maint_margin", *key) == 42.0
+    assert value(result, "binance_pm_um_position_position_initial_margin", *key) == 520.0
+    assert value(result, "binance_pm_um_position_open_order_initial_margin", *key) == 5.25
+    assert value(result, "binance_pm_um_position_max_notional", *key) == 5000000
+
+
+def test_um_position_update_time_is_in_seconds() -> None:
+    result = UM.parse(um_payload(positions=[open_um_position()]), DEFAULTS)
+
+    assert (
+        value(result, "binance_pm_um_position_update_timestamp_seconds", "BTCUSDT", "BOTH")
+        == 1700000000.123
+    )
+
+
+def test_um_position_update_time_zero_stays_zero() -> None:
+    result = UM.parse(um_payload(positions=[open_um_position(updateTime=0)]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_position_update_timestamp_seconds", "BTCUSDT", "BOTH") == 0
+
+
+def test_negative_update_time_is_skipped_and_counted() -> None:
+    positions = [open_um_position("BTCUSDT"), open_um_position("ETHUSDT", updateTime=-1)]
+
+    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
+    assert result.skipped == 1
+
+
+def test_short_position_amount_is_negative() -> None:
+    result = UM.parse(um_payload(positions=[open_um_position(positionAmt="-0.250")]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_position_amount", "BTCUSDT", "BOTH") == -0.25
+
+
+def test_flat_position_is_dropped() -> None:
+    positions = [open_um_position("BTCUSDT"), um_position("ETHUSDT")]
+
+    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
+    assert result.skipped == 0
+
+
+def test_flat_position_is_kept_with_include_zero() -> None:
+    positions = [open_um_position("BTCUSDT"), um_position("ETHUSDT")]
+
+    result = UM.parse(um_payload(positions=positions), ParseOptions(include_zero=True))
+
+    assert rows(result, "binance_pm_um_position_amount") == {
+        ("BTCUSDT", "BOTH"): 0.25,
+        ("ETHUSDT", "BOTH"): 0.0,
+    }
+
+
+def test_zero_position_with_open_order_margin_is_kept() -> None:
+    pending = um_position("ETHUSDT", openOrderInitialMargin="12.5")
+
+    result = UM.parse(um_payload(positions=[pending]), DEFAULTS)
+
+    assert value(result, "binance_pm_um_position_amount", "ETHUSDT", "BOTH") == 0
+    assert value(result, "binance_pm_um_position_open_order_initial_margin", "ETHUSDT", "BOTH") == (
+        12.5
+    )
+
+
+@pytest.mark.parametrize("zero", ["0", "0.000", "0.00000000", "-0", "-0.000", 0, 0.0])
+def test_zero_spellings_count_as_flat(zero: Any) -> None:
+    flat = um_position("ETHUSDT", positionAmt=zero, openOrderInitialMargin=zero)
+
+    result = UM.parse(um_payload(positions=[open_um_position(), flat]), DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
+
+
+def test_hedge_mode_long_and_short_are_separate_series() -> None:
+    positions = [
+        open_um_position("BTCUSDT", "LONG", positionAmt="0.5"),
+        open_um_position("BTCUSDT", "SHORT", positionAmt="-0.2"),
+    ]
+
+    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+
+    assert rows(result, "binance_pm_um_position_amount") == {
+        ("BTCUSDT", "LONG"): 0.5,
+        ("BTCUSDT", "SHORT"): -0.2,
+    }
+
+
+def test_result_positions_are_the_exported_keys() -> None:
+    positions = [
+        open_um_position("BTCUSDT", "LONG"),
+        open_um_position("ETHUSDT", "SHORT"),
+        um_position("XRPUSDT"),
+    ]
+
+    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+
+    assert result.positions == frozenset({("BTCUSDT", "LONG"), ("ETHUSDT", "SHORT")})
+
+
+MISSING = object()
+MALFORMED_POSITIONS = {
+    "missing symbol": {"symbol": MISSING},
+    "null symbol": {"symbol": None},
+    "amount abc": {"positionAmt": "abc"},
+    "amount NaN": {"positionAmt": "NaN"},
+    "amount Infinity": {"positionAmt": "Infinity"},
+    "amount null": {"positionAmt": None},
+    "entry price NaN": {"entryPrice": "NaN"},
+    "missing leverage": {"leverage": MISSING},
+    "missing position side": {"positionSide": MISSING},
+}
+
+
+@pytest.mark.parametrize("broken", MALFORMED_POSITIONS.values(), ids=MALFORMED_POSITIONS)
+def test_malformed_position_is_skipped_and_counted(broken: dict[str, Any]) -> None:
+    bad = open_um_position("ETHUSDT")
+    for key, field_value in broken.items():
+        if field_value is MISSING:
+            del bad[key]
+        else:
+            bad[key] = field_value
+    positions = [open_um_position("BTCUSDT"), bad, open_um_position("SOLUSDT")]
+
+    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_position_amount")) == {
+        ("BTCUSDT", "BOTH"),
+        ("SOLUSDT", "BOTH"),
+    }
+    assert result.skipped == 1
+
+
+def test_position_entry_that_is_not_an_object_is_skipped_and_counted() -> None:
+    positions = [open_um_position("BTCUSDT"), "BTCUSDT"]
+
+    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
+    assert result.skipped == 1
+
+
+def test_duplicate_position_second_one_is_skipped_and_counted() -> None:
+    positions = [
+        open_um_position("BTCUSDT", positionAmt="0.1"),
+        open_um_position("BTCUSDT", positionAmt="0.9"),
+    ]
+
+    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+
+    assert rows(result, "binance_pm_um_position_amount") == {("BTCUSDT", "BOTH"): 0.1}
+    assert result.skipped == 1
+
+
+def test_skipped_counts_assets_and_positions_together() -> None:
+    payload = um_payload(
+        assets=[um_asset("USDT"), um_asset("BNB", maintMargin="NaN")],
+        positions=[open_um_position("BTCUSDT"), open_um_position("ETHUSDT", leverage="x")],
+    )
+
+    assert UM.parse(payload, DEFAULTS).skipped == 2
+
+
+# --- UM account: payloads that cannot be trusted ------------------------------------------------
+
+
+@pytest.mark.parametrize("payload", [[], "assets", None, 42], ids=["list", "str", "null", "int"])
+def test_um_payload_that_is_not_an_object_is_bad(payload: Any) -> None:
+    with pytest.raises(BadPayload):
+        UM.parse(payload, DEFAULTS)
+
+
+def test_um_payload_without_assets_is_bad() -> None:
+    with pytest.raises(BadPayload):
+        UM.parse({"positions": [open_um_position()]}, DEFAULTS)
+
+
+def test_um_payload_without_positions_is_bad() -> None:
+    with pytest.raises(BadPayload):
+        UM.parse({"assets": [um_asset()]}, DEFAULTS)
+
+
+def test_um_payload_whose_positions_are_all_malformed_is_bad() -> None:
+    positions = [open_um_position("BTCUSDT", positionAmt="abc"), open_um_position(symbol=None)]
+
+    with pytest.raises(BadPayload):
+        UM.parse(um_payload(positions=positions), DEFAULTS)
+
+
+def test_um_payload_whose_assets_are_all_malformed_is_bad() -> None:
+    with pytest.raises(BadPayload):
+        UM.parse(um_payload(assets=[um_asset(crossWalletBalance="NaN"), 7]), DEFAULTS)
+
+
+def test_um_payload_with_only_flat_positions_is_fine() -> None:
+    result = UM.parse(um_payload(positions=[um_position("BTCUSDT")]), DEFAULTS)
+
+    assert rows(result, "binance_pm_um_position_amount") == {}
+    assert result.skipped == 0
+
+
+def test_um_samples_belong_to_declared_families() -> None:
+    result = UM.parse(um_payload(), DEFAULTS)
+
+    assert set(result.samples) == {f.name for f in UM.families}
+
+
+# --- COIN-M account --------------------------------------------------------------------------
+
+
+def test_cm_position_max_qty_is_exported() -> None:
+    payload = {"assets": [um_asset("BTC")], "positions": [cm_position(maxQty="50")]}
+
+    result = CM.parse(payload, DEFAULTS)
+
+    assert value(result, "binance_pm_cm_position_max_qty", "BTCUSD_PERP", "BOTH") == 50
+
+
+def test_cm_position_amount_is_in_contracts() -> None:
+    payload = {"assets": [um_asset("BTC")], "positions": [cm_position(positionAmt="-3")]}
+
+    result = CM.parse(payload, DEFAULTS)
+
+    assert value(result, "binance_pm_cm_position_amount", "BTCUSD_PERP", "BOTH") == -3
+
+
+def test_cm_asset_wallet_balance_is_exported_exactly() -> None:
+    payload = {
+        "assets": [um_asset("BTC", crossWalletBalance="0.00241969")],
+        "positions": [cm_position()],
+    }
+
+    result = CM.parse(payload, DEFAULTS)
+
+    assert value(result, "binance_pm_cm_asset_cross_wallet_balance", "BTC") == 0.00241969
+
+
+def test_cm_has_no_max_notional() -> None:
+    payload = {"assets": [um_asset("BTC")], "positions": [cm_position()]}
+
+    result = CM.parse(payload, DEFAULTS)
+
+    assert "binance_pm_cm_position_max_notional" not in result.samples
+    assert set(result.samples) == {f.name for f in CM.families}
+
+
+def test_cm_flat_position_is_dropped() -> None:
+    payload = {
+        "assets": [um_asset("BTC")],
+        "positions": [cm_position("BTCUSD_PERP"), cm_position("ETHUSD_PERP", positionAmt="0")],
+    }
+
+    result = CM.parse(payload, DEFAULTS)
+
+    assert set(rows(result, "binance_pm_cm_position_amount")) == {("BTCUSD_PERP", "BOTH")}
+
+
+# --- Account information ---------------------------------------------------------------------
+
+
+def test_account_gauges_are_exported_exactly() -> None:
+    payload = account_payload(totalAvailableBalance="100.25", totalMarginOpenLoss="1.5")
+
+    samples = ACCOUNT.parse(payload, DEFAULTS).samples
+
+    assert samples["binance_pm_account_uni_mmr"] == [((), 5167.92171923)]
+    assert samples["binance_pm_account_equity"] == [((), 122607.35137903)]
+    assert samples["binance_pm_account_actual_equity"] == [((), 73.47428058)]
+    assert samples["binance_pm_account_initial_margin"] == [((), 23.72469206)]
+    assert samples["binance_pm_account_maint_margin"] == [((), 23.72469206)]
+    assert samples["binance_pm_account_total_available_balance"] == [((), 100.25)]
+    assert samples["binance_pm_account_virtual_max_withdraw_amount"] == [((), 1627523.32459208)]
+    assert samples["binance_pm_account_total_margin_open_loss"] == [((), 1.5)]
+
+
+def test_account_update_time_is_in_seconds() -> None:
+    samples = ACCOUNT.parse(account_payload(updateTime=1657707212154), DEFAULTS).samples
+
+    assert samples["binance_pm_account_update_timestamp_seconds"] == [((), 1657707212.154)]
+
+
+def test_account_update_time_zero_stays_zero() -> None:
+    samples = ACCOUNT.parse(account_payload(updateTime=0), DEFAULTS).samples
+
+    assert samples["binance_pm_account_update_timestamp_seconds"] == [((), 0.0)]
+
+
+def test_account_empty_string_fields_are_omitted() -> None:
+    # Binance's own example has "" for these two.
+    samples = ACCOUNT.parse(account_payload(), DEFAULTS).samples
+
+    assert "binance_pm_account_total_available_balance" not in samples
+    assert "binance_pm_account_total_margin_open_loss" not in samples
+    assert samples["binance_pm_account_uni_mmr"] == [((), 5167.92171923)]
+
+
+def test_account_status_has_one_series_per_known_state() -> None:
+    samples = ACCOUNT.parse(account_payload(accountStatus="MARGIN_CALL"), DEFAULTS).samples
+
+    assert dict(samples["binance_pm_account_status"]) == {
+        ("NORMAL",): 0.0,
+        ("MARGIN_CALL",): 1.0,
+        ("SUPPLY_MARGIN",): 0.0,
+        ("REDUCE_ONLY",): 0.0,
+        ("ACTIVE_LIQUIDATION",): 0.0,
+        ("FORCE_LIQUIDATION",): 0.0,
+        ("BANKRUPTED",): 0.0,
+    }
+
+
+@pytest.mark.parametrize("status", STATUSES)
+def test_account_status_current_state_is_the_only_1(status: str) -> None:
+    samples = ACCOUNT.parse(account_payload(accountStatus=status), DEFAULTS).samples
+
+    ones = [labels for labels, v in samples["binance_pm_account_status"] if v == 1.0]
+    assert ones == [(status,)]
+
+
+def test_known_account_status_has_no_note() -> None:
+    assert ACCOUNT.parse(account_payload(accountStatus="NORMAL"), DEFAULTS).notes == []
+
+
+def test_unknown_account_status_adds_its_own_series() -> None:
+    samples = ACCOUNT.parse(account_payload(accountStatus="FROZEN"), DEFAULTS).samples
+
+    status = dict(samples["binance_pm_account_status"])
+    assert status[("FROZEN",)] == 1.0
+    assert len(status) == 8
+    assert sum(status.values()) == 1.0
+
+
+def test_unknown_account_status_adds_a_note() -> None:
+    notes = ACCOUNT.parse(account_payload(accountStatus="FROZEN"), DEFAULTS).notes
+
+    assert notes == ["unknown account status 'FROZEN'"]
+
+
+@pytest.mark.parametrize("payload", [[], "NORMAL", None], ids=["list", "str", "null"])
+def test_account_payload_that_is_not_an_object_is_bad(payload: Any) -> None:
+    with pytest.raises(BadPayload):
+        ACCOUNT.parse(payload, DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{"uniMMR": "abc"}, {"uniMMR": ""}, {"accountEquity": "NaN"}, {"accountStatus": ""}],
+    ids=["uniMMR abc", "uniMMR empty", "equity NaN", "status empty"],
+)
+def test_account_payload_with_a_broken_required_field_is_bad(broken: dict[str, Any]) -> None:
+    with pytest.raises(BadPayload):
+        ACCOUNT.parse(account_payload(**broken), DEFAULTS)
+
+
+def test_account_payload_without_status_is_bad() -> None:
+    payload = account_payload()
+    del payload["accountStatus"]
+
+    with pytest.raises(BadPayload):
+        ACCOUNT.parse(payload, DEFAULTS)
+
+
+def test_account_samples_belong_to_declared_families() -> None:
+    payload = account_payload(totalAvailableBalance="1", totalMarginOpenLoss="2")
+
+    samples = ACCOUNT.parse(payload, DEFAULTS).samples
+
+    assert set(samples) == {f.name for f in ACCOUNT.families}
+
+
+# --- Query UM Position Information -------------------------------------------------------------
+
+
+def test_position_risk_fields_are_exported_exactly() -> None:
+    result = POSITION_RISK.parse([risk_entry()], DEFAULTS)
+
+    key = ("BTCUSDT", "BOTH")
+    assert value(result, "binance_pm_um_position_mark_price", *key) == 6679.50671178
+    assert value(result, "binance_pm_um_position_liquidation_price", *key) == 5930.78
+    assert value(result, "binance_pm_um_position_notional", *key) == 667.950671178
+
+
+def test_position_risk_liquidation_price_0_is_exported_as_0() -> None:
+    result = POSITION_RISK.parse([risk_entry(liquidationPrice="0")], DEFAULTS)
+
+    assert value(result, "binance_pm_um_position_liquidation_price", "BTCUSDT", "BOTH") == 0
+
+
+def test_position_risk_without_um_positions_keeps_open_positions_only() -> None:
+    payload = [
+        risk_entry("BTCUSDT", positionAmt="0.100"),
+        risk_entry("ETHUSDT", positionAmt="0.000"),
+        risk_entry("XRPUSDT", positionAmt="-0"),
+        risk_entry("SOLUSDT", positionAmt="-3"),
+    ]
+
+    result = POSITION_RISK.parse(payload, DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == {
+        ("BTCUSDT", "BOTH"),
+        ("SOLUSDT", "BOTH"),
+    }
+
+
+def test_position_risk_with_um_positions_keeps_only_those_keys() -> None:
+    payload = [
+        risk_entry("BTCUSDT", "LONG", positionAmt="0.1"),
+        risk_entry("BTCUSDT", "SHORT", positionAmt="-0.1"),
+        risk_entry("ETHUSDT", "LONG", positionAmt="0"),
+    ]
+    keep = frozenset({("BTCUSDT", "LONG"), ("ETHUSDT", "LONG")})
+
+    result = POSITION_RISK.parse(payload, ParseOptions(um_positions=keep))
+
+    # ETHUSDT LONG is flat but the UM account kept it (an open order), so it stays here too.
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == keep
+
+
+def test_position_risk_with_empty_um_positions_exports_nothing() -> None:
+    result = POSITION_RISK.parse(
+        [risk_entry(positionAmt="1")], ParseOptions(um_positions=frozenset())
+    )
+
+    assert rows(result, "binance_pm_um_position_mark_price") == {}
+    assert result.skipped == 0
+
+
+def test_position_risk_result_positions_are_the_exported_keys() -> None:
+    payload = [risk_entry("BTCUSDT", positionAmt="1"), risk_entry("ETHUSDT", positionAmt="0")]
+
+    result = POSITION_RISK.parse(payload, DEFAULTS)
+
+    assert result.positions == frozenset({("BTCUSDT", "BOTH")})
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{"markPrice": "abc"}, {"liquidationPrice": None}, {"notional": "Infinity"}, {"symbol": ""}],
+    ids=["mark abc", "liquidation null", "notional Infinity", "symbol empty"],
+)
+def test_malformed_position_risk_entry_is_skipped_and_counted(broken: dict[str, Any]) -> None:
+    bad = risk_entry("ETHUSDT")
+    bad.update(broken)
+    payload = [risk_entry("BTCUSDT"), bad]
+
+    result = POSITION_RISK.parse(payload, DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == {("BTCUSDT", "BOTH")}
+    assert result.skipped == 1
+
+
+def test_duplicate_position_risk_entry_second_one_is_skipped_and_counted() -> None:
+    payload = [risk_entry(markPrice="100"), risk_entry(markPrice="200")]
+
+    result = POSITION_RISK.parse(payload, DEFAULTS)
+
+    assert rows(result, "binance_pm_um_position_mark_price") == {("BTCUSDT", "BOTH"): 100.0}
+    assert result.skipped == 1
+
+
+@pytest.mark.parametrize("payload", [{}, "[]", None], ids=["object", "str", "null"])
+def test_position_risk_payload_that_is_not_an_array_is_bad(payload: Any) -> None:
+    with pytest.raises(BadPayload):
+        POSITION_RISK.parse(payload, DEFAULTS)
+
+
+def test_position_risk_payload_whose_entries_are_all_malformed_is_bad() -> None:
+    with pytest.raises(BadPayload):
+        POSITION_RISK.parse([risk_entry(markPrice="NaN"), None], DEFAULTS)
+
+
+def test_position_risk_empty_array_is_fine() -> None:
+    result = POSITION_RISK.parse([], DEFAULTS)
+
+    assert rows(result, "binance_pm_um_position_mark_price") == {}
+
+
+def test_position_risk_samples_belong_to_declared_families() -> None:
+    result = POSITION_RISK.parse([risk_entry()], DEFAULTS)
+
+    assert set(result.samples) == {f.name for f in POSITION_RISK.families}
