@@ -370,6 +370,23 @@ def liquidation_price(position: UMPosition, sym: UMSymbol, risk: Risk) -> Decima
 # -- payloads --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Payload:
+    """A JSON document as parts; ``bytes(payload)`` is what goes on the wire.
+
+    Full-market payloads share their zero entries with the market's templates, so keeping the
+    last one per account (for ``last_payload``) costs a few kilobytes, not the 250 KB it is on
+    the wire: that matters with a thousand accounts.
+    """
+
+    head: bytes
+    entries: list[bytes] = field(default_factory=list)
+    tail: bytes = b""
+
+    def __bytes__(self) -> bytes:
+        return self.head + b",".join(self.entries) + self.tail
+
+
 class _Templates:
     """Per-market serialized zero entries: the bulk of a full-market payload, built once."""
 
@@ -456,7 +473,7 @@ def _entry_price(position: UMPosition | CMPosition) -> str:
     return plain(position.entry_price) if position.amount else "0.0"
 
 
-def um_account_json(account: SimAccount, risk: Risk, market: Market) -> bytes:
+def um_account_payload(account: SimAccount, risk: Risk, market: Market) -> Payload:
     """GET /papi/v1/um/account: assets plus one entry per symbol and side of the market."""
     assets = []
     for asset, wallet in account.balances.items():
@@ -483,10 +500,10 @@ def um_account_json(account: SimAccount, risk: Risk, market: Market) -> bytes:
                 "updateTime": position.update_time,
             }
         )
-    return b'{"assets":' + orjson.dumps(assets) + b',"positions":[' + b",".join(entries) + b"]}"
+    return Payload(b'{"assets":' + orjson.dumps(assets) + b',"positions":[', entries, b"]}")
 
 
-def cm_account_json(account: SimAccount, risk: Risk, market: Market) -> bytes:
+def cm_account_payload(account: SimAccount, risk: Risk, market: Market) -> Payload:
     """GET /papi/v1/cm/account: coin assets plus one entry per COIN-M symbol and side."""
     assets = []
     coins = list(account.cm_balances) + [c for c in risk.cm_assets if c not in account.cm_balances]
@@ -513,10 +530,10 @@ def cm_account_json(account: SimAccount, risk: Risk, market: Market) -> bytes:
                 "updateTime": position.update_time,
             }
         )
-    return b'{"assets":' + orjson.dumps(assets) + b',"positions":[' + b",".join(entries) + b"]}"
+    return Payload(b'{"assets":' + orjson.dumps(assets) + b',"positions":[', entries, b"]}")
 
 
-def position_risk_json(risk: Risk, symbol: str | None = None) -> bytes:
+def position_risk_payload(risk: Risk, symbol: str | None = None) -> Payload:
     """GET /papi/v1/um/positionRisk: open positions only (amount not 0), optionally one symbol."""
     out = []
     for position, sym, f in risk.um:
@@ -538,24 +555,26 @@ def position_risk_json(risk: Risk, symbol: str | None = None) -> bytes:
                 "updateTime": position.update_time,
             }
         )
-    return orjson.dumps(out)
+    return Payload(orjson.dumps(out))
 
 
-def account_json(risk: Risk, update_time: int) -> bytes:
+def account_payload(risk: Risk, update_time: int) -> Payload:
     """GET /papi/v1/account (Account Information): the USD-valued unified figures."""
     available = max(ZERO, risk.account_equity - risk.initial)
-    return orjson.dumps(
-        {
-            "uniMMR": fmt(risk.uni_mmr),
-            "accountEquity": fmt(risk.account_equity),
-            "actualEquity": fmt(risk.actual_equity),
-            "accountInitialMargin": fmt(risk.initial),
-            "accountMaintMargin": fmt(risk.maint),
-            "accountStatus": risk.status,
-            "virtualMaxWithdrawAmount": fmt(available),
-            "totalAvailableBalance": fmt(available),
-            # Open loss of spot-margin orders: margin orders are not simulated.
-            "totalMarginOpenLoss": fmt(ZERO),
-            "updateTime": update_time,
-        }
+    return Payload(
+        orjson.dumps(
+            {
+                "uniMMR": fmt(risk.uni_mmr),
+                "accountEquity": fmt(risk.account_equity),
+                "actualEquity": fmt(risk.actual_equity),
+                "accountInitialMargin": fmt(risk.initial),
+                "accountMaintMargin": fmt(risk.maint),
+                "accountStatus": risk.status,
+                "virtualMaxWithdrawAmount": fmt(available),
+                "totalAvailableBalance": fmt(available),
+                # Open loss of spot-margin orders: margin orders are not simulated.
+                "totalMarginOpenLoss": fmt(ZERO),
+                "updateTime": update_time,
+            }
+        )
     )

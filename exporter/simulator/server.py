@@ -105,14 +105,15 @@ from aiohttp import web
 
 from exporter.simulator.accounts import (
     CMPosition,
+    Payload,
     SimAccount,
     UMPosition,
     UniMMRRamp,
-    account_json,
-    cm_account_json,
+    account_payload,
+    cm_account_payload,
     compute_risk,
-    position_risk_json,
-    um_account_json,
+    position_risk_payload,
+    um_account_payload,
 )
 from exporter.simulator.market import Market
 
@@ -254,7 +255,7 @@ class Simulator:
         self._by_key: dict[str, SimAccount] = {}
         self._faults: list[Fault] = []
         self._weights: dict[tuple[str, str], _WeightState] = {}
-        self._payloads: dict[tuple[str, str], bytes] = {}
+        self._payloads: dict[tuple[str, str], Payload] = {}
         self._origin = time.time()
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -472,8 +473,8 @@ class Simulator:
         self._weights.clear()
 
     def last_payload(self, account: str, path: str) -> dict | list | None:
-        raw = self._payloads.get((account, path))
-        return None if raw is None else orjson.loads(raw)
+        payload = self._payloads.get((account, path))
+        return None if payload is None else orjson.loads(bytes(payload))
 
     # -- the API -------------------------------------------------------------------------------
 
@@ -540,9 +541,9 @@ class Simulator:
         except _Rejected as error:
             return reject(error)
         assert account is not None  # _authenticate checked it
-        body = self._payload(account, path, params)
-        self._payloads[(account.name, path)] = body
-        return answer(200, body)
+        payload = self._payload(account, path, params)
+        self._payloads[(account.name, path)] = payload
+        return answer(200, bytes(payload))
 
     def _weight_state(self, ip: str, api: str, now: float) -> _WeightState:
         state = self._weights.setdefault((ip, api), _WeightState())
@@ -621,15 +622,15 @@ class Simulator:
             raise _Rejected(400, -1021)
         return params
 
-    def _payload(self, account: SimAccount, path: str, params: dict[str, str]) -> bytes:
+    def _payload(self, account: SimAccount, path: str, params: dict[str, str]) -> Payload:
         risk = compute_risk(account, self.market, time.time())
         if path == UM_ACCOUNT:
-            return um_account_json(account, risk, self.market)
+            return um_account_payload(account, risk, self.market)
         if path == ACCOUNT:
-            return account_json(risk, self.clock_ms())
+            return account_payload(risk, self.clock_ms())
         if path == UM_POSITION_RISK:
-            return position_risk_json(risk, params.get("symbol"))
-        return cm_account_json(account, risk, self.market)
+            return position_risk_payload(risk, params.get("symbol"))
+        return cm_account_payload(account, risk, self.market)
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, or return True early when the simulator is stopping."""
@@ -688,7 +689,7 @@ class Simulator:
                 )
                 if found is None:
                     return _json({"error": "no payload served yet"}, 404)
-                return web.Response(body=found, content_type="application/json")
+                return web.Response(body=bytes(found), content_type="application/json")
             if request.method != "POST" or knob not in _CONTROL_KNOBS:
                 return _json({"error": f"unknown control {request.method} {knob}"}, 404)
             args = await request.json() if request.can_read_body else {}

@@ -8,6 +8,8 @@ import httpx
 import orjson
 import pytest
 
+from exporter.binance.signing import HmacSigner
+
 UM = "/papi/v1/um/account"
 ACCOUNT = "/papi/v1/account"
 RISK = "/papi/v1/um/positionRisk"
@@ -166,8 +168,6 @@ def test_account_added_over_http_is_served(papi):
         ],
     }
     assert httpx.post(papi.sim.base_url + "/_sim/add_account", json=body).json() == {"ok": True}
-    from exporter.binance.signing import HmacSigner
-
     served = papi.json(RISK, api_key="addedKey123", signer=HmacSigner("added-secret"))
     assert [p["symbol"] for p in served] == ["ETHUSDT"]
     httpx.post(papi.sim.base_url + "/_sim/remove_account", json={"name": "added"})

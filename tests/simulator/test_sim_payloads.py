@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
+from exporter.binance.signing import HmacSigner
+from exporter.simulator.accounts import SimAccount, UMPosition, templates
 from exporter.simulator.market import Market
 
 UM = "/papi/v1/um/account"
@@ -336,3 +338,38 @@ def test_served_decimals_are_plain_strings_without_exponent(papi):
             if key not in ("symbol", "asset", "positionSide", "updateTime"):
                 assert isinstance(value, str) and "E" not in value and not value.startswith("-0.0")
                 Decimal(value)
+
+
+def test_full_market_payload_reuses_the_cached_zero_entries(papi):
+    papi.json(UM, "ed")
+    stored = papi.sim.call(lambda: papi.sim.simulator._payloads[("ed", UM)])
+    cached, index = templates(papi.sim.market).um["hedge"]
+    open_keys = {("BTCUSDT", "LONG"), ("BTCUSDT", "SHORT"), ("SOLUSDT", "LONG")}
+    shared = [i for i, entry in enumerate(stored.entries) if entry is cached[i]]
+    assert len(shared) == len(cached) - len(open_keys)
+    assert {k for k, i in index.items() if i not in shared} == open_keys
+
+
+def test_a_hundred_hedge_accounts_are_served_quickly(make_papi):
+    accounts = [
+        SimAccount(
+            f"bench{i}",
+            f"benchKey{i}",
+            api_secret=f"secret{i}",
+            mode="hedge",
+            balances={"USDT": "100000"},
+            um_positions=[
+                UMPosition(symbol, side, amount, "100", 10)
+                for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "BNBUSDT")
+                for side, amount in (("LONG", "1"), ("SHORT", "-1"))
+            ],
+        )
+        for i in range(100)
+    ]
+    papi = make_papi(accounts)
+    started = time.monotonic()
+    for i in range(100):
+        reply = papi.get(UM, api_key=f"benchKey{i}", signer=HmacSigner(f"secret{i}"))
+        assert reply.status_code == 200
+    # About 1 ms each here; the bound only catches an accidental per-symbol recomputation.
+    assert time.monotonic() - started < 5

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from exporter.binance.signing import HmacSigner, signer_from_pem
+from exporter.simulator.accounts import SimAccount
 from exporter.simulator.demo import demo_accounts, start_demo
 from exporter.simulator.server import Simulator
 
@@ -70,8 +71,6 @@ def test_falling_uni_mmr_needs_a_position(papi):
 
 
 def test_accounts_can_be_added_and_removed_while_running(papi):
-    from exporter.simulator.accounts import SimAccount
-
     papi.sim.add_account(SimAccount("late", "lateKey1", api_secret="late-secret"))
     signer = HmacSigner("late-secret")
     assert papi.get(ACCOUNT, api_key="lateKey1", signer=signer).status_code == 200
