@@ -1,0 +1,122 @@
+"""The real process: start-up, debug logs without secrets, readiness, SIGTERM."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from tests.conftest import HEDGE_KEY, ONEWAY_KEY, ONEWAY_SECRET
+from tests.helpers import parse_samples, value, wait_for
+
+
+def start_exporter(config: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--config.file",
+            str(config),
+            "--web.listen-address",
+            "127.0.0.1:0",
+            *extra,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def listening_port(proc: subprocess.Popen, lines: list[str]) -> int:
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        lines.append(line)
+        found = re.search(r"event=listening address=\S*:(\d+)", line)
+        if found:
+            return int(found.group(1))
+    raise AssertionError("the exporter did not log its listening address:\n" + "".join(lines))
+
+
+def test_debug_log_of_a_full_run_holds_no_secret_and_sigterm_exits_cleanly(sim, accounts, tmp_path):
+    wrong_key = dict(accounts[0], name="badkey", api_key="refused-key-never-logged-42")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "base_url": sim.base_url,
+                "time_url": sim.time_url,
+                "poll_interval_seconds": 1,
+                "max_weight_per_minute": 6000,
+                "accounts": [*accounts, wrong_key],
+            }
+        )
+    )
+    sim.set_fault("hedge", "/papi/v1/um/positionRisk", status=500, times=2)
+    proc = start_exporter(config, "--log.level", "debug")
+    lines: list[str] = []
+    try:
+        port = listening_port(proc, lines)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: httpx.get(url + "/metrics").status_code == 200)
+        wait_for(
+            lambda: (
+                value(
+                    parse_samples(httpx.get(url + "/metrics").text),
+                    "binance_pm_exporter_up",
+                    account="hedge",
+                )
+                == 1
+            ),
+            timeout=10,
+        )
+        assert httpx.get(url + "/healthz").text == "ok\n"
+        assert httpx.get(url + "/readyz").status_code == 503  # badkey never succeeds
+        page = httpx.get(url + "/").text
+        assert "badkey" in page and "auth" in page
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+        stopped_in = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    log = "".join(lines) + err
+    assert proc.returncode == 0
+    assert stopped_in < 5
+    assert "API key refused" in log and "account=badkey" in log
+    assert "reason=http_5xx" in log
+    assert "Traceback" not in log
+    for secret in (ONEWAY_KEY, ONEWAY_SECRET, HEDGE_KEY, "refused-key-never-logged-42"):
+        assert secret not in log + out
+    # A query string holds the timestamp and the signature: neither may reach the log.
+    assert "signature" not in log
+    assert "recvWindow=" not in log and "timestamp=" not in log
+
+
+def test_sigint_exits_cleanly(sim, accounts, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"base_url": sim.base_url, "time_url": sim.time_url, "accounts": accounts[:1]}
+        )
+    )
+    proc = start_exporter(config)
+    try:
+        listening_port(proc, [])
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
