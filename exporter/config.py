@@ -252,7 +252,7 @@ def _accounts(
         name = item.get("name")
         if name is None:
             raise ConfigError(f"{path}.name", "is required")
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise ConfigError(f"{path}.name", f"{name!r} must match [A-Za-z0-9_.-]+")
         if name in seen:
             raise ConfigError(f"{path}.name", f"duplicate account name {name!r}")
@@ -313,12 +313,17 @@ def _secret_file(
     filename = item[key]
     where = f"{path}.{key}"
     if not isinstance(filename, str) or not filename:
-        raise ConfigError(where, f"must be a file path, not {filename!r}")
+        raise ConfigError(where, f"must be a file path, not {_type_name(filename)}")
+    if "\n" in filename or "BEGIN" in filename or len(filename) > 4096:
+        # Someone put the secret itself here: say so without echoing it.
+        raise ConfigError(where, "must be the path of a file holding the secret, not the secret")
     try:
         content = Path(filename).read_text(encoding="utf-8")
         mode = os.stat(filename).st_mode
     except OSError as exc:
         raise ConfigError(where, f"cannot read {filename}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise ConfigError(where, f"{filename!r} is not a valid file path") from None
     except UnicodeDecodeError:
         raise ConfigError(where, f"{filename} is not UTF-8 text") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -399,7 +404,11 @@ def _checked(
     value = raw.get(key, default)
     if isinstance(value, bool) or not accept(value):
         raise ConfigError(key, f"must be {kind}, not {value!r}")
-    if not math.isfinite(value) or value < lo or (hi is not None and value > hi):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    if not finite or value < lo or (hi is not None and value > hi):
         bound = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
         raise ConfigError(key, f"{value!r} is out of range (must be {bound})")
     return value
@@ -419,7 +428,10 @@ def _url(raw: dict, key: str, default: str) -> str:
     value = raw.get(key, default)
     if not isinstance(value, str):
         raise ConfigError(key, f"must be a URL string, not {value!r}")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ConfigError(key, f"{value!r} is not an http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(key, f"{value!r} is not an http(s) URL")
     return value.rstrip("/")

@@ -591,3 +591,10 @@ def test_secret_file_contents_stay_out_of_warnings(tmp_path: Path) -> None:
 
     assert API_SECRET not in " ".join(config.warnings)
     assert os.fspath(loose) in config.warnings[0]
+
+
+def test_a_secret_pasted_into_a_file_key_is_not_echoed(ed25519_pem: str) -> None:
+    err = config_error(raw_config(accounts=[account(api_key="k", private_key_file=ed25519_pem)]))
+    assert err.path == "accounts[0].private_key_file"
+    assert "not the secret" in str(err)
+    assert ed25519_pem.strip().splitlines()[1] not in str(err)
