@@ -191,7 +191,8 @@ class SimAccount:
         """Binance's check: hex HMAC-SHA256, or base64 RSA-PKCS#1v1.5-SHA256 / Ed25519."""
         if self.api_secret is not None:
             expected = hmac.new(self.api_secret.encode(), payload.encode(), hashlib.sha256)
-            return hmac.compare_digest(expected.hexdigest(), signature.lower())
+            # Bytes, not str: compare_digest refuses non-ASCII strings, and a query can have them.
+            return hmac.compare_digest(expected.hexdigest().encode(), signature.lower().encode())
         try:
             raw = base64.b64decode(unquote(signature), validate=True)
         except ValueError:

@@ -208,9 +208,10 @@ class Market:
         entry = self.um.get(symbol) or self.cm.get(symbol)
         if entry is None:
             raise KeyError(f"unknown symbol {symbol}")
-        entry.mark = Decimal(price).quantize(quantum(entry.price_precision))
-        if entry.mark <= 0:
+        mark = Decimal(price).quantize(quantum(entry.price_precision))
+        if mark <= 0:
             raise ValueError("a mark price must be positive")
+        entry.mark = mark
 
     def mark(self, symbol: str) -> Decimal:
         entry = self.um.get(symbol) or self.cm.get(symbol)

@@ -798,10 +798,12 @@ class SimulatorThread:
     def stop(self) -> None:
         if not self._thread.is_alive():
             return
-        self.call(self.simulator.stop)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
+        try:
+            self.call(self.simulator.stop)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._loop.close()
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` (plain or async) on the simulator's loop and return its result."""
@@ -840,14 +842,48 @@ class SimulatorThread:
         """The live account object; change it only through ``call``."""
         return self.call(self.simulator.account, name)
 
-    def set_fault(self, account: str | None = None, path: str | None = None, **kwargs: Any) -> None:
-        self.call(self.simulator.set_fault, account, path, **kwargs)
+    def set_fault(
+        self,
+        account: str | None = None,
+        path: str | None = None,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        msg: str = "",
+        retry_after: float | None = None,
+        latency: float = 0.0,
+        malformed: bool = False,
+        body: bytes | None = None,
+        times: int | None = None,
+    ) -> None:
+        self.call(
+            self.simulator.set_fault,
+            account,
+            path,
+            status=status,
+            code=code,
+            msg=msg,
+            retry_after=retry_after,
+            latency=latency,
+            malformed=malformed,
+            body=body,
+            times=times,
+        )
 
-    def trickle(self, path: str, bytes_per_second: float, **kwargs: Any) -> None:
-        self.call(self.simulator.trickle, path, bytes_per_second, **kwargs)
+    def trickle(
+        self,
+        path: str,
+        bytes_per_second: float,
+        *,
+        account: str | None = None,
+        times: int | None = None,
+    ) -> None:
+        self.call(self.simulator.trickle, path, bytes_per_second, account=account, times=times)
 
-    def huge_body(self, path: str, size_bytes: int, **kwargs: Any) -> None:
-        self.call(self.simulator.huge_body, path, size_bytes, **kwargs)
+    def huge_body(
+        self, path: str, size_bytes: int, *, account: str | None = None, times: int | None = None
+    ) -> None:
+        self.call(self.simulator.huge_body, path, size_bytes, account=account, times=times)
 
     def clear_faults(self) -> None:
         self.call(self.simulator.clear_faults)
@@ -875,7 +911,8 @@ class SimulatorThread:
         amount: Decimal | str,
         entry_price: Decimal | str,
         leverage: int = 20,
-        **kwargs: Any,
+        *,
+        open_order_initial_margin: Decimal | str = "0",
     ) -> None:
         self.call(
             self.simulator.open_position,
@@ -885,7 +922,7 @@ class SimulatorThread:
             amount,
             entry_price,
             leverage,
-            **kwargs,
+            open_order_initial_margin=open_order_initial_margin,
         )
 
     def close_position(self, account: str, symbol: str, side: str = "BOTH") -> None:

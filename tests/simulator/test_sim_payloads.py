@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
+import pytest
+
 from exporter.binance.signing import HmacSigner
 from exporter.simulator.accounts import SimAccount, UMPosition, templates
 from exporter.simulator.market import Market
@@ -373,3 +375,20 @@ def test_a_hundred_hedge_accounts_are_served_quickly(make_papi):
         assert reply.status_code == 200
     # About 1 ms each here; the bound only catches an accidental per-symbol recomputation.
     assert time.monotonic() - started < 5
+
+
+def test_positions_must_fit_the_accounts_mode(papi):
+    with pytest.raises(ValueError, match="one_way"):
+        papi.sim.open_position("hmac", "BTCUSDT", "LONG", "1", "60000")
+    with pytest.raises(ValueError, match="SHORT"):
+        papi.sim.open_position("ed", "BTCUSDT", "SHORT", "1", "60000")
+
+
+def test_open_order_and_coin_m_positions_can_be_opened(papi):
+    papi.sim.open_position("ed", "ADAUSDT", "SHORT", "0", "0", open_order_initial_margin="7")
+    papi.sim.open_position("ed", "ETHUSD_PERP", "LONG", "5", "3300", 10)
+    entry = by_key(papi.json(UM, "ed")["positions"])[("ADAUSDT", "SHORT")]
+    assert (entry["positionAmt"], entry["openOrderInitialMargin"]) == ("0", "7.00000000")
+    cm = by_key(papi.json(CM, "ed")["positions"])[("ETHUSD_PERP", "LONG")]
+    assert (cm["positionAmt"], cm["leverage"]) == ("5", "10")
+    assert [a["asset"] for a in papi.json(CM, "ed")["assets"]] == ["ETH"]
