@@ -79,6 +79,8 @@ class Exporter:
             timeout=cfg.request_timeout_seconds,
             max_response_bytes=cfg.max_response_bytes,
         )
+        # Every account's state exists before the first scrape can arrive.
+        self.scheduler = Scheduler(cfg, self.store, client)
         app = build_app(self.store, self.renderer, self.telemetry_path)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -99,7 +101,6 @@ class Exporter:
         await clock.sync()
         self.store.status.clock_offset_seconds = clock.offset_seconds
         self._clock_task = asyncio.create_task(clock.run_periodic(), name="clock")
-        self.scheduler = Scheduler(cfg, self.store, client)
         self.scheduler.start()
 
     async def stop(self) -> None:

@@ -52,6 +52,8 @@ class Scheduler:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._warned: set[tuple[str, str, str]] = set()
         self._auth_failing: set[str] = set()
+        for account in config.accounts:
+            store.accounts[account.name] = AccountState(account.name, account.collectors)
 
     def start(self) -> None:
         accounts = self.config.accounts
@@ -59,8 +61,6 @@ class Scheduler:
             self._start_account(account, i, len(accounts))
 
     def _start_account(self, account: AccountConfig, slot: int, slots: int) -> None:
-        if account.name not in self.store.accounts:
-            self.store.accounts[account.name] = AccountState(account.name, account.collectors)
         interval = self.config.poll_interval_seconds
         spacing = interval / slots
         offset = slot * spacing + random.uniform(0, min(1.0, spacing / 4))
