@@ -13,7 +13,7 @@ from aiohttp import web
 from exporter import __version__
 from exporter.binance.client import PapiClient
 from exporter.binance.clock import ServerClock
-from exporter.config import Config
+from exporter.config import Config, ConfigError, load_config
 from exporter.http import build_app
 from exporter.render import Renderer
 from exporter.scheduler import Scheduler
@@ -44,8 +44,10 @@ class Exporter:
         listen_address: str = ":10091",
         telemetry_path: str = "/metrics",
         ssl_context: ssl.SSLContext | None = None,
+        config_path: str | None = None,
     ) -> None:
         self.config = config
+        self.config_path = config_path  # what SIGHUP and POST /-/reload re-read; None in demo
         self.listen_host, self.listen_port = parse_listen_address(listen_address)
         self.telemetry_path = telemetry_path
         self.ssl_context = ssl_context
@@ -61,6 +63,7 @@ class Exporter:
         self._runner: web.AppRunner | None = None
         self._clock_task: asyncio.Task[None] | None = None
         self.scheduler: Scheduler | None = None
+        self._reload_lock = asyncio.Lock()
         self.port = 0
 
     async def start(self) -> None:
@@ -70,18 +73,11 @@ class Exporter:
         self._http = httpx.AsyncClient(
             limits=limits, timeout=cfg.request_timeout_seconds, follow_redirects=False
         )
-        clock = ServerClock(self._http, cfg.time_url, cfg.request_timeout_seconds)
-        client = PapiClient(
-            self._http,
-            cfg.base_url,
-            clock,
-            recv_window_ms=cfg.recv_window_ms,
-            timeout=cfg.request_timeout_seconds,
-            max_response_bytes=cfg.max_response_bytes,
-        )
+        client = self._make_client(cfg)
         # Every account's state exists before the first scrape can arrive.
         self.scheduler = Scheduler(cfg, self.store, client)
-        app = build_app(self.store, self.renderer, self.telemetry_path)
+        reload = self.reload if self.config_path is not None else None
+        app = build_app(self.store, self.renderer, self.telemetry_path, reload=reload)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(
@@ -98,10 +94,63 @@ class Exporter:
             poll_interval_seconds=cfg.poll_interval_seconds,
             planned_weight_per_minute=round(cfg.planned_weight_per_minute(), 1),
         )
+        await self._start_clock(client.clock)
+        self.scheduler.start()
+
+    def _make_client(self, cfg: Config) -> PapiClient:
+        assert self._http is not None
+        clock = ServerClock(self._http, cfg.time_url, cfg.request_timeout_seconds)
+        return PapiClient(
+            self._http,
+            cfg.base_url,
+            clock,
+            recv_window_ms=cfg.recv_window_ms,
+            timeout=cfg.request_timeout_seconds,
+            max_response_bytes=cfg.max_response_bytes,
+        )
+
+    async def _start_clock(self, clock: ServerClock) -> None:
+        if self._clock_task is not None:
+            self._clock_task.cancel()
         await clock.sync()
         self.store.status.clock_offset_seconds = clock.offset_seconds
         self._clock_task = asyncio.create_task(clock.run_periodic(), name="clock")
-        self.scheduler.start()
+
+    async def reload(self) -> tuple[bool, str]:
+        """Re-read the config file; a file start-up would refuse leaves everything as it was."""
+        if self.config_path is None or self.scheduler is None:
+            return False, "nothing to reload: no configuration file"
+        async with self._reload_lock:
+            status = self.store.status
+            try:
+                new = load_config(self.config_path)
+            except ConfigError as exc:
+                status.reload_successful = False
+                self.store.changed()
+                log.error("configuration reload refused, keeping the running one", error=str(exc))
+                return False, f"reload refused: {exc}"
+            for warning in new.warnings:
+                log.warning("insecure secret file", detail=warning)
+            client = self.scheduler.client
+            if _client_settings(new) != _client_settings(self.config):
+                client = self._make_client(new)
+                await self._start_clock(client.clock)
+            added, removed, changed = await self.scheduler.apply(new, client)
+            self.config = new
+            self.store.stale_after = new.stale_after_seconds
+            status.planned_weight_per_minute = new.planned_weight_per_minute()
+            status.poll_interval_seconds = new.poll_interval_seconds
+            status.reload_successful, status.reload_success_time = True, time.time()
+            self.store.changed()
+            log.info(
+                "configuration reloaded",
+                accounts=len(new.accounts),
+                added=",".join(added),
+                removed=",".join(removed),
+                changed=",".join(changed),
+                poll_interval_seconds=new.poll_interval_seconds,
+            )
+            return True, "configuration reloaded"
 
     async def stop(self) -> None:
         if self.scheduler is not None:
@@ -113,3 +162,14 @@ class Exporter:
             await self._runner.cleanup()
         if self._http is not None:
             await self._http.aclose()
+
+
+def _client_settings(cfg: Config) -> tuple:
+    """What the PAPI client is built from; a change needs a new client (and Retry-After gate)."""
+    return (
+        cfg.base_url,
+        cfg.time_url,
+        cfg.recv_window_ms,
+        cfg.request_timeout_seconds,
+        cfg.max_response_bytes,
+    )

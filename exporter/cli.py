@@ -99,17 +99,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.config_check:
         print(f"configuration {args.config_file} is valid\n{config.summary()}")
         return 0
-    return asyncio.run(_serve(config, args))
+    return asyncio.run(_serve(config, args, config_path=args.config_file))
 
 
-async def _serve(config: Config, args: argparse.Namespace) -> int:
+async def _serve(
+    config: Config, args: argparse.Namespace, *, config_path: str | None = None
+) -> int:
     exporter = Exporter(
-        config, listen_address=args.listen_address, telemetry_path=args.telemetry_path
+        config,
+        listen_address=args.listen_address,
+        telemetry_path=args.telemetry_path,
+        config_path=config_path,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(exporter.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     try:
         await exporter.start()
     except OSError as exc:

@@ -68,6 +68,38 @@ class Scheduler:
             self._run_account(account, offset), name=f"poll-{account.name}"
         )
 
+    async def apply(
+        self, new: Config, client: PapiClient
+    ) -> tuple[list[str], list[str], list[str]]:
+        """Switch to a reloaded config: restart the loops, keep the state of kept accounts.
+
+        Kept accounts keep their published data (it stays until stale_after), so restarting
+        their loops leaves no gap in their series.
+        """
+        old = {a.name: a for a in self.config.accounts}
+        await self.stop()
+        states = self.store.accounts
+        added, changed = [], []
+        fresh: dict[str, AccountState] = {}
+        for account in new.accounts:
+            previous = old.get(account.name)
+            state = states.get(account.name)
+            if previous is None or state is None:
+                added.append(account.name)
+                state = AccountState(account.name, account.collectors)
+            elif previous != account:
+                changed.append(account.name)
+                if previous.collectors != account.collectors:
+                    state = state.with_collectors(account.collectors)
+            fresh[account.name] = state
+        removed = [name for name in old if name not in fresh]
+        states.clear()
+        states.update(fresh)
+        self.config, self.client = new, client
+        self._auth_failing &= set(fresh)
+        self.start()
+        return added, removed, changed
+
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:

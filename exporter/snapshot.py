@@ -120,6 +120,19 @@ class AccountState:
         self.self_fragments: dict[str, str] = {}
         self.render_health()
 
+    def with_collectors(self, collectors: tuple[str, ...]) -> AccountState:
+        """A copy for a new collector list, keeping what the kept collectors have."""
+        state = AccountState(self.name, collectors)
+        for name in collectors:
+            if name in self.health:
+                state.health[name] = self.health[name]
+            if name in self.data:
+                state.data[name] = self.data[name]
+        state.up, state.last_success, state.ever_succeeded = False, self.last_success, False
+        state.last_error, state.last_error_time = self.last_error, self.last_error_time
+        state.render_health()
+        return state
+
     def set_data(self, collector: str, samples: Samples, families: tuple[Family, ...], now: float):
         fragments = {}
         for fam in families:

@@ -1,0 +1,158 @@
+"""Live reload: SIGHUP and POST /-/reload re-read the config file without a restart."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+import httpx
+import yaml
+
+from exporter.config import load_config
+from tests.helpers import ExporterThread, parse_samples, series, value, wait_for
+from tests.test_process import listening_port, start_exporter
+
+
+def write_config(path: Path, sim, accounts: list[dict], **extra) -> Path:
+    raw = {
+        "base_url": sim.base_url,
+        "time_url": sim.time_url,
+        "poll_interval_seconds": 1,
+        "max_weight_per_minute": 6000,
+        "collectors": ["um_account"],
+        "accounts": accounts,
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def reload(exp: ExporterThread) -> httpx.Response:
+    return httpx.post(exp.url + "/-/reload", timeout=10)
+
+
+def up_accounts(exp: ExporterThread) -> set[str]:
+    samples = exp.samples()
+    return {dict(k[1])["account"] for k, v in series(samples, "binance_pm_exporter_up").items()}
+
+
+class Watcher:
+    """Scrapes continuously and remembers any scrape that lacked the account's data."""
+
+    def __init__(self, exp: ExporterThread, account: str) -> None:
+        self.exp, self.account = exp, account
+        self.gaps = 0
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            samples = parse_samples(httpx.get(self.exp.url + "/metrics", timeout=5).text)
+            self.scrapes += 1
+            if not series(samples, "binance_pm_um_asset_margin_balance", account=self.account):
+                self.gaps += 1
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def test_added_and_removed_accounts_take_effect_without_a_gap_for_the_others(
+    sim, accounts, tmp_path
+):
+    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    config = load_config(path)
+    with ExporterThread(config, config_path=str(path)) as exp:
+        wait_for(
+            lambda: series(exp.samples(), "binance_pm_um_asset_margin_balance", account="oneway")
+        )
+        with Watcher(exp, "oneway") as watch:
+            write_config(path, sim, accounts)
+            reply = reload(exp)
+            assert reply.status_code == 200
+            wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="hedge") == 1)
+        write_config(path, sim, accounts[1:])
+        assert reload(exp).status_code == 200
+        assert up_accounts(exp) == {"hedge"}
+        samples = exp.samples()
+    assert watch.scrapes > 5
+    assert watch.gaps == 0
+    assert not [k for k in samples if ("account", "oneway") in k[1]]
+    assert value(samples, "binance_pm_exporter_config_last_reload_successful") == 1
+
+
+def test_a_broken_file_is_refused_and_the_running_config_stays(sim, accounts, tmp_path):
+    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+        wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
+        before = value(
+            exp.samples(), "binance_pm_exporter_config_last_reload_success_timestamp_seconds"
+        )
+        path.write_text("accounts: [\n")  # bad YAML
+        reply = reload(exp)
+        assert reply.status_code == 500 and "bad YAML" in reply.text
+        # Over budget: 2 accounts polled every second with weight 5 each need 600/min.
+        write_config(path, sim, accounts, max_weight_per_minute=500)
+        reply = reload(exp)
+        assert reply.status_code == 500 and "max_weight_per_minute" in reply.text
+        samples = exp.samples()
+        assert value(samples, "binance_pm_exporter_config_last_reload_successful") == 0
+        assert (
+            value(samples, "binance_pm_exporter_config_last_reload_success_timestamp_seconds")
+            == before
+        )
+        assert up_accounts(exp) == {"oneway"}
+        last = value(
+            samples, "binance_pm_exporter_last_success_timestamp_seconds", account="oneway"
+        )
+        wait_for(
+            lambda: (
+                value(
+                    exp.samples(),
+                    "binance_pm_exporter_last_success_timestamp_seconds",
+                    account="oneway",
+                )
+                > last
+            )
+        )
+
+
+def test_a_changed_account_is_polled_with_its_new_settings(sim, accounts, tmp_path):
+    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+        wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
+        changed = dict(accounts[0], collectors=["um_account", "account"])
+        write_config(path, sim, [changed])
+        assert reload(exp).status_code == 200
+        wait_for(lambda: series(exp.samples(), "binance_pm_account_uni_mmr", account="oneway"))
+        samples = exp.samples()
+    assert value(samples, "binance_pm_exporter_planned_weight_per_minute") == 25 * 60
+    collectors = {
+        dict(k[1])["collector"] for k in series(samples, "binance_pm_exporter_collector_up")
+    }
+    assert collectors == {"um_account", "account"}
+
+
+def test_sighup_reloads_the_config_file(sim, accounts, tmp_path):
+    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    proc = start_exporter(path)
+    try:
+        url = f"http://127.0.0.1:{listening_port(proc, [])}/metrics"
+        write_config(path, sim, accounts)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(
+            lambda: series(
+                parse_samples(httpx.get(url).text), "binance_pm_exporter_up", account="hedge"
+            )
+        )
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
