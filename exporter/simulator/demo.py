@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from exporter.config import Config
 
 DEMO_COLLECTORS = ["um_account", "account", "um_position_risk", "cm_account"]
-DEMO_POLL_INTERVAL_SECONDS = 5
+DEMO_POLL_INTERVAL_SECONDS = 2
 
 
 @dataclass(frozen=True)
