@@ -96,6 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     for warning in config.warnings:
         log.warning("insecure secret file", detail=warning)
+    if config.poll_interval_auto:
+        log.info(
+            "poll interval chosen to fit the weight budget",
+            poll_interval_seconds=config.poll_interval_seconds,
+            planned_weight_per_minute=round(config.planned_weight_per_minute(), 1),
+            max_weight_per_minute=config.max_weight_per_minute,
+        )
     if args.config_check:
         print(f"configuration {args.config_file} is valid\n{config.summary()}")
         return 0

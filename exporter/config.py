@@ -227,10 +227,15 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     )
 
 
+# With `auto`, the plan may use this share of the budget: the rest is kept for what the plan
+# cannot foresee (a retry after -1021, polls that drift across a minute boundary).
+AUTO_BUDGET_SHARE = 0.9
+
+
 def _auto_interval(accounts: tuple[AccountConfig, ...], budget: int, floor: float) -> float:
     """The shortest whole-second interval, not below ``floor``, whose plan fits the budget."""
     per_round = sum(a.weight_per_poll() for a in accounts)
-    return float(max(floor, math.ceil(per_round * 60.0 / budget)))
+    return float(max(floor, math.ceil(per_round * 60.0 / (budget * AUTO_BUDGET_SHARE))))
 
 
 def _accounts(

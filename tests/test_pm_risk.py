@@ -247,11 +247,11 @@ def test_a_failing_collector_fails_alone(sim, accounts):
 
 
 def test_auto_interval_stretches_to_fit_the_budget(sim, accounts):
-    # 2 accounts x 30 weight = 60 per round; a budget of 120/min fits one round every 30 s.
+    # 2 accounts x 30 weight = 60 per round; auto plans for 90% of 120/min: one round in 34 s.
     config = make_config(
         sim.base_url, accounts, poll_interval_seconds="auto", max_weight_per_minute=120
     )
     with ExporterThread(config) as exp:
         samples = exp.samples()
-    assert value(samples, "binance_pm_exporter_poll_interval_seconds") == 30
-    assert value(samples, "binance_pm_exporter_planned_weight_per_minute") == 120
+    assert value(samples, "binance_pm_exporter_poll_interval_seconds") == 34
+    assert value(samples, "binance_pm_exporter_planned_weight_per_minute") == 60 * 60 / 34
