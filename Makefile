@@ -26,5 +26,9 @@ format: $(STAMP)
 test: lint
 	$(BIN)/pytest -q
 
+# The fault soak for 60 s (the normal suite runs it for 20 s).
+soak: $(STAMP)
+	SOAK_SECONDS=60 $(BIN)/pytest -q tests/test_soak.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
