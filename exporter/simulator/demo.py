@@ -6,12 +6,9 @@ scenario knobs make it move.
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
@@ -135,32 +132,33 @@ async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator,
     This is the only place the simulator package touches the exporter's own code, and only
     to hand ``--demo`` a config: the simulator checks signatures with its own code.
     """
-    from exporter.config import parse_config
+    from dataclasses import replace
+
+    from exporter.config import Secret, parse_config
 
     accounts, credentials = demo_accounts()
     simulator = Simulator(accounts)
     await simulator.start(host, port)
-    # The config reads private keys from files: write one, parse, and remove it at once.
-    with tempfile.TemporaryDirectory(prefix="pm-demo-") as directory:
-        raw_accounts: list[dict[str, str]] = []
-        for c in credentials:
-            entry = {"name": c.name, "api_key": c.api_key}
-            if c.api_secret is not None:
-                entry["api_secret"] = c.api_secret
-            if c.private_key_pem is not None:
-                key_file = Path(directory) / f"{c.name}.pem"
-                key_file.write_bytes(c.private_key_pem)
-                os.chmod(key_file, 0o600)
-                entry["private_key_file"] = str(key_file)
-            raw_accounts.append(entry)
-        config = parse_config(
-            {
-                "base_url": simulator.base_url,
-                "time_url": simulator.time_url,
-                "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
-                "collectors": DEMO_COLLECTORS,
-                "accounts": raw_accounts,
-            },
-            {},
-        )
-    return simulator, config
+    # Keys stay in memory: a read-only root filesystem (no writable /tmp) still runs the demo.
+    # The config is validated with a placeholder secret, then given the real key material.
+    config = parse_config(
+        {
+            "base_url": simulator.base_url,
+            "time_url": simulator.time_url,
+            "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
+            "collectors": DEMO_COLLECTORS,
+            "accounts": [
+                {"name": c.name, "api_key": c.api_key, "api_secret": c.api_secret or "pending"}
+                for c in credentials
+            ],
+        },
+        {},
+    )
+    keyed = []
+    for account, c in zip(config.accounts, credentials, strict=True):
+        if c.private_key_pem is not None:
+            account = replace(
+                account, api_secret=None, private_key_pem=Secret(c.private_key_pem.decode())
+            )
+        keyed.append(account)
+    return simulator, replace(config, accounts=tuple(keyed))
