@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client.utils import floatToGoString
-
 Row = tuple[tuple[str, ...], float]
 Samples = dict[str, list[Row]]
 
@@ -42,15 +40,39 @@ def label_text(names: tuple[str, ...], values: tuple[str, ...]) -> str:
     return ",".join(f'{n}="{escape_label_value(v)}"' for n, v in zip(names, values, strict=True))
 
 
-def render_rows(name: str, prefix: str, label_names: tuple[str, ...], rows: list[Row]) -> str:
-    """Lines ``name{prefix,labels} value``; ``prefix`` is the pre-rendered account label."""
+def format_value(v: float) -> str:
+    """Shortest round-trip text of a float; Inf and NaN spelled the way Prometheus reads them.
+
+    ``repr`` already gives what Prometheus parses ("23.72469206", "1e-05", "1e+16"); this is the
+    hot path of rendering, so it avoids prometheus_client's slower general-purpose formatter.
+    """
+    if v - v == 0.0:  # finite
+        return repr(v)
+    if v != v:
+        return "NaN"
+    return "+Inf" if v > 0 else "-Inf"
+
+
+def render_rows(
+    name: str,
+    prefix: str,
+    label_names: tuple[str, ...],
+    rows: list[Row],
+    cache: dict[tuple[str, ...], str] | None = None,
+) -> str:
+    """Lines ``name{prefix,labels} value``; ``prefix`` is the pre-rendered account label.
+
+    ``cache`` maps label values to their rendered text; share it across the families of one
+    poll so a position's labels are escaped once, not once per metric.
+    """
     if not label_names:
-        return "".join(f"{name}{{{prefix}}} {floatToGoString(v)}\n" for _, v in rows)
-    cache: dict[tuple[str, ...], str] = {}
+        return "".join(f"{name}{{{prefix}}} {format_value(v)}\n" for _, v in rows)
+    if cache is None:
+        cache = {}
     out = []
     for values, v in rows:
         labels = cache.get(values)
         if labels is None:
             labels = cache[values] = label_text(label_names, values)
-        out.append(f"{name}{{{prefix},{labels}}} {floatToGoString(v)}\n")
+        out.append(f"{name}{{{prefix},{labels}}} {format_value(v)}\n")
     return "".join(out)

@@ -19,10 +19,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import CollectorRegistry
-from prometheus_client.utils import floatToGoString
 
 from exporter.collectors import COLLECTORS
-from exporter.metrics import Family
+from exporter.metrics import Family, format_value
 from exporter.snapshot import ACCOUNT_FAMILIES, POLL_DURATION, ExporterStatus, Store
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -139,7 +138,7 @@ class Renderer:
                 parts.extend(acc.self_fragments[fam.name] for acc in accounts)
         for name, value in _global_values(store.status).items():
             parts.append(headers[name].decode())
-            parts.append(f"{name} {floatToGoString(value)}\n")
+            parts.append(f"{name} {format_value(value)}\n")
         parts.append(headers[BUILD_INFO.name].decode())
         parts.append(f'{BUILD_INFO.name}{{version="{store.status.version}"}} 1.0\n')
         return "".join(parts).encode(), valid_until

@@ -135,10 +135,12 @@ class AccountState:
 
     def set_data(self, collector: str, samples: Samples, families: tuple[Family, ...], now: float):
         fragments = {}
+        caches: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
         for fam in families:
             rows = samples.get(fam.name)
             if rows:
-                fragments[fam.name] = render_rows(fam.name, self.label, fam.labels, rows)
+                cache = caches.setdefault(fam.labels, {})
+                fragments[fam.name] = render_rows(fam.name, self.label, fam.labels, rows, cache)
         self.data[collector] = CollectorData(samples, fragments, now)
 
     def fresh_data(self, now: float, stale_after: float) -> list[CollectorData]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.collectors import BadPayload, ParseOptions, PositionKey, Result
-from exporter.collectors._fields import BadField, as_dict, number, seconds, text
+from exporter.collectors._fields import BadField, as_dict, number, seconds, text, to_number
 from exporter.metrics import Family, Samples
 
 ASSET_LABELS = ("asset",)
@@ -124,6 +124,7 @@ class FuturesAccount:
     ) -> tuple[frozenset[PositionKey], int]:
         skipped, kept = 0, set()
         fields = self.position_fields
+        field_names = [field for _, field in fields]
         for raw in positions:
             try:
                 entry = as_dict(raw)
@@ -131,7 +132,8 @@ class FuturesAccount:
                 if not include_zero and _is_flat(entry):
                     continue
                 key = (text(entry, "symbol"), text(entry, "positionSide"))
-                values = [number(entry, field) for _, field in fields]
+                get = entry.get
+                values = [to_number(get(field)) for field in field_names]
                 updated = seconds(entry, "updateTime")
             except BadField:
                 skipped += 1
