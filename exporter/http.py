@@ -53,7 +53,8 @@ class _Handlers:
             body, ctype = self.renderer.openmetrics(), OPENMETRICS_CONTENT_TYPE
             return web.Response(body=body, headers={"Content-Type": ctype})
         gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "")
-        body = self.renderer.text(time.time(), compressed=gzip_ok)
+        now = time.time()
+        body = await self.renderer.gzipped(now) if gzip_ok else self.renderer.text(now)
         headers = {"Content-Type": TEXT_CONTENT_TYPE}
         if gzip_ok:
             headers["Content-Encoding"] = "gzip"

@@ -7,6 +7,7 @@ registry and encoder, built from the same samples, so both formats agree (tests 
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import math
 from collections.abc import Iterator
@@ -95,20 +96,44 @@ class Renderer:
         self._version = -1
         self._valid_until = -math.inf
         self._body = b""
-        self._gzip: bytes | None = None
+        self._gzip: bytes | None = None  # the gzip of _body, once made
+        self._gzip_last = b""  # the newest gzip made, possibly of an earlier body
+        self._compressing: asyncio.Future[bytes] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_StoreCollector(store, self._data_families))
 
-    def text(self, now: float, *, compressed: bool = False) -> bytes:
+    def text(self, now: float) -> bytes:
         """The whole text exposition; rebuilt only after a poll or when data turns stale."""
         if self._version != self.store.version or now >= self._valid_until:
             self._body, self._valid_until = self._build(now)
             self._version, self._gzip = self.store.version, None
-        if not compressed:
-            return self._body
-        if self._gzip is None:
-            self._gzip = gzip.compress(self._body, compresslevel=6, mtime=0)
-        return self._gzip
+        return self._body
+
+    async def gzipped(self, now: float) -> bytes:
+        """The gzip of the text exposition, compressed off the event loop.
+
+        Compressing megabytes takes tens of milliseconds; zlib releases the GIL, so it runs in a
+        thread while scrapes go on. Until it is done, a scrape gets the previous complete gzip
+        (one consistent earlier state, at most one compression old) rather than waiting.
+        """
+        body = self.text(now)
+        if self._gzip is not None:
+            return self._gzip
+        if self._compressing is None:
+            loop = asyncio.get_running_loop()
+            self._compressing = loop.run_in_executor(None, _compress, body)
+            self._compressing.add_done_callback(lambda f, b=body: self._compressed(b, f))
+        if self._gzip_last:
+            return self._gzip_last
+        return await asyncio.shield(self._compressing)
+
+    def _compressed(self, body: bytes, future: asyncio.Future[bytes]) -> None:
+        self._compressing = None
+        if future.cancelled() or future.exception() is not None:
+            return
+        self._gzip_last = future.result()
+        if body is self._body:
+            self._gzip = self._gzip_last
 
     def openmetrics(self) -> bytes:
         return openmetrics.generate_latest(self.registry)
@@ -191,3 +216,7 @@ class _StoreCollector:
         info = GaugeMetricFamily(BUILD_INFO.name, BUILD_INFO.help, labels=("version",))
         info.add_metric((store.status.version,), 1.0)
         yield info
+
+
+def _compress(body: bytes) -> bytes:
+    return gzip.compress(body, compresslevel=6, mtime=0)
