@@ -30,5 +30,9 @@ test: lint
 soak: $(STAMP)
 	SOAK_SECONDS=60 $(BIN)/pytest -q tests/test_soak.py
 
+# Regenerate prometheus/*.yml and grafana/dashboards/*.json from mixin/ (commit the result).
+mixin: $(STAMP)
+	$(BIN)/python -m mixin
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info

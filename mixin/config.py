@@ -1,0 +1,231 @@
+"""The mixin's one source of thresholds, selectors and alert durations.
+
+Rules, alerts and dashboards are all generated from a ``MixinConfig``: change a threshold here
+(or in a YAML file given to ``python -m mixin --config``) and regenerate, and every rule, alert
+description and dashboard band follows.
+
+Per-account thresholds: ``account_overrides`` lists groups of accounts with their own values.
+Each threshold alert is then generated once for the accounts of each group
+(``account=~"desk2|desk3"``) and once for every other account (``account!~"desk2|desk3"``), so an
+account is judged by exactly one threshold and the threshold stays a literal in the expression and
+the description.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# The exporter's rule for account names (README, Configuration): they are also safe in a regex once
+# the dot is escaped.
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+DURATION = re.compile(r"(\d+(ms|s|m|h|d|w|y))+")
+
+# Binance's own uniMMR levels (Portfolio Margin "uniMMR" FAQ): above 1.5 trading is free, 1.2-1.5
+# a margin call, 1.05-1.2 reduce-only, 1.05 and below liquidation. The dashboards draw these bands;
+# the alerts use ``Thresholds``, which default to them except that the last alert comes earlier.
+BINANCE_MARGIN_CALL_UNI_MMR = 1.5
+BINANCE_REDUCE_ONLY_UNI_MMR = 1.2
+BINANCE_LIQUIDATION_UNI_MMR = 1.05
+
+# Binance's request-weight limit per IP and minute (PAPI "LIMITS" section).
+BINANCE_WEIGHT_LIMIT_PER_MINUTE = 6000
+
+
+class MixinConfigError(ValueError):
+    """A mistake in a mixin config file; the message starts with the key path."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The values the risk alerts compare against; overridable per account."""
+
+    uni_mmr_warning: float = BINANCE_MARGIN_CALL_UNI_MMR
+    uni_mmr_critical: float = BINANCE_REDUCE_ONLY_UNI_MMR
+    # Binance liquidates at 1.05; waking someone at 1.1 leaves a little time to act.
+    uni_mmr_liquidation: float = 1.1
+    margin_ratio_warning: float = 0.5
+    margin_ratio_critical: float = 0.8
+    liquidation_distance_warning: float = 0.10
+    liquidation_distance_critical: float = 0.05
+
+
+@dataclass(frozen=True)
+class AccountOverride:
+    """Accounts judged by their own thresholds; ``thresholds`` lists only what differs."""
+
+    accounts: tuple[str, ...]
+    thresholds: Mapping[str, float]
+
+
+# Every alert and how long its condition must hold before it fires. Risk alerts close to
+# liquidation fire at once: a minute can be the difference when prices move.
+DEFAULT_FOR: dict[str, str] = {
+    "BinancePMUniMMRLow": "5m",
+    "BinancePMUniMMRReduceOnly": "1m",
+    "BinancePMUniMMRNearLiquidation": "0m",
+    "BinancePMAccountMarginCall": "5m",
+    "BinancePMAccountReduceOnly": "1m",
+    "BinancePMAccountLiquidation": "0m",
+    "BinancePMAccountStatusUnknown": "1m",
+    "BinancePMUMMarginRatioHigh": "5m",
+    "BinancePMUMMarginRatioCritical": "1m",
+    "BinancePMPositionNearLiquidation": "5m",
+    "BinancePMPositionLiquidationImminent": "0m",
+    "BinancePMExporterDown": "5m",
+    "BinancePMExporterAccountDown": "5m",
+    "BinancePMExporterNoRecentSuccess": "0m",
+    "BinancePMExporterPollErrors": "15m",
+    "BinancePMExporterAuthErrors": "0m",
+    "BinancePMExporterAPIWeightHigh": "5m",
+    "BinancePMExporterClockOffset": "15m",
+}
+
+
+@dataclass(frozen=True)
+class MixinConfig:
+    # PromQL label matchers that select this exporter's series, in every rule, alert and panel.
+    job_selector: str = 'job="binance-pm-exporter"'
+    thresholds: Thresholds = Thresholds()
+    account_overrides: tuple[AccountOverride, ...] = ()
+    for_durations: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_FOR))
+    # BinancePMExporterNoRecentSuccess: seconds without a successful poll of an account.
+    no_success_seconds: int = 300
+    # BinancePMExporterPollErrors: failed requests per minute, by account, collector and reason.
+    poll_errors_per_minute: float = 1.0
+    # BinancePMExporterAPIWeightHigh: share of Binance's per-IP weight limit.
+    api_weight_limit: int = BINANCE_WEIGHT_LIMIT_PER_MINUTE
+    api_weight_warning_ratio: float = 0.8
+    # BinancePMExporterClockOffset: |Binance time - local time| in seconds.
+    clock_offset_seconds: float = 1.0
+    # UM assets whose amounts are summed into the per-account USD totals: the USD-margined
+    # quote assets. Other assets in the UM wallet (BTC, BNB collateral) are in their own units.
+    usd_assets: tuple[str, ...] = ("USDT", "USDC")
+    runbook_url: str = (
+        "https://github.com/binance-pm-exporter/binance-pm-exporter/blob/main/docs/runbook.md"
+    )
+    dashboard_uid_prefix: str = "binance-pm"
+    dashboard_tags: tuple[str, ...] = ("binance-pm-exporter",)
+    dashboard_refresh: str = "30s"
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def api_weight_warning(self) -> int:
+        return round(self.api_weight_limit * self.api_weight_warning_ratio)
+
+    def thresholds_for(self, override: AccountOverride) -> Thresholds:
+        return dataclasses.replace(self.thresholds, **override.thresholds)
+
+    def overridden_accounts(self) -> tuple[str, ...]:
+        return tuple(a for o in self.account_overrides for a in o.accounts)
+
+
+def validate(config: MixinConfig) -> None:
+    unknown = set(config.for_durations) ^ set(DEFAULT_FOR)
+    if unknown:
+        raise MixinConfigError(f"for: unknown or missing alerts {sorted(unknown)}")
+    for name, value in config.for_durations.items():
+        if not DURATION.fullmatch(value):
+            raise MixinConfigError(f"for.{name}: {value!r} is not a Prometheus duration")
+    _check_thresholds("thresholds", dataclasses.asdict(config.thresholds))
+    seen: set[str] = set()
+    for i, override in enumerate(config.account_overrides):
+        path = f"account_overrides[{i}]"
+        if not override.accounts:
+            raise MixinConfigError(f"{path}.accounts: needs at least one account")
+        for account in override.accounts:
+            if not ACCOUNT_NAME.fullmatch(account):
+                raise MixinConfigError(f"{path}.accounts: {account!r} is not an account name")
+            if account in seen:
+                raise MixinConfigError(f"{path}.accounts: {account!r} is in two overrides")
+            seen.add(account)
+        unknown_keys = set(override.thresholds) - {f.name for f in dataclasses.fields(Thresholds)}
+        if unknown_keys:
+            raise MixinConfigError(f"{path}.thresholds: unknown keys {sorted(unknown_keys)}")
+        _check_thresholds(f"{path}.thresholds", dict(override.thresholds))
+
+
+def _check_thresholds(path: str, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise MixinConfigError(f"{path}.{key}: {value!r} is not a finite number")
+
+
+def from_mapping(raw: Mapping[str, Any], base: MixinConfig | None = None) -> MixinConfig:
+    """A config from a YAML-shaped mapping; keys left out keep ``base``'s (default) values.
+
+    ``thresholds`` and ``for`` may list only the values that change.
+    """
+    base = base or MixinConfig()
+    if not isinstance(raw, Mapping):
+        raise MixinConfigError("the config must be a mapping")
+    changes: dict[str, Any] = {}
+    scalars = {
+        f.name
+        for f in dataclasses.fields(MixinConfig)
+        if f.name not in {"thresholds", "account_overrides", "for_durations"}
+    }
+    for key, value in raw.items():
+        if key == "thresholds":
+            changes["thresholds"] = _thresholds(base.thresholds, value, "thresholds")
+        elif key == "for":
+            if not isinstance(value, Mapping):
+                raise MixinConfigError("for: must be a mapping of alert name to duration")
+            unknown = set(value) - set(DEFAULT_FOR)
+            if unknown:
+                raise MixinConfigError(f"for: unknown alerts {sorted(unknown)}")
+            changes["for_durations"] = {
+                **base.for_durations,
+                **{k: str(v) for k, v in value.items()},
+            }
+        elif key == "account_overrides":
+            changes["account_overrides"] = tuple(_overrides(value))
+        elif key in scalars:
+            current = getattr(base, key)
+            changes[key] = tuple(value) if isinstance(current, tuple) else value
+        else:
+            raise MixinConfigError(f"{key}: unknown key")
+    return dataclasses.replace(base, **changes)
+
+
+def _thresholds(base: Thresholds, value: Any, path: str) -> Thresholds:
+    if not isinstance(value, Mapping):
+        raise MixinConfigError(f"{path}: must be a mapping")
+    names = {f.name for f in dataclasses.fields(Thresholds)}
+    unknown = set(value) - names
+    if unknown:
+        raise MixinConfigError(f"{path}: unknown keys {sorted(unknown)}")
+    return dataclasses.replace(base, **value)
+
+
+def _overrides(value: Any) -> list[AccountOverride]:
+    if not isinstance(value, list):
+        raise MixinConfigError("account_overrides: must be a list")
+    out = []
+    for i, item in enumerate(value):
+        path = f"account_overrides[{i}]"
+        if not isinstance(item, Mapping) or set(item) != {"accounts", "thresholds"}:
+            raise MixinConfigError(f"{path}: needs exactly the keys accounts and thresholds")
+        if not isinstance(item["accounts"], list) or not isinstance(item["thresholds"], Mapping):
+            raise MixinConfigError(f"{path}: accounts is a list, thresholds a mapping")
+        out.append(AccountOverride(tuple(map(str, item["accounts"])), dict(item["thresholds"])))
+    return out
+
+
+def load(path: str | Path, base: MixinConfig | None = None) -> MixinConfig:
+    with open(path, encoding="utf-8") as f:
+        raw = yaml.safe_load(f) or {}
+    return from_mapping(raw, base)

@@ -1,0 +1,558 @@
+"""The Grafana dashboards, built with grafana-foundation-sdk's builders from a ``MixinConfig``.
+
+Every panel reads through the ``datasource`` variable, filters accounts with ``$account`` and the
+config's job selector, and sets a unit. Panel ids are given in order, so regenerating is stable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import prometheus as pb
+from grafana_foundation_sdk.builders import stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import prometheus as pm
+
+from mixin.config import (
+    BINANCE_LIQUIDATION_UNI_MMR,
+    BINANCE_MARGIN_CALL_UNI_MMR,
+    BINANCE_REDUCE_ONLY_UNI_MMR,
+    MixinConfig,
+)
+from mixin.rules import (
+    LIQUIDATION_DISTANCE,
+    UM_MAINT_MARGIN,
+    UM_MARGIN_BALANCE,
+    UM_SYMBOL_PNL,
+    UM_UNREALIZED_PNL,
+    selector,
+)
+
+DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
+ACCOUNT = 'account=~"$account"'
+ASSET = 'asset=~"$asset"'
+REF_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def query(expr: str, legend: str = "__auto", *, ref: str = "A", instant: bool = False) -> Builder:
+    q = pb.Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DATASOURCE)
+    return q.instant().format(pm.PromQueryFormat.TABLE) if instant else q.range()
+
+
+def thresholds(*steps: tuple[float | None, str]) -> db.ThresholdsConfig:
+    return (
+        db.ThresholdsConfig()
+        .mode(dm.ThresholdsMode.ABSOLUTE)
+        .steps([dm.Threshold(value=value, color=color) for value, color in steps])
+    )
+
+
+def legend() -> cb.VizLegendOptions:
+    return (
+        cb.VizLegendOptions()
+        .display_mode(cm.LegendDisplayMode.TABLE)
+        .placement(cm.LegendPlacement.RIGHT)
+        .show_legend(True)
+        .calcs(["lastNotNull"])
+    )
+
+
+def graph(title: str, unit: str, *targets: Builder, description: str = "") -> timeseries.Panel:
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .legend(legend())
+        .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.NONE))
+        .line_width(1)
+        .fill_opacity(10)
+        .span_nulls(False)
+    )
+    return panel.targets(list(targets))
+
+
+def single(title: str, unit: str, *targets: Builder, description: str = "") -> stat.Panel:
+    return (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .unit(unit)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .color_mode(cm.BigValueColorMode.VALUE)
+        .graph_mode(cm.BigValueGraphMode.NONE)
+        .text_mode(cm.BigValueTextMode.VALUE_AND_NAME)
+        .targets(list(targets))
+    )
+
+
+def fixed_color(color: str) -> list[dm.DynamicConfigValue]:
+    return [dm.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": color})]
+
+
+def up_down_mappings() -> list[dm.ValueMap]:
+    return [
+        dm.ValueMap(
+            options={
+                "0": dm.ValueMappingResult(text="DOWN", color="red", index=0),
+                "1": dm.ValueMappingResult(text="UP", color="green", index=1),
+            }
+        )
+    ]
+
+
+def datasource_variable() -> db.DatasourceVariable:
+    return db.DatasourceVariable("datasource").label("Data source").type("prometheus")
+
+
+def label_variable(name: str, label: str, series: str) -> db.QueryVariable:
+    return (
+        db.QueryVariable(name)
+        .label(label)
+        .datasource(DATASOURCE)
+        .query(f"label_values({series}, {name})")
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+        .multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(dm.VariableOption(selected=True, text="All", value="$__all"))
+    )
+
+
+def base_dashboard(config: MixinConfig, uid: str, title: str, description: str) -> db.Dashboard:
+    return (
+        db.Dashboard(title)
+        .uid(f"{config.dashboard_uid_prefix}-{uid}")
+        .description(description)
+        .tags(list(config.dashboard_tags))
+        .editable()
+        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+        .refresh(config.dashboard_refresh)
+        .time("now-6h", "now")
+        .timezone("browser")
+        .link(
+            db.DashboardLink("Binance PM dashboards")
+            .type(dm.DashboardLinkType.DASHBOARDS)
+            .tags(list(config.dashboard_tags))
+            .as_dropdown(True)
+            .include_vars(True)
+            .keep_time(True)
+        )
+    )
+
+
+class Layout:
+    """Adds rows and panels to a dashboard in order, numbering them 1, 2, ..."""
+
+    def __init__(self, dashboard: db.Dashboard) -> None:
+        self.dashboard = dashboard
+        self.next_id = 1
+
+    def row(self, title: str) -> None:
+        self.dashboard.with_row(db.Row(title).id(self._id()))
+
+    def add(self, panel: Any, width: int, height: int = 8) -> None:
+        self.dashboard.with_panel(panel.id(self._id()).span(width).height(height))
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+
+def uni_mmr_thresholds(config: MixinConfig) -> db.ThresholdsConfig:
+    # Binance's bands: liquidation, reduce-only, margin call, free trading.
+    return thresholds(
+        (None, "red"),
+        (BINANCE_LIQUIDATION_UNI_MMR, "orange"),
+        (BINANCE_REDUCE_ONLY_UNI_MMR, "yellow"),
+        (BINANCE_MARGIN_CALL_UNI_MMR, "green"),
+    )
+
+
+def overview(config: MixinConfig) -> dm.Dashboard:
+    s = selector(config, ACCOUNT)
+    s_asset = selector(config, ACCOUNT, ASSET)
+    t = config.thresholds
+    d = base_dashboard(
+        config,
+        "overview",
+        "Binance PM / Overview",
+        "Portfolio Margin risk per account: uniMMR, status, equity, UM assets and positions.",
+    )
+    d.with_variable(datasource_variable())
+    d.with_variable(
+        label_variable("account", "Account", f"binance_pm_exporter_up{selector(config)}")
+    )
+    d.with_variable(label_variable("asset", "UM asset", f"binance_pm_um_asset_margin_balance{s}"))
+    layout = Layout(d)
+    # uniMMR is only meaningful with maintenance margin (Binance reports a huge value without).
+    uni_mmr = f"binance_pm_account_uni_mmr{s}\nand binance_pm_account_maint_margin{s} > 0"
+
+    layout.row("Margin risk")
+    layout.add(
+        graph(
+            "uniMMR",
+            "none",
+            query(uni_mmr, "{{account}}"),
+            description="Adjusted equity / maintenance margin. Binance: above "
+            f"{BINANCE_MARGIN_CALL_UNI_MMR} free trading, margin call below, reduce-only below "
+            f"{BINANCE_REDUCE_ONLY_UNI_MMR}, liquidation at {BINANCE_LIQUIDATION_UNI_MMR}.",
+        )
+        .thresholds(uni_mmr_thresholds(config))
+        .thresholds_style(
+            cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.LINE_AND_AREA)
+        )
+        .decimals(3)
+        .axis_soft_min(1)
+        .axis_soft_max(3),
+        width=14,
+    )
+    layout.add(
+        single("uniMMR now", "none", query(uni_mmr, "{{account}}", instant=True))
+        .thresholds(uni_mmr_thresholds(config))
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .decimals(3),
+        width=5,
+    )
+    layout.add(
+        single(
+            "Account status",
+            "none",
+            query(f"binance_pm_account_status{s} == 1", "{{account}}: {{status}}", instant=True),
+            description="Binance's accountStatus; anything but NORMAL is alerted on.",
+        )
+        .text_mode(cm.BigValueTextMode.NAME)
+        .color_mode(cm.BigValueColorMode.BACKGROUND)
+        .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.FIXED).fixed_color("red"))
+        .override_by_regexp(".*: NORMAL", fixed_color("green"))
+        .override_by_regexp(".*: (MARGIN_CALL|SUPPLY_MARGIN)", fixed_color("yellow")),
+        width=5,
+    )
+
+    layout.row("Account (USD)")
+    layout.add(
+        graph(
+            "Equity and maintenance margin",
+            "currencyUSD",
+            query(f"binance_pm_account_equity{s}", "{{account}} equity", ref="A"),
+            query(f"binance_pm_account_actual_equity{s}", "{{account}} actual equity", ref="B"),
+            query(f"binance_pm_account_initial_margin{s}", "{{account}} initial margin", ref="C"),
+            query(f"binance_pm_account_maint_margin{s}", "{{account}} maint. margin", ref="D"),
+        ),
+        width=14,
+    )
+    layout.add(
+        single(
+            "UM totals (USD-margined assets)",
+            "currencyUSD",
+            query(f"{UM_MARGIN_BALANCE}{s}", "{{account}} margin balance", ref="A", instant=True),
+            query(f"{UM_UNREALIZED_PNL}{s}", "{{account}} unrealized PnL", ref="B", instant=True),
+            query(f"{UM_MAINT_MARGIN}{s}", "{{account}} maint. margin", ref="C", instant=True),
+            description="Sums over the UM assets " + ", ".join(config.usd_assets) + ".",
+        ).color_mode(cm.BigValueColorMode.NONE),
+        width=10,
+    )
+
+    layout.row("UM assets")
+    for title, metric in (
+        ("UM margin balance by asset", "binance_pm_um_asset_margin_balance"),
+        ("UM wallet balance by asset", "binance_pm_um_asset_cross_wallet_balance"),
+        ("UM unrealized PnL by asset", "binance_pm_um_asset_cross_unrealized_pnl"),
+    ):
+        layout.add(
+            graph(
+                title,
+                "short",
+                query(f"{metric}{s_asset}", "{{account}} {{asset}}"),
+                description="In units of the asset.",
+            ),
+            width=8,
+        )
+    layout.add(
+        graph(
+            "UM margin ratio by asset",
+            "percentunit",
+            query(f"binance_pm_um_asset_margin_ratio{s_asset}", "{{account}} {{asset}}"),
+            description="Maintenance margin / margin balance; +Inf when the margin balance is "
+            "gone.",
+        )
+        .thresholds(
+            thresholds(
+                (None, "green"),
+                (t.margin_ratio_warning, "orange"),
+                (t.margin_ratio_critical, "red"),
+            )
+        )
+        .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.DASHED))
+        .min(0),
+        width=12,
+    )
+    layout.add(
+        graph(
+            "Distance to liquidation",
+            "percentunit",
+            query(f"{LIQUIDATION_DISTANCE}{s}", "{{account}} {{symbol}} {{position_side}}"),
+            description="|mark - liquidation price| / mark, for positions with a liquidation "
+            "price.",
+        )
+        .thresholds(
+            thresholds(
+                (None, "red"),
+                (t.liquidation_distance_critical, "orange"),
+                (t.liquidation_distance_warning, "green"),
+            )
+        )
+        .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.DASHED))
+        .min(0),
+        width=12,
+    )
+
+    layout.row("UM positions")
+    layout.add(positions_table(config), width=24, height=10)
+    layout.add(
+        graph(
+            "Unrealized PnL by symbol",
+            "currencyUSD",
+            query(f"{UM_SYMBOL_PNL}{s}", "{{account}} {{symbol}}"),
+        ),
+        width=24,
+    )
+    return d.build()
+
+
+# Positions table: (column, query, unit); the first query's labels name the rows.
+POSITION_COLUMNS = (
+    ("Amount", "binance_pm_um_position_amount", "short"),
+    ("Entry price", "binance_pm_um_position_entry_price", "none"),
+    ("Mark price", "binance_pm_um_position_mark_price", "none"),
+    ("Liquidation price", "binance_pm_um_position_liquidation_price", "none"),
+    ("Distance to liquidation", LIQUIDATION_DISTANCE, "percentunit"),
+    ("Leverage", "binance_pm_um_position_leverage", "suffix:x"),
+    ("Unrealized PnL", "binance_pm_um_position_unrealized_pnl", "currencyUSD"),
+    ("Initial margin", "binance_pm_um_position_initial_margin", "currencyUSD"),
+    ("Maint. margin", "binance_pm_um_position_maint_margin", "currencyUSD"),
+)
+
+
+def positions_table(config: MixinConfig) -> table.Panel:
+    s = selector(config, ACCOUNT)
+    panel = (
+        table.Panel()
+        .title("Open positions")
+        .description("One row per position (symbol and side); liquidation price 0: none.")
+        .datasource(DATASOURCE)
+        .unit("none")
+        .show_header(True)
+        .sort_by([cb.TableSortByFieldState().display_name("Distance to liquidation")])
+    )
+    rename = {}
+    for i, (column, metric, unit) in enumerate(POSITION_COLUMNS):
+        ref = REF_IDS[i]
+        panel.with_target(query(f"{metric}{s}", column, ref=ref, instant=True))
+        rename[f"Value #{ref}"] = column
+        panel.override_by_name(column, [dm.DynamicConfigValue(id_val="unit", value=unit)])
+    hidden = {"Time": True, "job": True, "instance": True, "__name__": True}
+    order = ["account", "symbol", "position_side", *(c for c, _, _ in POSITION_COLUMNS)]
+    panel.with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
+    panel.with_transformation(
+        dm.DataTransformerConfig(
+            id_val="organize",
+            options={
+                "excludeByName": hidden,
+                "indexByName": {name: i for i, name in enumerate(order)},
+                "renameByName": {**rename, "position_side": "Side"},
+            },
+        )
+    )
+    return panel
+
+
+def exporter_health(config: MixinConfig) -> dm.Dashboard:
+    s = selector(config, ACCOUNT)
+    g = selector(config)
+    d = base_dashboard(
+        config,
+        "exporter",
+        "Binance PM / Exporter health",
+        "Is binance-pm-exporter polling every account: up, staleness, latency, errors, "
+        "request weight and clock offset.",
+    )
+    d.with_variable(datasource_variable())
+    d.with_variable(label_variable("account", "Account", f"binance_pm_exporter_up{g}"))
+    layout = Layout(d)
+
+    layout.row("Accounts")
+    layout.add(
+        statetimeline.Panel()
+        .title("Account up")
+        .description("1 when every collector of the account's last poll succeeded.")
+        .datasource(DATASOURCE)
+        .unit("none")
+        .mappings(up_down_mappings())
+        .targets([query(f"binance_pm_exporter_up{s}", "{{account}}")]),
+        width=12,
+    )
+    layout.add(
+        statetimeline.Panel()
+        .title("Collector up")
+        .datasource(DATASOURCE)
+        .unit("none")
+        .mappings(up_down_mappings())
+        .targets([query(f"binance_pm_exporter_collector_up{s}", "{{account}} {{collector}}")]),
+        width=12,
+    )
+    layout.add(
+        graph(
+            "Time since last success",
+            "s",
+            query(
+                f"time() - (binance_pm_exporter_last_success_timestamp_seconds{s} > 0)",
+                "{{account}}",
+                ref="A",
+            ),
+            query(
+                f"time() - (binance_pm_exporter_collector_last_success_timestamp_seconds{s} > 0)",
+                "{{account}} {{collector}}",
+                ref="B",
+            ),
+            description="Accounts that never succeeded are left out (see Account up).",
+        )
+        .thresholds(thresholds((None, "green"), (config.no_success_seconds, "red")))
+        .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.DASHED)),
+        width=24,
+    )
+
+    layout.row("Polls")
+    buckets = (
+        "sum by (le, account, collector) "
+        f"(rate(binance_pm_exporter_poll_duration_seconds_bucket{s}[$__rate_interval]))"
+    )
+    layout.add(
+        graph(
+            "Poll duration",
+            "s",
+            *(
+                query(
+                    f"histogram_quantile({q}, {buckets})",
+                    f"p{p} {{{{account}}}} {{{{collector}}}}",
+                    ref=r,
+                )
+                for q, p, r in ((0.5, 50, "A"), (0.9, 90, "B"), (0.99, 99, "C"))
+            ),
+            description="Request plus parse time per collector.",
+        ),
+        width=12,
+    )
+    layout.add(
+        graph(
+            "Poll errors by reason",
+            "reqps",
+            query(
+                "sum by (account, reason) "
+                f"(rate(binance_pm_exporter_poll_errors_total{s}[$__rate_interval]))",
+                "{{account}} {{reason}}",
+            ),
+            description="Failed requests per second.",
+        ),
+        width=12,
+    )
+    layout.add(
+        graph(
+            "Skipped entries",
+            "cps",
+            query(
+                "sum by (account, collector) "
+                f"(rate(binance_pm_exporter_skipped_entries_total{s}[$__rate_interval]))",
+                "{{account}} {{collector}}",
+            ),
+            description="Malformed or duplicate entries left out of good replies, per second.",
+        ),
+        width=12,
+    )
+    layout.add(
+        single(
+            "Poll interval",
+            "s",
+            query(f"binance_pm_exporter_poll_interval_seconds{g}", "{{instance}}", instant=True),
+        ).color_mode(cm.BigValueColorMode.NONE),
+        width=6,
+    )
+    layout.add(
+        single(
+            "Version",
+            "none",
+            query(f"binance_pm_exporter_build_info{g}", "{{version}}", instant=True),
+        )
+        .text_mode(cm.BigValueTextMode.NAME)
+        .color_mode(cm.BigValueColorMode.NONE),
+        width=6,
+    )
+
+    layout.row("Binance API")
+    layout.add(
+        graph(
+            "Request weight per minute",
+            "short",
+            query(
+                f"binance_pm_exporter_api_used_weight_1m{g}",
+                "used by the IP ({{instance}})",
+                ref="A",
+            ),
+            query(
+                f"binance_pm_exporter_planned_weight_per_minute{g}",
+                "planned by the exporter ({{instance}})",
+                ref="B",
+            ),
+            query(f"vector({config.api_weight_limit})", "Binance limit per IP", ref="C"),
+            description="X-MBX-USED-WEIGHT-1M counts every client on the IP; the plan is this "
+            "exporter's share.",
+        )
+        .thresholds(
+            thresholds(
+                (None, "green"),
+                (config.api_weight_warning, "orange"),
+                (config.api_weight_limit, "red"),
+            )
+        )
+        .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.DASHED))
+        .min(0),
+        width=12,
+    )
+    layout.add(
+        graph(
+            "Clock offset",
+            "s",
+            query(f"binance_pm_exporter_clock_offset_seconds{g}", "{{instance}}"),
+            description="Binance server time minus local time.",
+        ),
+        width=12,
+    )
+    return d.build()
+
+
+DASHBOARDS = {"overview.json": overview, "exporter-health.json": exporter_health}
+
+
+def to_json(dashboard: dm.Dashboard) -> str:
+    return json.dumps(dashboard, cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+
+
+def dashboards(config: MixinConfig) -> dict[str, str]:
+    return {name: to_json(build(config)) for name, build in DASHBOARDS.items()}
+
+
+def panels(dashboard: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """Every panel of a dashboard JSON, rows and their collapsed panels included."""
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
