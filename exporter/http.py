@@ -52,12 +52,15 @@ class _Handlers:
         if "application/openmetrics-text" in accept:
             body, ctype = self.renderer.openmetrics(), OPENMETRICS_CONTENT_TYPE
             return web.Response(body=body, headers={"Content-Type": ctype})
-        gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "")
         now = time.time()
-        body = await self.renderer.gzipped(now) if gzip_ok else self.renderer.text(now)
         headers = {"Content-Type": TEXT_CONTENT_TYPE}
-        if gzip_ok:
-            headers["Content-Encoding"] = "gzip"
+        body = None
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            body = self.renderer.gzipped(now)
+            if body is not None:
+                headers["Content-Encoding"] = "gzip"
+        if body is None:
+            body = self.renderer.text(now)
         return web.Response(body=body, headers=headers)
 
     async def healthz(self, request: web.Request) -> web.Response:

@@ -97,7 +97,6 @@ class Renderer:
         self._valid_until = -math.inf
         self._body = b""
         self._gzip: bytes | None = None  # the gzip of _body, once made
-        self._gzip_last = b""  # the newest gzip made, possibly of an earlier body
         self._compressing: asyncio.Future[bytes] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_StoreCollector(store, self._data_families))
@@ -109,12 +108,13 @@ class Renderer:
             self._version, self._gzip = self.store.version, None
         return self._body
 
-    async def gzipped(self, now: float) -> bytes:
-        """The gzip of the text exposition, compressed off the event loop.
+    def gzipped(self, now: float) -> bytes | None:
+        """The gzip of the current text exposition, or None while it is being compressed.
 
         Compressing megabytes takes tens of milliseconds; zlib releases the GIL, so it runs in a
-        thread while scrapes go on. Until it is done, a scrape gets the previous complete gzip
-        (one consistent earlier state, at most one compression old) rather than waiting.
+        thread while scrapes go on. Until it is done a scrape gets the current body
+        uncompressed (Content-Encoding is the server's choice), never an older state and never
+        a wait.
         """
         body = self.text(now)
         if self._gzip is not None:
@@ -123,17 +123,12 @@ class Renderer:
             loop = asyncio.get_running_loop()
             self._compressing = loop.run_in_executor(None, _compress, body)
             self._compressing.add_done_callback(lambda f, b=body: self._compressed(b, f))
-        if self._gzip_last:
-            return self._gzip_last
-        return await asyncio.shield(self._compressing)
+        return None
 
     def _compressed(self, body: bytes, future: asyncio.Future[bytes]) -> None:
         self._compressing = None
-        if future.cancelled() or future.exception() is not None:
-            return
-        self._gzip_last = future.result()
-        if body is self._body:
-            self._gzip = self._gzip_last
+        if not future.cancelled() and future.exception() is None and body is self._body:
+            self._gzip = future.result()
 
     def openmetrics(self) -> bytes:
         return openmetrics.generate_latest(self.registry)
