@@ -110,6 +110,22 @@ def up_down_mappings() -> list[dm.ValueMap]:
     ]
 
 
+def up_timeline(title: str) -> statetimeline.Panel:
+    return (
+        statetimeline.Panel()
+        .title(title)
+        .datasource(DATASOURCE)
+        .unit("none")
+        .mappings(up_down_mappings())
+        .show_value(cm.VisibilityMode.NEVER)
+        .merge_values(True)
+        .row_height(0.9)
+        .line_width(0)
+        .fill_opacity(70)
+        .legend(cb.VizLegendOptions().show_legend(False).display_mode(cm.LegendDisplayMode.LIST))
+    )
+
+
 def datasource_variable() -> db.DatasourceVariable:
     return db.DatasourceVariable("datasource").label("Data source").type("prometheus")
 
@@ -393,21 +409,14 @@ def exporter_health(config: MixinConfig) -> dm.Dashboard:
 
     layout.row("Accounts")
     layout.add(
-        statetimeline.Panel()
-        .title("Account up")
+        up_timeline("Account up")
         .description("1 when every collector of the account's last poll succeeded.")
-        .datasource(DATASOURCE)
-        .unit("none")
-        .mappings(up_down_mappings())
         .targets([query(f"binance_pm_exporter_up{s}", "{{account}}")]),
         width=12,
     )
     layout.add(
-        statetimeline.Panel()
-        .title("Collector up")
-        .datasource(DATASOURCE)
-        .unit("none")
-        .mappings(up_down_mappings())
+        up_timeline("Collector up")
+        .description("1 when the collector's last request for the account succeeded.")
         .targets([query(f"binance_pm_exporter_collector_up{s}", "{{account}} {{collector}}")]),
         width=12,
     )

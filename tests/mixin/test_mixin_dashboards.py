@@ -1,0 +1,190 @@
+"""The committed dashboards: valid through the SDK's models, and only queries the exporter backs."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import prometheus as pm
+
+from exporter.render import all_families
+from exporter.simulator.demo import demo_accounts
+from mixin.dashboards import panels
+from tests.mixin.conftest import REPO
+from tests.mixin.queries import dashboard_files, load, panel_queries, variable_queries
+
+FILES = dashboard_files(REPO)
+DASHBOARDS = {path.name: load(path) for path in FILES}
+
+# PromQL words that look like names: keywords, and functions (followed by "(").
+KEYWORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left"}
+KEYWORDS |= {"group_right", "bool", "offset", "inf", "nan"}
+
+
+def known_metric_names() -> set[str]:
+    names = {"up"}
+    for family in all_families():
+        if family.type == "histogram":
+            names |= {f"{family.name}_bucket", f"{family.name}_sum", f"{family.name}_count"}
+        else:
+            names.add(family.name)
+    rules = yaml.safe_load((REPO / "prometheus" / "rules.yml").read_text())
+    names |= {r["record"] for g in rules["groups"] for r in g["rules"]}
+    return names
+
+
+def metric_names(expr: str) -> set[str]:
+    """The series names an expression reads (not its labels, functions or keywords)."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    expr = re.sub(r"\{[^}]*\}", "", expr)  # label matchers
+    expr = re.sub(r"\[[^\]]*\]", "", expr)  # range durations
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    names = set()
+    for match in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", expr):
+        word, rest = match.group(), expr[match.end() :].lstrip()
+        if word.lower() in KEYWORDS or rest.startswith("("):
+            continue
+        names.add(word)
+    return names
+
+
+def non_row_panels(dashboard: dict) -> list[dict]:
+    return [p for p in panels(dashboard) if p["type"] != "row"]
+
+
+def test_both_dashboards_are_committed():
+    assert sorted(DASHBOARDS) == ["exporter-health.json", "overview.json"]
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_dashboard_round_trips_through_the_sdk_models(name):
+    register_default_plugins()
+    model = dm.Dashboard.from_json(DASHBOARDS[name])
+    for panel in non_row_panels(DASHBOARDS[name]):
+        assert panel["targets"], panel["title"]
+    for panel in model.panels or []:
+        if isinstance(panel, dm.Panel):
+            # Decoded as typed Prometheus queries, not the SDK's bag for unknown ones.
+            assert all(isinstance(t, pm.Dataquery) for t in panel.targets or []), panel.title
+    again = json.loads(json.dumps(model, cls=JSONEncoder))
+    assert again == DASHBOARDS[name]
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_dashboard_has_the_required_fields(name):
+    dashboard = DASHBOARDS[name]
+    assert dashboard["uid"] and len(dashboard["uid"]) <= 40
+    assert dashboard["title"] and dashboard["schemaVersion"] >= 36
+    for panel in panels(dashboard):
+        assert panel["type"] and panel["title"], panel
+        assert set(panel["gridPos"]) == {"h", "w", "x", "y"}, panel["title"]
+        assert panel["gridPos"]["x"] >= 0 and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+    for panel in non_row_panels(dashboard):
+        assert isinstance(panel["options"], dict), panel["title"]
+        for target in panel["targets"]:
+            assert target["refId"] and target["expr"], panel["title"]
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_panel_ids_are_unique(name):
+    ids = [p["id"] for p in panels(DASHBOARDS[name])]
+    assert len(ids) == len(set(ids))
+    assert 0 not in ids
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_panels_do_not_overlap(name):
+    taken: set[tuple[int, int]] = set()
+    for panel in panels(DASHBOARDS[name]):
+        g = panel["gridPos"]
+        cells = {
+            (x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])
+        }
+        assert not cells & taken, panel["title"]
+        taken |= cells
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_every_panel_sets_a_unit(name):
+    for panel in non_row_panels(DASHBOARDS[name]):
+        assert panel["fieldConfig"]["defaults"].get("unit"), panel["title"]
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_data_source_is_a_variable(name):
+    dashboard = DASHBOARDS[name]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for panel in non_row_panels(dashboard):
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+    for variable in variables.values():
+        if variable["type"] == "query":
+            assert variable["datasource"]["uid"] == "${datasource}"
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_no_account_is_hard_coded(name):
+    text = json.dumps(DASHBOARDS[name])
+    for account in demo_accounts()[0]:
+        assert account.name not in text
+    for _, expr in panel_queries(DASHBOARDS[name]):
+        for matcher in re.findall(r"account\s*(?:=~|!~|!=|=)\s*\"[^\"]*\"", expr):
+            assert matcher == 'account=~"$account"', expr
+
+
+def test_overview_has_the_account_and_asset_variables_and_the_uni_mmr_bands():
+    dashboard = DASHBOARDS["overview.json"]
+    assert [v["name"] for v in dashboard["templating"]["list"]] == [
+        "datasource",
+        "account",
+        "asset",
+    ]
+    uni_mmr = next(p for p in panels(dashboard) if p["title"] == "uniMMR")
+    steps = uni_mmr["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["value"] for s in steps] == [None, 1.05, 1.2, 1.5]
+    titles = {p["title"] for p in panels(dashboard)}
+    assert {"Account status", "Open positions", "Unrealized PnL by symbol"} <= titles
+
+
+def test_positions_table_shows_every_column():
+    table = next(p for p in panels(DASHBOARDS["overview.json"]) if p["type"] == "table")
+    organize = next(t for t in table["transformations"] if t["id"] == "organize")
+    columns = set(organize["options"]["renameByName"].values())
+    assert columns == {
+        "Amount",
+        "Entry price",
+        "Mark price",
+        "Liquidation price",
+        "Distance to liquidation",
+        "Leverage",
+        "Unrealized PnL",
+        "Initial margin",
+        "Maint. margin",
+        "Side",
+    }
+
+
+def test_every_query_reads_metrics_the_exporter_exposes():
+    known = known_metric_names()
+    for name, dashboard in DASHBOARDS.items():
+        exprs = [expr for _, expr in panel_queries(dashboard)]
+        exprs += [series for _, series, _ in variable_queries(dashboard)]
+        for expr in exprs:
+            unknown = metric_names(expr) - known
+            assert not unknown, f"{name}: {expr} reads {unknown}"
+
+
+def test_metric_names_finds_series_but_not_labels_or_functions():
+    expr = (
+        'histogram_quantile(0.9, sum by (le, account) (rate(foo_bucket{account=~"$a"}[5m])))'
+        " and on(account) bar > 0"
+    )
+    assert metric_names(expr) == {"foo_bucket", "bar"}

@@ -1,0 +1,148 @@
+"""The generated rule files: promtool checks, a unit test for every alert, and the conventions."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from mixin import generate, rules
+from mixin.config import DEFAULT_FOR, MixinConfig, from_mapping, load
+from tests.mixin.conftest import REPO
+
+PROMETHEUS = REPO / "prometheus"
+UNIT_TESTS = sorted((PROMETHEUS / "tests").glob("*.yml"))
+SEVERITIES = {"critical", "warning", "info"}
+
+
+def alert_rules(document: dict) -> list[dict]:
+    return [r for g in document["groups"] for r in g["rules"] if "alert" in r]
+
+
+def committed_alerts() -> list[dict]:
+    return alert_rules(yaml.safe_load((PROMETHEUS / "alerts.yml").read_text()))
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=30)
+
+
+def test_promtool_check_rules_accepts_the_rule_files(promtool):
+    result = run(
+        promtool, "check", "rules", str(PROMETHEUS / "rules.yml"), str(PROMETHEUS / "alerts.yml")
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass(promtool):
+    result = run(promtool, "test", "rules", *map(str, UNIT_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_unit_tests_that_fire_and_stay_quiet():
+    fires: set[str] = set()
+    quiet: set[str] = set()
+    for path in UNIT_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (fires if check.get("exp_alerts") else quiet).add(check["alertname"])
+    names = {r["alert"] for r in committed_alerts()}
+    assert names == set(DEFAULT_FOR)
+    assert names - fires == set(), "alerts no unit test sees firing"
+    assert names - quiet == set(), "alerts no unit test sees quiet"
+
+
+def test_alerts_have_a_prefix_a_severity_and_annotations():
+    for rule in committed_alerts():
+        name = rule["alert"]
+        assert re.fullmatch(r"BinancePM(?:[A-Z][A-Za-z0-9]*)+", name), name
+        assert rule["labels"]["severity"] in SEVERITIES, name
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
+        assert rule["for"] == DEFAULT_FOR[name]
+
+
+def test_runbook_urls_point_at_headings_of_the_runbook():
+    runbook = (REPO / "docs" / "runbook.md").read_text()
+    # GitHub's anchors: the heading lowercased.
+    anchors = {h.strip().lower() for h in re.findall(r"^#+ (.+)$", runbook, re.M)}
+    for rule in committed_alerts():
+        url = rule["annotations"]["runbook_url"]
+        base, _, anchor = url.partition("#")
+        assert base.endswith("/docs/runbook.md"), url
+        assert anchor in anchors, f"{rule['alert']}: no heading for #{anchor} in docs/runbook.md"
+
+
+def test_risk_descriptions_name_the_account_value_and_threshold():
+    config = MixinConfig()
+    for rule in committed_alerts():
+        description = rule["annotations"]["description"]
+        if rule["alert"].startswith(("BinancePMUniMMR", "BinancePMUM", "BinancePMPosition")):
+            assert "{{ $labels.account }}" in description
+            assert "$value" in description
+    by_name = {r["alert"]: r for r in committed_alerts()}
+    low = by_name["BinancePMUniMMRLow"]
+    assert f"< {config.thresholds.uni_mmr_warning}" in low["expr"]
+    assert f"threshold {config.thresholds.uni_mmr_warning}" in low["annotations"]["description"]
+
+
+def test_uni_mmr_alerts_need_maintenance_margin():
+    for rule in committed_alerts():
+        if rule["alert"].startswith("BinancePMUniMMR"):
+            assert 'binance_pm_account_maint_margin{job="binance-pm-exporter"} > 0' in rule["expr"]
+
+
+def test_thresholds_and_job_selector_come_from_the_config():
+    config = from_mapping(
+        {"job_selector": 'job="pm", env="prod"', "thresholds": {"uni_mmr_warning": 1.7}}
+    )
+    files = generate.outputs(config)
+    text = "".join(files.values())
+    # The default selector is gone from the rules and from the dashboards' (escaped) JSON.
+    assert 'job="binance-pm-exporter"' not in text
+    assert 'job=\\"binance-pm-exporter\\"' not in text
+    assert 'job=\\"pm\\", env=\\"prod\\"' in files[generate.DASHBOARDS / "overview.json"]
+    for rule in alert_rules(yaml.safe_load(files[generate.ALERTS])):
+        if rule["alert"] != "BinancePMExporterDown":
+            assert 'job="pm", env="prod"' in rule["expr"], rule["alert"]
+    low = next(
+        r
+        for r in alert_rules(yaml.safe_load(files[generate.ALERTS]))
+        if r["alert"] == "BinancePMUniMMRLow"
+    )
+    assert "< 1.7\n" in low["expr"]
+    assert "warning threshold 1.7." in low["annotations"]["description"]
+
+
+def test_for_durations_can_be_overridden_for_every_alert():
+    config = dataclasses.replace(MixinConfig(), for_durations=dict.fromkeys(DEFAULT_FOR, "2s"))
+    assert {r["for"] for r in alert_rules(rules.alerts_file(config))} == {"2s"}
+
+
+def test_account_overrides_give_accounts_their_own_thresholds(tmp_path: Path, promtool):
+    # The documented way: a YAML file of overrides given to `python -m mixin --config`.
+    overrides = tmp_path / "mixin.yml"
+    overrides.write_text(
+        "account_overrides:\n"
+        "  - accounts: [desk2, desk.3]\n"
+        "    thresholds: {uni_mmr_warning: 1.8, uni_mmr_critical: 1.4}\n"
+    )
+    generate.write(load(overrides), tmp_path)
+    tests_dir = tmp_path / "prometheus" / "tests"
+    tests_dir.mkdir()
+    shutil.copy(REPO / "tests" / "mixin" / "account_overrides_test.yml", tests_dir)
+    result = run(promtool, "test", "rules", str(tests_dir / "account_overrides_test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_overridden_account_is_judged_by_one_threshold_only():
+    config = from_mapping(
+        {"account_overrides": [{"accounts": ["desk2"], "thresholds": {"uni_mmr_warning": 1.8}}]}
+    )
+    lows = [r for r in alert_rules(rules.alerts_file(config)) if r["alert"] == "BinancePMUniMMRLow"]
+    assert len(lows) == 2
+    assert 'account!~"desk2"' in lows[0]["expr"] and "< 1.5" in lows[0]["expr"]
+    assert 'account=~"desk2"' in lows[1]["expr"] and "< 1.8" in lows[1]["expr"]
