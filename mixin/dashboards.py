@@ -41,9 +41,15 @@ ASSET = 'asset=~"$asset"'
 REF_IDS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def query(expr: str, legend: str = "__auto", *, ref: str = "A", instant: bool = False) -> Builder:
+def query(
+    expr: str, legend: str = "__auto", *, ref: str = "A", instant: bool = False, table: bool = False
+) -> Builder:
+    """A Prometheus query; ``table``: instant, one column per label (legends do not apply)."""
     q = pb.Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(DATASOURCE)
-    return q.instant().format(pm.PromQueryFormat.TABLE) if instant else q.range()
+    if table:
+        return q.instant().format(pm.PromQueryFormat.TABLE)
+    q = q.format(pm.PromQueryFormat.TIME_SERIES)
+    return q.instant() if instant else q.range()
 
 
 def thresholds(*steps: tuple[float | None, str]) -> db.ThresholdsConfig:
@@ -374,7 +380,7 @@ def positions_table(config: MixinConfig) -> table.Panel:
     rename = {}
     for i, (column, metric, unit) in enumerate(POSITION_COLUMNS):
         ref = REF_IDS[i]
-        panel.with_target(query(f"{metric}{s}", column, ref=ref, instant=True))
+        panel.with_target(query(f"{metric}{s}", column, ref=ref, table=True))
         rename[f"Value #{ref}"] = column
         panel.override_by_name(column, [dm.DynamicConfigValue(id_val="unit", value=unit)])
     hidden = {"Time": True, "job": True, "instance": True, "__name__": True}
