@@ -130,6 +130,10 @@ class MixinConfig:
 
 
 def validate(config: MixinConfig) -> None:
+    if not isinstance(config.job_selector, str) or not config.job_selector.strip():
+        raise MixinConfigError('job_selector: must be PromQL label matchers, e.g. job="pm"')
+    if not config.usd_assets or not all(isinstance(a, str) for a in config.usd_assets):
+        raise MixinConfigError("usd_assets: must be a list of asset names")
     unknown = set(config.for_durations) ^ set(DEFAULT_FOR)
     if unknown:
         raise MixinConfigError(f"for: unknown or missing alerts {sorted(unknown)}")

@@ -43,6 +43,8 @@ def test_an_override_inherits_the_thresholds_it_does_not_name():
         ({"for": {"BinancePMUniMMRLow": "5 minutes"}}, "for.BinancePMUniMMRLow"),
         ({"for": {"NoSuchAlert": "5m"}}, "for: unknown alerts ['NoSuchAlert']"),
         ({"jobselector": "x"}, "jobselector: unknown key"),
+        ({"job_selector": ""}, "job_selector: must be PromQL label matchers"),
+        ({"usd_assets": []}, "usd_assets: must be a list"),
         (
             {"account_overrides": [{"accounts": ["a b"], "thresholds": {}}]},
             "account_overrides[0].accounts",
