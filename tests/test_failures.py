@@ -148,7 +148,8 @@ def test_refused_key_backs_off_exponentially_and_a_success_resets_it(sim, accoun
         refused = [r.time for r in papi_requests(sim) if r.account == "oneway"]
         gaps = [b - a for a, b in itertools.pairwise(refused)]
         # From the 1 s interval, doubling: 1 s, then 2 s (then 4, 8, ... up to 10 minutes).
-        assert [round(g) for g in gaps[:2]] == [1, 2]
+        # Only lower bounds: a loaded machine may poll late, never early.
+        assert gaps[0] >= 0.9 and gaps[1] >= 1.9
         assert up(exp, "oneway") == 0
         # The key starts working (as if the user fixed it at Binance): back to every second.
         sim.call(
