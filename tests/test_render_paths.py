@@ -1,0 +1,234 @@
+"""The pre-rendered text path and the prometheus_client registry path expose the same samples."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from exporter.collectors import COLLECTORS, ParseOptions
+from exporter.render import Renderer
+from exporter.snapshot import AccountState, ExporterStatus, Store
+
+Key = tuple[str, frozenset[tuple[str, str]]]
+
+# Label values the escaping has to get right: quote, backslash, line feed, non-ASCII.
+ODD_ASSET = 'U"S\\D\nT'
+ODD_SYMBOL = 'A"B\\C\nDUSDT'
+UNICODE_SYMBOL = "币安人生USDT"
+ACCENTED_SYMBOL = "ŞİMÜSDT"
+
+
+def um_asset(asset: str, wallet: str, pnl: str, maint: str) -> dict[str, Any]:
+    return {
+        "asset": asset,
+        "crossWalletBalance": wallet,
+        "crossUnPnl": pnl,
+        "maintMargin": maint,
+        "initialMargin": "12.5",
+        "positionInitialMargin": "12.5",
+        "openOrderInitialMargin": "0.00000000",
+        "updateTime": 1625474304765,
+    }
+
+
+def um_position(symbol: str, side: str, amount: str = "0", **fields: Any) -> dict[str, Any]:
+    entry = {
+        "symbol": symbol,
+        "initialMargin": "0",
+        "maintMargin": "0",
+        "unrealizedProfit": "0.00000000",
+        "positionInitialMargin": "0",
+        "openOrderInitialMargin": "0",
+        "leverage": "20",
+        "entryPrice": "0.0",
+        "maxNotional": "250000",
+        "bidNotional": "0",
+        "askNotional": "0",
+        "positionSide": side,
+        "positionAmt": amount,
+        "updateTime": 0,
+    }
+    if amount != "0":
+        entry.update(
+            entryPrice="42000.1",
+            unrealizedProfit="-12.34567891",
+            initialMargin="525.25",
+            maintMargin="42.0",
+            positionInitialMargin="525.25",
+            updateTime=1700000000123,
+        )
+    entry.update(fields)
+    return entry
+
+
+def um_payload(index: int) -> dict[str, Any]:
+    return {
+        "assets": [
+            um_asset("USDT", "1000.5", "-12.25", "42.0"),
+            um_asset(ODD_ASSET, "3.3", "0.1", "0"),
+            # Margin balance below zero with maintenance margin: a ratio of +Inf.
+            um_asset("BNB", "-5", "1", "2.5"),
+        ],
+        "positions": [
+            um_position("BTCUSDT", "LONG", f"0.{index + 1}50"),
+            um_position("BTCUSDT", "SHORT", "-0.100"),
+            um_position(ODD_SYMBOL, "LONG", "12"),
+            um_position(UNICODE_SYMBOL, "SHORT", "-3000"),
+            um_position(ACCENTED_SYMBOL, "LONG"),  # flat: kept only with include_zero
+            um_position("ETHUSDT", "LONG", openOrderInitialMargin="25.5"),  # open order only
+            um_position("XRPUSDT", "SHORT"),  # flat
+        ],
+    }
+
+
+def risk_entry(symbol: str, side: str, amount: str) -> dict[str, Any]:
+    return {
+        "entryPrice": "42000.1",
+        "leverage": "20",
+        "markPrice": "42100.5",
+        "maxNotionalValue": "250000",
+        "positionAmt": amount,
+        "notional": "4210.05",
+        "symbol": symbol,
+        "unRealizedProfit": "10.04",
+        "liquidationPrice": "0",
+        "positionSide": side,
+        "updateTime": 1700000000123,
+    }
+
+
+ACCOUNT_PAYLOAD = {
+    "uniMMR": "5.12345678",
+    "accountEquity": "122607.35137903",
+    "actualEquity": "123000.5",
+    "accountInitialMargin": "23.72469206",
+    "accountMaintMargin": "23.72469206",
+    "accountStatus": "MARGIN_CALL",
+    "virtualMaxWithdrawAmount": "1627523.32459208",
+    "totalAvailableBalance": "",
+    "totalMarginOpenLoss": "0.00000000",
+    "updateTime": 1657707212154,
+}
+
+CM_PAYLOAD = {
+    "assets": [um_asset("BTC", "0.5", "0.001", "0.0001")],
+    "positions": [
+        {
+            "symbol": "BTCUSD_PERP",
+            "positionAmt": "3",
+            "initialMargin": "0.00012",
+            "maintMargin": "0.00006",
+            "unrealizedProfit": "0.00001",
+            "positionInitialMargin": "0.00012",
+            "openOrderInitialMargin": "0",
+            "leverage": "125",
+            "positionSide": "BOTH",
+            "entryPrice": "65000.5",
+            "maxQty": "50",
+            "updateTime": 1625474304765,
+        }
+    ],
+}
+
+
+def build_store(include_zero: bool) -> Store:
+    """Three accounts filled by the real collectors' parse functions, as the scheduler does."""
+    status = ExporterStatus(
+        version="1.2.3",
+        planned_weight_per_minute=360.0,
+        poll_interval_seconds=15.0,
+        used_weight_1m=125.0,
+        clock_offset_seconds=-0.0125,
+        reload_success_time=1700000000.5,
+    )
+    store = Store(status, stale_after=45.0)
+    collectors = ("um_account", "account", "um_position_risk", "cm_account")
+    for index, name in enumerate(("main", "desk-2", "desk_3.hedge")):
+        state = AccountState(name, collectors)
+        now = time.time()
+        um = COLLECTORS["um_account"].parse(um_payload(index), ParseOptions(include_zero))
+        state.set_data("um_account", um.samples, COLLECTORS["um_account"].families, now)
+        account = COLLECTORS["account"].parse(ACCOUNT_PAYLOAD, ParseOptions(include_zero))
+        state.set_data("account", account.samples, COLLECTORS["account"].families, now)
+        risk_payload = [
+            risk_entry("BTCUSDT", "LONG", "0.150"),
+            risk_entry(UNICODE_SYMBOL, "SHORT", "-3000"),
+            risk_entry(ODD_SYMBOL, "LONG", "12"),
+        ]
+        risk = COLLECTORS["um_position_risk"].parse(
+            risk_payload, ParseOptions(include_zero, um.positions)
+        )
+        families = COLLECTORS["um_position_risk"].families
+        state.set_data("um_position_risk", risk.samples, families, now)
+        if index != 1:  # one account without COIN-M data: its families have fewer accounts
+            cm = COLLECTORS["cm_account"].parse(CM_PAYLOAD, ParseOptions(include_zero))
+            state.set_data("cm_account", cm.samples, COLLECTORS["cm_account"].families, now)
+        health = state.health["um_account"]
+        health.up, health.last_success = True, now
+        for seconds in (0.01, 0.03, 0.3, 42.0):
+            health.observe(seconds)
+        health.errors["timeout"] += 2
+        health.skipped += 1
+        state.up, state.last_success = index != 2, now
+        state.render_health()
+        store.accounts[name] = state
+    store.changed()
+    return store
+
+
+def samples_of(families) -> dict[Key, float]:
+    out: dict[Key, float] = {}
+    for family in families:
+        for s in family.samples:
+            key = (s.name, frozenset(s.labels.items()))
+            assert key not in out, f"duplicate series {key}"
+            out[key] = s.value
+    return out
+
+
+@pytest.fixture(params=[False, True], ids=["open-positions", "include-zero"])
+def renderer(request: pytest.FixtureRequest) -> Renderer:
+    return Renderer(build_store(request.param))
+
+
+def test_text_and_registry_paths_give_the_same_samples(renderer: Renderer) -> None:
+    text = renderer.text(time.time()).decode()
+    openmetrics = renderer.openmetrics().decode()
+    assert samples_of(parse_text(text)) == samples_of(parse_openmetrics(openmetrics))
+
+
+def test_text_path_parses_and_keeps_odd_label_values(renderer: Renderer) -> None:
+    found = samples_of(parse_text(renderer.text(time.time()).decode()))
+    symbols = {dict(labels).get("symbol") for _, labels in found}
+    assets = {dict(labels).get("asset") for _, labels in found}
+    assert {ODD_SYMBOL, UNICODE_SYMBOL, "BTCUSDT"} <= symbols
+    assert ODD_ASSET in assets
+    ratio = found[
+        (
+            "binance_pm_um_asset_margin_ratio",
+            frozenset({("account", "main"), ("asset", "BNB")}),
+        )
+    ]
+    assert ratio == math.inf
+
+
+def test_include_zero_decides_whether_flat_positions_are_exported() -> None:
+    def flat_series(include_zero: bool) -> int:
+        text = Renderer(build_store(include_zero)).text(time.time()).decode()
+        found = samples_of(parse_text(text))
+        return sum(
+            1
+            for name, labels in found
+            if name == "binance_pm_um_position_amount"
+            and dict(labels)["symbol"] in (ACCENTED_SYMBOL, "XRPUSDT")
+        )
+
+    assert flat_series(False) == 0
+    assert flat_series(True) == 3 * 2  # two flat positions in each of the three accounts
