@@ -34,5 +34,11 @@ soak: $(STAMP)
 mixin: $(STAMP)
 	$(BIN)/python -m mixin
 
+# Ours against a plain prometheus_client exporter on the simulator (about 8 minutes); writes
+# benchmarks/results/ (see docs/performance.md).
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m benchmarks.run
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
