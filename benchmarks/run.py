@@ -106,8 +106,16 @@ class Processes:
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
         log = self.logs / f"{name}.log"
         with open(log, "wb") as out:
+            # This checkout's exporter, also for the baseline's signing import, whatever is
+            # installed in the environment.
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
             proc = subprocess.Popen(
-                argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         self.running.append((proc, log))
         return proc
