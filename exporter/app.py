@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 
 import httpx
@@ -18,6 +17,7 @@ from exporter.http import build_app
 from exporter.render import Renderer
 from exporter.scheduler import Scheduler
 from exporter.snapshot import ExporterStatus, Store
+from exporter.webconfig import WebSecurity
 
 log = structlog.get_logger("exporter")
 
@@ -43,14 +43,14 @@ class Exporter:
         *,
         listen_address: str = ":10091",
         telemetry_path: str = "/metrics",
-        ssl_context: ssl.SSLContext | None = None,
         config_path: str | None = None,
+        web_security: WebSecurity | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path  # what SIGHUP and POST /-/reload re-read; None in demo
         self.listen_host, self.listen_port = parse_listen_address(listen_address)
         self.telemetry_path = telemetry_path
-        self.ssl_context = ssl_context
+        self.web_security = web_security  # --web.config.file: TLS, basic auth, headers
         status = ExporterStatus(
             version=__version__,
             planned_weight_per_minute=config.planned_weight_per_minute(),
@@ -62,6 +62,7 @@ class Exporter:
         self._http: httpx.AsyncClient | None = None
         self._runner: web.AppRunner | None = None
         self._clock_task: asyncio.Task[None] | None = None
+        self._web_config_task: asyncio.Task[None] | None = None
         self.scheduler: Scheduler | None = None
         self._reload_lock = asyncio.Lock()
         self.port = 0
@@ -77,13 +78,20 @@ class Exporter:
         # Every account's state exists before the first scrape can arrive.
         self.scheduler = Scheduler(cfg, self.store, client)
         reload = self.reload if self.config_path is not None else None
-        app = build_app(self.store, self.renderer, self.telemetry_path, reload=reload)
+        security = self.web_security
+        middlewares = (security.middleware,) if security is not None else ()
+        app = build_app(
+            self.store, self.renderer, self.telemetry_path, reload=reload, middlewares=middlewares
+        )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
+        ssl_context = security.ssl_context if security is not None else None
         site = web.TCPSite(
-            self._runner, self.listen_host, self.listen_port, ssl_context=self.ssl_context
+            self._runner, self.listen_host, self.listen_port, ssl_context=ssl_context
         )
         await site.start()
+        if security is not None:
+            self._web_config_task = asyncio.create_task(security.watch(), name="web-config")
         addresses = self._runner.addresses
         self.port = addresses[0][1] if addresses else self.listen_port
         log.info(
@@ -153,6 +161,9 @@ class Exporter:
             return True, "configuration reloaded"
 
     async def stop(self) -> None:
+        if self._web_config_task is not None:
+            self._web_config_task.cancel()
+            await asyncio.gather(self._web_config_task, return_exceptions=True)
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self._clock_task is not None:

@@ -13,6 +13,7 @@ from exporter import __version__
 from exporter.app import Exporter, ListenAddressError, parse_listen_address
 from exporter.config import Config, ConfigError, load_config
 from exporter.logsetup import FORMATS, LEVELS, configure
+from exporter.webconfig import WebSecurity, describe, load_web_config
 
 # Chosen from the free part of Prometheus' default port allocations; documented in README.
 DEFAULT_PORT = 10091
@@ -51,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="/metrics",
         help="path under which to expose metrics (default: %(default)s)",
     )
+    p.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default="",
+        help="exporter-toolkit web configuration: TLS, client certificates, basic auth, "
+        "headers (default: none, plain HTTP)",
+    )
     p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     p.add_argument("--log.format", dest="log_format", choices=list(FORMATS), default="logfmt")
     p.add_argument(
@@ -87,8 +95,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.telemetry_path.startswith("/"):
         log.error("invalid flag", error="--web.telemetry-path must start with '/'")
         return EXIT_CONFIG
+    web_security = None
+    if args.web_config_file:
+        try:
+            web_config = load_web_config(args.web_config_file)
+        except ConfigError as exc:
+            log.error("invalid web configuration", file=args.web_config_file, error=str(exc))
+            return EXIT_CONFIG
+        for warning in web_config.warnings:
+            log.warning("web configuration", detail=warning)
+        log.info("web configuration loaded", file=web_config.path, **describe(web_config))
+        web_security = WebSecurity(web_config)
     if args.demo:
-        return asyncio.run(_run_demo(args))
+        return asyncio.run(_run_demo(args, web_security))
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
@@ -106,17 +125,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.config_check:
         print(f"configuration {args.config_file} is valid\n{config.summary()}")
         return 0
-    return asyncio.run(_serve(config, args, config_path=args.config_file))
+    return asyncio.run(
+        _serve(config, args, config_path=args.config_file, web_security=web_security)
+    )
 
 
 async def _serve(
-    config: Config, args: argparse.Namespace, *, config_path: str | None = None
+    config: Config,
+    args: argparse.Namespace,
+    *,
+    config_path: str | None = None,
+    web_security: WebSecurity | None = None,
 ) -> int:
     exporter = Exporter(
         config,
         listen_address=args.listen_address,
         telemetry_path=args.telemetry_path,
         config_path=config_path,
+        web_security=web_security,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -142,7 +168,7 @@ async def _serve(
     return 0
 
 
-async def _run_demo(args: argparse.Namespace) -> int:
+async def _run_demo(args: argparse.Namespace, web_security: WebSecurity | None) -> int:
     # Imported here only: the simulator is never part of the normal path.
     from exporter.simulator.demo import start_demo
 
@@ -160,7 +186,7 @@ async def _run_demo(args: argparse.Namespace) -> int:
         accounts=[a.name for a in config.accounts],
     )
     try:
-        return await _serve(config, args)
+        return await _serve(config, args, web_security=web_security)
     finally:
         await simulator.stop()
 
