@@ -288,16 +288,19 @@ def build_ssl_context(tls: TLSSettings) -> ssl.SSLContext:
         raise ConfigError(f"{section}.key_file", f"does not match cert_file: {exc}") from None
     if tls.client_ca_file:
         ca = _check_pem(tls.client_ca_file, f"{section}.client_ca_file", _certificates)
-        ctx.load_verify_locations(cadata=ca)
+        _trust(ctx, ca, f"{section}.client_ca_file")
     elif tls.client_ca:
         try:
             _certificates(tls.client_ca.encode())
         except ValueError as exc:
             raise ConfigError(f"{section}.client_ca", str(exc)) from None
-        ctx.load_verify_locations(cadata=tls.client_ca)
+        _trust(ctx, tls.client_ca, f"{section}.client_ca")
     ctx.verify_mode = CLIENT_AUTH[tls.client_auth_type]
     if tls.cipher_suites:
-        ctx.set_ciphers(":".join(tls.cipher_suites))
+        try:
+            ctx.set_ciphers(":".join(tls.cipher_suites))
+        except ssl.SSLError as exc:
+            raise ConfigError(f"{section}.cipher_suites", str(exc)) from None
         available = {c["name"] for c in ctx.get_ciphers()}
         for name in tls.cipher_suites:
             if name not in available:
@@ -316,6 +319,13 @@ def build_ssl_context(tls: TLSSettings) -> ssl.SSLContext:
     # aiohttp speaks HTTP/1.1 only: say so in ALPN rather than let a client hope for h2.
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
+
+
+def _trust(ctx: ssl.SSLContext, pem: str, key: str) -> None:
+    try:
+        ctx.load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(key, f"cannot load the CA certificates: {exc}") from None
 
 
 def _no_password() -> bytes:
@@ -504,7 +514,10 @@ class BasicAuth:
         if hashed is None:
             hashed = self._dummy_hash
         digest = hashlib.sha256(
-            b":".join(s.hex().encode() for s in (user.encode(), hashed, password))
+            b":".join(
+                s.hex().encode()
+                for s in (user.encode("utf-8", "surrogateescape"), hashed, password)
+            )
         ).digest()
         if known and digest in self._verified:
             self._verified.move_to_end(digest)
@@ -597,7 +610,10 @@ class WebSecurity:
     async def watch(self) -> None:
         while True:
             await asyncio.sleep(self.poll_seconds)
-            await self.reload_if_changed()
+            try:
+                await self.reload_if_changed()
+            except Exception:  # the watcher must outlive any surprise; the settings stay
+                log.exception("web configuration reload failed", file=self.config.path)
 
     async def reload_if_changed(self) -> bool:
         """Re-read the file when it or a file it names changed; True when new settings apply."""

@@ -233,6 +233,13 @@ def test_password_longer_than_bcrypt_reads_is_refused_without_bcrypt() -> None:
     assert auth.bcrypt_checks == 0
 
 
+def test_user_name_that_is_not_utf8_is_refused_like_any_unknown_user() -> None:
+    auth = BasicAuth({"alice": HASH.encode()}, HASH.encode())
+    header = "Basic " + base64.b64encode(b"\xff\xfe:wonderland").decode()
+    assert asyncio.run(auth.check(header)) is False
+    assert auth.bcrypt_checks == 1
+
+
 # -- the command line ---------------------------------------------------------------------------
 
 MAIN_CONFIG = """
