@@ -16,12 +16,12 @@ demo: $(STAMP)
 	$(BIN)/binance-pm-exporter --demo --web.listen-address=127.0.0.1:10091
 
 lint: $(STAMP)
-	$(BIN)/ruff check exporter tests
-	$(BIN)/ruff format --check exporter tests
+	$(BIN)/ruff check exporter tests mixin benchmarks
+	$(BIN)/ruff format --check exporter tests mixin benchmarks
 
 format: $(STAMP)
-	$(BIN)/ruff format exporter tests
-	$(BIN)/ruff check --fix exporter tests
+	$(BIN)/ruff format exporter tests mixin benchmarks
+	$(BIN)/ruff check --fix exporter tests mixin benchmarks
 
 test: lint
 	$(BIN)/pytest -q
