@@ -127,7 +127,7 @@ class FuturesAccount:
         field_names = [field for _, field in fields]
         for raw in positions:
             try:
-                entry = as_dict(raw)
+                entry = raw if type(raw) is dict else as_dict(raw)
                 # The market's every symbol comes back; most are flat and skipped here cheaply.
                 if not include_zero and _is_flat(entry):
                     continue
@@ -152,7 +152,11 @@ class FuturesAccount:
 
 def _is_flat(entry: dict) -> bool:
     """No position and no open order margin; a malformed amount is not flat (it gets counted)."""
-    return _is_zero(entry.get("positionAmt")) and _is_zero(entry.get("openOrderInitialMargin"))
+    amount, orders = entry.get("positionAmt"), entry.get("openOrderInitialMargin")
+    # Hot path: nearly every entry of a full-market reply is a literal zero string.
+    if type(amount) is str and type(orders) is str and amount in _ZEROS and orders in _ZEROS:
+        return True
+    return _is_zero(amount) and _is_zero(orders)
 
 
 # Binance formats zero with the symbol's precision ("0", "0.000", "0.00000000").
