@@ -63,6 +63,7 @@ class Exporter:
         self._runner: web.AppRunner | None = None
         self._clock_task: asyncio.Task[None] | None = None
         self._web_config_task: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
         self.scheduler: Scheduler | None = None
         self._reload_lock = asyncio.Lock()
         self.port = 0
@@ -103,6 +104,7 @@ class Exporter:
             planned_weight_per_minute=round(cfg.planned_weight_per_minute(), 1),
         )
         await self._start_clock(client.clock)
+        self._publisher = asyncio.create_task(self.renderer.run(), name="publisher")
         self.scheduler.start()
 
     def _make_client(self, cfg: Config) -> PapiClient:
@@ -135,6 +137,7 @@ class Exporter:
             except ConfigError as exc:
                 status.reload_successful = False
                 self.store.changed()
+                await self.renderer.publish()
                 log.error("configuration reload refused, keeping the running one", error=str(exc))
                 return False, f"reload refused: {exc}"
             for warning in new.warnings:
@@ -150,6 +153,7 @@ class Exporter:
             status.poll_interval_seconds = new.poll_interval_seconds
             status.reload_successful, status.reload_success_time = True, time.time()
             self.store.changed()
+            await self.renderer.publish()  # a scrape right after the reply sees the new state
             log.info(
                 "configuration reloaded",
                 accounts=len(new.accounts),
@@ -166,6 +170,9 @@ class Exporter:
             await asyncio.gather(self._web_config_task, return_exceptions=True)
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self._publisher is not None:
+            self._publisher.cancel()
+            await asyncio.gather(self._publisher, return_exceptions=True)
         if self._clock_task is not None:
             self._clock_task.cancel()
             await asyncio.gather(self._clock_task, return_exceptions=True)

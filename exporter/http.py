@@ -52,15 +52,11 @@ class _Handlers:
         if "application/openmetrics-text" in accept:
             body, ctype = self.renderer.openmetrics(), OPENMETRICS_CONTENT_TYPE
             return web.Response(body=body, headers={"Content-Type": ctype})
-        now = time.time()
+        gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "")
+        body, gzipped = self.renderer.serve(time.time(), gzip_ok=gzip_ok)
         headers = {"Content-Type": TEXT_CONTENT_TYPE}
-        body = None
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
-            body = self.renderer.gzipped(now)
-            if body is not None:
-                headers["Content-Encoding"] = "gzip"
-        if body is None:
-            body = self.renderer.text(now)
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)
 
     async def healthz(self, request: web.Request) -> web.Response:

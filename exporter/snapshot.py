@@ -8,6 +8,7 @@ re-renders the account's text fragments, so a scrape reads one consistent state 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.binance.errors import REASONS
@@ -68,7 +69,7 @@ class CollectorData:
     """One successful poll of one collector: immutable, replaced whole."""
 
     samples: Samples
-    fragments: dict[str, str]  # family name -> rendered sample lines
+    fragments: dict[str, bytes]  # family name -> rendered sample lines
     time: float  # wall clock of the success
 
 
@@ -117,7 +118,7 @@ class AccountState:
         self.last_error: str | None = None
         self.last_error_time = 0.0
         self.ever_succeeded = False
-        self.self_fragments: dict[str, str] = {}
+        self.self_fragments: dict[str, bytes] = {}
         self.render_health()
 
     def with_collectors(self, collectors: tuple[str, ...]) -> AccountState:
@@ -140,7 +141,8 @@ class AccountState:
             rows = samples.get(fam.name)
             if rows:
                 cache = caches.setdefault(fam.labels, {})
-                fragments[fam.name] = render_rows(fam.name, self.label, fam.labels, rows, cache)
+                text = render_rows(fam.name, self.label, fam.labels, rows, cache)
+                fragments[fam.name] = text.encode()
         self.data[collector] = CollectorData(samples, fragments, now)
 
     def fresh_data(self, now: float, stale_after: float) -> list[CollectorData]:
@@ -163,13 +165,13 @@ class AccountState:
     def render_health(self) -> None:
         rows = self.health_rows()
         frags = {
-            fam.name: render_rows(fam.name, self.label, fam.labels, rows[fam.name])
+            fam.name: render_rows(fam.name, self.label, fam.labels, rows[fam.name]).encode()
             for fam in ACCOUNT_FAMILIES
             if fam.name in rows
         }
         frags[POLL_DURATION.name] = "".join(
             self._histogram_lines(c, self.health[c]) for c in self.collectors
-        )
+        ).encode()
         self.self_fragments = frags
 
     def _histogram_lines(self, collector: str, h: CollectorHealth) -> str:
@@ -203,6 +205,9 @@ class Store:
         self.stale_after = stale_after
         self.accounts: dict[str, AccountState] = {}
         self.version = 0
+        self.listeners: list[Callable[[], None]] = []  # told of every change (the renderer)
 
     def changed(self) -> None:
         self.version += 1
+        for listener in self.listeners:
+            listener()
