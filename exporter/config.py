@@ -116,20 +116,25 @@ def planned_weight(accounts: tuple[AccountConfig, ...], interval: float) -> floa
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
     """Read and validate a config file; raises ConfigError on any mistake."""
+    raw = read_yaml(path, "config file")
+    return parse_config(raw, env if env is not None else os.environ)
+
+
+def read_yaml(path: str | os.PathLike[str], what: str) -> Any:
+    """A YAML file's content; unreadable files and bad YAML become one-line ConfigErrors."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError("", f"cannot read config file {path}: {exc.strerror or exc}") from None
+        raise ConfigError("", f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise ConfigError("", f"config file {path} is not UTF-8 text") from None
+        raise ConfigError("", f"{what} {path} is not UTF-8 text") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError("", f"{path}: bad YAML{where}: {problem}") from None
-    return parse_config(raw, env if env is not None else os.environ)
 
 
 _TOP_KEYS = {

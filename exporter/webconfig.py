@@ -27,13 +27,12 @@ from typing import Any
 
 import bcrypt
 import structlog
-import yaml
 from aiohttp import web
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from exporter.config import ConfigError
+from exporter.config import ConfigError, read_yaml
 
 log = structlog.get_logger("exporter")
 
@@ -163,21 +162,7 @@ class WebConfig:
 def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     """Read and validate a web configuration file; raises ConfigError naming the key at fault."""
     path = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            "", f"cannot read web config file {path}: {exc.strerror or exc}"
-        ) from None
-    except UnicodeDecodeError:
-        raise ConfigError("", f"web config file {path} is not UTF-8 text") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError("", f"{path}: bad YAML{where}: {problem}") from None
+    raw = read_yaml(path, "web config file")
     return parse_web_config(raw, path)
 
 
