@@ -164,7 +164,9 @@ class Scheduler:
                 health.observe(item.seconds)
             if error is not None:
                 all_ok = False
-                self._record_failure(account.name, name, health, error)
+                # The first -1021 is counted once; a retry failing the same way adds nothing.
+                counted = error.reason == "timestamp" and item.timestamp_rejections > 0
+                self._record_failure(account.name, name, health, error, counted=counted)
                 if error.reason == "auth":
                     auth_error = auth_error or error
                 continue
@@ -211,20 +213,23 @@ class Scheduler:
             out.payload, out.timestamp_rejections = await self.client.get_signed(path, creds)
         except ApiError as exc:
             out.error = exc
-            # The first -1021 is counted once; a retry failing the same way adds nothing.
             if exc.after_timestamp_retry:
                 out.timestamp_rejections = 1
-                if exc.reason == "timestamp":
-                    exc.sent = False  # already counted through timestamp_rejections
         out.seconds = time.perf_counter() - started
         return out
 
     def _record_failure(
-        self, account: str, collector: str, health: CollectorHealth, error: ApiError
+        self,
+        account: str,
+        collector: str,
+        health: CollectorHealth,
+        error: ApiError,
+        *,
+        counted: bool = False,
     ) -> None:
         first = not health.failure_logged
         health.up = False
-        if error.sent:
+        if error.sent and not counted:
             health.errors[error.reason] += 1
         state = self.store.accounts[account]
         state.last_error = f"{collector}: {error.reason}: {error}"

@@ -196,3 +196,22 @@ def test_bad_payload_entry_is_skipped_and_counted(sim, accounts):
     amounts = series(samples, "binance_pm_um_position_amount", account="oneway")
     assert [dict(k[1])["symbol"] for k in amounts] == ["ETHUSDT"]
     assert value(samples, "binance_pm_exporter_up", account="oneway") == 1
+
+
+def test_a_retry_rejected_again_counts_one_timestamp_error(sim, accounts):
+    config = make_config(sim.base_url, accounts[:1], collectors=["um_account"])
+    with ExporterThread(config) as exp:
+        wait_for(lambda: up(exp, "oneway") == 1)
+        # The request and its retry after the resync are both refused with -1021.
+        sim.set_fault("oneway", UM, status=400, code=-1021, times=2)
+        wait_for(lambda: [r for r in sim.requests if r.code == -1021][1:])
+        wait_for(lambda: up(exp, "oneway") == 1)
+        assert errors(exp, "oneway", "timestamp") == 1
+        histogram = value(
+            exp.samples(),
+            "binance_pm_exporter_poll_duration_seconds_count",
+            account="oneway",
+            collector="um_account",
+        )
+    refused = [r for r in sim.requests if r.code == -1021]
+    assert len(refused) == 2 and histogram >= 2
