@@ -112,21 +112,8 @@ class UMPosition:
 
 
 @dataclass
-class CMPosition:
-    """One COIN-M position; ``amount`` in contracts, signed."""
-
-    symbol: str
-    side: str
-    amount: Decimal
-    entry_price: Decimal
-    leverage: int = 20
-    open_order_initial_margin: Decimal = ZERO
-    update_time: int = 0
-
-    def __post_init__(self) -> None:
-        self.amount = Decimal(self.amount)
-        self.entry_price = Decimal(self.entry_price)
-        self.open_order_initial_margin = Decimal(self.open_order_initial_margin)
+class CMPosition(UMPosition):
+    """One COIN-M position: the same fields, ``amount`` in contracts (signed)."""
 
 
 @dataclass

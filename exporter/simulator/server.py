@@ -842,33 +842,9 @@ class SimulatorThread:
         """The live account object; change it only through ``call``."""
         return self.call(self.simulator.account, name)
 
-    def set_fault(
-        self,
-        account: str | None = None,
-        path: str | None = None,
-        *,
-        status: int | None = None,
-        code: int | None = None,
-        msg: str = "",
-        retry_after: float | None = None,
-        latency: float = 0.0,
-        malformed: bool = False,
-        body: bytes | None = None,
-        times: int | None = None,
-    ) -> None:
-        self.call(
-            self.simulator.set_fault,
-            account,
-            path,
-            status=status,
-            code=code,
-            msg=msg,
-            retry_after=retry_after,
-            latency=latency,
-            malformed=malformed,
-            body=body,
-            times=times,
-        )
+    def set_fault(self, account: str | None = None, path: str | None = None, **fault: Any) -> None:
+        """``Simulator.set_fault`` on the simulator's loop (same keyword arguments)."""
+        self.call(self.simulator.set_fault, account, path, **fault)
 
     def trickle(
         self,
