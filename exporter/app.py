@@ -84,6 +84,8 @@ class Exporter:
         app = build_app(
             self.store, self.renderer, self.telemetry_path, reload=reload, middlewares=middlewares
         )
+        # The publisher runs before the first connection is accepted: scrapes wait on it.
+        self._publisher = asyncio.create_task(self.renderer.run(), name="publisher")
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         ssl_context = security.ssl_context if security is not None else None
@@ -104,7 +106,6 @@ class Exporter:
             planned_weight_per_minute=round(cfg.planned_weight_per_minute(), 1),
         )
         await self._start_clock(client.clock)
-        self._publisher = asyncio.create_task(self.renderer.run(), name="publisher")
         self.scheduler.start()
 
     def _make_client(self, cfg: Config) -> PapiClient:

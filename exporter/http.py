@@ -6,14 +6,14 @@ Nothing here calls Binance: a scrape only reads what the scheduler last publishe
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from exporter import __version__
-from exporter.render import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Renderer
+from exporter.negotiation import accepts_gzip, negotiate
+from exporter.render import ExpositionUnavailable, Renderer
 from exporter.snapshot import Store
 
 ReloadHook = Callable[[], Awaitable[tuple[bool, str]]]
@@ -48,13 +48,18 @@ class _Handlers:
         self._reload = reload
 
     async def metrics(self, request: web.Request) -> web.Response:
-        accept = request.headers.get("Accept", "")
-        if "application/openmetrics-text" in accept:
-            body, ctype = self.renderer.openmetrics(), OPENMETRICS_CONTENT_TYPE
-            return web.Response(body=body, headers={"Content-Type": ctype})
-        gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "")
-        body, gzipped = self.renderer.serve(time.time(), gzip_ok=gzip_ok)
-        headers = {"Content-Type": TEXT_CONTENT_TYPE}
+        # The reply depends on both headers; caches and proxies must key on them.
+        headers = {"Vary": "Accept, Accept-Encoding"}
+        offer = negotiate(request.headers.get("Accept"))
+        if offer is None:
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+            return web.Response(status=406, body=_NOT_ACCEPTABLE, headers=headers)
+        gzip_ok = accepts_gzip(request.headers.get("Accept-Encoding"))
+        try:
+            body, gzipped = await self.renderer.serve(offer.format, gzip_ok=gzip_ok)
+        except ExpositionUnavailable as exc:
+            return web.Response(status=503, text=f"{exc}\n", headers=headers)
+        headers["Content-Type"] = offer.content_type
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)
@@ -92,6 +97,12 @@ class _Handlers:
             rows="\n".join(rows) or '<tr><td colspan="4">no accounts</td></tr>',
         )
         return web.Response(text=page, content_type="text/html")
+
+
+_NOT_ACCEPTABLE = (
+    b"none of the formats in Accept is offered: text/plain;version=0.0.4, "
+    b"application/openmetrics-text;version=1.0.0 or 0.0.1\n"
+)
 
 
 def _when(ts: float) -> str:

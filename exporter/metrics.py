@@ -1,8 +1,10 @@
-"""Metric families and their exposition text.
+"""Metric families and their exposition text, in both formats this exporter serves.
 
 A collector's output is a ``Samples`` mapping (family name -> rows of label values and a value, the
-``account`` label left out). ``render_family`` turns rows into text-format lines once per poll, so a
-scrape only concatenates bytes (see docs/performance.md).
+``account`` label left out). ``render_rows`` turns rows into sample lines once per poll. Sample
+lines are the same in the Prometheus text format (0.0.4) and OpenMetrics 1.0; only the family
+headers differ (a counter's OpenMetrics family name has no ``_total``) and OpenMetrics ends with
+``# EOF``. So the publisher joins the same lines under either set of headers (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,8 +23,17 @@ class Family:
     type: str = "gauge"  # gauge, counter or histogram
 
     def header(self) -> bytes:
+        """``# HELP`` and ``# TYPE`` in the Prometheus text format."""
         head = f"# HELP {self.name} {escape_help(self.help)}\n# TYPE {self.name} {self.type}\n"
         return head.encode()
+
+    def openmetrics_header(self) -> bytes:
+        """The OpenMetrics headers: a counter's family drops ``_total``, HELP escapes quotes."""
+        name = self.name
+        if self.type == "counter" and name.endswith("_total"):
+            name = name[: -len("_total")]
+        help_text = escape_help(self.help).replace('"', '\\"')
+        return f"# HELP {name} {help_text}\n# TYPE {name} {self.type}\n".encode()
 
 
 def escape_label_value(value: str) -> str:
@@ -76,3 +87,25 @@ def render_rows(
             labels = cache[values] = label_text(label_names, values)
         out.append(f"{name}{{{prefix},{labels}}} {format_value(v)}\n")
     return "".join(out)
+
+
+OPENMETRICS_EOF = b"# EOF\n"
+
+
+def render_histogram(
+    name: str, prefix: str, buckets: list[tuple[str, float]], total: float, count: int
+) -> str:
+    """``_bucket`` (``le`` spelled as a float, ``+Inf`` last), ``_sum`` and ``_count`` lines."""
+    lines = [f'{name}_bucket{{{prefix},le="{le}"}} {int(n)}\n' for le, n in buckets]
+    lines.append(f"{name}_sum{{{prefix}}} {format_value(total)}\n")
+    lines.append(f"{name}_count{{{prefix}}} {count}\n")
+    return "".join(lines)
+
+
+def render_plain(name: str, value: float, labels: str = "") -> str:
+    """One line of a family without the ``account`` label (the exporter's own globals)."""
+    return (
+        f"{name}{{{labels}}} {format_value(value)}\n"
+        if labels
+        else f"{name} {format_value(value)}\n"
+    )

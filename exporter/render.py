@@ -1,40 +1,35 @@
-"""Exposition of the store: pre-rendered text for the common case, prometheus_client otherwise.
+"""Publishing the exposition: every format a scrape can ask for, built after polls, off the loop.
 
-The text format (0.0.4) is assembled from fragments rendered once per poll. A background task
-(``Renderer.run``) joins them and gzips the result after polls, at most every ``min_gap`` seconds
-however many accounts publish, so a scrape only sends finished bytes: it never builds, never
-compresses and never waits. OpenMetrics goes through prometheus_client's registry and encoder,
-built from the same samples, so both formats agree (tests check it).
+Sample lines are rendered once per poll (``snapshot``). The publisher (``Renderer.run``) joins
+them under the headers of each format that scrapers have asked for recently (the Prometheus
+text format, OpenMetrics), gzips each where gzip was asked, in a worker thread, and swaps the
+finished bytes in. A scrape only picks finished bytes: it never builds, never compresses, and
+waits (without blocking the loop) only for a format's very first build or in the instant data
+turns stale. Publishes are coalesced: at most one per ``MIN_GAP_SECONDS``, per a share of the
+scrape interval seen, and per ``PUBLISH_SHARE`` times the build's own cost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gzip
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.openmetrics import exposition as openmetrics
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.process_collector import ProcessCollector
 
 from exporter.collectors import COLLECTORS
-from exporter.metrics import Family, format_value
-from exporter.snapshot import ACCOUNT_FAMILIES, POLL_DURATION, ExporterStatus, Store
+from exporter.metrics import OPENMETRICS_EOF, Family, render_plain
+from exporter.negotiation import OPENMETRICS, TEXT
+from exporter.snapshot import ACCOUNT_FAMILIES, CollectorData, ExporterStatus, Store
 
 log = structlog.get_logger("exporter.render")
-
-TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-OPENMETRICS_CONTENT_TYPE = openmetrics.CONTENT_TYPE_LATEST
 
 USED_WEIGHT = Family(
     "binance_pm_exporter_api_used_weight_1m",
@@ -86,6 +81,7 @@ def all_families() -> tuple[Family, ...]:
 
 
 def _global_values(status: ExporterStatus) -> dict[str, float]:
+    """The exporter's own process-wide gauges, build_info aside."""
     return {
         USED_WEIGHT.name: status.used_weight_1m,
         CLOCK_OFFSET.name: status.clock_offset_seconds,
@@ -98,161 +94,262 @@ def _global_values(status: ExporterStatus) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Published:
-    """One finished exposition: the text, its gzip, and until when its data is all fresh."""
+    """One finished exposition in one format: its bytes, its gzip if asked, and its validity."""
 
+    format: str
     body: bytes
-    gzip: bytes
-    version: int
-    valid_until: float
+    gzip: bytes | None
+    version: int  # the store version it includes
+    valid_until: float  # wall clock: the first instant some of its data is stale
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What a build needs of one account, taken on the loop: references to immutable data."""
+
+    data: tuple[CollectorData, ...]
+    self_fragments: Mapping[str, bytes]
+
+
+class ExpositionUnavailable(Exception):
+    """No exposition could be built (the publisher keeps failing); the scrape gets a 503."""
 
 
 class Renderer:
     # Publishing coalesces the polls that land within this gap, so many accounts cost one join
     # and one gzip, not one each. On a big store the gap grows to PUBLISH_SHARE times the time
-    # one publish takes, so publishing never takes more than ~5% of a core (1,000 accounts:
-    # about 80 ms a publish, one every 1.6 s; their data is polled once a minute anyway).
+    # one publish takes, so publishing never takes more than ~5% of a core; and to a share of
+    # the interval between scrapes, so data is published a few times per scrape, not per poll.
     MIN_GAP_SECONDS = 0.25
     PUBLISH_SHARE = 20
+    SCRAPE_SHARE = 4
+    MAX_SCRAPE_GAP_SECONDS = 2.0
+    # A format (or its gzip) nobody asked for in this long is no longer built.
+    DEMAND_SECONDS = 600.0
+    # With no poll at all, the process metrics are still refreshed this often.
+    REFRESH_SECONDS = 15.0
+    WAIT_ROUNDS = 3  # publishes a scrape waits for before it gives up with a 503
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._data_families = data_families()
-        self._headers = {fam.name: fam.header() for fam in all_families()}
-        self._version = -1
-        self._valid_until = -math.inf
-        self._body = b""
-        self.published: Published | None = None
-        self._dirty = asyncio.Event()
-        self._min_gap = self.MIN_GAP_SECONDS
-        store.listeners.append(self._dirty.set)
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_StoreCollector(store, self._data_families))
+        families = all_families()
+        self._headers = {
+            TEXT: {fam.name: fam.header() for fam in families},
+            OPENMETRICS: {fam.name: fam.openmetrics_header() for fam in families},
+        }
+        self.published: dict[str, Published] = {}
+        self.builds = 0  # publishes done: a scrape never adds one (tests check it)
+        self._demand: dict[tuple[str, bool], float] = {}  # (format, gzip) -> monotonic
+        self._wake = asyncio.Event()
+        self._round: asyncio.Future[None] | None = None
+        self._gap = self.MIN_GAP_SECONDS
+        self._scrape_interval: float | None = None
+        self._last_scrape: float | None = None
+        self._last_publish = -math.inf  # monotonic
+        self._process = ProcessCollector(registry=None)
+        # One worker: builds never overlap, and never queue behind other executor work.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="publisher")
+        store.listeners.append(self._wake.set)
 
-    def text(self, now: float) -> bytes:
-        """The current text exposition, built now if anything changed since the last build."""
-        if self._version != self.store.version or now >= self._valid_until:
-            self._body, self._valid_until = self._build(now)
-            self._version = self.store.version
-        return self._body
+    async def serve(self, fmt: str, *, gzip_ok: bool) -> tuple[bytes, bool]:
+        """The latest published exposition in ``fmt``, and whether it is the gzip.
 
-    def serve(self, now: float, *, gzip_ok: bool) -> tuple[bytes, bool]:
-        """What a scrape sends, and whether it is gzipped: the latest published exposition.
-
-        It may be a few hundred milliseconds behind the newest poll (never mixing two polls of
-        an account); before the first publish, or in the instant data turns stale and the
-        publisher has not caught up, the current text is built here, uncompressed.
+        It may be a moment behind the newest poll (never mixing two polls of a collector). Only
+        a format's first scrape, or one in the instant some data turns stale, waits for the
+        publisher; asking for gzip the first time gets the plain body while its gzip is made.
         """
-        published = self.published
-        if published is None or now >= published.valid_until:
-            return self.text(now), False
-        return (published.gzip, True) if gzip_ok else (published.body, False)
+        now = time.monotonic()
+        self._note_scrape(now)
+        self._demand[(fmt, gzip_ok)] = now
+        for _ in range(self.WAIT_ROUNDS):
+            published = self.published.get(fmt)
+            if published is not None and time.time() < published.valid_until:
+                if not gzip_ok:
+                    return published.body, False
+                if published.gzip is not None:
+                    return published.gzip, True
+                self._wake.set()  # the next publish makes the gzip
+                return published.body, False
+            await self._next_round()
+        raise ExpositionUnavailable(f"no {fmt} exposition could be published")
 
-    async def publish(self) -> None:
+    def _note_scrape(self, now: float) -> None:
+        if self._last_scrape is not None:
+            gap = now - self._last_scrape
+            previous = self._scrape_interval
+            self._scrape_interval = gap if previous is None else 0.8 * previous + 0.2 * gap
+        self._last_scrape = now
+
+    async def _next_round(self) -> None:
+        if self._round is None or self._round.done():
+            self._round = asyncio.get_running_loop().create_future()
+        round_ = self._round
+        self._wake.set()
+        await asyncio.shield(round_)
+
+    def wanted(self, now: float | None = None) -> dict[str, bool]:
+        """Formats asked for within DEMAND_SECONDS, each with whether its gzip was asked."""
+        now = time.monotonic() if now is None else now
+        out: dict[str, bool] = {}
+        for (fmt, gz), at in list(self._demand.items()):
+            if now - at > self.DEMAND_SECONDS:
+                del self._demand[(fmt, gz)]
+                continue
+            out[fmt] = out.get(fmt, False) or gz
+        return out
+
+    def _up_to_date(self, wanted: dict[str, bool]) -> bool:
+        now, version = time.time(), self.store.version
+        if time.monotonic() - self._last_publish >= self.REFRESH_SECONDS:
+            return False
+        for fmt, gz in wanted.items():
+            p = self.published.get(fmt)
+            if p is None or p.version != version or now >= p.valid_until:
+                return False
+            if gz and p.gzip is None:
+                return False
+        return True
+
+    async def publish(self, wanted: dict[str, bool] | None = None) -> None:
+        """Build ``wanted`` (default: the formats in demand) off the loop and swap them in."""
+        wanted = self.wanted() if wanted is None else wanted
+        if not wanted:
+            return
         started = time.perf_counter()
-        now = time.time()
-        version = self.store.version
-        body = self.text(now)
-        compressed = await asyncio.get_running_loop().run_in_executor(None, _compress, body)
-        self.published = Published(body, compressed, version, self._valid_until)
+        store = self.store
+        version = store.version
+        views = [
+            AccountView(tuple(acc.data.values()), acc.self_fragments)
+            for acc in store.accounts.values()
+        ]
+        status = dataclasses.replace(store.status)
+        loop = asyncio.get_running_loop()
+        built, valid_until = await loop.run_in_executor(
+            self._executor,
+            self._build,
+            views,
+            status,
+            store.stale_after,
+            time.time(),
+            wanted,
+        )
+        for fmt, (body, compressed) in built.items():
+            current = self.published.get(fmt)
+            if current is None or current.version <= version:  # never swap in older data
+                self.published[fmt] = Published(fmt, body, compressed, version, valid_until)
+        self.builds += 1
+        self._last_publish = time.monotonic()
         spent = time.perf_counter() - started
-        self._min_gap = max(self.MIN_GAP_SECONDS, self.PUBLISH_SHARE * spent)
+        self._gap = max(self.MIN_GAP_SECONDS, self.PUBLISH_SHARE * spent, self._scrape_gap())
+
+    def _scrape_gap(self) -> float:
+        if self._scrape_interval is None:
+            return 0.0
+        return min(self.MAX_SCRAPE_GAP_SECONDS, self._scrape_interval / self.SCRAPE_SHARE)
+
+    def _wait_seconds(self) -> float:
+        """Until the next forced publish: some data turns stale, or the refresh is due."""
+        if not self.published:
+            return math.inf
+        until = min(p.valid_until for p in self.published.values())
+        stale_in = until - time.time()
+        refresh_in = self._last_publish + self.REFRESH_SECONDS - time.monotonic()
+        return max(0.0, min(stale_in, refresh_in))
 
     async def run(self) -> None:
-        """Publish after changes (coalesced) and when some data turns stale."""
-        while True:
-            published = self.published
-            wait = None
-            if published is not None and published.valid_until != math.inf:
-                wait = max(0.0, published.valid_until - time.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), wait)
-            self._dirty.clear()
-            try:
-                await self.publish()
-            except Exception:  # the next change retries; scrapes fall back to text()
-                log.exception("publishing the exposition failed")
-            await asyncio.sleep(self._min_gap)
+        """Publish after changes (coalesced), when data turns stale, and when a scraper waits."""
+        try:
+            while True:
+                wait = self._wait_seconds()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), None if wait == math.inf else wait)
+                self._wake.clear()
+                wanted = self.wanted()
+                try:
+                    if wanted and not self._up_to_date(wanted):
+                        await self.publish(wanted)
+                except Exception:  # the next change retries; waiting scrapes may get a 503
+                    log.exception("publishing the exposition failed")
+                finally:
+                    self._finish_round()
+                await asyncio.sleep(self._gap)
+        finally:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def openmetrics(self) -> bytes:
-        return openmetrics.generate_latest(self.registry)
+    def _finish_round(self) -> None:
+        round_, self._round = self._round, None
+        if round_ is not None and not round_.done():
+            round_.set_result(None)
 
-    def _build(self, now: float) -> tuple[bytes, float]:
-        store, stale_after = self.store, self.store.stale_after
-        accounts = list(store.accounts.values())
+    # -- the build, in the publisher's thread --------------------------------------------------
+
+    def _build(
+        self,
+        views: list[AccountView],
+        status: ExporterStatus,
+        stale_after: float,
+        now: float,
+        wanted: dict[str, bool],
+    ) -> tuple[dict[str, tuple[bytes, bytes | None]], float]:
+        sections, valid_until = self._sections(views, status, stale_after, now)
+        out: dict[str, tuple[bytes, bytes | None]] = {}
+        for fmt, gz in wanted.items():
+            headers = self._headers[fmt]
+            parts: list[bytes] = []
+            for fam, lines in sections:
+                parts.append(headers[fam.name] if fam.name in headers else _header(fam, fmt))
+                parts.extend(lines)
+            if fmt == OPENMETRICS:
+                parts.append(OPENMETRICS_EOF)
+            body = b"".join(parts)
+            out[fmt] = (body, _compress(body) if gz else None)
+        return out, valid_until
+
+    def _sections(
+        self, views: list[AccountView], status: ExporterStatus, stale_after: float, now: float
+    ) -> tuple[list[tuple[Family, list[bytes]]], float]:
+        """Each family with samples, in exposition order, and until when all of it is fresh."""
         valid_until = math.inf
-        fresh_by_account = []
-        for acc in accounts:
-            fresh = acc.fresh_data(now, stale_after)
-            for d in fresh:
-                valid_until = min(valid_until, d.time + stale_after)
-            fresh_by_account.append(fresh)
-        parts: list[bytes] = []
-        headers = self._headers
+        fresh: list[CollectorData] = []
+        for view in views:
+            for d in view.data:
+                if now - d.time <= stale_after:
+                    fresh.append(d)
+                    valid_until = min(valid_until, d.time + stale_after)
+        sections: list[tuple[Family, list[bytes]]] = []
         for fam in self._data_families:
-            frags = [
-                f for fresh in fresh_by_account for d in fresh if (f := d.fragments.get(fam.name))
-            ]
+            name = fam.name
+            frags = [f for d in fresh if (f := d.fragments.get(name))]
             if frags:
-                parts.append(headers[fam.name])
-                parts.extend(frags)
-        for fam in ACCOUNT_FAMILIES:
-            if accounts:
-                parts.append(headers[fam.name])
-                parts.extend(acc.self_fragments[fam.name] for acc in accounts)
-        tail = []
-        for name, value in _global_values(store.status).items():
-            tail.append(f"{self._headers[name].decode()}{name} {format_value(value)}\n")
-        tail.append(headers[BUILD_INFO.name].decode())
-        tail.append(f'{BUILD_INFO.name}{{version="{store.status.version}"}} 1.0\n')
-        parts.append("".join(tail).encode())
-        return b"".join(parts), valid_until
+                sections.append((fam, frags))
+        if views:
+            for fam in ACCOUNT_FAMILIES:
+                sections.append((fam, [v.self_fragments[fam.name] for v in views]))
+        for name, value in _global_values(status).items():
+            sections.append((_GLOBALS[name], [render_plain(name, value).encode()]))
+        info = render_plain(BUILD_INFO.name, 1.0, f'version="{status.version}"')
+        sections.append((BUILD_INFO, [info.encode()]))
+        sections.extend(_process_sections(self._process.collect()))
+        return sections, valid_until
 
 
-class _StoreCollector:
-    """The registry path: the same samples as prometheus_client metric families."""
+_GLOBALS = {fam.name: fam for fam in GLOBAL_FAMILIES}
 
-    def __init__(self, store: Store, families: tuple[Family, ...]) -> None:
-        self.store = store
-        self.families = families
 
-    def collect(self) -> Iterator[Metric]:
-        now = time.time()
-        store = self.store
-        accounts = list(store.accounts.values())
-        fresh = {acc.name: acc.fresh_data(now, store.stale_after) for acc in accounts}
-        for fam in self.families:
-            metric = GaugeMetricFamily(fam.name, fam.help, labels=("account", *fam.labels))
-            for acc in accounts:
-                for d in fresh[acc.name]:
-                    for labels, value in d.samples.get(fam.name, ()):
-                        metric.add_metric((acc.name, *labels), value)
-            if metric.samples:
-                yield metric
-        rows_by_account = {acc.name: acc.health_rows() for acc in accounts}
-        for fam in ACCOUNT_FAMILIES:
-            if not accounts:
-                continue
-            labels = ("account", *fam.labels)
-            if fam is POLL_DURATION:
-                hist = HistogramMetricFamily(fam.name, fam.help, labels=labels)
-                for acc in accounts:
-                    for c in acc.collectors:
-                        h = acc.health[c]
-                        hist.add_metric((acc.name, c), h.cumulative_buckets(), h.duration_sum)
-                yield hist
-                continue
-            kind = CounterMetricFamily if fam.type == "counter" else GaugeMetricFamily
-            metric = kind(fam.name, fam.help, labels=labels)
-            for acc in accounts:
-                for values, value in rows_by_account[acc.name][fam.name]:
-                    metric.add_metric((acc.name, *values), value)
-            yield metric
-        for name, value in _global_values(store.status).items():
-            fam = next(f for f in GLOBAL_FAMILIES if f.name == name)
-            yield GaugeMetricFamily(name, fam.help, value=value)
-        info = GaugeMetricFamily(BUILD_INFO.name, BUILD_INFO.help, labels=("version",))
-        info.add_metric((store.status.version,), 1.0)
-        yield info
+def _header(fam: Family, fmt: str) -> bytes:
+    return fam.openmetrics_header() if fmt == OPENMETRICS else fam.header()
+
+
+def _process_sections(metrics: Iterable) -> list[tuple[Family, list[bytes]]]:
+    """prometheus_client's process_* metrics (read from /proc) as sections of our exposition."""
+    out = []
+    for metric in metrics:
+        name = metric.name + ("_total" if metric.type == "counter" else "")
+        lines = [render_plain(s.name, s.value).encode() for s in metric.samples]
+        if lines:
+            out.append((Family(name, metric.documentation, (), metric.type), lines))
+    return out
 
 
 def _compress(body: bytes) -> bytes:

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.binance.errors import REASONS
-from exporter.metrics import Family, Row, Samples, escape_label_value, render_rows
+from exporter.metrics import (
+    Family,
+    Row,
+    Samples,
+    escape_label_value,
+    render_histogram,
+    render_rows,
+)
 
 # Poll durations: from a fast loopback reply to a request that hit the timeout.
 DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -169,19 +176,21 @@ class AccountState:
             for fam in ACCOUNT_FAMILIES
             if fam.name in rows
         }
-        frags[POLL_DURATION.name] = "".join(
-            self._histogram_lines(c, self.health[c]) for c in self.collectors
-        ).encode()
+        histograms = []
+        for c in self.collectors:
+            h = self.health[c]
+            prefix = f'{self.label},collector="{c}"'
+            histograms.append(
+                render_histogram(
+                    POLL_DURATION.name,
+                    prefix,
+                    h.cumulative_buckets(),
+                    h.duration_sum,
+                    h.duration_count,
+                )
+            )
+        frags[POLL_DURATION.name] = "".join(histograms).encode()
         self.self_fragments = frags
-
-    def _histogram_lines(self, collector: str, h: CollectorHealth) -> str:
-        name, prefix = POLL_DURATION.name, f'{self.label},collector="{collector}"'
-        lines = [
-            f'{name}_bucket{{{prefix},le="{le}"}} {int(n)}\n' for le, n in h.cumulative_buckets()
-        ]
-        lines.append(f"{name}_sum{{{prefix}}} {h.duration_sum!r}\n")
-        lines.append(f"{name}_count{{{prefix}}} {h.duration_count}\n")
-        return "".join(lines)
 
 
 @dataclass

@@ -7,6 +7,7 @@ import gzip
 import time
 
 from exporter.collectors import COLLECTORS, ParseOptions
+from exporter.negotiation import OPENMETRICS, TEXT
 from exporter.render import Renderer
 from exporter.snapshot import AccountState, ExporterStatus, Store
 
@@ -34,58 +35,118 @@ def poll(store: Store, state: AccountState, at: float) -> None:
     store.changed()
 
 
-def test_before_the_first_publish_a_scrape_gets_the_current_text_uncompressed():
+async def running(renderer: Renderer):
+    """The publisher task, as the exporter runs it."""
+    return asyncio.create_task(renderer.run())
+
+
+def test_the_first_scrape_of_a_format_waits_for_its_build_off_the_loop():
     store, state = store_with_account()
     renderer = Renderer(store)
     poll(store, state, time.time())
-    body, gzipped = renderer.serve(time.time(), gzip_ok=True)
+
+    async def scenario() -> tuple[bytes, bool, int]:
+        task = await running(renderer)
+        body, gzipped = await renderer.serve(TEXT, gzip_ok=False)
+        task.cancel()
+        return body, gzipped, renderer.builds
+
+    body, gzipped, builds = asyncio.run(scenario())
     assert not gzipped
     assert b'binance_pm_um_asset_margin_balance{account="main",asset="USDT"} 95.0' in body
+    assert builds == 1
 
 
-def test_a_published_exposition_is_served_gzipped_and_identical_to_the_text():
+def test_gzip_first_asked_after_a_build_gets_the_plain_body_then_its_gzip():
     store, state = store_with_account()
     renderer = Renderer(store)
     poll(store, state, time.time())
-    asyncio.run(renderer.publish())
-    now = time.time()
-    body, gzipped = renderer.serve(now, gzip_ok=True)
-    plain, plain_gzipped = renderer.serve(now, gzip_ok=False)
-    assert gzipped and not plain_gzipped
-    assert gzip.decompress(body) == plain == renderer.text(now)
+
+    async def scenario() -> list[tuple[bytes, bool]]:
+        task = await running(renderer)
+        plain = await renderer.serve(TEXT, gzip_ok=False)  # built without a gzip
+        first = await renderer.serve(TEXT, gzip_ok=True)
+        await asyncio.sleep(renderer.MIN_GAP_SECONDS + 0.2)
+        second = await renderer.serve(TEXT, gzip_ok=True)
+        task.cancel()
+        return [plain, first, second]
+
+    (plain, plain_gz), (first, first_gz), (second, second_gz) = asyncio.run(scenario())
+    assert not plain_gz and not first_gz and second_gz
+    assert first == plain == gzip.decompress(second)
+
+
+def test_scrapes_never_build_only_publishes_do():
+    store, state = store_with_account()
+    renderer = Renderer(store)
+    poll(store, state, time.time())
+
+    async def scenario() -> tuple[int, int]:
+        task = await running(renderer)
+        await renderer.serve(OPENMETRICS, gzip_ok=False)
+        await renderer.serve(TEXT, gzip_ok=False)
+        before = renderer.builds
+        for _ in range(200):
+            await renderer.serve(TEXT, gzip_ok=False)
+            await renderer.serve(OPENMETRICS, gzip_ok=False)
+        after = renderer.builds
+        task.cancel()
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert before == after
+
+
+def test_nothing_is_built_while_nobody_scrapes():
+    store, state = store_with_account()
+    renderer = Renderer(store)
+
+    async def scenario() -> int:
+        task = await running(renderer)
+        for _ in range(20):
+            poll(store, state, time.time())
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(renderer.MIN_GAP_SECONDS + 0.1)
+        task.cancel()
+        return renderer.builds
+
+    assert asyncio.run(scenario()) == 0
 
 
 def test_data_past_stale_after_is_never_served_from_an_old_publish():
     store, state = store_with_account(stale_after=10)
     renderer = Renderer(store)
-    polled = time.time()
-    poll(store, state, polled)
-    asyncio.run(renderer.publish())
-    body, _ = renderer.serve(polled + 11, gzip_ok=False)
-    assert b"binance_pm_um_asset_" not in body
-    assert b'binance_pm_exporter_up{account="main"}' in body
+    poll(store, state, time.time() - 9.6)  # turns stale in 0.4 s
+
+    async def scenario() -> tuple[bytes, bytes]:
+        task = await running(renderer)
+        fresh, _ = await renderer.serve(TEXT, gzip_ok=False)
+        await asyncio.sleep(0.5)
+        stale, _ = await renderer.serve(TEXT, gzip_ok=False)
+        task.cancel()
+        return fresh, stale
+
+    fresh, stale = asyncio.run(scenario())
+    assert b"binance_pm_um_asset_" in fresh
+    assert b"binance_pm_um_asset_" not in stale
+    assert b'binance_pm_exporter_up{account="main"}' in stale
 
 
 def test_the_publisher_coalesces_a_burst_of_polls_into_few_publishes():
     store, state = store_with_account()
     renderer = Renderer(store)
-    published: list[int] = []
 
-    async def scenario() -> None:
-        original = renderer.publish
-
-        async def counting() -> None:
-            await original()
-            published.append(renderer.published.version)
-
-        renderer.publish = counting  # type: ignore[method-assign]
-        task = asyncio.create_task(renderer.run())
+    async def scenario() -> tuple[int, int]:
+        task = await running(renderer)
+        await renderer.serve(TEXT, gzip_ok=True)
+        before = renderer.builds
         for _ in range(50):  # 50 polls within about 0.1 s
             poll(store, state, time.time())
             await asyncio.sleep(0.002)
         await asyncio.sleep(renderer.MIN_GAP_SECONDS * 2 + 0.2)
         task.cancel()
+        return renderer.builds - before, renderer.published[TEXT].version
 
-    asyncio.run(scenario())
-    assert 1 <= len(published) <= 3
-    assert published[-1] == store.version  # the last poll is in the last publish
+    publishes, version = asyncio.run(scenario())
+    assert 1 <= publishes <= 3
+    assert version == store.version  # the last poll is in the last publish

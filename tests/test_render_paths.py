@@ -1,7 +1,8 @@
-"""The pre-rendered text path and the prometheus_client registry path expose the same samples."""
+"""The published text and OpenMetrics bodies: same samples, valid, odd labels kept."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from typing import Any
@@ -13,6 +14,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter.collectors import COLLECTORS, ParseOptions
+from exporter.negotiation import OPENMETRICS, TEXT
 from exporter.render import Renderer
 from exporter.snapshot import AccountState, ExporterStatus, Store
 
@@ -198,14 +200,44 @@ def renderer(request: pytest.FixtureRequest) -> Renderer:
     return Renderer(build_store(request.param))
 
 
-def test_text_and_registry_paths_give_the_same_samples(renderer: Renderer) -> None:
-    text = renderer.text(time.time()).decode()
-    openmetrics = renderer.openmetrics().decode()
-    assert samples_of(parse_text(text)) == samples_of(parse_openmetrics(openmetrics))
+def bodies(renderer: Renderer) -> dict[str, str]:
+    """Both formats as the publisher builds them (in its worker thread)."""
+    asyncio.run(renderer.publish({TEXT: False, OPENMETRICS: False}))
+    return {fmt: p.body.decode() for fmt, p in renderer.published.items()}
+
+
+def test_text_and_openmetrics_bodies_give_the_same_samples(renderer: Renderer) -> None:
+    built = bodies(renderer)
+    text_samples = samples_of(parse_text(built[TEXT]))
+    assert samples_of(parse_openmetrics(built[OPENMETRICS])) == text_samples
+    assert built[OPENMETRICS].endswith("# EOF\n")
+    # Counters: the OpenMetrics family has no _total, its samples do; the text family has it.
+    assert "# TYPE binance_pm_exporter_poll_errors counter\n" in built[OPENMETRICS]
+    assert "# TYPE binance_pm_exporter_poll_errors_total counter\n" in built[TEXT]
+    assert (
+        "binance_pm_exporter_poll_errors_total",
+        frozenset({("account", "main"), ("collector", "um_account"), ("reason", "timeout")}),
+    ) in text_samples
+    # The standard process metrics, for fd alerts.
+    assert {"process_open_fds", "process_max_fds", "process_cpu_seconds_total"} <= {
+        name for name, _ in text_samples
+    }
+
+
+def test_only_the_sample_lines_are_shared_between_formats(renderer: Renderer) -> None:
+    built = bodies(renderer)
+    lines = {
+        fmt: [ln for ln in body.splitlines() if not ln.startswith("#")]
+        for fmt, body in built.items()
+    }
+    process = ("process_",)
+    assert [ln for ln in lines[TEXT] if not ln.startswith(process)] == [
+        ln for ln in lines[OPENMETRICS] if not ln.startswith(process)
+    ]
 
 
 def test_text_path_parses_and_keeps_odd_label_values(renderer: Renderer) -> None:
-    found = samples_of(parse_text(renderer.text(time.time()).decode()))
+    found = samples_of(parse_text(bodies(renderer)[TEXT]))
     symbols = {dict(labels).get("symbol") for _, labels in found}
     assets = {dict(labels).get("asset") for _, labels in found}
     assert {ODD_SYMBOL, UNICODE_SYMBOL, "BTCUSDT"} <= symbols
@@ -221,7 +253,7 @@ def test_text_path_parses_and_keeps_odd_label_values(renderer: Renderer) -> None
 
 def test_include_zero_decides_whether_flat_positions_are_exported() -> None:
     def flat_series(include_zero: bool) -> int:
-        text = Renderer(build_store(include_zero)).text(time.time()).decode()
+        text = bodies(Renderer(build_store(include_zero)))[TEXT]
         found = samples_of(parse_text(text))
         return sum(
             1
