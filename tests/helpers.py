@@ -65,6 +65,12 @@ class ExporterThread:
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(5)
 
+    def stop_polling(self) -> None:
+        """Stop every poll loop, so the store no longer changes."""
+        assert self.exporter.scheduler is not None
+        future = asyncio.run_coroutine_threadsafe(self.exporter.scheduler.stop(), self._loop)
+        future.result(10)
+
     def text(self, path: str = "/metrics", **headers: str) -> str:
         reply = httpx.get(self.url + path, headers=headers, timeout=5)
         reply.raise_for_status()
