@@ -38,7 +38,7 @@ def credentials_for(account: AccountConfig) -> Credentials:
 
 @dataclass
 class _Fetched:
-    payload: Any = None
+    payload: bytes = b""
     error: ApiError | None = None
     timestamp_rejections: int = 0
     seconds: float = 0.0
@@ -156,7 +156,7 @@ class Scheduler:
                 started = time.perf_counter()
                 options = ParseOptions(self.config.include_zero_positions, um_positions)
                 try:
-                    result = collector.parse(item.payload, options)
+                    result = collector.parse(collector.decode(item.payload, options), options)
                 except BadPayload as exc:
                     error = ApiError("bad_response", f"unexpected payload: {exc}")
                 item.seconds += time.perf_counter() - started

@@ -10,10 +10,8 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
-import orjson
 
 from exporter.binance.clock import ServerClock
 from exporter.binance.errors import ApiError, classify_reply
@@ -68,8 +66,8 @@ class PapiClient:
         self.used_weight_1m: float | None = None  # last X-MBX-USED-WEIGHT-1M seen
         self.requests_sent = 0
 
-    async def get_signed(self, path: str, credentials: Credentials) -> tuple[Any, int]:
-        """Decoded JSON of a SIGNED GET and how many -1021 replies came first (0 or 1).
+    async def get_signed(self, path: str, credentials: Credentials) -> tuple[bytes, int]:
+        """The reply body of a SIGNED GET and how many -1021 replies came first (0 or 1).
 
         A -1021 resynchronises the clock and retries once; a retry that succeeds is a success.
         """
@@ -85,7 +83,7 @@ class PapiClient:
             exc.after_timestamp_retry = True
             raise
 
-    async def _get_once(self, path: str, credentials: Credentials) -> Any:
+    async def _get_once(self, path: str, credentials: Credentials) -> bytes:
         wait = self.gate.remaining()
         if wait > 0:
             raise ApiError(self.gate.reason, f"Retry-After: {wait:.0f}s left, not sent", sent=False)
@@ -112,10 +110,7 @@ class PapiClient:
             if error.retry_after is not None:
                 self.gate.close_for(error.retry_after, error.reason)
             raise error
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise ApiError("bad_response", f"HTTP {status}: body is not JSON") from None
+        return body  # decoded by the collector, which knows what it keeps
 
     async def _fetch(self, url: str, headers: dict[str, str]) -> tuple[int, httpx.Headers, bytes]:
         async with self._http.stream("GET", url, headers=headers) as reply:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from exporter.metrics import Family, Samples
 
 PositionKey = tuple[str, str]  # (symbol, position side)
@@ -34,6 +36,14 @@ class Result:
     positions: frozenset[PositionKey] | None = None  # the position keys exported, for filters
 
 
+def decode_json(body: bytes, options: ParseOptions) -> Any:
+    """The whole reply as Python objects: the default decoder, and every fast path's fallback."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadPayload("body is not JSON") from None
+
+
 @dataclass(frozen=True)
 class Collector:
     name: str
@@ -41,6 +51,8 @@ class Collector:
     weight: int  # Binance's documented request weight
     families: tuple[Family, ...]
     parse: Callable[[Any, ParseOptions], Result]
+    # Reply bytes -> what ``parse`` takes. A collector may decode only what it keeps.
+    decode: Callable[[bytes, ParseOptions], Any] = decode_json
 
 
 def _registry() -> dict[str, Collector]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from exporter.collectors import BadPayload, ParseOptions, PositionKey, Result
+import msgspec
+
+from exporter.collectors import BadPayload, ParseOptions, PositionKey, Result, decode_json
 from exporter.collectors._fields import BadField, as_dict, number, seconds, text, to_number
 from exporter.metrics import Family, Samples
 
@@ -48,6 +51,20 @@ POSITION_FIELDS = (
 )
 
 
+@dataclass(frozen=True)
+class DecodedAccount:
+    """A reply decoded by the fast path: flat positions already dropped (and counted)."""
+
+    assets: Any
+    positions: list[dict[str, Any]]
+    flat: int  # entries dropped as flat before parsing
+
+
+# The flatness test of the fast path reads these two as plain values; anything else (an
+# object, a list) fails msgspec's validation and the reply takes the general path.
+_Scalar = str | int | float | bool | None
+
+
 class FuturesAccount:
     """Parser for /papi/v1/um/account and /papi/v1/cm/account, which differ in prefix and limit."""
 
@@ -80,16 +97,59 @@ class FuturesAccount:
                 POSITION_LABELS,
             ),
         )
+        self._decoder = self._fast_decoder()
+
+    def _fast_decoder(self) -> msgspec.json.Decoder:
+        """Decodes only the position fields parse reads; msgspec skips the rest unparsed."""
+        read = {"symbol", "positionSide", "updateTime", *(f for _, f in self.position_fields)}
+        read -= {"positionAmt", "openOrderInitialMargin"}
+        position = msgspec.defstruct(
+            "Position",
+            [
+                ("positionAmt", _Scalar, None),
+                ("openOrderInitialMargin", _Scalar, None),
+                *((name, Any, None) for name in sorted(read)),
+            ],
+        )
+        reply = msgspec.defstruct("Reply", [("assets", Any), ("positions", list[position])])
+        return msgspec.json.Decoder(reply)
+
+    def decode(self, body: bytes, options: ParseOptions) -> Any:
+        """The reply with flat positions dropped before any Python object is made for them.
+
+        A full-market reply holds every symbol (860 entries in hedge mode), nearly all flat.
+        Replies of any other shape take the general path, so both give the same result.
+        """
+        try:
+            reply = self._decoder.decode(body)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return decode_json(body, options)
+        positions = reply.positions
+        if not options.include_zero:
+            zeros = _ZEROS
+            positions = [
+                p
+                for p in positions
+                if not (p.positionAmt in zeros and p.openOrderInitialMargin in zeros)
+            ]
+        kept = [msgspec.structs.asdict(p) for p in positions]
+        return DecodedAccount(reply.assets, kept, len(reply.positions) - len(kept))
 
     def parse(self, payload: Any, options: ParseOptions) -> Result:
-        if not isinstance(payload, dict):
+        flat = 0
+        if isinstance(payload, DecodedAccount):
+            assets, positions, flat = payload.assets, payload.positions, payload.flat
+        elif isinstance(payload, dict):
+            assets, positions = payload.get("assets"), payload.get("positions")
+        else:
             raise BadPayload("expected a JSON object")
-        assets, positions = payload.get("assets"), payload.get("positions")
         if not isinstance(assets, list) or not isinstance(positions, list):
             raise BadPayload("expected 'assets' and 'positions' lists")
         samples: Samples = {f.name: [] for f in self.families}
         skipped = self._assets(assets, samples)
         kept, skipped_positions = self._positions(positions, options.include_zero, samples)
+        if skipped_positions and skipped_positions == len(positions) + flat:
+            raise BadPayload("no position entry could be read")
         return Result(samples, skipped + skipped_positions, positions=kept)
 
     def _assets(self, assets: list, samples: Samples) -> int:
@@ -145,8 +205,6 @@ class FuturesAccount:
             for (name, _), value in zip(fields, values, strict=True):
                 samples[name].append((key, value))
             samples[self.position_update].append((key, updated))
-        if positions and skipped == len(positions):
-            raise BadPayload("no position entry could be read")
         return frozenset(kept), skipped
 
 

@@ -17,4 +17,5 @@ COLLECTOR = Collector(
     weight=5,
     families=_parser.families,
     parse=_parser.parse,
+    decode=_parser.decode,
 )
