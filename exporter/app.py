@@ -14,6 +14,15 @@ from exporter.binance.client import PapiClient
 from exporter.binance.clock import ServerClock
 from exporter.config import Config, ConfigError, load_config
 from exporter.http import build_app
+from exporter.listener import (
+    DEFAULT_MAX_CONNECTIONS,
+    IDLE_TIMEOUT_SECONDS,
+    LISTEN_BACKLOG,
+    ConnectionGuard,
+    connection_cap,
+    quiet_loop_errors,
+    quiet_server_errors,
+)
 from exporter.render import Renderer
 from exporter.scheduler import Scheduler
 from exporter.snapshot import ExporterStatus, Store
@@ -45,8 +54,10 @@ class Exporter:
         telemetry_path: str = "/metrics",
         config_path: str | None = None,
         web_security: WebSecurity | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         self.config = config
+        self.max_connections = max_connections
         self.config_path = config_path  # what SIGHUP and POST /-/reload re-read; None in demo
         self.listen_host, self.listen_port = parse_listen_address(listen_address)
         self.telemetry_path = telemetry_path
@@ -61,6 +72,7 @@ class Exporter:
         self.renderer = Renderer(self.store)
         self._http: httpx.AsyncClient | None = None
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._clock_task: asyncio.Task[None] | None = None
         self._web_config_task: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
@@ -80,23 +92,37 @@ class Exporter:
         self.scheduler = Scheduler(cfg, self.store, client)
         reload = self.reload if self.config_path is not None else None
         security = self.web_security
-        middlewares = (security.middleware,) if security is not None else ()
+        guard = ConnectionGuard(connection_cap(self.max_connections))
+        middlewares = (guard.middleware,)
+        if security is not None:
+            middlewares += (security.middleware,)
         app = build_app(
             self.store, self.renderer, self.telemetry_path, reload=reload, middlewares=middlewares
         )
+        loop = asyncio.get_running_loop()
+        quiet_loop_errors(loop)
+        quiet_server_errors()
         # The publisher runs before the first connection is accepted: scrapes wait on it.
         self._publisher = asyncio.create_task(self.renderer.run(), name="publisher")
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await self._runner.setup()
-        ssl_context = security.ssl_context if security is not None else None
-        site = web.TCPSite(
-            self._runner, self.listen_host, self.listen_port, ssl_context=ssl_context
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, keepalive_timeout=IDLE_TIMEOUT_SECONDS
         )
-        await site.start()
+        await self._runner.setup()
+        guard.server = self._runner.server
+        ssl_context = security.ssl_context if security is not None else None
+        # Our own listener rather than a TCPSite: every accepted connection passes the guard.
+        self._listener = await loop.create_server(
+            guard.protocol,
+            self.listen_host,
+            self.listen_port,
+            ssl=ssl_context,
+            backlog=LISTEN_BACKLOG,
+            reuse_address=True,
+        )
         if security is not None:
             self._web_config_task = asyncio.create_task(security.watch(), name="web-config")
-        addresses = self._runner.addresses
-        self.port = addresses[0][1] if addresses else self.listen_port
+        sockets = self._listener.sockets
+        self.port = sockets[0].getsockname()[1] if sockets else self.listen_port
         log.info(
             "listening",
             address=f"{self.listen_host or ''}:{self.port}",
@@ -104,6 +130,7 @@ class Exporter:
             accounts=len(cfg.accounts),
             poll_interval_seconds=cfg.poll_interval_seconds,
             planned_weight_per_minute=round(cfg.planned_weight_per_minute(), 1),
+            max_connections=guard.cap,
         )
         await self._start_clock(client.clock)
         self.scheduler.start()
@@ -177,6 +204,8 @@ class Exporter:
         if self._clock_task is not None:
             self._clock_task.cancel()
             await asyncio.gather(self._clock_task, return_exceptions=True)
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._http is not None:

@@ -12,6 +12,7 @@ import structlog
 from exporter import __version__
 from exporter.app import Exporter, ListenAddressError, parse_listen_address
 from exporter.config import Config, ConfigError, load_config
+from exporter.listener import DEFAULT_MAX_CONNECTIONS, raise_fd_limit
 from exporter.logsetup import FORMATS, LEVELS, configure
 from exporter.webconfig import WebSecurity, describe, load_web_config
 
@@ -59,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="exporter-toolkit web configuration: TLS, client certificates, basic auth, "
         "headers (default: none, plain HTTP)",
     )
+    p.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        help="most client connections kept open at once; lowered to keep file descriptors for "
+        "polling; at the cap the longest-idle connection is closed (default: %(default)s)",
+    )
     p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     p.add_argument("--log.format", dest="log_format", choices=list(FORMATS), default="logfmt")
     p.add_argument(
@@ -94,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if not args.telemetry_path.startswith("/"):
         log.error("invalid flag", error="--web.telemetry-path must start with '/'")
+        return EXIT_CONFIG
+    if args.max_connections < 1:
+        log.error("invalid flag", error="--web.max-connections must be at least 1")
         return EXIT_CONFIG
     web_security = None
     if args.web_config_file:
@@ -137,12 +149,15 @@ async def _serve(
     config_path: str | None = None,
     web_security: WebSecurity | None = None,
 ) -> int:
+    soft, hard = raise_fd_limit()
+    log.debug("open files limit", soft=soft, hard=hard)
     exporter = Exporter(
         config,
         listen_address=args.listen_address,
         telemetry_path=args.telemetry_path,
         config_path=config_path,
         web_security=web_security,
+        max_connections=args.max_connections,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
