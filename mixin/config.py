@@ -86,6 +86,7 @@ DEFAULT_FOR: dict[str, str] = {
     "BinancePMExporterAuthErrors": "0m",
     "BinancePMExporterAPIWeightHigh": "5m",
     "BinancePMExporterClockOffset": "15m",
+    "BinancePMExporterFileDescriptorsHigh": "10m",
 }
 
 
@@ -105,6 +106,8 @@ class MixinConfig:
     api_weight_warning_ratio: float = 0.8
     # BinancePMExporterClockOffset: |Binance time - local time| in seconds.
     clock_offset_seconds: float = 1.0
+    # BinancePMExporterFileDescriptorsHigh: share of the process' open files limit in use.
+    fd_usage_ratio: float = 0.8
     # UM assets whose amounts are summed into the per-account USD totals: the USD-margined
     # quote assets. Other assets in the UM wallet (BTC, BNB collateral) are in their own units.
     usd_assets: tuple[str, ...] = ("USDT", "USDC")

@@ -273,6 +273,15 @@ def exporter_alerts(config: MixinConfig) -> Iterator[Alert]:
         '{{ $value | printf "%.2f" }} s (threshold '
         f"{config.clock_offset_seconds} s); the exporter compensates, but check NTP.",
     )
+    yield Alert(
+        "BinancePMExporterFileDescriptorsHigh",
+        f"process_open_fds{s} / process_max_fds{s} > {config.fd_usage_ratio}",
+        "warning",
+        "binance-pm-exporter is running out of file descriptors",
+        "{{ $labels.instance }}: "
+        '{{ $value | humanizePercentage }} of the open files limit is in use (threshold '
+        f"{percent(config.fd_usage_ratio)}); polls need descriptors too.",
+    )
 
 
 def risk_alerts(config: MixinConfig) -> Iterator[Alert]:
