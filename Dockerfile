@@ -3,10 +3,14 @@
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY exporter ./exporter
+# Dependencies from the lock (exact versions and hashes, `make lock`), so two builds of one
+# commit install the same packages; then the exporter itself, without resolving anything.
+COPY requirements.lock ./
 RUN python -m venv /opt/exporter \
-    && /opt/exporter/bin/pip install --no-cache-dir .
+    && /opt/exporter/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
+COPY pyproject.toml README.md LICENSE ./
+COPY exporter ./exporter
+RUN /opt/exporter/bin/pip install --no-cache-dir --no-deps .
 
 # Runtime stage: no compilers, no pip cache, a fixed non-root uid, nothing writable needed.
 FROM python:3.11-slim-bookworm

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench soak mixin clean
+.PHONY: demo test lint format bench soak mixin lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,15 @@ mixin: $(STAMP)
 # Ours against a plain prometheus_client exporter on the simulator (about 8 minutes); writes
 # benchmarks/results/ (see docs/performance.md).
 bench: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.run
 
+# Pin every runtime dependency, with hashes, for the Docker image (commit the result; a test
+# fails when it no longer matches pyproject.toml).
+lock: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[lock]'
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --python-platform linux \
+		--generate-hashes --quiet --output-file requirements.lock
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info build dist
