@@ -12,7 +12,6 @@ import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +24,14 @@ MAX_RECV_WINDOW_MS = 60_000
 # Binance's PM REST limit per IP per minute (REQUEST_WEIGHT); the budget may not exceed it.
 BINANCE_WEIGHT_LIMIT = 6000
 DEFAULT_POLL_INTERVAL = 15.0
+# A config or web config file is a few KiB; a secret file holds one key (a 16384-bit RSA PEM is
+# about 13 KiB). Only this much (plus one byte, to tell) is ever read, so /dev/zero or a huge
+# file is refused at once instead of filling the memory.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_SECRET_BYTES = 64 * 1024
+# Deeper nesting than any config needs; PyYAML composes recursively, so this also keeps a
+# "[[[[..." file from ending in a RecursionError.
+MAX_YAML_DEPTH = 32
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 ENV_RE = re.compile(r"\$\{([^}]*)\}")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -123,18 +130,62 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
 def read_yaml(path: str | os.PathLike[str], what: str) -> Any:
     """A YAML file's content; unreadable files and bad YAML become one-line ConfigErrors."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = read_bounded(path, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise ConfigError("", f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if data is None:
+        raise ConfigError("", f"{what} {path} is larger than {_size(MAX_CONFIG_BYTES)}")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError("", f"{what} {path} is not UTF-8 text") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError("", f"{path}: bad YAML{where}: {problem}") from None
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes | None:
+    """At most ``limit`` bytes of a file, or None when it holds more: never the whole of it."""
+    with open(path, "rb") as file:
+        data = file.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases, and with a depth limit.
+
+    A config has no use for anchors, and an alias is what a "billion laughs" file expands: it is
+    refused before anything is expanded, at the line and column of the first anchor or alias.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases are not allowed", event.start_mark
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _size(limit: int) -> str:
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if limit % factor == 0:
+            return f"{limit // factor} {unit}"
+    return f"{limit} bytes"
 
 
 _TOP_KEYS = {
@@ -328,12 +379,16 @@ def _secret_file(
         # Someone put the secret itself here: say so without echoing it.
         raise ConfigError(where, "must be the path of a file holding the secret, not the secret")
     try:
-        content = Path(filename).read_text(encoding="utf-8")
+        data = read_bounded(filename, MAX_SECRET_BYTES)
         mode = os.stat(filename).st_mode
     except OSError as exc:
         raise ConfigError(where, f"cannot read {filename}: {exc.strerror or exc}") from None
     except ValueError:
         raise ConfigError(where, f"{filename!r} is not a valid file path") from None
+    if data is None:
+        raise ConfigError(where, f"{filename} is larger than {_size(MAX_SECRET_BYTES)}")
+    try:
+        content = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(where, f"{filename} is not UTF-8 text") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exporter import __version__
+from tests.test_config import ALIAS_BOMB
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +27,7 @@ class Run:
     returncode: int
     stdout: str
     stderr: str
+    seconds: float
 
     def stderr_lines(self) -> list[str]:
         return [line for line in self.stderr.splitlines() if line.strip()]
@@ -32,6 +35,7 @@ class Run:
 
 def run_exporter(*args: str, env: dict[str, str] | None = None) -> Run:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "exporter", *args],
         cwd=ROOT,
@@ -42,7 +46,7 @@ def run_exporter(*args: str, env: dict[str, str] | None = None) -> Run:
         timeout=20,
         check=False,
     )
-    return Run(done.returncode, done.stdout, done.stderr)
+    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
 def write_config(directory: Path, text: str) -> Path:
@@ -117,6 +121,31 @@ accounts:
         env={},
         must_name=("poll_intervall_seconds", "unknown key"),
     ),
+    # Once took 68 s and 2.4 GB before it was refused.
+    "alias bomb": Mistake(
+        config=ALIAS_BOMB
+        + f"\naccounts: [{{name: main, api_key: {API_KEY}, api_secret: {API_SECRET}}}]\n",
+        env={},
+        must_name=("{dir}/config.yaml", "line 1, column 4", "anchors and aliases are not allowed"),
+    ),
+    # Once took 88 s and 1.9 GB.
+    "10 MB config": Mistake(
+        config=f"accounts: [{{name: main, api_key: {API_KEY}, api_secret: {API_SECRET}}}]\n"
+        + "# padding\n" * 1_000_000,
+        env={},
+        must_name=("config file {dir}/config.yaml is larger than 1 MiB",),
+    ),
+    # Once a MemoryError traceback, exit 1.
+    "endless secret file": Mistake(
+        config=f"""
+accounts:
+  - name: main
+    api_key: {API_KEY}
+    api_secret_file: /dev/zero
+""",
+        env={},
+        must_name=("accounts[0].api_secret_file: /dev/zero is larger than 64 KiB",),
+    ),
 }
 
 
@@ -136,6 +165,13 @@ def test_config_mistake_exits_2(mistake_run: tuple[Run, tuple[str, ...]]) -> Non
     run, _ = mistake_run
 
     assert run.returncode == 2
+
+
+def test_config_mistake_is_refused_fast(mistake_run: tuple[Run, tuple[str, ...]]) -> None:
+    run, _ = mistake_run
+
+    # Python's start-up and imports included; the refusal itself is a few milliseconds.
+    assert run.seconds < 3
 
 
 def test_config_mistake_logs_exactly_one_line(mistake_run: tuple[Run, tuple[str, ...]]) -> None:

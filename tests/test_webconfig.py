@@ -107,6 +107,24 @@ def test_http2_true_is_accepted_with_a_warning(tmp_path: Path) -> None:
     )
 
 
+def test_web_config_with_an_alias_is_refused_like_the_config(tmp_path: Path) -> None:
+    # The same reader as --config.file: no anchors or aliases, at most 1 MiB.
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, f"basic_auth_users:\n  alice: &h '{HASH}'\n  bob: *h\n")
+
+    path = tmp_path / "web.yml"
+    assert str(caught.value) == (
+        f"{path}: bad YAML at line 2, column 10: anchors and aliases are not allowed"
+    )
+
+
+def test_web_config_over_1_mib_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, "#" * (1024 * 1024 + 1))
+
+    assert str(caught.value) == f"web config file {tmp_path / 'web.yml'} is larger than 1 MiB"
+
+
 # (web config text, the key path the error must start with)
 REFUSED = {
     "unknown top-level key": ("tls_config: {}\n", "tls_config: unknown key"),
