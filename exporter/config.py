@@ -354,6 +354,7 @@ def _check_private_key(pem: Secret, path: str, filename: str) -> None:
 
 
 def _secret(item: dict, path: str, key: str, warnings: list[str]) -> Secret | None:
+    """An API key or HMAC secret, inline or from its file, stripped and checked."""
     inline, file_key = item.get(key), f"{key}_file"
     if inline is not None and file_key in item:
         raise ConfigError(f"{path}.{file_key}", f"give either {key} or {file_key}, not both")
@@ -362,8 +363,37 @@ def _secret(item: dict, path: str, key: str, warnings: list[str]) -> Secret | No
             raise ConfigError(f"{path}.{key}", f"must be a string, not {_type_name(inline)}")
         if not inline.strip():
             raise ConfigError(f"{path}.{key}", "is empty")
-        return Secret(inline.strip())
-    return _secret_file(item, path, file_key, warnings, strip=True)
+        secret = Secret(inline.strip())
+        _check_key_characters(secret, f"{path}.{key}", "")
+        return secret
+    secret = _secret_file(item, path, file_key, warnings, strip=True)
+    if secret is not None:
+        _check_key_characters(secret, f"{path}.{file_key}", f" of {item[file_key]}")
+    return secret
+
+
+def _check_key_characters(secret: Secret, where: str, source: str) -> None:
+    """Refuse what cannot go into the X-MBX-APIKEY header or be what Binance signed with.
+
+    Binance's keys and secrets are printable ASCII without whitespace; anything else (a pasted
+    zero-width space, a CR/LF) would fail every poll. The error says which kind of character and
+    where, never the value or any part of it.
+    """
+    for index, char in enumerate(secret.reveal(), start=1):
+        if "!" <= char <= "~":
+            continue
+        if char in " \t":
+            kind = "a space" if char == " " else "a tab"
+        elif char in "\r\n":
+            kind = "a line break"
+        elif char.isascii():
+            kind = "a control character"
+        else:
+            kind = "a non-ASCII character"
+        raise ConfigError(
+            where,
+            f"character {index}{source} is {kind}; Binance keys are printable ASCII without spaces",
+        )
 
 
 def _secret_file(

@@ -321,6 +321,40 @@ def test_secret_files_are_read_with_whitespace_stripped(tmp_path: Path) -> None:
     assert acc.api_secret.reveal() == API_SECRET
 
 
+def test_inline_keys_are_read_with_surrounding_whitespace_stripped() -> None:
+    raw = raw_config(accounts=[account(api_key="${K}", api_secret=f"  {API_SECRET}\t")])
+
+    acc = parse_config(raw, {"K": f"{API_KEY}\r\n"}).accounts[0]
+
+    assert acc.api_key.reveal() == API_KEY
+    assert acc.api_secret.reveal() == API_SECRET
+
+
+@pytest.mark.parametrize(
+    ("inside", "kind"),
+    [(" ", "a space"), ("\0", "a control character"), ("\x7f", "a control character")],
+    ids=["space", "NUL", "DEL"],
+)
+def test_key_with_a_character_binance_keys_never_hold_is_refused(inside: str, kind: str) -> None:
+    raw = raw_config(accounts=[account(api_key=f"ab{inside}cd")])
+
+    error = config_error(raw)
+
+    assert str(error) == (
+        f"accounts[0].api_key: character 3 is {kind}; Binance keys are printable ASCII "
+        "without spaces"
+    )
+
+
+def test_every_printable_ascii_character_is_accepted_in_a_key() -> None:
+    printable = "".join(chr(c) for c in range(0x21, 0x7F))
+    raw = raw_config(accounts=[account(api_key=printable, api_secret=printable)])
+
+    acc = parse_config(raw, {}).accounts[0]
+
+    assert acc.api_key.reveal() == acc.api_secret.reveal() == printable
+
+
 def test_ed25519_private_key_file_is_accepted(tmp_path: Path, ed25519_pem: str) -> None:
     pem = write_secret(tmp_path / "ed25519.pem", ed25519_pem)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(pem)}])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -270,3 +271,59 @@ def test_bad_listen_address_exits_2_naming_it() -> None:
     assert run.returncode == 2
     assert len(run.stderr_lines()) == 1, run.stderr
     assert "nonsense" in run.stderr
+
+
+# Keys and secrets that cannot go into an HTTP header or match what Binance signed with. Each
+# once passed --config.check, then failed every poll (a traceback, or `network` for a CR/LF).
+KEY_HEAD, KEY_TAIL = "KEYHEAD-W3E5R7", "KEYTAIL-must-not-leak-Q9"
+BAD_CHARACTERS = {
+    "zero-width space": ("\u200b", "a non-ASCII character"),
+    "CR/LF": ("\r\n", "a line break"),
+    "tab": ("\t", "a tab"),
+    "non-ASCII letter": ("é", "a non-ASCII character"),
+}
+
+
+@pytest.mark.parametrize("key", ["api_key", "api_secret"])
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "file"])
+@pytest.mark.parametrize("bad", list(BAD_CHARACTERS), ids=list(BAD_CHARACTERS))
+def test_key_that_cannot_work_is_refused_naming_its_path_not_its_value(
+    tmp_path: Path, key: str, inline: bool, bad: str
+) -> None:
+    char, kind = BAD_CHARACTERS[bad]
+    value = f"{KEY_HEAD}{char}{KEY_TAIL}"
+    fields = {"api_key": API_KEY, "api_secret": API_SECRET}
+    if inline:
+        # A JSON string is a double-quoted YAML scalar: the character arrives as it is.
+        fields[key] = json.dumps(value)
+        where, source = f"accounts[1].{key}", ""
+    else:
+        secret_file = tmp_path / "secret"
+        secret_file.write_bytes(value.encode())
+        secret_file.chmod(0o600)
+        del fields[key]
+        fields[f"{key}_file"] = str(secret_file)
+        where, source = f"accounts[1].{key}_file", f" of {secret_file}"
+    desk2 = "\n".join(f"    {name}: {text}" for name, text in fields.items())
+    path = write_config(
+        tmp_path,
+        f"""
+accounts:
+  - name: main
+    api_key: {API_KEY}
+    api_secret: {API_SECRET}
+  - name: desk2
+{desk2}
+""",
+    )
+
+    run = run_exporter("--config.file", str(path), "--config.check")
+
+    assert run.returncode == 2
+    assert len(run.stderr_lines()) == 1, run.stderr
+    assert run.stdout == ""
+    index = len(KEY_HEAD) + 1
+    assert f'error="{where}: character {index}{source} is {kind};' in run.stderr
+    assert "Traceback" not in run.stderr
+    for part in (KEY_HEAD, KEY_TAIL, API_SECRET):
+        assert part not in run.stderr
