@@ -13,6 +13,7 @@ from exporter import __version__
 from exporter.app import Exporter, ListenAddressError, parse_listen_address
 from exporter.config import Config, ConfigError, load_config
 from exporter.logsetup import FORMATS, LEVELS, configure
+from exporter.redaction import redact_url
 from exporter.webconfig import WebSecurity, describe, load_web_config
 
 # Chosen from the free part of Prometheus' default port allocations; documented in README.
@@ -182,7 +183,7 @@ async def _run_demo(args: argparse.Namespace, web_security: WebSecurity | None) 
         )
     log.info(
         "demo mode: polling the built-in simulator",
-        base_url=config.base_url,
+        base_url=redact_url(config.base_url),
         accounts=[a.name for a in config.accounts],
     )
     try:

@@ -11,13 +11,14 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
 
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
+from exporter.redaction import redact_url
 
 # Binance's documented ceiling for recvWindow.
 MAX_RECV_WINDOW_MS = 60_000
@@ -80,7 +81,7 @@ class AccountConfig:
         return sum(COLLECTORS[c].weight for c in self.collectors)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Config:
     base_url: str
     time_url: str
@@ -97,6 +98,13 @@ class Config:
     # Non-fatal findings (loose secret file permissions) for the caller to log.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
+    def __repr__(self) -> str:
+        # The dataclass repr, with the URLs' passwords hidden like everywhere else.
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["base_url"] = redact_url(self.base_url)
+        shown["time_url"] = redact_url(self.time_url)
+        return f"Config({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
     def planned_weight_per_minute(self) -> float:
         return planned_weight(self.accounts, self.poll_interval_seconds)
 
@@ -105,7 +113,7 @@ class Config:
             " (auto)" if self.poll_interval_auto else ""
         )
         lines = [
-            f"base_url: {self.base_url}",
+            f"base_url: {redact_url(self.base_url)}",
             f"poll interval: {interval}, stale after {self.stale_after_seconds:g}s",
             f"planned weight: {self.planned_weight_per_minute():g}/min "
             f"(budget {self.max_weight_per_minute}/min)",
@@ -522,11 +530,12 @@ def _integer(raw: dict, key: str, default: int, lo: int, hi: int | None = None) 
 def _url(raw: dict, key: str, default: str) -> str:
     value = raw.get(key, default)
     if not isinstance(value, str):
-        raise ConfigError(key, f"must be a URL string, not {value!r}")
+        raise ConfigError(key, f"must be a URL string, not {_type_name(value)}")
     try:
         parts = urlsplit(value)
+        _ = parts.port  # raises ValueError on a port that is not a number in 0-65535
     except ValueError:
-        raise ConfigError(key, f"{value!r} is not an http(s) URL") from None
+        raise ConfigError(key, f"{redact_url(value)!r} is not an http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(key, f"{value!r} is not an http(s) URL")
+        raise ConfigError(key, f"{redact_url(value)!r} is not an http(s) URL")
     return value.rstrip("/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -105,6 +106,22 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def wait_for_line(
+    proc: subprocess.Popen, lines: list[str], needle: str, timeout: float = 10.0
+) -> str:
+    """The next line of the process' stderr holding ``needle``; every line read goes to lines."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break  # the process has exited
+        lines.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"no log line with {needle!r}:\n" + "".join(lines))
 
 
 def promtool() -> str:
