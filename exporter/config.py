@@ -6,17 +6,20 @@ print one line and exit 2. Secrets are wrapped in ``Secret`` so no repr, log or 
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import math
 import os
 import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
 
+from exporter.blocking import start_in_daemon_thread, thread_result
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
 from exporter.redaction import redact_url
 
@@ -33,9 +36,14 @@ MAX_SECRET_BYTES = 64 * 1024
 # Deeper nesting than any config needs; PyYAML composes recursively, so this also keeps a
 # "[[[[..." file from ending in a RecursionError.
 MAX_YAML_DEPTH = 32
+# Reading and validating a config file, its secret files included, must end within this: a FIFO
+# nobody writes or a hung mount would otherwise hold start-up, or a reload, for good.
+LOAD_TIMEOUT_SECONDS = 10.0
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 ENV_RE = re.compile(r"\$\{([^}]*)\}")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -133,6 +141,44 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     """Read and validate a config file; raises ConfigError on any mistake."""
     raw = read_yaml(path, "config file")
     return parse_config(raw, env if env is not None else os.environ)
+
+
+def load_in_time(
+    load: Callable[[], T],
+    what: str,
+    path: str | os.PathLike[str],
+    seconds: float | None = None,
+) -> T:
+    """``load()`` run in a daemon thread and given up on after ``seconds`` (at start-up).
+
+    A thread blocked in open() cannot be stopped; a daemon one does not hold the exit.
+    """
+    seconds = LOAD_TIMEOUT_SECONDS if seconds is None else seconds
+    future = start_in_daemon_thread(load, f"load {what}")
+    done, _ = concurrent.futures.wait([future], seconds)
+    if not done:
+        raise _not_loaded_in_time(what, path, seconds)
+    return future.result()
+
+
+async def loaded_in_time(
+    load: concurrent.futures.Future[T], what: str, path: str | os.PathLike[str], seconds: float
+) -> T:
+    """The outcome of a load started with ``start_in_daemon_thread``, awaited off the loop.
+
+    After ``seconds`` it is a ConfigError like any refused file; the thread is left behind.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            return await thread_result(load)
+    except TimeoutError:
+        raise _not_loaded_in_time(what, path, seconds) from None
+
+
+def _not_loaded_in_time(what: str, path: str | os.PathLike[str], seconds: float) -> ConfigError:
+    return ConfigError(
+        "", f"{what} {path} was not read within {seconds:g} s (a FIFO, or a hung mount?)"
+    )
 
 
 def read_yaml(path: str | os.PathLike[str], what: str) -> Any:

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -122,6 +123,19 @@ def wait_for_line(
         if needle in line:
             return line
     raise AssertionError(f"no log line with {needle!r}:\n" + "".join(lines))
+
+
+def replace_with_fifo(path: Path) -> Path:
+    """Make ``path`` a FIFO nobody writes: open() for reading blocks until a writer comes."""
+    path.unlink()
+    os.mkfifo(path)
+    return path
+
+
+def unblock(fifo: Path) -> None:
+    """Be the writer a reader blocked in open() waits for: it then reads an empty file."""
+    # O_NONBLOCK: fails (ENXIO) rather than waits when no reader is there.
+    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
 
 
 def promtool() -> str:

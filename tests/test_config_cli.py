@@ -34,11 +34,21 @@ class Run:
         return [line for line in self.stderr.splitlines() if line.strip()]
 
 
-def run_exporter(*args: str, env: dict[str, str] | None = None) -> Run:
+def run_exporter(
+    *args: str, env: dict[str, str] | None = None, load_timeout: float | None = None
+) -> Run:
+    """The command line in a subprocess; ``load_timeout`` lowers LOAD_TIMEOUT_SECONDS."""
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    command = ["-m", "exporter"]
+    if load_timeout is not None:
+        command = [
+            "-c",
+            f"import sys, exporter.config; exporter.config.LOAD_TIMEOUT_SECONDS = {load_timeout}; "
+            "from exporter.cli import main; sys.exit(main())",
+        ]
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
+        [sys.executable, *command, *args],
         cwd=ROOT,
         env={**base_env, **(env or {})},
         stdin=subprocess.DEVNULL,
@@ -256,6 +266,23 @@ def test_config_check_never_prints_secrets(check_run: Run, ed25519_pem: str) -> 
     assert API_SECRET not in output
     assert API_KEY not in output
     assert ed25519_pem.splitlines()[1] not in output
+
+
+@pytest.mark.parametrize("flag", ["--config.file", "--web.config.file"])
+def test_a_config_that_blocks_on_read_at_start_up_exits_2_after_the_time_limit(
+    tmp_path: Path, flag: str
+) -> None:
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)  # nobody writes: open() for reading blocks for good
+    what = "config file" if flag == "--config.file" else "web config file"
+
+    # The time limit is 10 s; lowered here to keep the test quick.
+    run = run_exporter(flag, str(fifo), "--config.check", load_timeout=0.5)
+
+    assert run.returncode == 2
+    assert len(run.stderr_lines()) == 1, run.stderr
+    assert f"{what} {fifo} was not read within 0.5 s (a FIFO, or a hung mount?)" in run.stderr
+    assert run.seconds < 5
 
 
 def test_version_prints_the_version_and_exits_0() -> None:
