@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
+from functools import partial
 
 import httpx
 import structlog
@@ -12,7 +14,14 @@ from aiohttp import web
 from exporter import __version__
 from exporter.binance.client import PapiClient
 from exporter.binance.clock import ServerClock
-from exporter.config import Config, ConfigError, load_config
+from exporter.blocking import start_in_daemon_thread
+from exporter.config import (
+    LOAD_TIMEOUT_SECONDS,
+    Config,
+    ConfigError,
+    load_config,
+    loaded_in_time,
+)
 from exporter.http import build_app
 from exporter.listener import (
     DEFAULT_MAX_CONNECTIONS,
@@ -55,10 +64,12 @@ class Exporter:
         config_path: str | None = None,
         web_security: WebSecurity | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        config_load_timeout: float = LOAD_TIMEOUT_SECONDS,
     ) -> None:
         self.config = config
         self.max_connections = max_connections
         self.config_path = config_path  # what SIGHUP and POST /-/reload re-read; None in demo
+        self.config_load_timeout = config_load_timeout
         self.listen_host, self.listen_port = parse_listen_address(listen_address)
         self.telemetry_path = telemetry_path
         self.web_security = web_security  # --web.config.file: TLS, basic auth, headers
@@ -78,6 +89,9 @@ class Exporter:
         self._publisher: asyncio.Task[None] | None = None
         self.scheduler: Scheduler | None = None
         self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task] = set()  # cancelled by stop(): never wait for a read
+        self._config_read: concurrent.futures.Future[Config] | None = None
+        self._stopping = False
         self.port = 0
 
     async def start(self) -> None:
@@ -158,10 +172,22 @@ class Exporter:
         """Re-read the config file; a file start-up would refuse leaves everything as it was."""
         if self.config_path is None or self.scheduler is None:
             return False, "nothing to reload: no configuration file"
+        if self._stopping:
+            return False, "reload refused: the exporter is stopping"
+        task = asyncio.current_task()
+        assert task is not None
+        self._reloads.add(task)
+        try:
+            return await self._reload(self.config_path)
+        finally:
+            self._reloads.discard(task)
+
+    async def _reload(self, path: str) -> tuple[bool, str]:
+        assert self.scheduler is not None
         async with self._reload_lock:
             status = self.store.status
             try:
-                new = load_config(self.config_path)
+                new = await self._read_config(path)
             except ConfigError as exc:
                 status.reload_successful = False
                 self.store.changed()
@@ -192,7 +218,26 @@ class Exporter:
             )
             return True, "configuration reloaded"
 
+    async def _read_config(self, path: str) -> Config:
+        """The file read and validated off the loop, within ``config_load_timeout``.
+
+        Scrapes and polls go on meanwhile. A read that did not end in time is a refused reload;
+        while its thread is still blocked (a FIFO nobody writes) the next reload is refused at
+        once, so a storm of reloads cannot pile up threads that nothing can stop.
+        """
+        if self._config_read is not None and not self._config_read.done():
+            raise ConfigError("", f"config file {path}: the previous read of it is still blocked")
+        self._config_read = start_in_daemon_thread(partial(load_config, path), "load config")
+        return await loaded_in_time(
+            self._config_read, "config file", path, self.config_load_timeout
+        )
+
     async def stop(self) -> None:
+        # A reload waiting for its read (or for the one before) would otherwise hold the exit
+        # until its deadline, and a POST /-/reload holds aiohttp's shutdown with it.
+        self._stopping = True
+        for task in self._reloads:
+            task.cancel()
         if self._web_config_task is not None:
             self._web_config_task.cancel()
             await asyncio.gather(self._web_config_task, return_exceptions=True)

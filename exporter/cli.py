@@ -6,14 +6,16 @@ import argparse
 import asyncio
 import signal
 import sys
+from functools import partial
 
 import structlog
 
 from exporter import __version__
 from exporter.app import Exporter, ListenAddressError, parse_listen_address
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import Config, ConfigError, load_config, load_in_time
 from exporter.listener import DEFAULT_MAX_CONNECTIONS, raise_fd_limit
 from exporter.logsetup import FORMATS, LEVELS, configure
+from exporter.redaction import redact_url
 from exporter.webconfig import WebSecurity, describe, load_web_config
 
 # Chosen from the free part of Prometheus' default port allocations; documented in README.
@@ -110,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     web_security = None
     if args.web_config_file:
         try:
-            web_config = load_web_config(args.web_config_file)
+            web_config = load_in_time(
+                partial(load_web_config, args.web_config_file),
+                "web config file",
+                args.web_config_file,
+            )
         except ConfigError as exc:
             log.error("invalid web configuration", file=args.web_config_file, error=str(exc))
             return EXIT_CONFIG
@@ -121,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo:
         return asyncio.run(_run_demo(args, web_security))
     try:
-        config = load_config(args.config_file)
+        config = load_in_time(
+            partial(load_config, args.config_file), "config file", args.config_file
+        )
     except ConfigError as exc:
         log.error("invalid configuration", error=str(exc))
         return EXIT_CONFIG
@@ -197,7 +205,7 @@ async def _run_demo(args: argparse.Namespace, web_security: WebSecurity | None) 
         )
     log.info(
         "demo mode: polling the built-in simulator",
-        base_url=config.base_url,
+        base_url=redact_url(config.base_url),
         accounts=[a.name for a in config.accounts],
     )
     try:

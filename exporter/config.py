@@ -6,28 +6,44 @@ print one line and exit 2. Secrets are wrapped in ``Secret`` so no repr, log or 
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import math
 import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
 
+from exporter.blocking import start_in_daemon_thread, thread_result
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
+from exporter.redaction import redact_url
 
 # Binance's documented ceiling for recvWindow.
 MAX_RECV_WINDOW_MS = 60_000
 # Binance's PM REST limit per IP per minute (REQUEST_WEIGHT); the budget may not exceed it.
 BINANCE_WEIGHT_LIMIT = 6000
 DEFAULT_POLL_INTERVAL = 15.0
+# A config or web config file is a few KiB; a secret file holds one key (a 16384-bit RSA PEM is
+# about 13 KiB). Only this much (plus one byte, to tell) is ever read, so /dev/zero or a huge
+# file is refused at once instead of filling the memory.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_SECRET_BYTES = 64 * 1024
+# Deeper nesting than any config needs; PyYAML composes recursively, so this also keeps a
+# "[[[[..." file from ending in a RecursionError.
+MAX_YAML_DEPTH = 32
+# Reading and validating a config file, its secret files included, must end within this: a FIFO
+# nobody writes or a hung mount would otherwise hold start-up, or a reload, for good.
+LOAD_TIMEOUT_SECONDS = 10.0
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 ENV_RE = re.compile(r"\$\{([^}]*)\}")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -73,7 +89,7 @@ class AccountConfig:
         return sum(COLLECTORS[c].weight for c in self.collectors)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Config:
     base_url: str
     time_url: str
@@ -90,6 +106,13 @@ class Config:
     # Non-fatal findings (loose secret file permissions) for the caller to log.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
+    def __repr__(self) -> str:
+        # The dataclass repr, with the URLs' passwords hidden like everywhere else.
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["base_url"] = redact_url(self.base_url)
+        shown["time_url"] = redact_url(self.time_url)
+        return f"Config({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
     def planned_weight_per_minute(self) -> float:
         return planned_weight(self.accounts, self.poll_interval_seconds)
 
@@ -98,7 +121,7 @@ class Config:
             " (auto)" if self.poll_interval_auto else ""
         )
         lines = [
-            f"base_url: {self.base_url}",
+            f"base_url: {redact_url(self.base_url)}",
             f"poll interval: {interval}, stale after {self.stale_after_seconds:g}s",
             f"planned weight: {self.planned_weight_per_minute():g}/min "
             f"(budget {self.max_weight_per_minute}/min)",
@@ -120,21 +143,103 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     return parse_config(raw, env if env is not None else os.environ)
 
 
+def load_in_time(
+    load: Callable[[], T],
+    what: str,
+    path: str | os.PathLike[str],
+    seconds: float | None = None,
+) -> T:
+    """``load()`` run in a daemon thread and given up on after ``seconds`` (at start-up).
+
+    A thread blocked in open() cannot be stopped; a daemon one does not hold the exit.
+    """
+    seconds = LOAD_TIMEOUT_SECONDS if seconds is None else seconds
+    future = start_in_daemon_thread(load, f"load {what}")
+    done, _ = concurrent.futures.wait([future], seconds)
+    if not done:
+        raise _not_loaded_in_time(what, path, seconds)
+    return future.result()
+
+
+async def loaded_in_time(
+    load: concurrent.futures.Future[T], what: str, path: str | os.PathLike[str], seconds: float
+) -> T:
+    """The outcome of a load started with ``start_in_daemon_thread``, awaited off the loop.
+
+    After ``seconds`` it is a ConfigError like any refused file; the thread is left behind.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            return await thread_result(load)
+    except TimeoutError:
+        raise _not_loaded_in_time(what, path, seconds) from None
+
+
+def _not_loaded_in_time(what: str, path: str | os.PathLike[str], seconds: float) -> ConfigError:
+    return ConfigError(
+        "", f"{what} {path} was not read within {seconds:g} s (a FIFO, or a hung mount?)"
+    )
+
+
 def read_yaml(path: str | os.PathLike[str], what: str) -> Any:
     """A YAML file's content; unreadable files and bad YAML become one-line ConfigErrors."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = read_bounded(path, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise ConfigError("", f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if data is None:
+        raise ConfigError("", f"{what} {path} is larger than {_size(MAX_CONFIG_BYTES)}")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError("", f"{what} {path} is not UTF-8 text") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=ConfigLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise ConfigError("", f"{path}: bad YAML{where}: {problem}") from None
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int) -> bytes | None:
+    """At most ``limit`` bytes of a file, or None when it holds more: never the whole of it."""
+    with open(path, "rb") as file:
+        data = file.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases, and with a depth limit.
+
+    A config has no use for anchors, and an alias is what a "billion laughs" file expands: it is
+    refused before anything is expanded, at the line and column of the first anchor or alias.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases are not allowed", event.start_mark
+            )
+        if self._depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", event.start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _size(limit: int) -> str:
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if limit % factor == 0:
+            return f"{limit // factor} {unit}"
+    return f"{limit} bytes"
 
 
 _TOP_KEYS = {
@@ -303,6 +408,7 @@ def _check_private_key(pem: Secret, path: str, filename: str) -> None:
 
 
 def _secret(item: dict, path: str, key: str, warnings: list[str]) -> Secret | None:
+    """An API key or HMAC secret, inline or from its file, stripped and checked."""
     inline, file_key = item.get(key), f"{key}_file"
     if inline is not None and file_key in item:
         raise ConfigError(f"{path}.{file_key}", f"give either {key} or {file_key}, not both")
@@ -311,8 +417,37 @@ def _secret(item: dict, path: str, key: str, warnings: list[str]) -> Secret | No
             raise ConfigError(f"{path}.{key}", f"must be a string, not {_type_name(inline)}")
         if not inline.strip():
             raise ConfigError(f"{path}.{key}", "is empty")
-        return Secret(inline.strip())
-    return _secret_file(item, path, file_key, warnings, strip=True)
+        secret = Secret(inline.strip())
+        _check_key_characters(secret, f"{path}.{key}", "")
+        return secret
+    secret = _secret_file(item, path, file_key, warnings, strip=True)
+    if secret is not None:
+        _check_key_characters(secret, f"{path}.{file_key}", f" of {item[file_key]}")
+    return secret
+
+
+def _check_key_characters(secret: Secret, where: str, source: str) -> None:
+    """Refuse what cannot go into the X-MBX-APIKEY header or be what Binance signed with.
+
+    Binance's keys and secrets are printable ASCII without whitespace; anything else (a pasted
+    zero-width space, a CR/LF) would fail every poll. The error says which kind of character and
+    where, never the value or any part of it.
+    """
+    for index, char in enumerate(secret.reveal(), start=1):
+        if "!" <= char <= "~":
+            continue
+        if char in " \t":
+            kind = "a space" if char == " " else "a tab"
+        elif char in "\r\n":
+            kind = "a line break"
+        elif char.isascii():
+            kind = "a control character"
+        else:
+            kind = "a non-ASCII character"
+        raise ConfigError(
+            where,
+            f"character {index}{source} is {kind}; Binance keys are printable ASCII without spaces",
+        )
 
 
 def _secret_file(
@@ -328,12 +463,16 @@ def _secret_file(
         # Someone put the secret itself here: say so without echoing it.
         raise ConfigError(where, "must be the path of a file holding the secret, not the secret")
     try:
-        content = Path(filename).read_text(encoding="utf-8")
+        data = read_bounded(filename, MAX_SECRET_BYTES)
         mode = os.stat(filename).st_mode
     except OSError as exc:
         raise ConfigError(where, f"cannot read {filename}: {exc.strerror or exc}") from None
     except ValueError:
         raise ConfigError(where, f"{filename!r} is not a valid file path") from None
+    if data is None:
+        raise ConfigError(where, f"{filename} is larger than {_size(MAX_SECRET_BYTES)}")
+    try:
+        content = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(where, f"{filename} is not UTF-8 text") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -437,11 +576,12 @@ def _integer(raw: dict, key: str, default: int, lo: int, hi: int | None = None) 
 def _url(raw: dict, key: str, default: str) -> str:
     value = raw.get(key, default)
     if not isinstance(value, str):
-        raise ConfigError(key, f"must be a URL string, not {value!r}")
+        raise ConfigError(key, f"must be a URL string, not {_type_name(value)}")
     try:
         parts = urlsplit(value)
+        _ = parts.port  # raises ValueError on a port that is not a number in 0-65535
     except ValueError:
-        raise ConfigError(key, f"{value!r} is not an http(s) URL") from None
+        raise ConfigError(key, f"{redact_url(value)!r} is not an http(s) URL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(key, f"{value!r} is not an http(s) URL")
+        raise ConfigError(key, f"{redact_url(value)!r} is not an http(s) URL")
     return value.rstrip("/")

@@ -22,6 +22,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from exporter.config import ConfigError, read_yaml
+from exporter.blocking import start_in_daemon_thread
+from exporter.config import LOAD_TIMEOUT_SECONDS, ConfigError, loaded_in_time, read_yaml
 
 log = structlog.get_logger("exporter")
 
@@ -549,9 +551,16 @@ class WebSecurity:
     """The web configuration in force: the listening SSL context, the auth and header middleware
     and the watcher that re-reads the file."""
 
-    def __init__(self, config: WebConfig, *, poll_seconds: float = DEFAULT_POLL_SECONDS) -> None:
+    def __init__(
+        self,
+        config: WebConfig,
+        *,
+        poll_seconds: float = DEFAULT_POLL_SECONDS,
+        load_timeout: float = LOAD_TIMEOUT_SECONDS,
+    ) -> None:
         self.config = config
         self.poll_seconds = poll_seconds
+        self.load_timeout = load_timeout
         self.auth = BasicAuth(config.users, config.dummy_hash) if config.users else None
         # The context the server socket was made with; new handshakes switch to the newest one.
         self.ssl_context = config.ssl_context
@@ -606,8 +615,11 @@ class WebSecurity:
         if signature == self._signature:
             return False
         self._signature = signature
+        path = self.config.path
         try:
-            new = await asyncio.to_thread(load_web_config, self.config.path)
+            # Off the loop, in a daemon thread, with a deadline: see exporter.blocking.
+            load = start_in_daemon_thread(partial(load_web_config, path), "load web config")
+            new = await loaded_in_time(load, "web config file", path, self.load_timeout)
             self._check_restart_only(new)
         except ConfigError as exc:
             log.error(

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -111,6 +113,35 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def wait_for_line(
+    proc: subprocess.Popen, lines: list[str], needle: str, timeout: float = 10.0
+) -> str:
+    """The next line of the process' stderr holding ``needle``; every line read goes to lines."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break  # the process has exited
+        lines.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"no log line with {needle!r}:\n" + "".join(lines))
+
+
+def replace_with_fifo(path: Path) -> Path:
+    """Make ``path`` a FIFO nobody writes: open() for reading blocks until a writer comes."""
+    path.unlink()
+    os.mkfifo(path)
+    return path
+
+
+def unblock(fifo: Path) -> None:
+    """Be the writer a reader blocked in open() waits for: it then reads an empty file."""
+    # O_NONBLOCK: fails (ENXIO) rather than waits when no reader is there.
+    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
 
 
 def promtool() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from exporter.config import ConfigError, load_config, parse_config
+from exporter.config import (
+    MAX_CONFIG_BYTES,
+    MAX_SECRET_BYTES,
+    ConfigError,
+    load_config,
+    parse_config,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
 
@@ -159,6 +166,101 @@ def test_bad_yaml_is_a_config_error_with_its_line(tmp_path: Path) -> None:
     assert "bad YAML at line 3" in message
 
 
+# --- bounded input: size limits, no anchors or aliases ---------------------------------------
+
+# Nine levels of nine: ~387 million "lol"s once expanded (the classic "billion laughs").
+ALIAS_BOMB = "\n".join(
+    ["a: &a [" + ",".join(['"lol"'] * 9) + "]"]
+    + [
+        f"{b}: &{b} [" + ",".join([f"*{a}"] * 9) + "]"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
+)
+
+
+def test_alias_bomb_is_refused_in_under_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(ALIAS_BOMB, encoding="utf-8")
+
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    took = time.monotonic() - started
+
+    assert took < 1
+    assert str(caught.value) == (
+        f"{path}: bad YAML at line 1, column 4: anchors and aliases are not allowed"
+    )
+
+
+def test_an_anchor_alone_is_refused_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"accounts:\n  - name: main\n    api_key: &key {API_KEY}\n    api_secret: x\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+
+    assert str(caught.value) == (
+        f"{path}: bad YAML at line 3, column 14: anchors and aliases are not allowed"
+    )
+
+
+def test_nesting_deeper_than_32_levels_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("accounts: " + "[" * 10_000, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+
+    assert str(caught.value) == (
+        f"{path}: bad YAML at line 1, column 42: nested deeper than 32 levels"
+    )
+
+
+def test_config_file_of_exactly_1_mib_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    text = f"accounts: [{{name: main, api_key: {API_KEY}, api_secret: {API_SECRET}}}]\n#"
+    path.write_text(text + "x" * (MAX_CONFIG_BYTES - len(text)), encoding="utf-8")
+
+    config = load_config(path, env={})
+
+    assert path.stat().st_size == MAX_CONFIG_BYTES == 1024 * 1024
+    assert [a.name for a in config.accounts] == ["main"]
+
+
+def test_config_file_one_byte_over_1_mib_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("#" + "x" * MAX_CONFIG_BYTES, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+
+    assert str(caught.value) == f"config file {path} is larger than 1 MiB"
+
+
+def test_secret_file_over_64_kib_is_refused_naming_key_path(tmp_path: Path) -> None:
+    big = write_secret(tmp_path / "secret", "s" * (MAX_SECRET_BYTES + 1))
+    raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(big)}])
+
+    error = config_error(raw)
+
+    assert MAX_SECRET_BYTES == 64 * 1024
+    assert str(error) == f"accounts[0].api_secret_file: {big} is larger than 64 KiB"
+
+
+def test_endless_secret_file_is_refused_after_64_kib() -> None:
+    raw = raw_config(
+        accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": "/dev/zero"}]
+    )
+
+    error = config_error(raw)
+
+    assert str(error) == "accounts[0].private_key_file: /dev/zero is larger than 64 KiB"
+
+
 # --- ${VAR} expansion ----------------------------------------------------------------------------
 
 
@@ -217,6 +319,40 @@ def test_secret_files_are_read_with_whitespace_stripped(tmp_path: Path) -> None:
 
     assert acc.api_key.reveal() == API_KEY
     assert acc.api_secret.reveal() == API_SECRET
+
+
+def test_inline_keys_are_read_with_surrounding_whitespace_stripped() -> None:
+    raw = raw_config(accounts=[account(api_key="${K}", api_secret=f"  {API_SECRET}\t")])
+
+    acc = parse_config(raw, {"K": f"{API_KEY}\r\n"}).accounts[0]
+
+    assert acc.api_key.reveal() == API_KEY
+    assert acc.api_secret.reveal() == API_SECRET
+
+
+@pytest.mark.parametrize(
+    ("inside", "kind"),
+    [(" ", "a space"), ("\0", "a control character"), ("\x7f", "a control character")],
+    ids=["space", "NUL", "DEL"],
+)
+def test_key_with_a_character_binance_keys_never_hold_is_refused(inside: str, kind: str) -> None:
+    raw = raw_config(accounts=[account(api_key=f"ab{inside}cd")])
+
+    error = config_error(raw)
+
+    assert str(error) == (
+        f"accounts[0].api_key: character 3 is {kind}; Binance keys are printable ASCII "
+        "without spaces"
+    )
+
+
+def test_every_printable_ascii_character_is_accepted_in_a_key() -> None:
+    printable = "".join(chr(c) for c in range(0x21, 0x7F))
+    raw = raw_config(accounts=[account(api_key=printable, api_secret=printable)])
+
+    acc = parse_config(raw, {}).accounts[0]
+
+    assert acc.api_key.reveal() == acc.api_secret.reveal() == printable
 
 
 def test_ed25519_private_key_file_is_accepted(tmp_path: Path, ed25519_pem: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exporter import __version__
+from tests.test_config import ALIAS_BOMB
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,15 +28,27 @@ class Run:
     returncode: int
     stdout: str
     stderr: str
+    seconds: float
 
     def stderr_lines(self) -> list[str]:
         return [line for line in self.stderr.splitlines() if line.strip()]
 
 
-def run_exporter(*args: str, env: dict[str, str] | None = None) -> Run:
+def run_exporter(
+    *args: str, env: dict[str, str] | None = None, load_timeout: float | None = None
+) -> Run:
+    """The command line in a subprocess; ``load_timeout`` lowers LOAD_TIMEOUT_SECONDS."""
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
+    command = ["-m", "exporter"]
+    if load_timeout is not None:
+        command = [
+            "-c",
+            f"import sys, exporter.config; exporter.config.LOAD_TIMEOUT_SECONDS = {load_timeout}; "
+            "from exporter.cli import main; sys.exit(main())",
+        ]
+    started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "exporter", *args],
+        [sys.executable, *command, *args],
         cwd=ROOT,
         env={**base_env, **(env or {})},
         stdin=subprocess.DEVNULL,
@@ -42,7 +57,7 @@ def run_exporter(*args: str, env: dict[str, str] | None = None) -> Run:
         timeout=20,
         check=False,
     )
-    return Run(done.returncode, done.stdout, done.stderr)
+    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
 def write_config(directory: Path, text: str) -> Path:
@@ -117,6 +132,31 @@ accounts:
         env={},
         must_name=("poll_intervall_seconds", "unknown key"),
     ),
+    # Once took 68 s and 2.4 GB before it was refused.
+    "alias bomb": Mistake(
+        config=ALIAS_BOMB
+        + f"\naccounts: [{{name: main, api_key: {API_KEY}, api_secret: {API_SECRET}}}]\n",
+        env={},
+        must_name=("{dir}/config.yaml", "line 1, column 4", "anchors and aliases are not allowed"),
+    ),
+    # Once took 88 s and 1.9 GB.
+    "10 MB config": Mistake(
+        config=f"accounts: [{{name: main, api_key: {API_KEY}, api_secret: {API_SECRET}}}]\n"
+        + "# padding\n" * 1_000_000,
+        env={},
+        must_name=("config file {dir}/config.yaml is larger than 1 MiB",),
+    ),
+    # Once a MemoryError traceback, exit 1.
+    "endless secret file": Mistake(
+        config=f"""
+accounts:
+  - name: main
+    api_key: {API_KEY}
+    api_secret_file: /dev/zero
+""",
+        env={},
+        must_name=("accounts[0].api_secret_file: /dev/zero is larger than 64 KiB",),
+    ),
 }
 
 
@@ -136,6 +176,13 @@ def test_config_mistake_exits_2(mistake_run: tuple[Run, tuple[str, ...]]) -> Non
     run, _ = mistake_run
 
     assert run.returncode == 2
+
+
+def test_config_mistake_is_refused_fast(mistake_run: tuple[Run, tuple[str, ...]]) -> None:
+    run, _ = mistake_run
+
+    # Python's start-up and imports included; the refusal itself is a few milliseconds.
+    assert run.seconds < 3
 
 
 def test_config_mistake_logs_exactly_one_line(mistake_run: tuple[Run, tuple[str, ...]]) -> None:
@@ -221,6 +268,23 @@ def test_config_check_never_prints_secrets(check_run: Run, ed25519_pem: str) -> 
     assert ed25519_pem.splitlines()[1] not in output
 
 
+@pytest.mark.parametrize("flag", ["--config.file", "--web.config.file"])
+def test_a_config_that_blocks_on_read_at_start_up_exits_2_after_the_time_limit(
+    tmp_path: Path, flag: str
+) -> None:
+    fifo = tmp_path / "config.yaml"
+    os.mkfifo(fifo)  # nobody writes: open() for reading blocks for good
+    what = "config file" if flag == "--config.file" else "web config file"
+
+    # The time limit is 10 s; lowered here to keep the test quick.
+    run = run_exporter(flag, str(fifo), "--config.check", load_timeout=0.5)
+
+    assert run.returncode == 2
+    assert len(run.stderr_lines()) == 1, run.stderr
+    assert f"{what} {fifo} was not read within 0.5 s (a FIFO, or a hung mount?)" in run.stderr
+    assert run.seconds < 5
+
+
 def test_version_prints_the_version_and_exits_0() -> None:
     run = run_exporter("--version")
 
@@ -234,3 +298,59 @@ def test_bad_listen_address_exits_2_naming_it() -> None:
     assert run.returncode == 2
     assert len(run.stderr_lines()) == 1, run.stderr
     assert "nonsense" in run.stderr
+
+
+# Keys and secrets that cannot go into an HTTP header or match what Binance signed with. Each
+# once passed --config.check, then failed every poll (a traceback, or `network` for a CR/LF).
+KEY_HEAD, KEY_TAIL = "KEYHEAD-W3E5R7", "KEYTAIL-must-not-leak-Q9"
+BAD_CHARACTERS = {
+    "zero-width space": ("\u200b", "a non-ASCII character"),
+    "CR/LF": ("\r\n", "a line break"),
+    "tab": ("\t", "a tab"),
+    "non-ASCII letter": ("é", "a non-ASCII character"),
+}
+
+
+@pytest.mark.parametrize("key", ["api_key", "api_secret"])
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "file"])
+@pytest.mark.parametrize("bad", list(BAD_CHARACTERS), ids=list(BAD_CHARACTERS))
+def test_key_that_cannot_work_is_refused_naming_its_path_not_its_value(
+    tmp_path: Path, key: str, inline: bool, bad: str
+) -> None:
+    char, kind = BAD_CHARACTERS[bad]
+    value = f"{KEY_HEAD}{char}{KEY_TAIL}"
+    fields = {"api_key": API_KEY, "api_secret": API_SECRET}
+    if inline:
+        # A JSON string is a double-quoted YAML scalar: the character arrives as it is.
+        fields[key] = json.dumps(value)
+        where, source = f"accounts[1].{key}", ""
+    else:
+        secret_file = tmp_path / "secret"
+        secret_file.write_bytes(value.encode())
+        secret_file.chmod(0o600)
+        del fields[key]
+        fields[f"{key}_file"] = str(secret_file)
+        where, source = f"accounts[1].{key}_file", f" of {secret_file}"
+    desk2 = "\n".join(f"    {name}: {text}" for name, text in fields.items())
+    path = write_config(
+        tmp_path,
+        f"""
+accounts:
+  - name: main
+    api_key: {API_KEY}
+    api_secret: {API_SECRET}
+  - name: desk2
+{desk2}
+""",
+    )
+
+    run = run_exporter("--config.file", str(path), "--config.check")
+
+    assert run.returncode == 2
+    assert len(run.stderr_lines()) == 1, run.stderr
+    assert run.stdout == ""
+    index = len(KEY_HEAD) + 1
+    assert f'error="{where}: character {index}{source} is {kind};' in run.stderr
+    assert "Traceback" not in run.stderr
+    for part in (KEY_HEAD, KEY_TAIL, API_SECRET):
+        assert part not in run.stderr

@@ -8,6 +8,7 @@ import os
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import bcrypt
@@ -16,7 +17,8 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 
 from exporter.config import ConfigError
-from exporter.webconfig import BasicAuth, load_web_config
+from exporter.webconfig import BasicAuth, WebSecurity, load_web_config
+from tests.helpers import replace_with_fifo, unblock
 
 ROOT = Path(__file__).resolve().parents[1]
 HASH = bcrypt.hashpw(b"wonderland", bcrypt.gensalt(rounds=4)).decode()
@@ -105,6 +107,40 @@ def test_http2_true_is_accepted_with_a_warning(tmp_path: Path) -> None:
     assert config.warnings == (
         "http_server_config.http2: aiohttp serves HTTP/1.1 only; clients fall back to it",
     )
+
+
+def test_web_config_with_an_alias_is_refused_like_the_config(tmp_path: Path) -> None:
+    # The same reader as --config.file: no anchors or aliases, at most 1 MiB.
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, f"basic_auth_users:\n  alice: &h '{HASH}'\n  bob: *h\n")
+
+    path = tmp_path / "web.yml"
+    assert str(caught.value) == (
+        f"{path}: bad YAML at line 2, column 10: anchors and aliases are not allowed"
+    )
+
+
+def test_web_config_over_1_mib_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, "#" * (1024 * 1024 + 1))
+
+    assert str(caught.value) == f"web config file {tmp_path / 'web.yml'} is larger than 1 MiB"
+
+
+def test_web_config_that_blocks_on_read_is_given_up_after_the_time_limit(tmp_path: Path) -> None:
+    before = load(tmp_path, "")
+    security = WebSecurity(before, load_timeout=0.3)
+    fifo = replace_with_fifo(tmp_path / "web.yml")
+    try:
+        started = time.monotonic()
+        reloaded = asyncio.run(security.reload_if_changed())
+        took = time.monotonic() - started
+    finally:
+        unblock(fifo)
+
+    assert reloaded is False
+    assert took < 3
+    assert security.config is before
 
 
 # (web config text, the key path the error must start with)

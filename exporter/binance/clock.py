@@ -13,6 +13,8 @@ import httpx
 import orjson
 import structlog
 
+from exporter.redaction import redact_url
+
 log = structlog.get_logger("exporter.clock")
 
 RESYNC_SECONDS = 600.0  # re-measure every 10 minutes
@@ -46,7 +48,7 @@ class ServerClock:
                 if reply.status_code != 200 or not isinstance(server_ms, int | float):
                     raise ValueError(f"HTTP {reply.status_code}")
             except (TimeoutError, httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                log.warning("clock sync failed", url=self._url, error=_describe(exc))
+                log.warning("clock sync failed", url=redact_url(self._url), error=_describe(exc))
                 return False
             previous = self.offset_seconds
             # The server read its clock about halfway through the round trip.
