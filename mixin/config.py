@@ -28,9 +28,11 @@ import yaml
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 DURATION = re.compile(r"(\d+(ms|s|m|h|d|w|y))+")
 
-# Binance's own uniMMR levels (Portfolio Margin "uniMMR" FAQ): above 1.5 trading is free, 1.2-1.5
-# a margin call, 1.05-1.2 reduce-only, 1.05 and below liquidation. The dashboards draw these bands;
-# the alerts use ``Thresholds``, which default to them except that the last alert comes earlier.
+# Binance's own uniMMR levels (its Portfolio Margin Pro uniMMR table and the Portfolio Margin
+# liquidation FAQ, linked in docs/runbook.md, "Binance's levels"): above 1.5 trading is free,
+# 1.2-1.5 a margin call, 1.05-1.2 reduce-only, 1.05 and below liquidation. The dashboards draw these
+# bands; the alerts use ``Thresholds``, which default to them except that the last alert comes
+# earlier.
 BINANCE_MARGIN_CALL_UNI_MMR = 1.5
 BINANCE_REDUCE_ONLY_UNI_MMR = 1.2
 BINANCE_LIQUIDATION_UNI_MMR = 1.05

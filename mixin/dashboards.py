@@ -201,6 +201,15 @@ def uni_mmr_thresholds(config: MixinConfig) -> db.ThresholdsConfig:
     )
 
 
+def no_positions_mapping() -> list[dm.DynamicConfigValue]:
+    # Query B is `maintenance margin == 0`: its only value, 0, reads "no positions".
+    mapping = {
+        "type": "value",
+        "options": {"0": {"text": "no positions", "color": "blue", "index": 0}},
+    }
+    return [dm.DynamicConfigValue(id_val="mappings", value=[mapping])]
+
+
 def overview(config: MixinConfig) -> dm.Dashboard:
     s = selector(config, ACCOUNT)
     s_asset = selector(config, ACCOUNT, ASSET)
@@ -217,8 +226,11 @@ def overview(config: MixinConfig) -> dm.Dashboard:
     )
     d.with_variable(label_variable("asset", "UM asset", f"binance_pm_um_asset_margin_balance{s}"))
     layout = Layout(d)
-    # uniMMR is only meaningful with maintenance margin (Binance reports a huge value without).
+    # Without maintenance margin (no positions or loans) Binance's uniMMR is a sentinel, "99999999",
+    # exported as sent. Drawn, it would flatten every other account's line, so the uniMMR panels
+    # read only accounts with maintenance margin and name the others "no positions".
     uni_mmr = f"binance_pm_account_uni_mmr{s}\nand binance_pm_account_maint_margin{s} > 0"
+    no_positions = f"binance_pm_account_maint_margin{s} == 0"
 
     layout.row("Margin risk")
     layout.add(
@@ -228,7 +240,9 @@ def overview(config: MixinConfig) -> dm.Dashboard:
             query(uni_mmr, "{{account}}"),
             description="Adjusted equity / maintenance margin. Binance: above "
             f"{BINANCE_MARGIN_CALL_UNI_MMR} free trading, margin call below, reduce-only below "
-            f"{BINANCE_REDUCE_ONLY_UNI_MMR}, liquidation at {BINANCE_LIQUIDATION_UNI_MMR}.",
+            f"{BINANCE_REDUCE_ONLY_UNI_MMR}, liquidation at {BINANCE_LIQUIDATION_UNI_MMR} and "
+            "below. Accounts without maintenance margin (no positions or loans; Binance then "
+            "reports uniMMR 99999999) are left out: uniMMR now names them.",
         )
         .thresholds(uni_mmr_thresholds(config))
         .thresholds_style(
@@ -240,10 +254,18 @@ def overview(config: MixinConfig) -> dm.Dashboard:
         width=14,
     )
     layout.add(
-        single("uniMMR now", "none", query(uni_mmr, "{{account}}", instant=True))
+        single(
+            "uniMMR now",
+            "none",
+            query(uni_mmr, "{{account}}", ref="A", instant=True),
+            query(no_positions, "{{account}}", ref="B", instant=True),
+            description='Each account\'s uniMMR, or "no positions" for an account without '
+            "maintenance margin, for which Binance reports uniMMR 99999999.",
+        )
         .thresholds(uni_mmr_thresholds(config))
         .color_mode(cm.BigValueColorMode.BACKGROUND)
-        .decimals(3),
+        .decimals(3)
+        .override_by_query("B", no_positions_mapping()),
         width=5,
     )
     layout.add(
@@ -306,7 +328,9 @@ def overview(config: MixinConfig) -> dm.Dashboard:
             "percentunit",
             query(f"binance_pm_um_asset_margin_ratio{s_asset}", "{{account}} {{asset}}"),
             description="Maintenance margin / margin balance; +Inf when the margin balance is "
-            "gone.",
+            "zero or negative. Under Portfolio Margin the account's other collateral covers a "
+            "negative UM wallet: uniMMR, not this ratio, says how close the account is to "
+            "liquidation.",
         )
         .thresholds(
             thresholds(

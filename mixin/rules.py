@@ -119,25 +119,29 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
         f"Account {acc} has uniMMR {value}, below {t.uni_mmr_liquidation}. "
         f"Binance liquidates at {BINANCE_LIQUIDATION_UNI_MMR}.",
     )
+    # Portfolio Margin shares collateral across wallets: a UM wallet may be negative (ratio huge or
+    # +Inf) while the account is safe, and uniMMR and the account status decide. The per-asset ratio
+    # alerts only stand in for accounts that export no uniMMR (the `account` collector is off).
     ratio = f"binance_pm_um_asset_margin_ratio{s}"
+    without_uni_mmr = f"unless on (job, instance, account) {uni_mmr}"
     asset = "{{ $labels.asset }}"
     ratio_value = '{{ $value | printf "%.3f" }}'
     yield Alert(
         "BinancePMUMMarginRatioHigh",
-        f"{ratio} > {t.margin_ratio_warning}",
+        f"{ratio} > {t.margin_ratio_warning}\n{without_uni_mmr}\n",
         "warning",
         f"UM {asset} margin ratio of account {acc} is above {t.margin_ratio_warning}",
-        f"Account {acc}: the UM {asset} margin ratio (maintenance margin / margin balance) is "
-        f"{ratio_value}, above the warning threshold {t.margin_ratio_warning}.",
+        f"Account {acc} exports no uniMMR: its UM {asset} margin ratio (maintenance margin / "
+        f"margin balance) is {ratio_value}, above the warning threshold {t.margin_ratio_warning}.",
     )
     yield Alert(
         "BinancePMUMMarginRatioCritical",
-        f"{ratio} > {t.margin_ratio_critical}",
+        f"{ratio} > {t.margin_ratio_critical}\n{without_uni_mmr}\n",
         "critical",
         f"UM {asset} margin ratio of account {acc} is above {t.margin_ratio_critical}",
-        f"Account {acc}: the UM {asset} margin ratio (maintenance margin / margin balance) is "
-        f"{ratio_value}, above the critical threshold {t.margin_ratio_critical} "
-        "(+Inf: the margin balance is gone).",
+        f"Account {acc} exports no uniMMR: its UM {asset} margin ratio (maintenance margin / "
+        f"margin balance) is {ratio_value}, above the critical threshold "
+        f"{t.margin_ratio_critical} (+Inf: the asset's margin balance is zero or negative).",
     )
     distance = f"{LIQUIDATION_DISTANCE}{s}"
     position = "{{ $labels.symbol }} {{ $labels.position_side }}"
@@ -279,7 +283,7 @@ def exporter_alerts(config: MixinConfig) -> Iterator[Alert]:
         "warning",
         "binance-pm-exporter is running out of file descriptors",
         "{{ $labels.instance }}: "
-        '{{ $value | humanizePercentage }} of the open files limit is in use (threshold '
+        "{{ $value | humanizePercentage }} of the open files limit is in use (threshold "
         f"{percent(config.fd_usage_ratio)}); polls need descriptors too.",
     )
 

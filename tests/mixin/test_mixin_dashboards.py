@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,7 +18,7 @@ from exporter.render import all_families
 from exporter.simulator.demo import demo_accounts
 from mixin.dashboards import panels
 from tests.mixin.conftest import REPO
-from tests.mixin.queries import dashboard_files, load, panel_queries, variable_queries
+from tests.mixin.queries import dashboard_files, fill, load, panel_queries, variable_queries
 
 FILES = dashboard_files(REPO)
 DASHBOARDS = {path.name: load(path) for path in FILES}
@@ -188,3 +190,85 @@ def test_metric_names_finds_series_but_not_labels_or_functions():
         " and on(account) bar > 0"
     )
     assert metric_names(expr) == {"foo_bucket", "bar"}
+
+
+def titled(dashboard: dict, title: str) -> dict:
+    (panel,) = [p for p in panels(dashboard) if p["title"] == title]
+    return panel
+
+
+def test_uni_mmr_panels_leave_out_accounts_without_maintenance_margin_and_name_them():
+    # With no positions Binance reports uniMMR "99999999" (exported as sent): drawn, it would
+    # flatten every other account's line. The graph and the stat read only accounts with
+    # maintenance margin; the stat's query B names the others "no positions".
+    overview = DASHBOARDS["overview.json"]
+    s = '{job="binance-pm-exporter", account=~"$account"}'
+    with_positions = f"binance_pm_account_uni_mmr{s}\nand binance_pm_account_maint_margin{s} > 0"
+    assert [t["expr"] for t in titled(overview, "uniMMR")["targets"]] == [with_positions]
+    now = titled(overview, "uniMMR now")
+    assert {t["refId"]: t["expr"] for t in now["targets"]} == {
+        "A": with_positions,
+        "B": f"binance_pm_account_maint_margin{s} == 0",
+    }
+    (override,) = now["fieldConfig"]["overrides"]
+    assert override["matcher"] == {"id": "byFrameRefID", "options": "B"}
+    assert override["properties"] == [
+        {
+            "id": "mappings",
+            "value": [
+                {
+                    "type": "value",
+                    "options": {"0": {"text": "no positions", "color": "blue", "index": 0}},
+                }
+            ],
+        }
+    ]
+    # The raw series stays as Binance sends it: no panel clamps or rescales uniMMR.
+    for _, expr in panel_queries(overview):
+        assert "clamp" not in expr
+
+
+def test_uni_mmr_panel_queries_on_an_account_without_positions(tmp_path: Path, promtool):
+    # Prometheus runs the panels' queries against "idle", an account without positions as the
+    # live API reports it (uniMMR 99999999, maintenance margin 0), next to an account at 1.3.
+    overview = DASHBOARDS["overview.json"]
+    exprs = {name: expr for name, expr in panel_queries(overview) if name.startswith("uniMMR")}
+    assert sorted(exprs) == ["uniMMR [A]", "uniMMR now [A]", "uniMMR now [B]"]
+    labels = 'job="binance-pm-exporter", instance="pm:10091"'
+    series = {
+        f'binance_pm_account_uni_mmr{{{labels}, account="idle"}}': 99999999,
+        f'binance_pm_account_maint_margin{{{labels}, account="idle"}}': 0,
+        f'binance_pm_account_uni_mmr{{{labels}, account="main"}}': 1.3,
+        f'binance_pm_account_maint_margin{{{labels}, account="main"}}': 1000,
+    }
+    main = f'binance_pm_account_uni_mmr{{{labels}, account="main"}}'
+    idle = f'binance_pm_account_maint_margin{{{labels}, account="idle"}}'
+    expected = {
+        "uniMMR [A]": [(main, 1.3)],
+        "uniMMR now [A]": [(main, 1.3)],
+        "uniMMR now [B]": [(idle, 0)],
+    }
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": k, "values": str(v)} for k, v in series.items()],
+                "promql_expr_test": [
+                    {
+                        "expr": fill(exprs[name]),
+                        "eval_time": "0m",
+                        "exp_samples": [{"labels": lbl, "value": v} for lbl, v in samples],
+                    }
+                    for name, samples in expected.items()
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "uni_mmr_panels_test.yml"
+    path.write_text(yaml.safe_dump(test, sort_keys=False))
+    result = subprocess.run(
+        [promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -95,6 +95,36 @@ def test_uni_mmr_alerts_need_maintenance_margin():
             assert 'binance_pm_account_maint_margin{job="binance-pm-exporter"} > 0' in rule["expr"]
 
 
+def test_um_margin_ratio_alerts_only_judge_accounts_that_export_no_uni_mmr():
+    # Portfolio Margin: a UM wallet may be negative (ratio +Inf) on a safe account; uniMMR decides.
+    for rule in committed_alerts():
+        if rule["alert"].startswith("BinancePMUMMarginRatio"):
+            assert rule["expr"].endswith(
+                "\nunless on (job, instance, account) "
+                'binance_pm_account_uni_mmr{job="binance-pm-exporter"}\n'
+            ), rule["expr"]
+
+
+def test_um_margin_ratio_alerts_match_uni_mmr_through_the_job_selector_and_overrides():
+    config = from_mapping(
+        {
+            "job_selector": 'job="pm", env="prod"',
+            "account_overrides": [{"accounts": ["desk2"], "thresholds": {}}],
+        }
+    )
+    exprs = [
+        r["expr"]
+        for r in alert_rules(rules.alerts_file(config))
+        if r["alert"] == "BinancePMUMMarginRatioHigh"
+    ]
+    assert exprs == [
+        f'binance_pm_um_asset_margin_ratio{{job="pm", env="prod", account{op}"desk2"}} > 0.5\n'
+        "unless on (job, instance, account) "
+        f'binance_pm_account_uni_mmr{{job="pm", env="prod", account{op}"desk2"}}\n'
+        for op in ("!~", "=~")
+    ]
+
+
 def test_thresholds_and_job_selector_come_from_the_config():
     config = from_mapping(
         {"job_selector": 'job="pm", env="prod"', "thresholds": {"uni_mmr_warning": 1.7}}
