@@ -35,7 +35,7 @@ from exporter.listener import (
 from exporter.render import Renderer
 from exporter.scheduler import Scheduler
 from exporter.snapshot import ExporterStatus, Store
-from exporter.webconfig import WebSecurity
+from exporter.web import WebSecurity
 
 log = structlog.get_logger("exporter")
 

@@ -16,7 +16,7 @@ from exporter.config import Config, ConfigError, load_config, load_in_time
 from exporter.listener import DEFAULT_MAX_CONNECTIONS, raise_fd_limit
 from exporter.logsetup import FORMATS, LEVELS, configure
 from exporter.redaction import redact_url
-from exporter.webconfig import WebSecurity, describe, load_web_config
+from exporter.web import WebSecurity, describe, load_web_config
 
 # Chosen from the free part of Prometheus' default port allocations; documented in README.
 DEFAULT_PORT = 10091

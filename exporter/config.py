@@ -273,7 +273,7 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError("", f"the config must be a mapping, not {_type_name(raw)}")
     raw = _expand_env(raw, "", env)
-    _reject_unknown(raw, _TOP_KEYS, "")
+    reject_unknown(raw, _TOP_KEYS, "")
 
     base_url = _url(raw, "base_url", "https://papi.binance.com")
     time_url = _url(raw, "time_url", "https://fapi.binance.com/fapi/v1/time")
@@ -290,7 +290,7 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
         positions = {}
     if not isinstance(positions, dict):
         raise ConfigError("positions", f"must be a mapping, not {_type_name(positions)}")
-    _reject_unknown(positions, {"include_zero"}, "positions")
+    reject_unknown(positions, {"include_zero"}, "positions")
     include_zero = positions.get("include_zero", False)
     if not isinstance(include_zero, bool):
         raise ConfigError("positions.include_zero", f"must be true or false, not {include_zero!r}")
@@ -363,7 +363,7 @@ def _accounts(
         path = f"accounts[{i}]"
         if not isinstance(item, dict):
             raise ConfigError(path, f"must be a mapping, not {_type_name(item)}")
-        _reject_unknown(item, _ACCOUNT_KEYS, path)
+        reject_unknown(item, _ACCOUNT_KEYS, path)
         name = item.get("name")
         if name is None:
             raise ConfigError(f"{path}.name", "is required")
@@ -523,10 +523,20 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _reject_unknown(raw: dict, known: set[str], path: str) -> None:
+def reject_unknown(
+    raw: dict, known: set[str], path: str, refused: Mapping[str, str] | None = None
+) -> None:
+    """Every key of ``raw`` (the mapping at ``path``) must be in ``known``.
+
+    ``refused`` maps a key path to why it is refused: a documented key this exporter does not do
+    is refused with that reason rather than as unknown.
+    """
     for key in raw:
+        name = _join(path, str(key))
+        if refused and name in refused:
+            raise ConfigError(name, refused[name])
         if key not in known:
-            raise ConfigError(_join(path, str(key)), f"unknown key {key!r}")
+            raise ConfigError(name, f"unknown key {key!r}")
 
 
 def _type_name(value: Any) -> str:

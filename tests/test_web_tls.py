@@ -16,7 +16,7 @@ import trustme
 from structlog.testing import capture_logs
 
 from exporter.simulator.server import SimulatorThread
-from exporter.webconfig import WebSecurity, load_web_config
+from exporter.web import WebSecurity, load_web_config
 from tests.helpers import ExporterThread, make_config, wait_for
 
 POLL = 0.1  # the web config watcher's interval in these tests

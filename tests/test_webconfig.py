@@ -17,7 +17,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 
 from exporter.config import ConfigError
-from exporter.webconfig import BasicAuth, WebSecurity, load_web_config
+from exporter.web import BasicAuth, WebSecurity, load_web_config
 from tests.helpers import replace_with_fifo, unblock
 
 ROOT = Path(__file__).resolve().parents[1]
