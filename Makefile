@@ -34,8 +34,9 @@ soak: $(STAMP)
 mixin: $(STAMP)
 	$(BIN)/python -m mixin
 
-# Ours against a plain prometheus_client exporter on the simulator (about 8 minutes); writes
-# benchmarks/results/ (see docs/performance.md).
+# Ours against a plain prometheus_client exporter on the simulator, scraped with Prometheus'
+# headers and by an HA pair of real Prometheus (about 15 minutes); writes benchmarks/results/
+# (see docs/performance.md).
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.run

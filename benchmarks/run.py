@@ -1,31 +1,34 @@
 """``make bench``: this exporter against the usual prometheus_client way, on the simulator.
 
-Three kinds of process, each measured on its own (psutil): the simulator (``benchmarks.sim_runner``,
-every account hedge mode with 20 open positions in a 430-symbol market, so each UM account reply
-has 860 position entries), and one exporter at a time: ours through its real CLI
-(``python -m exporter --config.file ...``) or the baseline (``benchmarks/baseline_exporter.py``),
-both reading the same generated configuration (um_account only). For each scenario and exporter:
+Three kinds of process, each measured on its own: the simulator (``benchmarks.sim_runner``, every
+account hedge mode with 20 open positions in a 430-symbol market, so each UM account reply has
+860 position entries), one exporter at a time: ours through its real CLI (``python -m exporter
+--config.file ...``) or the baseline (``benchmarks/baseline_exporter.py``), both reading the same
+generated configuration (um_account only), and real Prometheus servers. Scrapes send what
+Prometheus sends: its ``Accept`` header (2.x's or 3.x's) and ``Accept-Encoding: gzip``.
 
-1. start it, wait until every account has been polled twice (steady state);
-2. CPU per poll: process CPU time over a fixed number of polls (counted in the simulator's
-   request log), with no scrapes running, divided by the polls;
-3. scrape latency: 4 client threads on keep-alive connections scrape back to back, first
-   without then with gzip, while polls go on at their configured rate; latency is request sent
-   to last body byte; the body is not decompressed;
-4. peak RSS: the kernel's high-water mark (VmHWM) of the exporter process at the end.
+1. Decode floor: the CPU of ``orjson.loads`` on one signed reply from the simulator, in-process.
+2. For each scenario and exporter: start it, wait until every account has been polled twice;
+   CPU per poll over a fixed number of polls (counted in the simulator's request log) while
+   nothing scrapes; then 4 client threads on keep-alive connections scrape back to back with
+   Prometheus 2.x's headers, then 3.x's, while polls go on; peak RSS (VmHWM) at the end.
+3. An HA pair of Prometheus servers (``benchmarks.prometheus_pair``) scraping a fresh exporter
+   every 5 s for a minute, at 100 accounts and at 1,000: each server's own scrape_duration_seconds,
+   samples and up, and the exporter's CPU per minute over the same window.
+4. 1,000 accounts at a 60 s interval, ours: every account polled on its slot, no minute above
+   the weight budget, while 4 clients scrape back to back with Prometheus 2.x's headers for the
+   whole second interval; then the HA pair in the third. The baseline at 1,000 gets the HA pair
+   after its first interval.
 
-Then a 1,000-account check of ours alone at a 60 s interval (about 90 s): every account polled
-every interval, polls spread evenly, no minute above the weight budget, scrapes served while
-the second interval's polls go on.
-
-Results go to ``benchmarks/results/`` (``results.json``, ``results.png``) and a table to stdout.
-All traffic stays on 127.0.0.1; every process started here is stopped on the way out, errors
-and Ctrl-C included.
+Results go to ``benchmarks/results/`` (``results.json``, ``results.png``) and tables to stdout
+(``benchmarks/report.py``). All traffic stays on 127.0.0.1; every process started here is
+stopped on the way out, errors and Ctrl-C included.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import http.client
 import json
 import math
@@ -33,11 +36,13 @@ import os
 import platform
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -45,10 +50,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psutil
 import yaml
 
+from benchmarks import prometheus_pair, report
 from benchmarks.sim_runner import credentials
+from exporter.binance.signing import HmacSigner
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -58,9 +66,32 @@ POSITION_ENTRIES = 860  # 430 UM symbols x LONG/SHORT in every reply
 IMPLS = ("ours", "baseline")
 CHECK_ACCOUNTS = 1000
 CHECK_INTERVAL = 60.0
-CHECK_OBSERVE = 88.0
+PAIR_ACCOUNTS = 100
 WEIGHT_BUDGET = 6000
 UM_ACCOUNT_WEIGHT = 5
+UM_ACCOUNT = "/papi/v1/um/account"
+DECODES = 200
+# An exporter above this resident size in an HA-pair window is stopped early (the baseline at
+# 1,000 accounts starts a new render for every scrape while the old ones still run).
+RSS_GUARD_BYTES = 6 * 2**30
+
+# What Prometheus sends when it scrapes (scrape/scrape.go; 3.x from its default
+# scrape_protocols), with Accept-Encoding: gzip in both.
+SCRAPERS = {
+    "prometheus-2": {
+        "Accept": "application/openmetrics-text;version=1.0.0,"
+        "application/openmetrics-text;version=0.0.1;q=0.75,"
+        "text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        "Accept-Encoding": "gzip",
+    },
+    "prometheus-3": {
+        "Accept": "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+        "application/openmetrics-text;version=0.0.1;q=0.4,"
+        "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+        "text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+        "Accept-Encoding": "gzip",
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -174,6 +205,13 @@ def wait_until(condition, timeout: float, what: str, procs: Processes, proc=None
     raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
 
 
+def sleep_until(wall: float, procs: Processes, proc: subprocess.Popen) -> None:
+    """Sleep until wall-clock ``wall``, checking that ``proc`` is still alive."""
+    while (left := wall - time.time()) > 0:
+        procs.check(proc)
+        time.sleep(min(left, 1.0))
+
+
 def http_ok(port: int, path: str) -> bool:
     try:
         return httpx.get(f"http://{HOST}:{port}{path}", timeout=2).status_code == 200
@@ -181,15 +219,25 @@ def http_ok(port: int, path: str) -> bool:
         return False
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts connections on ``port``; asks for nothing (no /metrics)."""
+    try:
+        with socket.create_connection((HOST, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
 # -- measurements ----------------------------------------------------------------------------
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
-    """CPU time of every thread of the process, in nanoseconds' precision where Linux has it.
+    """CPU time of the process's live threads, in nanoseconds' precision where Linux has it.
 
     psutil's figure comes in clock ticks (10 ms), too coarse for a window of a few dozen
-    polls; /proc/PID/task/*/schedstat counts each thread's time on the CPU in nanoseconds.
-    Both exporters keep their threads for their whole life, so no thread's time is lost.
+    polls; /proc/PID/task/*/schedstat counts each thread's time on the CPU in nanoseconds. It
+    misses threads that end inside the window, so it is only used where both exporters keep
+    their threads (polling, nothing scraping); see ``process_cpu_seconds``.
     """
     try:
         total = 0
@@ -197,8 +245,18 @@ def cpu_seconds(proc: psutil.Process) -> float:
             total += int((task / "schedstat").read_text().split()[0])
         return total / 1e9
     except (OSError, ValueError, IndexError):
-        t = proc.cpu_times()
-        return t.user + t.system
+        return process_cpu_seconds(proc)
+
+
+def process_cpu_seconds(proc: psutil.Process) -> float:
+    """CPU time of the whole process, ended threads included (/proc/PID/stat, 10 ms ticks).
+
+    What a scrape costs the baseline is spent on a thread that prometheus_client's
+    ThreadingHTTPServer starts for the connection and that ends with it, so a window with
+    scrapes is measured here; over a minute the ticks' resolution is well under 1%.
+    """
+    t = proc.cpu_times()
+    return t.user + t.system
 
 
 def peak_rss_bytes(pid: int) -> int:
@@ -218,32 +276,65 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def scrape(port: int, count: int, *, gzip: bool, cap_seconds: float) -> dict[str, Any]:
-    """``count`` scrapes from CLIENTS threads, back to back, stopping early at ``cap_seconds``."""
-    headers = {"Accept-Encoding": "gzip"} if gzip else {}
+def get_metrics(
+    conn: http.client.HTTPConnection, headers: dict[str, str]
+) -> tuple[http.client.HTTPResponse, bytes]:
+    """GET /metrics with exactly ``headers`` (http.client adds only Host)."""
+    conn.putrequest("GET", "/metrics", skip_accept_encoding=True)
+    for name, value in headers.items():
+        conn.putheader(name, value)
+    conn.endheaders()
+    reply = conn.getresponse()
+    return reply, reply.read()
+
+
+def warm_up(port: int, headers: dict[str, str], timeout: float) -> int:
+    """Scrape until a reply comes gzipped (a format's first build, then its gzip's); its series.
+
+    That is where a Prometheus scraping every few seconds is after its first scrape. The
+    series are the sample lines of the reply, the format ``headers`` negotiate.
+    """
+    deadline = time.monotonic() + timeout
+    conn = http.client.HTTPConnection(HOST, port, timeout=max(timeout, 60))
+    try:
+        while True:
+            reply, body = get_metrics(conn, headers)
+            compressed = reply.getheader("Content-Encoding") == "gzip"
+            if reply.status == 200 and (compressed or time.monotonic() > deadline):
+                text = gzip.decompress(body) if compressed else body
+                return sum(1 for line in text.splitlines() if line and not line.startswith(b"#"))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"/metrics answered {reply.status} for {timeout:g}s")
+            time.sleep(0.05)
+    finally:
+        conn.close()
+
+
+def scrape(port: int, headers: dict[str, str], *, count: int | None, until: float) -> dict:
+    """Scrapes from CLIENTS threads back to back: ``count`` in all, or until monotonic ``until``.
+
+    Latency runs from the request being sent to the last byte of the body; the body is not
+    decompressed. One untimed scrape per client first (connection set-up).
+    """
     lock = threading.Lock()
-    left = [count]
+    left = [math.inf if count is None else count]
     samples: list[tuple[float, int]] = []
     gzipped = [0]  # replies that came compressed: the server may answer a gzip request plainly
+    types: Counter[str] = Counter()
     errors = [0]
-    deadline = time.monotonic() + cap_seconds
 
     def client() -> None:
         conn = http.client.HTTPConnection(HOST, port, timeout=60)
-        # One untimed scrape per client: connection set-up and first-request effects.
-        conn.request("GET", "/metrics", headers=headers)
-        conn.getresponse().read()
         try:
-            while time.monotonic() < deadline:
+            get_metrics(conn, headers)
+            while time.monotonic() < until:
                 with lock:
                     if left[0] <= 0:
                         return
                     left[0] -= 1
                 started = time.perf_counter()
                 try:
-                    conn.request("GET", "/metrics", headers=headers)
-                    reply = conn.getresponse()
-                    body = reply.read()
+                    reply, body = get_metrics(conn, headers)
                 except (OSError, http.client.HTTPException):
                     errors[0] += 1
                     conn.close()
@@ -255,6 +346,7 @@ def scrape(port: int, count: int, *, gzip: bool, cap_seconds: float) -> dict[str
                 with lock:
                     samples.append((elapsed, len(body)))
                     gzipped[0] += reply.getheader("Content-Encoding") == "gzip"
+                    types[reply.getheader("Content-Type", "")] += 1
         finally:
             conn.close()
 
@@ -266,22 +358,48 @@ def scrape(port: int, count: int, *, gzip: bool, cap_seconds: float) -> dict[str
         t.join()
     wall = time.monotonic() - started
     latencies = [s for s, _ in samples]
+    if not latencies:
+        raise RuntimeError(f"no scrape succeeded in {wall:.1f}s ({errors[0]} errors)")
     return {
         "scrapes": len(samples),
-        "capped": len(samples) < count,
+        "capped": count is not None and len(samples) < count,
         "errors": errors[0],
         "seconds": round(wall, 2),
         "p50_ms": round(percentile(latencies, 50) * 1000, 3),
         "p99_ms": round(percentile(latencies, 99) * 1000, 3),
         "max_ms": round(max(latencies) * 1000, 3),
         "bytes": int(percentile([b for _, b in samples], 50)),
-        "gzip_replies": gzipped[0],
+        "gzip_share": round(gzipped[0] / len(samples), 4),
+        "content_type": types.most_common(1)[0][0],
+        "content_types": dict(types),
     }
 
 
-def count_series(port: int) -> int:
-    body = httpx.get(f"http://{HOST}:{port}/metrics", timeout=60).text
-    return sum(1 for line in body.splitlines() if line and not line.startswith("#"))
+def decode_floor(sim_url: str) -> dict[str, Any]:
+    """CPU of ``orjson.loads`` on one full-market reply: what any poll must at least spend.
+
+    The reply is fetched the way both exporters ask for it (signed query, API key header).
+    Measured on this thread's CPU clock, median of DECODES decodes.
+    """
+    _, key, secret = credentials(0)
+    query = f"recvWindow=5000&timestamp={int(time.time() * 1000)}"
+    url = f"{sim_url}{UM_ACCOUNT}?{query}&signature={HmacSigner(secret).sign(query)}"
+    reply = httpx.get(url, headers={"X-MBX-APIKEY": key}, timeout=30)
+    reply.raise_for_status()
+    body = reply.content
+    cpu, wall = [], []
+    for _ in range(DECODES):
+        c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
+        orjson.loads(body)
+        cpu.append(time.thread_time_ns() - c0)
+        wall.append(time.perf_counter_ns() - w0)
+    return {
+        "reply_bytes": len(body),
+        "position_entries": len(orjson.loads(body)["positions"]),
+        "decodes": DECODES,
+        "cpu_ms_median": round(statistics.median(cpu) / 1e6, 3),
+        "wall_ms_median": round(statistics.median(wall) / 1e6, 3),
+    }
 
 
 def write_config(directory: Path, sim_url: str, accounts: int, interval: float, zero: bool) -> Path:
@@ -317,6 +435,19 @@ def exporter_argv(impl: str, config: Path, port: int) -> list[str]:
     return [sys.executable, script, f"--config.file={config}", f"--web.listen-address={listen}"]
 
 
+@dataclass
+class Running:
+    """One exporter process under test."""
+
+    impl: str
+    proc: subprocess.Popen
+    ps: psutil.Process
+    port: int
+    started: float  # wall clock
+    accounts: int
+    interval: float
+
+
 class Bench:
     def __init__(self, procs: Processes, workdir: Path, args: argparse.Namespace) -> None:
         self.procs = procs
@@ -324,6 +455,7 @@ class Bench:
         self.args = args
         self.sim_url = ""
         self.simlog: SimLog | None = None
+        self.sim_ps: psutil.Process | None = None
 
     def start_simulator(self, accounts: int) -> None:
         port, log_port = free_port(), free_port()
@@ -331,6 +463,7 @@ class Bench:
         proc = self.procs.start("simulator", [*argv, f"--port={port}", f"--log-port={log_port}"])
         self.sim_url = f"http://{HOST}:{port}"
         self.simlog = SimLog(log_port)
+        self.sim_ps = psutil.Process(proc.pid)
         wait_until(
             lambda: http_ok(port, "/fapi/v1/time") and http_ok(log_port, "/polls"),
             60,
@@ -347,109 +480,237 @@ class Bench:
                 counts[account] += 1
         return min(counts.values()) >= times
 
-    def measure(self, impl: str, sc: Scenario) -> dict[str, Any]:
-        assert self.simlog is not None
-        config = write_config(self.workdir, self.sim_url, sc.accounts, sc.interval, sc.include_zero)
+    def start_exporter(
+        self, impl: str, name: str, accounts: int, interval: float, zero: bool = False
+    ) -> Running:
+        config = write_config(self.workdir, self.sim_url, accounts, interval, zero)
         port = free_port()
         started = time.time()
-        proc = self.procs.start(f"{impl}-{sc.key}", exporter_argv(impl, config, port))
-        ps = psutil.Process(proc.pid)
+        proc = self.procs.start(name, exporter_argv(impl, config, port))
+        run = Running(impl, proc, psutil.Process(proc.pid), port, started, accounts, interval)
+        # Only a connection: a scrape would make ours publish that format from then on.
+        wait_until(lambda: listening(port), 30, f"{name}: listening", self.procs, proc)
+        return run
+
+    def wait_polled(self, run: Running, times: int) -> None:
+        names = {credentials(i)[0] for i in range(run.accounts)}
+        wait_until(
+            lambda: self.polled(names, run.started, times),
+            times * run.interval + 30,
+            f"{run.impl}: every account polled {times} times",
+            self.procs,
+            run.proc,
+        )
+
+    def cpu_per_poll(self, run: Running, t0: float, cpu0: float) -> dict[str, Any]:
+        assert self.simlog is not None
+        t1, cpu1 = time.time(), cpu_seconds(run.ps)
+        polls = self.simlog.count(t0, t1)
+        cpu_ms = (cpu1 - cpu0) / polls * 1000 if polls else math.nan
+        return {
+            "cpu_window_polls": polls,
+            "cpu_window_seconds": round(t1 - t0, 2),
+            "cpu_ms_per_poll": round(cpu_ms, 3),
+            "cpu_ms_per_1000_entries": round(cpu_ms * 1000 / POSITION_ENTRIES, 3),
+        }
+
+    def measure(self, impl: str, sc: Scenario) -> dict[str, Any]:
+        assert self.simlog is not None
+        run = self.start_exporter(
+            impl, f"{impl}-{sc.key}", sc.accounts, sc.interval, sc.include_zero
+        )
         try:
-            names = {credentials(i)[0] for i in range(sc.accounts)}
-            wait_until(
-                lambda: self.polled(names, started, 2) and http_ok(port, "/metrics"),
-                3 * sc.interval + 30,
-                f"{impl}: every account polled twice",
-                self.procs,
-                proc,
-            )
-            # CPU per poll, no scrapes running.
-            t0, cpu0 = time.time(), cpu_seconds(ps)
+            self.wait_polled(run, 2)
+            # CPU per poll, nothing scraping.
+            t0, cpu0 = time.time(), cpu_seconds(run.ps)
             wait_until(
                 lambda: self.simlog.count(t0) >= sc.cpu_polls,
                 sc.cpu_polls * sc.interval / sc.accounts * 2 + 30,
                 f"{impl}: {sc.cpu_polls} polls",
                 self.procs,
-                proc,
+                run.proc,
             )
-            t1, cpu1 = time.time(), cpu_seconds(ps)
-            polls = self.simlog.count(t0, t1)
-            cpu_ms = (cpu1 - cpu0) / polls * 1000
-            series = count_series(port)
-            rss_before = ps.memory_info().rss
-            n, cap = self.args.scrapes, self.args.scrape_cap
-            plain = scrape(port, n, gzip=False, cap_seconds=cap)
-            gz = scrape(port, n, gzip=True, cap_seconds=cap)
-            self.procs.check(proc)
-            rss = peak_rss_bytes(proc.pid)
+            cpu = self.cpu_per_poll(run, t0, cpu0)
+            rss_before = run.ps.memory_info().rss
+            runs: dict[str, Any] = {}
+            series = 0
+            for scraper, headers in SCRAPERS.items():
+                series = warm_up(run.port, headers, timeout=30)
+                until = time.monotonic() + self.args.scrape_cap
+                runs[scraper] = scrape(run.port, headers, count=self.args.scrapes, until=until)
+            self.procs.check(run.proc)
+            rss = peak_rss_bytes(run.proc.pid)
         finally:
-            self.procs.stop(proc)
+            self.procs.stop(run.proc)
         return {
             "series": series,
-            "cpu_window_polls": polls,
-            "cpu_window_seconds": round(t1 - t0, 2),
-            "cpu_ms_per_poll": round(cpu_ms, 3),
-            "cpu_ms_per_1000_entries": round(cpu_ms * 1000 / POSITION_ENTRIES, 3),
-            "scrape": plain,
-            "scrape_gzip": gz,
+            **cpu,
+            "scrape": runs,
             "rss_before_scrapes_mb": round(rss_before / 2**20, 1),
             "peak_rss_mb": round(rss / 2**20, 1),
         }
 
-    def check_1000(self) -> dict[str, Any]:
-        """1,000 accounts at 60 s, um_account only: schedule, weight and scrapes, ours only."""
+    def pair_window(self, run: Running) -> dict[str, Any]:
+        """The HA pair scrapes ``run`` for the window; its CPU, polls and the pair's view."""
         assert self.simlog is not None
-        config = write_config(self.workdir, self.sim_url, CHECK_ACCOUNTS, CHECK_INTERVAL, False)
-        port = free_port()
-        started = time.time()
-        proc = self.procs.start("ours-1000", exporter_argv("ours", config, port))
-        ps = psutil.Process(proc.pid)
+        job = f"{run.impl}-{run.accounts}"
+        target = f"{HOST}:{run.port}"
+        servers = prometheus_pair.start(self.procs, self.workdir, job, target, free_port)
         try:
-            wait_until(lambda: http_ok(port, "/healthz"), 30, "ours: listening", self.procs, proc)
-            # CPU per poll in the first interval, before any scrape.
-            time.sleep(max(0.0, started + 10 - time.time()))
-            t0, cpu0 = time.time(), cpu_seconds(ps)
-            time.sleep(max(0.0, started + 40 - time.time()))
-            t1, cpu1 = time.time(), cpu_seconds(ps)
-            polls = self.simlog.count(t0, t1)
-            # Scrapes once every account has data, while the second interval's polls go on.
-            time.sleep(max(0.0, started + CHECK_INTERVAL + 3 - time.time()))
-            rss_before = ps.memory_info().rss
-            series = count_series(port)
-            plain = scrape(port, self.args.scrapes, gzip=False, cap_seconds=10)
-            gz = scrape(port, self.args.scrapes, gzip=True, cap_seconds=8)
-            time.sleep(max(0.0, started + CHECK_OBSERVE - time.time()))
-            self.procs.check(proc)
-            rss = peak_rss_bytes(proc.pid)
+            pss = [psutil.Process(server.proc.pid) for server in servers]
+            prom0 = sum(map(process_cpu_seconds, pss))
+            t0, cpu0, live0 = time.time(), process_cpu_seconds(run.ps), cpu_seconds(run.ps)
+            rss_peak, guarded = 0, False
+            while time.time() < t0 + self.args.prometheus_seconds:
+                self.procs.check(run.proc)
+                for server in servers:
+                    self.procs.check(server.proc)
+                rss = run.ps.memory_info().rss
+                rss_peak = max(rss_peak, rss)
+                if rss > RSS_GUARD_BYTES:
+                    guarded = True
+                    break
+                time.sleep(1.0)
+            t1, cpu1, live1 = time.time(), process_cpu_seconds(run.ps), cpu_seconds(run.ps)
+            prom1 = sum(map(process_cpu_seconds, pss))
+            seconds = max(1, round(t1 - t0))
+            # A scrape started inside the window is recorded when it ends (timeout at most).
+            time.sleep(prometheus_pair.SCRAPE_TIMEOUT + 1)
+            seen = [prometheus_pair.observed(s, job, t1, seconds) for s in servers]
+        finally:
+            for server in servers:
+                self.procs.stop(server.proc)
+        polls = self.simlog.count(t0, t1)
+        expected = run.accounts * (t1 - t0) / run.interval
+        scrapes = sum(r["scrapes"] for r in seen)
+        worst_p50 = [r["scrape_duration_p50_ms"] for r in seen if r["scrape_duration_p50_ms"]]
+        worst_max = [r["scrape_duration_max_ms"] for r in seen if r["scrape_duration_max_ms"]]
+        return {
+            "window_seconds": round(t1 - t0, 1),
+            "stopped_by_rss_guard": guarded,
+            "cpu_seconds": round(cpu1 - cpu0, 3),
+            "cpu_seconds_per_minute": round((cpu1 - cpu0) * 60 / (t1 - t0), 3),
+            # What the threads alive at the end spent: less when threads ended in the window.
+            "live_threads_cpu_seconds_per_minute": round((live1 - live0) * 60 / (t1 - t0), 3),
+            # Prometheus' own work (decompress, parse, append), which its scrape_duration holds.
+            "prometheus_pair_cpu_seconds_per_minute": round((prom1 - prom0) * 60 / (t1 - t0), 3),
+            "prometheus_cpu_ms_per_scrape": round((prom1 - prom0) * 1000 / scrapes, 1)
+            if scrapes
+            else None,
+            "polls": polls,
+            "polls_expected": round(expected),
+            "rss_peak_mb": round(rss_peak / 2**20, 1),
+            "replicas": seen,
+            # The worse replica's figures.
+            "scrape_duration_p50_ms": max(worst_p50) if worst_p50 else None,
+            "scrape_duration_max_ms": max(worst_max) if worst_max else None,
+            "up_min": min((r["up_min"] for r in seen if r["up_min"] is not None), default=None),
+            "samples_scraped_max": max((r["samples_scraped_max"] or 0) for r in seen),
+        }
+
+    def pair_run(self, impl: str, accounts: int, interval: float) -> dict[str, Any]:
+        """A fresh exporter, every account polled twice, then the HA pair's window."""
+        run = self.start_exporter(impl, f"{impl}-pair-{accounts}", accounts, interval)
+        try:
+            self.wait_polled(run, 2)
+            return self.pair_window(run)
+        finally:
+            self.procs.stop(run.proc)
+
+    def first_interval_cpu(self, run: Running) -> dict[str, Any]:
+        """CPU per poll from 10 s to 40 s after the start, in the first interval: no scrapes."""
+        sleep_until(run.started + 10, self.procs, run.proc)
+        t0, cpu0 = time.time(), cpu_seconds(run.ps)
+        sleep_until(run.started + 40, self.procs, run.proc)
+        return self.cpu_per_poll(run, t0, cpu0)
+
+    def check_1000(self) -> dict[str, Any]:
+        """1,000 accounts at 60 s, ours: slots and weight while 4 clients scrape all through the
+        second interval, then the HA pair in the third."""
+        assert self.simlog is not None
+        run = self.start_exporter("ours", "ours-1000", CHECK_ACCOUNTS, CHECK_INTERVAL)
+        headers = SCRAPERS["prometheus-2"]
+        try:
+            cpu = self.first_interval_cpu(run)
+            first_poll = min(t for t, _, _ in self.simlog.polls(run.started))
+            # Scrape from just before the second interval's first poll to just after its last.
+            scrape_from = first_poll + CHECK_INTERVAL - 1
+            scrape_to = first_poll + 2 * CHECK_INTERVAL + 1
+            sleep_until(scrape_from - 3, self.procs, run.proc)
+            warm_up(run.port, headers, timeout=30)
+            sleep_until(scrape_from, self.procs, run.proc)
+            rss_before = run.ps.memory_info().rss
+            who = {
+                "exporter": run.ps,
+                "scraping_clients": psutil.Process(),
+                "simulator": self.sim_ps,
+            }
+            cpu_before = {name: process_cpu_seconds(ps) for name, ps in who.items()}
+            scraped = scrape(
+                run.port, headers, count=None, until=time.monotonic() + scrape_to - time.time()
+            )
+            scrape_end = time.time()
+            # Where the two cores went while the clients scraped (cores: CPU s per s).
+            scraped["cpu_cores"] = {
+                name: round((process_cpu_seconds(ps) - cpu_before[name]) / scraped["seconds"], 2)
+                for name, ps in who.items()
+            }
+            series = warm_up(run.port, headers, timeout=30)  # every account has data now
+            pair = self.pair_window(run) if not self.args.skip_prometheus else None
+            self.procs.check(run.proc)
+            rss = peak_rss_bytes(run.proc.pid)
             ended = time.time()
         finally:
-            self.procs.stop(proc)
-        rows = [(t, a) for t, a, _ in self.simlog.polls(started) if t <= ended]
-        schedule = analyse_schedule(rows, ended)
+            self.procs.stop(run.proc)
+        rows = [(t, a) for t, a, _ in self.simlog.polls(run.started) if t <= ended]
         return {
             "accounts": CHECK_ACCOUNTS,
             "interval_seconds": CHECK_INTERVAL,
-            "observed_seconds": round(ended - started, 1),
+            "observed_seconds": round(ended - run.started, 1),
             "series": series,
-            "cpu_ms_per_poll": round((cpu1 - cpu0) / polls * 1000, 3) if polls else None,
-            "cpu_window_polls": polls,
-            "scrape": plain,
-            "scrape_gzip": gz,
+            **cpu,
+            "scrape_window": [
+                round(scrape_from - first_poll, 1),
+                round(scrape_end - first_poll, 1),
+            ],
+            "scrape": scraped,
             "rss_before_scrapes_mb": round(rss_before / 2**20, 1),
             "peak_rss_mb": round(rss / 2**20, 1),
-            **schedule,
+            **analyse_schedule(rows, scrape_from, scrape_end),
+            "prometheus": pair,
         }
 
+    def baseline_1000(self) -> dict[str, Any]:
+        """The baseline at 1,000 accounts: its first interval, then the HA pair."""
+        run = self.start_exporter("baseline", "baseline-1000", CHECK_ACCOUNTS, CHECK_INTERVAL)
+        try:
+            cpu = self.first_interval_cpu(run)
+            self.wait_polled(run, 1)
+            pair = self.pair_window(run)
+            self.procs.check(run.proc)
+            rss = peak_rss_bytes(run.proc.pid)
+        finally:
+            self.procs.stop(run.proc)
+        return {**cpu, "peak_rss_mb": round(rss / 2**20, 1), "prometheus": pair}
 
-def analyse_schedule(rows: list[tuple[float, str]], ended: float) -> dict[str, Any]:
+
+def analyse_schedule(rows: list[tuple[float, str]], scrape_from: float, scrape_to: float) -> dict:
+    """Slots, spread and weight of a 1,000-account run; gaps of the polls made while scraping."""
     by_account: dict[str, list[float]] = {}
     for t, account in sorted(rows):
         by_account.setdefault(account, []).append(t)
     firsts = sorted(times[0] for times in by_account.values())
     first_poll = firsts[0]
-    # Accounts whose second slot fell inside the observation must have had their second poll.
-    due_twice = [a for a, times in by_account.items() if times[0] + CHECK_INTERVAL + 2 < ended]
-    missed = [a for a in due_twice if len(by_account[a]) < 2]
+    # Every account's second slot falls inside the scraped window: each must have been polled.
+    due = [a for a, times in by_account.items() if scrape_from < times[0] + CHECK_INTERVAL]
+    due = [a for a in due if by_account[a][0] + CHECK_INTERVAL + 1 < scrape_to]
+    missed = [a for a in due if len(by_account[a]) < 2]
+    scraped_gaps = [
+        b - a
+        for times in by_account.values()
+        for a, b in pairwise(times)
+        if scrape_from <= b <= scrape_to
+    ]
     gaps = [b - a for times in by_account.values() for a, b in pairwise(times)]
     # Evenness over the first interval: polls per 5 s and per 1 s.
     per5 = [0] * 12
@@ -469,10 +730,13 @@ def analyse_schedule(rows: list[tuple[float, str]], ended: float) -> dict[str, A
     return {
         "accounts_polled": len(by_account),
         "first_interval_span_seconds": round(firsts[-1] - first_poll, 2),
-        "accounts_due_twice": len(due_twice),
-        "accounts_missing_second_poll": len(missed),
-        "poll_gap_min_seconds": round(min(gaps), 3) if gaps else None,
-        "poll_gap_max_seconds": round(max(gaps), 3) if gaps else None,
+        "accounts_due_while_scraping": len(due),
+        "accounts_missing_poll_while_scraping": len(missed),
+        "polls_while_scraping": len(scraped_gaps),
+        "poll_gap_min_seconds": round(min(scraped_gaps), 3) if scraped_gaps else None,
+        "poll_gap_max_seconds": round(max(scraped_gaps), 3) if scraped_gaps else None,
+        "poll_gap_all_min_seconds": round(min(gaps), 3) if gaps else None,
+        "poll_gap_all_max_seconds": round(max(gaps), 3) if gaps else None,
         "polls_per_5s_min": min(per5),
         "polls_per_5s_max": max(per5),
         "polls_per_1s_max": max(per1),
@@ -481,172 +745,27 @@ def analyse_schedule(rows: list[tuple[float, str]], ended: float) -> dict[str, A
     }
 
 
-# -- report ----------------------------------------------------------------------------------
-
-
-def ratio(a: float, b: float) -> float:
-    return round(a / b, 2) if b else math.inf
-
-
-def ratios(ours: dict, base: dict) -> dict[str, float]:
-    return {
-        "scrape_p50": ratio(base["scrape"]["p50_ms"], ours["scrape"]["p50_ms"]),
-        "scrape_p99": ratio(base["scrape"]["p99_ms"], ours["scrape"]["p99_ms"]),
-        "scrape_gzip_p50": ratio(base["scrape_gzip"]["p50_ms"], ours["scrape_gzip"]["p50_ms"]),
-        "scrape_gzip_p99": ratio(base["scrape_gzip"]["p99_ms"], ours["scrape_gzip"]["p99_ms"]),
-        "cpu_per_poll": ratio(base["cpu_ms_per_poll"], ours["cpu_ms_per_poll"]),
-        "peak_rss": ratio(base["peak_rss_mb"], ours["peak_rss_mb"]),
-    }
-
-
-def targets(scenarios: list[dict], check: dict | None) -> list[dict[str, Any]]:
-    by_key = {s["key"]: s for s in scenarios}
-    out = []
-
-    def add(name: str, measured: str, ok: bool) -> None:
-        out.append({"target": name, "measured": measured, "met": ok})
-
-    if "100" in by_key:
-        s = by_key["100"]
-        p99 = s["ours"]["scrape"]["p99_ms"]
-        add(
-            "scrape p99 <= 2 ms at 100 accounts",
-            f"{p99} ms (gzip {s['ours']['scrape_gzip']['p99_ms']} ms)",
-            p99 <= 2,
-        )
-        rss, base_rss = s["ours"]["peak_rss_mb"], s["baseline"]["peak_rss_mb"]
-        add("peak RSS <= 80 MB at 100 accounts", f"{rss} MB", rss <= 80)
-        add("peak RSS <= baseline at 100 accounts", f"{rss} vs {base_rss} MB", rss <= base_rss)
-    if "10z" in by_key:
-        r = by_key["10z"]["ratios"]
-        add(
-            "scrape >= 10x faster than baseline at 10 accounts include_zero",
-            f"p50 {r['scrape_p50']}x, p99 {r['scrape_p99']}x "
-            f"(gzip p50 {r['scrape_gzip_p50']}x, p99 {r['scrape_gzip_p99']}x)",
-            min(r["scrape_p50"], r["scrape_p99"]) >= 10,
-        )
-    polls = [s for s in scenarios if not s["include_zero"]]
-    if polls:
-        worst = max(s["ours"]["cpu_ms_per_poll"] for s in polls)
-        least = min(s["ratios"]["cpu_per_poll"] for s in polls)
-        add("CPU per full-market hedge poll <= 3 ms", f"at most {worst} ms", worst <= 3)
-        add("CPU per poll >= 3x less than baseline", f"at least {least}x", least >= 3)
-    if check is not None:
-        ok_schedule = (
-            check["accounts_polled"] == check["accounts"]
-            and check["accounts_missing_second_poll"] == 0
-            and check["max_weight_any_60s"] <= check["weight_budget"]
-        )
-        add(
-            "1,000 accounts at 60 s: every account polled every interval, within the budget",
-            f"{check['accounts_polled']} polled, {check['accounts_missing_second_poll']} of "
-            f"{check['accounts_due_twice']} missed the second slot, gaps "
-            f"{check['poll_gap_min_seconds']}-{check['poll_gap_max_seconds']} s, worst 60 s "
-            f"{check['max_weight_any_60s']}/{check['weight_budget']}",
-            ok_schedule,
-        )
-        p99 = check["scrape"]["p99_ms"]
-        add("1,000 accounts: scrape p99 <= 2 ms", f"{p99} ms", p99 <= 2)
-    return out
-
-
-def table(scenarios: list[dict]) -> str:
-    head = (
-        f"{'scenario':<28}{'exporter':<10}{'series':>8}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'gz p50':>9}{'gz p99':>9}{'KiB':>9}{'gz KiB':>8}{'gz hit':>7}{'scrapes':>10}"
-        f"{'CPU/poll':>10}{'/1k ent':>9}{'RSS MB':>8}"
-    )
-    lines = [head, "-" * len(head)]
-    for s in scenarios:
-        for impl in IMPLS:
-            m = s[impl]
-            sp, gz = m["scrape"], m["scrape_gzip"]
-            lines.append(
-                f"{s['label']:<28}{impl:<10}{m['series']:>8}{sp['p50_ms']:>9.2f}"
-                f"{sp['p99_ms']:>9.2f}{gz['p50_ms']:>9.2f}{gz['p99_ms']:>9.2f}"
-                f"{sp['bytes'] / 1024:>9.0f}{gz['bytes'] / 1024:>8.0f}"
-                f"{gz['gzip_replies'] / max(1, gz['scrapes']):>7.0%}"
-                f"{sp['scrapes']:>5}/{gz['scrapes']:<4}"
-                f"{m['cpu_ms_per_poll']:>10.2f}{m['cpu_ms_per_1000_entries']:>9.2f}"
-                f"{m['peak_rss_mb']:>8.1f}"
-            )
-        r = s["ratios"]
-        lines.append(
-            f"{'':<28}{'ratio':<10}{'':>8}{r['scrape_p50']:>8.1f}x{r['scrape_p99']:>8.1f}x"
-            f"{r['scrape_gzip_p50']:>8.1f}x{r['scrape_gzip_p99']:>8.1f}x{'':>34}"
-            f"{r['cpu_per_poll']:>9.1f}x{'':>9}{r['peak_rss']:>7.1f}x"
-        )
-    return "\n".join(lines)
-
-
-def chart(scenarios: list[dict], check: dict | None, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [s["label"].replace(", include_zero", "\ninclude_zero") for s in scenarios]
-
-    def gzip_share(m: dict) -> str:
-        gz = m["scrape_gzip"]
-        return f"{gz['p99_ms']:.3g}\n{gz['gzip_replies'] / max(1, gz['scrapes']):.0%} gz"
-
-    panels = (
-        ("Scrape p99, text (ms, log)", lambda m: m["scrape"]["p99_ms"], True, None),
-        (
-            "Scrape p99 asking for gzip (ms, log; share of replies gzipped)",
-            lambda m: m["scrape_gzip"]["p99_ms"],
-            True,
-            gzip_share,
-        ),
-        ("CPU per poll per account (ms)", lambda m: m["cpu_ms_per_poll"], False, None),
-        ("Peak RSS (MB)", lambda m: m["peak_rss_mb"], False, None),
-    )
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5))
-    width = 0.38
-    xs = range(len(scenarios))
-    for ax, (title, get, log, describe) in zip(axes.flat, panels, strict=True):
-        for k, (impl, color) in enumerate((("ours", "#2a7ab9"), ("baseline", "#d9822b"))):
-            values = [get(s[impl]) for s in scenarios]
-            xs_impl = [x + (k - 0.5) * width for x in xs]
-            bars = ax.bar(xs_impl, values, width, label=impl, color=color)
-            if describe is None:
-                ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=1)
-            else:
-                ax.bar_label(bars, [describe(s[impl]) for s in scenarios], fontsize=7, padding=1)
-        ax.set_title(title)
-        ax.set_xticks(list(xs), labels, fontsize=8)
-        if log:
-            ax.set_yscale("log")
-        ax.margins(y=0.15)
-        ax.legend(fontsize=8)
-    note = "binance-pm-exporter vs prometheus_client baseline: simulator over loopback, hedge "
-    note += "mode, 860 position entries per reply, 20 open positions per account"
-    if check is not None:
-        note += (
-            f"\n1,000 accounts at 60 s (ours): scrape p99 {check['scrape']['p99_ms']} ms, "
-            f"CPU/poll {check['cpu_ms_per_poll']} ms, peak RSS {check['peak_rss_mb']} MB, "
-            f"worst 60 s weight {check['max_weight_any_60s']}/{check['weight_budget']}"
-        )
-    fig.suptitle(note, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def environment() -> dict[str, Any]:
     from importlib.metadata import version
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    def run(*argv: str) -> str:
+        try:
+            done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return (done.stdout or done.stderr).strip()
+
+    # "prometheus, version 2.42.0+ds (branch: ...)": the version only.
+    prometheus = run(prometheus_pair.binary(), "--version").split()
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "commit": commit,
+        "commit": run("git", "rev-parse", "--short", "HEAD"),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "cpu_model": _cpu_model(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "prometheus": prometheus[2] if len(prometheus) > 2 else "",
         "packages": {p: version(p) for p in ("prometheus-client", "httpx", "aiohttp", "orjson")},
     }
 
@@ -663,29 +782,55 @@ def _cpu_model() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--scenarios", default=",".join(s.key for s in SCENARIOS))
-    parser.add_argument("--scrapes", type=int, default=500, help="per scenario, exporter, mode")
+    parser.add_argument(
+        "--scenarios",
+        default=",".join(s.key for s in SCENARIOS),
+        help="comma-separated keys (1,10,100,1z,10z); empty for none",
+    )
+    parser.add_argument("--scrapes", type=int, default=500, help="per scenario, exporter, header")
     parser.add_argument(
         "--scrape-cap", type=float, default=15.0, help="seconds at most per scrape run"
     )
-    parser.add_argument("--skip-1000", action="store_true", help="skip the 1,000-account check")
+    parser.add_argument("--skip-1000", action="store_true", help="skip the 1,000-account runs")
+    parser.add_argument(
+        "--skip-prometheus", action="store_true", help="skip every run with the HA pair"
+    )
+    parser.add_argument(
+        "--skip-baseline-1000", action="store_true", help="skip the baseline at 1,000 accounts"
+    )
+    parser.add_argument(
+        "--prometheus-seconds", type=float, default=60.0, help="window of each HA-pair run"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
         "--replot", action="store_true", help="only redraw results.png from results.json"
     )
     args = parser.parse_args(argv)
     if args.replot:
-        report = json.loads((args.out / "results.json").read_text())
-        chart(report["scenarios"], report["check_1000"], args.out / "results.png")
+        saved = json.loads((args.out / "results.json").read_text())
+        report.chart(saved, args.out / "results.png")
         return 0
     chosen = [s for s in SCENARIOS if s.key in args.scenarios.split(",")]
+    if not args.skip_prometheus and not os.access(prometheus_pair.binary(), os.X_OK):
+        parser.error(
+            f"no Prometheus at {prometheus_pair.binary()} (apt-get install prometheus, or set "
+            "PROMETHEUS), or pass --skip-prometheus"
+        )
     signal.signal(signal.SIGTERM, _raise_exit)
     began = time.monotonic()
+
+    def step(what: str) -> None:
+        print(f"[{time.monotonic() - began:5.0f}s] {what}", flush=True)
+
     results: list[dict[str, Any]] = []
-    check = None
+    pairs: dict[str, dict[str, Any]] = {}
+    check = base_1000 = None
+    environ = environment()
     with tempfile.TemporaryDirectory(prefix="pm-bench-") as tmp, Processes(Path(tmp)) as procs:
         bench = Bench(procs, Path(tmp), args)
-        bench.start_simulator(CHECK_ACCOUNTS if not args.skip_1000 else 100)
+        bench.start_simulator(CHECK_ACCOUNTS if not args.skip_1000 else PAIR_ACCOUNTS)
+        step("decode floor")
+        floor = decode_floor(bench.sim_url)
         for sc in chosen:
             row: dict[str, Any] = {
                 "key": sc.key,
@@ -695,41 +840,61 @@ def main(argv: list[str] | None = None) -> int:
                 "poll_interval_seconds": sc.interval,
             }
             for impl in IMPLS:
-                print(f"[{time.monotonic() - began:5.0f}s] {sc.label}: {impl}", flush=True)
+                step(f"{sc.label}: {impl}")
                 row[impl] = bench.measure(impl, sc)
-            row["ratios"] = ratios(row["ours"], row["baseline"])
+            row["ratios"] = report.ratios(row["ours"], row["baseline"])
             results.append(row)
+        if not args.skip_prometheus:
+            pair_interval = next(s.interval for s in SCENARIOS if s.accounts == PAIR_ACCOUNTS)
+            pairs[str(PAIR_ACCOUNTS)] = {}
+            for impl in IMPLS:
+                step(f"{PAIR_ACCOUNTS} accounts, HA pair of Prometheus: {impl}")
+                pairs[str(PAIR_ACCOUNTS)][impl] = bench.pair_run(impl, PAIR_ACCOUNTS, pair_interval)
         if not args.skip_1000:
-            print(f"[{time.monotonic() - began:5.0f}s] 1,000-account check", flush=True)
+            step("1,000 accounts: ours (4 clients through the second interval, then the pair)")
             check = bench.check_1000()
+            if check["prometheus"] is not None:
+                pairs[str(CHECK_ACCOUNTS)] = {"ours": check["prometheus"]}
+            if not args.skip_prometheus and not args.skip_baseline_1000:
+                step("1,000 accounts: baseline (first interval, then the pair)")
+                base_1000 = bench.baseline_1000()
+                pairs[str(CHECK_ACCOUNTS)]["baseline"] = base_1000["prometheus"]
+    for pair in pairs.values():
+        if "ours" in pair and "baseline" in pair:
+            pair["cpu_ratio"] = report.ratio(
+                pair["baseline"]["cpu_seconds_per_minute"], pair["ours"]["cpu_seconds_per_minute"]
+            )
     elapsed = time.monotonic() - began
-    report = {
-        "environment": environment(),
+    out = {
+        "environment": environ,
         "method": {
             "clients": CLIENTS,
+            "scrapers": SCRAPERS,
             "scrapes_per_run": args.scrapes,
             "scrape_cap_seconds": args.scrape_cap,
             "position_entries_per_reply": POSITION_ENTRIES,
             "open_positions_per_account": 20,
+            "prometheus_pair": {
+                "replicas": len(prometheus_pair.REPLICAS),
+                "scrape_interval_seconds": prometheus_pair.SCRAPE_INTERVAL,
+                "scrape_timeout_seconds": prometheus_pair.SCRAPE_TIMEOUT,
+                "window_seconds": args.prometheus_seconds,
+            },
         },
+        "decode_floor": floor,
         "scenarios": results,
+        "prometheus": pairs,
         "check_1000": check,
-        "targets": targets(results, check),
-        "elapsed_seconds": round(elapsed, 1),
+        "baseline_1000": base_1000,
+        "elapsed_seconds": None,
     }
+    out["targets"] = report.targets(out)
+    out["elapsed_seconds"] = round(elapsed, 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
-    if results:
-        chart(results, check, args.out / "results.png")
+    (args.out / "results.json").write_text(json.dumps(out, indent=2) + "\n")
+    report.chart(out, args.out / "results.png")
     print()
-    print(table(results))
-    if check is not None:
-        print("\n1,000-account check (ours):")
-        for k, v in check.items():
-            print(f"  {k}: {v}")
-    print("\nTargets:")
-    for t in report["targets"]:
-        print(f"  [{'met' if t['met'] else 'NOT met'}] {t['target']}: {t['measured']}")
+    print(report.text(out))
     print(f"\n{elapsed:.0f}s; results in {args.out}")
     return 0
 
