@@ -109,7 +109,21 @@ class Exporter:
 
     def _make_client(self, cfg: Config) -> PapiClient:
         assert self._http is not None
-        clock = ServerClock(self._http, cfg.time_url, cfg.request_timeout_seconds)
+        # A new clock on the same time URL starts from the offset measured so far, in case its
+        # first measurement fails.
+        previous = self.scheduler.client.clock if self.scheduler is not None else None
+        offset = (
+            previous.offset_seconds
+            if previous is not None and previous.url == cfg.time_url
+            else 0.0
+        )
+        clock = ServerClock(
+            self._http,
+            cfg.time_url,
+            cfg.request_timeout_seconds,
+            cfg.max_response_bytes,
+            offset_seconds=offset,
+        )
         return PapiClient(
             self._http,
             cfg.base_url,

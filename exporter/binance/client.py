@@ -17,6 +17,7 @@ import orjson
 
 from exporter.binance.clock import ServerClock
 from exporter.binance.errors import ApiError, classify_reply
+from exporter.binance.reply import get_capped
 from exporter.binance.signing import Signer
 
 USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
@@ -72,13 +73,14 @@ class PapiClient:
         """Decoded JSON of a SIGNED GET and how many -1021 replies came first (0 or 1).
 
         A -1021 resynchronises the clock and retries once; a retry that succeeds is a success.
+        When the clock could not be measured the retry would be refused again, for weight: the
+        -1021 is raised instead.
         """
         try:
             return await self._get_once(path, credentials), 0
         except ApiError as exc:
-            if exc.reason != "timestamp":
+            if exc.reason != "timestamp" or not await self.clock.sync(force=False):
                 raise
-        await self.clock.sync(force=False)
         try:
             return await self._get_once(path, credentials), 1
         except ApiError as exc:
@@ -95,7 +97,9 @@ class PapiClient:
         self.requests_sent += 1
         try:
             async with asyncio.timeout(self._timeout):
-                status, reply_headers, body = await self._fetch(url, headers)
+                status, reply_headers, body = await get_capped(
+                    self._http, url, headers, self._max_bytes
+                )
         except TimeoutError:
             raise ApiError("timeout", f"no complete reply within {self._timeout:g}s") from None
         except httpx.TimeoutException:
@@ -116,16 +120,3 @@ class PapiClient:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
             raise ApiError("bad_response", f"HTTP {status}: body is not JSON") from None
-
-    async def _fetch(self, url: str, headers: dict[str, str]) -> tuple[int, httpx.Headers, bytes]:
-        async with self._http.stream("GET", url, headers=headers) as reply:
-            length = reply.headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > self._max_bytes:
-                raise ApiError("bad_response", f"reply of {length} bytes is over the limit")
-            chunks, size = [], 0
-            async for chunk in reply.aiter_bytes():
-                size += len(chunk)
-                if size > self._max_bytes:
-                    raise ApiError("bad_response", f"reply over {self._max_bytes} bytes, cut off")
-                chunks.append(chunk)
-            return reply.status_code, reply.headers, b"".join(chunks)
