@@ -10,7 +10,7 @@ import structlog
 from aiohttp import web
 
 from exporter import __version__
-from exporter.binance.client import PapiClient
+from exporter.binance.client import PapiClient, RetryAfterGate
 from exporter.binance.clock import ServerClock
 from exporter.config import Config, ConfigError, load_config
 from exporter.http import build_app
@@ -65,6 +65,8 @@ class Exporter:
         self._web_config_task: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self.scheduler: Scheduler | None = None
+        # Retry-After and bans are per IP, hence per base URL: they outlive a rebuilt client.
+        self._gates: dict[str, RetryAfterGate] = {}
         self._reload_lock = asyncio.Lock()
         self.port = 0
 
@@ -128,6 +130,7 @@ class Exporter:
             self._http,
             cfg.base_url,
             clock,
+            self._gates.setdefault(cfg.base_url, RetryAfterGate()),
             recv_window_ms=cfg.recv_window_ms,
             timeout=cfg.request_timeout_seconds,
             max_response_bytes=cfg.max_response_bytes,
@@ -197,7 +200,7 @@ class Exporter:
 
 
 def _client_settings(cfg: Config) -> tuple:
-    """What the PAPI client is built from; a change needs a new client (and Retry-After gate)."""
+    """What the PAPI client is built from; a change needs a new client (not a new gate)."""
     return (
         cfg.base_url,
         cfg.time_url,

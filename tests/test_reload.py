@@ -10,6 +10,7 @@ import httpx
 import yaml
 
 from exporter.config import load_config
+from exporter.simulator.server import UM_ACCOUNT
 from tests.helpers import ExporterThread, parse_samples, series, value, wait_for
 from tests.test_process import listening_port, start_exporter
 
@@ -30,6 +31,10 @@ def write_config(path: Path, sim, accounts: list[dict], **extra) -> Path:
 
 def reload(exp: ExporterThread) -> httpx.Response:
     return httpx.post(exp.url + "/-/reload", timeout=10)
+
+
+def up_value(exp: ExporterThread, account: str) -> float:
+    return value(exp.samples(), "binance_pm_exporter_up", account=account)
 
 
 def up_accounts(exp: ExporterThread) -> set[str]:
@@ -156,3 +161,21 @@ def test_sighup_reloads_the_config_file(sim, accounts, tmp_path):
         proc.terminate()
         proc.communicate(timeout=10)
     assert proc.returncode == 0
+
+
+def test_a_running_ban_outlives_a_reload_that_rebuilds_the_client(sim, accounts, tmp_path):
+    path = write_config(tmp_path / "config.yaml", sim, accounts)
+    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+        wait_for(lambda: up_value(exp, "oneway") == 1 and up_value(exp, "hedge") == 1)
+        sim.set_fault("oneway", UM_ACCOUNT, status=418, retry_after=3, times=1)
+        ban = wait_for(lambda: [r for r in sim.requests if r.status == 418])[0]
+        write_config(path, sim, accounts, recv_window_ms=6000)  # a new client
+        assert reload(exp).status_code == 200
+        # Both accounts poll every second: after the ban they come back.
+        wait_for(lambda: papi_requests(sim, ban.time + 3.0), timeout=6)
+    inside = [r for r in papi_requests(sim, ban.time) if r.time < ban.time + 3.0 and r is not ban]
+    assert inside == []
+
+
+def papi_requests(sim, since: float) -> list:
+    return [r for r in sim.requests if r.path.startswith("/papi/") and r.time >= since]

@@ -1,7 +1,8 @@
 """The PAPI client: signs requests, stamps them with server time, honours Retry-After.
 
 Binance's request-weight limit is per IP, so one 429 or 418 stops every account that shares the
-base URL until Retry-After has passed; the gate lives here, the only place requests are sent.
+base URL until Retry-After has passed. The gate is checked here, the only place requests are
+sent, but owned by the caller: a client rebuilt by a reload must not forget a running ban.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Credentials:
 
 
 class RetryAfterGate:
-    """Until when requests to this base URL must not be sent, and why."""
+    """Until when requests to one base URL must not be sent, and why; outlives any one client."""
 
     def __init__(self) -> None:
         self.until = 0.0  # monotonic
@@ -54,6 +55,7 @@ class PapiClient:
         http: httpx.AsyncClient,
         base_url: str,
         clock: ServerClock,
+        gate: RetryAfterGate,
         *,
         recv_window_ms: int,
         timeout: float,
@@ -62,7 +64,7 @@ class PapiClient:
         self._http = http
         self._base_url = base_url
         self.clock = clock
-        self.gate = RetryAfterGate()
+        self.gate = gate
         self._recv_window = recv_window_ms
         self._timeout = timeout
         self._max_bytes = max_response_bytes
