@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from exporter.binance.client import Credentials, PapiClient
-from exporter.binance.errors import ApiError
+from exporter.binance.errors import ApiError, unexpected_error
 from exporter.binance.signing import HmacSigner, signer_from_pem
 from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Result
 from exporter.config import AccountConfig, Config
@@ -113,14 +113,19 @@ class Scheduler:
         state = self.store.accounts[account.name]
         credentials = credentials_for(account)
         auth_failures = 0
+        crashed = False
         next_at = loop.time() + offset
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             try:
                 auth_failed = await self.poll(account, state, credentials)
-            except Exception:  # a bug must not end the account's loop
-                log.exception("poll crashed", account=account.name)
+                crashed = False
+            except Exception as exc:  # a bug must not end the account's loop, nor flood the log
                 auth_failed = False
+                if not crashed:
+                    log.error("poll crashed", account=account.name, error=_describe(exc))
+                    log.debug("poll crashed", account=account.name, exc_info=exc)
+                crashed = True
             if auth_failed:
                 auth_failures += 1
                 delay = min(interval * 2 ** (auth_failures - 1), AUTH_BACKOFF_CAP)
@@ -159,6 +164,8 @@ class Scheduler:
                     result = collector.parse(item.payload, options)
                 except BadPayload as exc:
                     error = ApiError("bad_response", f"unexpected payload: {exc}")
+                except Exception as exc:  # a bug in one collector fails only that collector
+                    error = unexpected_error(exc)
                 item.seconds += time.perf_counter() - started
             if item.error is None or item.error.sent:
                 health.observe(item.seconds)
@@ -166,7 +173,7 @@ class Scheduler:
                 all_ok = False
                 # The first -1021 is counted once; a retry failing the same way adds nothing.
                 counted = error.reason == "timestamp" and item.timestamp_rejections > 0
-                self._record_failure(account.name, name, health, error, counted=counted)
+                self._record_failure(state, name, health, error, counted=counted)
                 if error.reason == "auth":
                     auth_error = auth_error or error
                 continue
@@ -215,12 +222,14 @@ class Scheduler:
             out.error = exc
             if exc.after_timestamp_retry:
                 out.timestamp_rejections = 1
+        except Exception as exc:  # e.g. httpx refusing a header value it cannot encode
+            out.error = unexpected_error(exc, secrets=(creds.api_key,))
         out.seconds = time.perf_counter() - started
         return out
 
     def _record_failure(
         self,
-        account: str,
+        state: AccountState,
         collector: str,
         health: CollectorHealth,
         error: ApiError,
@@ -231,10 +240,15 @@ class Scheduler:
         health.up = False
         if error.sent and not counted:
             health.errors[error.reason] += 1
-        state = self.store.accounts[account]
         state.last_error = f"{collector}: {error.reason}: {error}"
         state.last_error_time = time.time()
-        fields = {"account": account, "collector": collector, "reason": error.reason}
+        fields: dict[str, Any] = {
+            "account": state.name,
+            "collector": collector,
+            "reason": error.reason,
+        }
+        if error.detail:
+            fields["detail"] = error.detail
         if not error.sent:
             log.debug("poll skipped", error=str(error), **fields)
         elif error.reason == "auth":
@@ -242,6 +256,8 @@ class Scheduler:
         elif first:
             health.failure_logged = True
             log.warning("poll failed", error=str(error), **fields)
+            if error.__cause__ is not None:  # an unexpected exception: its traceback, quietly
+                log.debug("poll failed", exc_info=error.__cause__, **fields)
         else:
             log.debug("poll failed again", error=str(error), **fields)
         if error.retry_after is not None:
@@ -266,3 +282,7 @@ class Scheduler:
             if key not in self._warned:
                 self._warned.add(key)
                 log.warning(note, account=account, collector=collector)
+
+
+def _describe(exc: BaseException) -> str:
+    return type(exc).__name__ + (f": {str(exc)[:200]}" if str(exc) else "")
