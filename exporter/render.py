@@ -164,8 +164,11 @@ class Renderer:
             wait = None
             if published is not None and published.valid_until != math.inf:
                 wait = max(0.0, published.valid_until - time.time())
+            # Not wait_for: on Python 3.11 it swallows a cancel that meets a set event, and
+            # Exporter.stop() then waits for this task forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._dirty.wait()
             self._dirty.clear()
             try:
                 await self.publish()
