@@ -16,6 +16,7 @@ import yaml
 from exporter.config import load_config
 from exporter.simulator.accounts import SimAccount
 from exporter.simulator.server import ACCOUNT, UM_ACCOUNT, SimulatorThread
+from tests.conftest import oneway_account
 from tests.helpers import ExporterThread, parse_samples, series, value, wait_for
 from tests.test_process import listening_port, start_exporter
 
@@ -250,3 +251,17 @@ def test_a_changed_account_is_polled_at_once_then_keeps_its_slot(desks, tmp_path
 
 def requests_of(sim: SimulatorThread, account: str, path: str) -> list:
     return [r for r in sim.requests if r.account == account and r.path == path]
+
+
+def test_running_loops_move_to_a_new_base_url(sim, accounts, tmp_path):
+    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    with (
+        SimulatorThread([oneway_account()], tick_seconds=0.2) as moved,
+        ExporterThread(load_config(path), config_path=str(path)) as exp,
+    ):
+        wait_for(lambda: up_value(exp, "oneway") == 1)
+        write_config(path, moved, accounts[:1])
+        assert reload(exp).status_code == 200
+        switched = time.time()
+        wait_for(lambda: len(papi_requests(moved, switched)) >= 2)
+    assert papi_requests(sim, switched) == []
