@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 
 from exporter import __version__
-from exporter.binance.client import PapiClient
+from exporter.binance.client import PapiClient, RetryAfterGate
 from exporter.binance.clock import ServerClock
 from exporter.blocking import start_in_daemon_thread
 from exporter.config import (
@@ -88,6 +88,8 @@ class Exporter:
         self._web_config_task: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self.scheduler: Scheduler | None = None
+        # Retry-After and bans are per IP, hence per base URL: they outlive a rebuilt client.
+        self._gates: dict[str, RetryAfterGate] = {}
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task] = set()  # cancelled by stop(): never wait for a read
         self._config_read: concurrent.futures.Future[Config] | None = None
@@ -151,11 +153,26 @@ class Exporter:
 
     def _make_client(self, cfg: Config) -> PapiClient:
         assert self._http is not None
-        clock = ServerClock(self._http, cfg.time_url, cfg.request_timeout_seconds)
+        # A new clock on the same time URL starts from the offset measured so far, in case its
+        # first measurement fails.
+        previous = self.scheduler.client.clock if self.scheduler is not None else None
+        offset = (
+            previous.offset_seconds
+            if previous is not None and previous.url == cfg.time_url
+            else 0.0
+        )
+        clock = ServerClock(
+            self._http,
+            cfg.time_url,
+            cfg.request_timeout_seconds,
+            cfg.max_response_bytes,
+            offset_seconds=offset,
+        )
         return PapiClient(
             self._http,
             cfg.base_url,
             clock,
+            self._gates.setdefault(cfg.base_url, RetryAfterGate()),
             recv_window_ms=cfg.recv_window_ms,
             timeout=cfg.request_timeout_seconds,
             max_response_bytes=cfg.max_response_bytes,
@@ -258,7 +275,7 @@ class Exporter:
 
 
 def _client_settings(cfg: Config) -> tuple:
-    """What the PAPI client is built from; a change needs a new client (and Retry-After gate)."""
+    """What the PAPI client is built from; a change needs a new client (not a new gate)."""
     return (
         cfg.base_url,
         cfg.time_url,

@@ -179,13 +179,23 @@ async def _serve(
         task.add_done_callback(reloads.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
-    try:
-        await exporter.start()
-    except OSError as exc:
-        log.error("cannot listen", address=args.listen_address, error=exc.strerror or str(exc))
-        await exporter.stop()
-        return 1
-    await stop.wait()
+    # Start-up waits for the first clock measurement (up to the request timeout): SIGTERM must
+    # not wait for it.
+    starting = asyncio.create_task(exporter.start(), name="start")
+    stopping = asyncio.create_task(stop.wait(), name="stop")
+    await asyncio.wait((starting, stopping), return_when=asyncio.FIRST_COMPLETED)
+    if starting.done():
+        try:
+            starting.result()
+        except OSError as exc:
+            log.error("cannot listen", address=args.listen_address, error=exc.strerror or str(exc))
+            stopping.cancel()
+            await exporter.stop()
+            return 1
+        await stopping
+    else:
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
     log.info("shutting down")
     await exporter.stop()
     return 0

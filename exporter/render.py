@@ -262,8 +262,11 @@ class Renderer:
         try:
             while True:
                 wait = self._wait_seconds()
+                # Not wait_for: on Python 3.11 it swallows a cancel that meets a set event, and
+                # Exporter.stop() then waits for this task forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), None if wait == math.inf else wait)
+                    async with asyncio.timeout(None if wait == math.inf else wait):
+                        await self._wake.wait()
                 self._wake.clear()
                 wanted = self.wanted()
                 try:

@@ -8,15 +8,16 @@ delays itself; nothing here raises out of the loop.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from exporter.binance.client import Credentials, PapiClient
-from exporter.binance.errors import ApiError
+from exporter.binance.errors import ApiError, unexpected_error
 from exporter.binance.signing import HmacSigner, signer_from_pem
 from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Result
 from exporter.config import AccountConfig, Config
@@ -44,40 +45,61 @@ class _Fetched:
     seconds: float = 0.0
 
 
+@dataclass
+class _Polling:
+    """What an account's loop polls with. A reload updates it in place (the loop keeps running
+    and so keeps its slot) and sets ``wake`` when the account changed, to poll it at once."""
+
+    account: AccountConfig
+    credentials: Credentials
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class Scheduler:
     def __init__(self, config: Config, store: Store, client: PapiClient) -> None:
         self.config = config
         self.store = store
-        self.client = client
+        self.client = client  # read at each request: a reload may replace it
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._polling: dict[str, _Polling] = {}
+        self._epoch = 0.0  # loop time of start(): slot i of n is at epoch + i/n of the interval
+        self._running = False
         self._warned: set[tuple[str, str, str]] = set()
         self._auth_failing: set[str] = set()
         for account in config.accounts:
             store.accounts[account.name] = AccountState(account.name, account.collectors)
 
     def start(self) -> None:
+        self._running = True
+        self._epoch = asyncio.get_running_loop().time()
         accounts = self.config.accounts
         for i, account in enumerate(accounts):
             self._start_account(account, i, len(accounts))
 
     def _start_account(self, account: AccountConfig, slot: int, slots: int) -> None:
+        loop = asyncio.get_running_loop()
         interval = self.config.poll_interval_seconds
         spacing = interval / slots
-        offset = slot * spacing + random.uniform(0, min(1.0, spacing / 4))
+        first_at = self._epoch + slot * spacing + random.uniform(0, min(1.0, spacing / 4))
+        now = loop.time()
+        if first_at < now:  # added by a reload: the next time round at its slot
+            first_at += math.ceil((now - first_at) / interval) * interval
+        self._polling[account.name] = _Polling(account, credentials_for(account))
         self._tasks[account.name] = asyncio.create_task(
-            self._run_account(account, offset), name=f"poll-{account.name}"
+            self._run_account(account.name, first_at), name=f"poll-{account.name}"
         )
 
     async def apply(
         self, new: Config, client: PapiClient
     ) -> tuple[list[str], list[str], list[str]]:
-        """Switch to a reloaded config: restart the loops, keep the state of kept accounts.
+        """Switch to a reloaded config without disturbing the accounts it keeps.
 
-        Kept accounts keep their published data (it stays until stale_after), so restarting
-        their loops leaves no gap in their series.
+        A kept, unchanged account keeps its running loop, hence its slot and its data: a storm
+        of reloads cannot starve it. A changed account (key, signer or collectors) is polled at
+        once, then at its slot; added accounts get a slot and removed ones stop. Loops read the
+        interval and the client at each poll, so a new one applies from the next poll.
         """
         old = {a.name: a for a in self.config.accounts}
-        await self.stop()
         states = self.store.accounts
         added, changed = [], []
         fresh: dict[str, AccountState] = {}
@@ -93,51 +115,78 @@ class Scheduler:
                     state = state.with_collectors(account.collectors)
             fresh[account.name] = state
         removed = [name for name in old if name not in fresh]
+        await self._stop_accounts(removed)
         states.clear()
         states.update(fresh)
         self.config, self.client = new, client
         self._auth_failing &= set(fresh)
-        self.start()
+        if self._running:
+            for i, account in enumerate(new.accounts):
+                if account.name in added:
+                    self._start_account(account, i, len(new.accounts))
+                elif account.name in changed:
+                    polling = self._polling[account.name]
+                    polling.account, polling.credentials = account, credentials_for(account)
+                    polling.wake.set()
         return added, removed, changed
 
     async def stop(self) -> None:
-        tasks = list(self._tasks.values())
+        self._running = False
+        await self._stop_accounts(list(self._tasks))
+
+    async def _stop_accounts(self, names: list[str]) -> None:
+        tasks = [self._tasks.pop(name) for name in names if name in self._tasks]
+        for name in names:
+            self._polling.pop(name, None)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
 
-    async def _run_account(self, account: AccountConfig, offset: float) -> None:
+    async def _run_account(self, name: str, first_at: float) -> None:
         loop = asyncio.get_running_loop()
-        interval = self.config.poll_interval_seconds
-        state = self.store.accounts[account.name]
-        credentials = credentials_for(account)
+        polling = self._polling[name]
         auth_failures = 0
-        next_at = loop.time() + offset
+        crashed = False
+        next_at = first_at
         while True:
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            prompt = await _sleep_or_wake(polling.wake, next_at - loop.time())
+            polling.wake.clear()
             try:
-                auth_failed = await self.poll(account, state, credentials)
-            except Exception:  # a bug must not end the account's loop
-                log.exception("poll crashed", account=account.name)
+                auth_failed = await self.poll(
+                    polling.account, self.store.accounts[name], polling.credentials
+                )
+                crashed = False
+            except Exception as exc:  # a bug must not end the account's loop, nor flood the log
                 auth_failed = False
+                if not crashed:
+                    log.error("poll crashed", account=name, error=_describe(exc))
+                    log.debug("poll crashed", account=name, exc_info=exc)
+                crashed = True
+            interval = self.config.poll_interval_seconds
             if auth_failed:
                 auth_failures += 1
                 delay = min(interval * 2 ** (auth_failures - 1), AUTH_BACKOFF_CAP)
                 if auth_failures > 1 or delay > interval:
-                    log.info("auth back-off", account=account.name, retry_in_seconds=delay)
+                    log.info("auth back-off", account=name, retry_in_seconds=delay)
             else:
                 auth_failures = 0
                 delay = interval
-            next_at += delay
+            if not prompt:  # a poll a reload asked for leaves the slot where it was
+                next_at += delay
             now = loop.time()
             if next_at < now:  # we fell behind (a long poll): keep the slot, skip missed polls
                 next_at += ((now - next_at) // interval + 1) * interval
+            elif not auth_failed and next_at > now + interval:
+                # A prompt poll succeeded where a back-off (or a longer interval) had put the
+                # slot far away: the slot's next time round.
+                next_at -= (math.ceil((next_at - now) / interval) - 1) * interval
 
     async def poll(self, account: AccountConfig, state: AccountState, creds: Credentials) -> bool:
         """Poll every collector of the account once; returns True when the key was refused."""
         names = account.collectors
         fetched = await asyncio.gather(*(self._fetch(COLLECTORS[n].path, creds) for n in names))
+        if self.store.accounts.get(account.name) is not state:
+            return False  # a reload replaced the account meanwhile; it is polled again at once
         by_name = dict(zip(names, fetched, strict=True))
         now = time.time()
         um_positions = None
@@ -159,6 +208,8 @@ class Scheduler:
                     result = collector.parse(collector.decode(item.payload, options), options)
                 except BadPayload as exc:
                     error = ApiError("bad_response", f"unexpected payload: {exc}")
+                except Exception as exc:  # a bug in one collector fails only that collector
+                    error = unexpected_error(exc)
                 item.seconds += time.perf_counter() - started
             if item.error is None or item.error.sent:
                 health.observe(item.seconds)
@@ -166,7 +217,7 @@ class Scheduler:
                 all_ok = False
                 # The first -1021 is counted once; a retry failing the same way adds nothing.
                 counted = error.reason == "timestamp" and item.timestamp_rejections > 0
-                self._record_failure(account.name, name, health, error, counted=counted)
+                self._record_failure(state, name, health, error, counted=counted)
                 if error.reason == "auth":
                     auth_error = auth_error or error
                 continue
@@ -215,12 +266,14 @@ class Scheduler:
             out.error = exc
             if exc.after_timestamp_retry:
                 out.timestamp_rejections = 1
+        except Exception as exc:  # e.g. httpx refusing a header value it cannot encode
+            out.error = unexpected_error(exc, secrets=(creds.api_key,))
         out.seconds = time.perf_counter() - started
         return out
 
     def _record_failure(
         self,
-        account: str,
+        state: AccountState,
         collector: str,
         health: CollectorHealth,
         error: ApiError,
@@ -231,10 +284,15 @@ class Scheduler:
         health.up = False
         if error.sent and not counted:
             health.errors[error.reason] += 1
-        state = self.store.accounts[account]
         state.last_error = f"{collector}: {error.reason}: {error}"
         state.last_error_time = time.time()
-        fields = {"account": account, "collector": collector, "reason": error.reason}
+        fields: dict[str, Any] = {
+            "account": state.name,
+            "collector": collector,
+            "reason": error.reason,
+        }
+        if error.detail:
+            fields["detail"] = error.detail
         if not error.sent:
             log.debug("poll skipped", error=str(error), **fields)
         elif error.reason == "auth":
@@ -242,6 +300,8 @@ class Scheduler:
         elif first:
             health.failure_logged = True
             log.warning("poll failed", error=str(error), **fields)
+            if error.__cause__ is not None:  # an unexpected exception: its traceback, quietly
+                log.debug("poll failed", exc_info=error.__cause__, **fields)
         else:
             log.debug("poll failed again", error=str(error), **fields)
         if error.retry_after is not None:
@@ -266,3 +326,19 @@ class Scheduler:
             if key not in self._warned:
                 self._warned.add(key)
                 log.warning(note, account=account, collector=collector)
+
+
+async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds``; True when ``wake`` was set first (a reload changed the account)."""
+    if wake.is_set():
+        return True
+    try:
+        async with asyncio.timeout(max(0.0, seconds)):
+            await wake.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+def _describe(exc: BaseException) -> str:
+    return type(exc).__name__ + (f": {str(exc)[:200]}" if str(exc) else "")

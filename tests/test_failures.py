@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import itertools
 import socket
+from dataclasses import replace
 
+import httpx
 import pytest
+from structlog.testing import capture_logs
 
+from exporter.binance.errors import REASONS
+from exporter.config import Secret
 from tests.helpers import ExporterThread, make_config, series, value, wait_for
 
 UM = "/papi/v1/um/account"
@@ -215,3 +220,39 @@ def test_a_retry_rejected_again_counts_one_timestamp_error(sim, accounts):
         )
     refused = [r for r in sim.requests if r.code == -1021]
     assert len(refused) == 2 and histogram >= 2
+
+
+def test_an_unexpected_exception_is_counted_as_other_shown_and_logged_once(sim, accounts):
+    config = make_config(sim.base_url, accounts, collectors=["um_account"])
+    # httpx cannot put a non-ASCII key in a header: it raises UnicodeEncodeError, not an
+    # HTTPError. Built past parse_config, which may refuse such a key at load.
+    odd_key = replace(config.accounts[0], api_key=Secret("oneway-k\u00e9y-0123456789"))
+    config = replace(config, accounts=(odd_key, *config.accounts[1:]))
+    with capture_logs() as logs, ExporterThread(config) as exp:
+        samples = wait_for(lambda: s if _polls(s := exp.samples(), "oneway") >= 3 else None)
+        page = httpx.get(exp.url + "/", timeout=5).text
+    labels = {"account": "oneway", "collector": "um_account"}
+    counts = {
+        reason: value(samples, "binance_pm_exporter_poll_errors_total", reason=reason, **labels)
+        for reason in REASONS
+    }
+    assert counts == {**dict.fromkeys(REASONS, 0.0), "other": _polls(samples, "oneway")}
+    assert value(samples, "binance_pm_exporter_collector_up", **labels) == 0
+    assert value(samples, "binance_pm_exporter_up", account="oneway") == 0
+    assert value(samples, "binance_pm_exporter_up", account="hedge") == 1
+    assert "um_account: other: unexpected error: UnicodeEncodeError" in page
+    assert "Traceback" not in page and "codec" not in page
+    [line] = [e for e in logs if e.get("account") == "oneway" and e["log_level"] != "debug"]
+    assert line["event"] == "poll failed" and line["reason"] == "other"
+    assert line["error"] == "unexpected error: UnicodeEncodeError"
+    assert line["detail"].startswith("'ascii' codec can't encode character")
+    assert "exc_info" not in line
+
+
+def _polls(samples: dict, account: str) -> float:
+    return value(
+        samples,
+        "binance_pm_exporter_poll_duration_seconds_count",
+        account=account,
+        collector="um_account",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -120,3 +121,32 @@ def test_sigint_exits_cleanly(sim, accounts, tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
+
+
+def test_sigterm_during_the_first_clock_sync_exits_at_once(sim, accounts, tmp_path):
+    # A time URL that accepts connections and never answers: start-up waits on it.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "base_url": sim.base_url,
+                    "time_url": f"http://127.0.0.1:{silent.getsockname()[1]}/fapi/v1/time",
+                    "request_timeout_seconds": 60,
+                    "accounts": accounts[:1],
+                }
+            )
+        )
+        proc = start_exporter(config)
+        try:
+            listening_port(proc, [])  # logged before the first clock sync
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=10)
+            stopped_in = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 0
+    assert stopped_in < 5

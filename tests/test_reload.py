@@ -5,13 +5,19 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 import yaml
 
 from exporter.config import load_config
+from exporter.simulator.accounts import SimAccount
+from exporter.simulator.server import ACCOUNT, UM_ACCOUNT, SimulatorThread
+from tests.conftest import oneway_account
 from tests.helpers import (
     ExporterThread,
     parse_samples,
@@ -40,6 +46,10 @@ def write_config(path: Path, sim, accounts: list[dict], **extra) -> Path:
 
 def reload(exp: ExporterThread) -> httpx.Response:
     return httpx.post(exp.url + "/-/reload", timeout=10)
+
+
+def up_value(exp: ExporterThread, account: str) -> float:
+    return value(exp.samples(), "binance_pm_exporter_up", account=account)
 
 
 def up_accounts(exp: ExporterThread) -> set[str]:
@@ -87,6 +97,7 @@ def test_added_and_removed_accounts_take_effect_without_a_gap_for_the_others(
             reply = reload(exp)
             assert reply.status_code == 200
             wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="hedge") == 1)
+            wait_for(lambda: watch.scrapes > 5)  # hedge's first slot may come at once
         write_config(path, sim, accounts[1:])
         assert reload(exp).status_code == 200
         assert up_accounts(exp) == {"hedge"}
@@ -303,3 +314,100 @@ def established(pid: int, port: int) -> list:
         for c in psutil.Process(pid).net_connections(kind="tcp")
         if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
     ]
+
+
+def test_a_running_ban_outlives_a_reload_that_rebuilds_the_client(sim, accounts, tmp_path):
+    path = write_config(tmp_path / "config.yaml", sim, accounts)
+    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+        wait_for(lambda: up_value(exp, "oneway") == 1 and up_value(exp, "hedge") == 1)
+        sim.set_fault("oneway", UM_ACCOUNT, status=418, retry_after=2, times=1)
+        ban = wait_for(lambda: [r for r in sim.requests if r.status == 418])[0]
+        write_config(path, sim, accounts, recv_window_ms=6000)  # a new client
+        assert reload(exp).status_code == 200
+        # Both accounts poll every second: after the ban they come back.
+        wait_for(lambda: papi_requests(sim, ban.time + 2.0), timeout=5)
+    inside = [r for r in papi_requests(sim, ban.time) if r.time < ban.time + 2.0 and r is not ban]
+    assert inside == []
+
+
+def papi_requests(sim, since: float) -> list:
+    return [r for r in sim.requests if r.path.startswith("/papi/") and r.time >= since]
+
+
+@pytest.fixture
+def desks() -> Iterator[tuple[SimulatorThread, list[dict]]]:
+    """A simulator with ten HMAC accounts, desk0 to desk9, and their config entries."""
+    accounts = [
+        SimAccount(
+            f"desk{i}",
+            f"desk{i}-key-0123456789",
+            f"desk{i}-secret-0123456789",
+            balances={"USDT": "1000"},
+        )
+        for i in range(10)
+    ]
+    with SimulatorThread(accounts, tick_seconds=0.2) as sim:
+        yield (
+            sim,
+            [{"name": a.name, "api_key": a.api_key, "api_secret": a.api_secret} for a in accounts],
+        )
+
+
+def all_up(exp: ExporterThread, names: list[str]) -> bool:
+    samples = exp.samples()
+    return all(value(samples, "binance_pm_exporter_up", account=n) == 1 for n in names)
+
+
+def test_a_reload_storm_leaves_kept_accounts_on_their_schedule(desks, tmp_path):
+    sim, entries = desks
+    names = [e["name"] for e in entries]
+    path = write_config(tmp_path / "config.yaml", sim, entries)
+    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+        wait_for(lambda: all_up(exp, names))
+        started = time.time()
+        while time.time() < started + 3.0:  # the file is unchanged: nothing to do
+            assert reload(exp).status_code == 200
+            time.sleep(0.2)
+        ended = time.time()
+        assert all_up(exp, names)
+    polled = Counter(r.account for r in sim.requests if started <= r.time < ended)
+    expected = int(ended - started)  # one poll a second, at each account's slot
+    assert {n: polled[n] for n in names if polled[n] < expected - 1} == {}
+
+
+def test_a_changed_account_is_polled_at_once_then_keeps_its_slot(desks, tmp_path):
+    sim, entries = desks
+    entries = entries[:3]
+    path = write_config(tmp_path / "config.yaml", sim, entries, poll_interval_seconds=2)
+    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+        before = wait_for(lambda: requests_of(sim, "desk2", UM_ACCOUNT))[0]
+        time.sleep(max(0.0, before.time + 1.0 - time.time()))  # mid-way to its next slot
+        changed = dict(entries[2], collectors=["um_account", "account"])
+        write_config(path, sim, [*entries[:2], changed], poll_interval_seconds=2)
+        asked = time.time()
+        assert reload(exp).status_code == 200
+        prompt = wait_for(lambda: requests_of(sim, "desk2", ACCOUNT))[0]
+        following = wait_for(
+            lambda: [r for r in requests_of(sim, "desk2", ACCOUNT) if r.time > prompt.time + 0.3]
+        )[0]
+    assert prompt.time - asked < 0.7  # its slot was a second away
+    # Then at its slot, two seconds after the poll before the reload (not two after the prompt).
+    assert 1.6 < following.time - before.time < 2.6
+
+
+def requests_of(sim: SimulatorThread, account: str, path: str) -> list:
+    return [r for r in sim.requests if r.account == account and r.path == path]
+
+
+def test_running_loops_move_to_a_new_base_url(sim, accounts, tmp_path):
+    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    with (
+        SimulatorThread([oneway_account()], tick_seconds=0.2) as moved,
+        ExporterThread(load_config(path), config_path=str(path)) as exp,
+    ):
+        wait_for(lambda: up_value(exp, "oneway") == 1)
+        write_config(path, moved, accounts[:1])
+        assert reload(exp).status_code == 200
+        switched = time.time()
+        wait_for(lambda: len(papi_requests(moved, switched)) >= 2)
+    assert papi_requests(sim, switched) == []

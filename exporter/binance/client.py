@@ -1,7 +1,8 @@
 """The PAPI client: signs requests, stamps them with server time, honours Retry-After.
 
 Binance's request-weight limit is per IP, so one 429 or 418 stops every account that shares the
-base URL until Retry-After has passed; the gate lives here, the only place requests are sent.
+base URL until Retry-After has passed. The gate is checked here, the only place requests are
+sent, but owned by the caller: a client rebuilt by a reload must not forget a running ban.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import httpx
 
 from exporter.binance.clock import ServerClock
 from exporter.binance.errors import ApiError, classify_reply
+from exporter.binance.reply import get_capped
 from exporter.binance.signing import Signer
 
 USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
@@ -30,7 +32,7 @@ class Credentials:
 
 
 class RetryAfterGate:
-    """Until when requests to this base URL must not be sent, and why."""
+    """Until when requests to one base URL must not be sent, and why; outlives any one client."""
 
     def __init__(self) -> None:
         self.until = 0.0  # monotonic
@@ -51,6 +53,7 @@ class PapiClient:
         http: httpx.AsyncClient,
         base_url: str,
         clock: ServerClock,
+        gate: RetryAfterGate,
         *,
         recv_window_ms: int,
         timeout: float,
@@ -59,7 +62,7 @@ class PapiClient:
         self._http = http
         self._base_url = base_url
         self.clock = clock
-        self.gate = RetryAfterGate()
+        self.gate = gate
         self._recv_window = recv_window_ms
         self._timeout = timeout
         self._max_bytes = max_response_bytes
@@ -70,13 +73,14 @@ class PapiClient:
         """The reply body of a SIGNED GET and how many -1021 replies came first (0 or 1).
 
         A -1021 resynchronises the clock and retries once; a retry that succeeds is a success.
+        When the clock could not be measured the retry would be refused again, for weight: the
+        -1021 is raised instead.
         """
         try:
             return await self._get_once(path, credentials), 0
         except ApiError as exc:
-            if exc.reason != "timestamp":
+            if exc.reason != "timestamp" or not await self.clock.sync(force=False):
                 raise
-        await self.clock.sync(force=False)
         try:
             return await self._get_once(path, credentials), 1
         except ApiError as exc:
@@ -93,7 +97,9 @@ class PapiClient:
         self.requests_sent += 1
         try:
             async with asyncio.timeout(self._timeout):
-                status, reply_headers, body = await self._fetch(url, headers)
+                status, reply_headers, body = await get_capped(
+                    self._http, url, headers, self._max_bytes
+                )
         except TimeoutError:
             raise ApiError("timeout", f"no complete reply within {self._timeout:g}s") from None
         except httpx.TimeoutException:
@@ -111,16 +117,3 @@ class PapiClient:
                 self.gate.close_for(error.retry_after, error.reason)
             raise error
         return body  # decoded by the collector, which knows what it keeps
-
-    async def _fetch(self, url: str, headers: dict[str, str]) -> tuple[int, httpx.Headers, bytes]:
-        async with self._http.stream("GET", url, headers=headers) as reply:
-            length = reply.headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > self._max_bytes:
-                raise ApiError("bad_response", f"reply of {length} bytes is over the limit")
-            chunks, size = [], 0
-            async for chunk in reply.aiter_bytes():
-                size += len(chunk)
-                if size > self._max_bytes:
-                    raise ApiError("bad_response", f"reply over {self._max_bytes} bytes, cut off")
-                chunks.append(chunk)
-            return reply.status_code, reply.headers, b"".join(chunks)

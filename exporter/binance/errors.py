@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 REASONS = (
@@ -44,6 +46,29 @@ class ApiError(Exception):
         self.sent = sent
         # Set when this error ended the retry that followed a -1021 (already counted once).
         self.after_timestamp_retry = False
+        # The original text of an unexpected exception, for one log line (never the page).
+        self.detail = ""
+
+
+# A URL's query holds the timestamp and the signature: never let it reach a log line.
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def unexpected_error(exc: Exception, secrets: tuple[str, ...] = ()) -> ApiError:
+    """An exception no rule classifies (a bug, a library refusing a value) as reason ``other``.
+
+    The message names only the type, since the landing page shows it; the exception's own text
+    may quote what it was given, so it is kept apart in ``detail`` with secrets and any query
+    string taken out, and bounded like Binance's messages.
+    """
+    error = ApiError("other", f"unexpected error: {type(exc).__name__}")
+    text = str(exc)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<secret>")
+    error.detail = _QUERY.sub("?<query>", text)[:200]
+    error.__cause__ = exc
+    return error
 
 
 def classify_reply(status: int, body: bytes, retry_after_header: str | None) -> ApiError | None:
