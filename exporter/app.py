@@ -65,10 +65,12 @@ class Exporter:
         web_security: WebSecurity | None = None,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         config_load_timeout: float = LOAD_TIMEOUT_SECONDS,
+        enable_lifecycle: bool = False,
     ) -> None:
         self.config = config
         self.max_connections = max_connections
         self.config_path = config_path  # what SIGHUP and POST /-/reload re-read; None in demo
+        self.enable_lifecycle = enable_lifecycle  # POST /-/reload, as Prometheus gates it
         self.config_load_timeout = config_load_timeout
         self.listen_host, self.listen_port = parse_listen_address(listen_address)
         self.telemetry_path = telemetry_path
@@ -113,7 +115,12 @@ class Exporter:
         if security is not None:
             middlewares += (security.middleware,)
         app = build_app(
-            self.store, self.renderer, self.telemetry_path, reload=reload, middlewares=middlewares
+            self.store,
+            self.renderer,
+            self.telemetry_path,
+            reload=reload,
+            lifecycle=self.enable_lifecycle,
+            middlewares=middlewares,
         )
         loop = asyncio.get_running_loop()
         quiet_loop_errors(loop)

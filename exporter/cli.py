@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         "headers (default: none, plain HTTP)",
     )
     p.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="enable POST /-/reload (SIGHUP always reloads)",
+    )
+    p.add_argument(
         "--web.max-connections",
         dest="max_connections",
         type=int,
@@ -166,6 +172,7 @@ async def _serve(
         config_path=config_path,
         web_security=web_security,
         max_connections=args.max_connections,
+        enable_lifecycle=args.enable_lifecycle,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -25,10 +25,11 @@ def build_app(
     telemetry_path: str,
     *,
     reload: ReloadHook | None = None,
+    lifecycle: bool = False,
     middlewares: tuple = (),
 ) -> web.Application:
     app = web.Application(middlewares=list(middlewares))
-    handlers = _Handlers(store, renderer, telemetry_path, reload)
+    handlers = _Handlers(store, renderer, telemetry_path, reload, lifecycle)
     app.router.add_get(telemetry_path, handlers.metrics)
     if telemetry_path != "/":
         app.router.add_get("/", handlers.landing)
@@ -40,12 +41,18 @@ def build_app(
 
 class _Handlers:
     def __init__(
-        self, store: Store, renderer: Renderer, path: str, reload: ReloadHook | None
+        self,
+        store: Store,
+        renderer: Renderer,
+        path: str,
+        reload: ReloadHook | None,
+        lifecycle: bool,
     ) -> None:
         self.store = store
         self.renderer = renderer
         self.path = path
         self._reload = reload
+        self._lifecycle = lifecycle
 
     async def metrics(self, request: web.Request) -> web.Response:
         # The reply depends on both headers; caches and proxies must key on them.
@@ -74,6 +81,11 @@ class _Handlers:
         return web.Response(text="ready\n")
 
     async def reload(self, request: web.Request) -> web.Response:
+        # Like Prometheus: an HTTP endpoint that changes the process needs an explicit flag.
+        if not self._lifecycle:
+            return web.Response(
+                status=403, text="Lifecycle API is not enabled (--web.enable-lifecycle).\n"
+            )
         if self._reload is None:
             return web.Response(status=404, text="reload is not available in this mode\n")
         ok, message = await self._reload()

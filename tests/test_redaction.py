@@ -163,7 +163,7 @@ def test_clock_sync_warning_shows_the_time_url_without_its_password(sim, tmp_pat
 def test_refused_reload_hides_the_url_password_in_its_reply_and_log(sim, tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(config_text(sim.base_url, sim.time_url))
-    proc = start_exporter(path)
+    proc = start_exporter(path, "--web.enable-lifecycle")
     lines: list[str] = []
     try:
         port = listening_port(proc, lines)

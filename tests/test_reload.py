@@ -88,7 +88,7 @@ def test_added_and_removed_accounts_take_effect_without_a_gap_for_the_others(
 ):
     path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
     config = load_config(path)
-    with ExporterThread(config, config_path=str(path)) as exp:
+    with ExporterThread(config, config_path=str(path), enable_lifecycle=True) as exp:
         wait_for(
             lambda: series(exp.samples(), "binance_pm_um_asset_margin_balance", account="oneway")
         )
@@ -110,7 +110,7 @@ def test_added_and_removed_accounts_take_effect_without_a_gap_for_the_others(
 
 def test_a_broken_file_is_refused_and_the_running_config_stays(sim, accounts, tmp_path):
     path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
-    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+    with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
         wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
         before = value(
             exp.samples(), "binance_pm_exporter_config_last_reload_success_timestamp_seconds"
@@ -146,7 +146,7 @@ def test_a_broken_file_is_refused_and_the_running_config_stays(sim, accounts, tm
 
 def test_a_changed_account_is_polled_with_its_new_settings(sim, accounts, tmp_path):
     path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
-    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+    with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
         wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
         changed = dict(accounts[0], collectors=["um_account", "account"])
         write_config(path, sim, [changed])
@@ -219,7 +219,9 @@ def test_a_config_that_blocks_on_read_holds_neither_scrapes_nor_polls_nor_sigter
 
 def test_a_reload_whose_read_does_not_end_in_time_is_refused(sim, accounts, tmp_path):
     path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
-    with ExporterThread(load_config(path), config_path=str(path), config_load_timeout=0.5) as exp:
+    with ExporterThread(
+        load_config(path), config_path=str(path), enable_lifecycle=True, config_load_timeout=0.5
+    ) as exp:
         wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
         replace_with_fifo(path)
         try:
@@ -241,7 +243,9 @@ def test_a_reload_whose_read_does_not_end_in_time_is_refused(sim, accounts, tmp_
 
 def test_while_a_read_is_still_blocked_the_next_reload_is_refused_at_once(sim, accounts, tmp_path):
     path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
-    with ExporterThread(load_config(path), config_path=str(path), config_load_timeout=0.5) as exp:
+    with ExporterThread(
+        load_config(path), config_path=str(path), enable_lifecycle=True, config_load_timeout=0.5
+    ) as exp:
         replace_with_fifo(path)
         assert reload(exp).status_code == 500  # its thread stays blocked in open()
         started = time.monotonic()
@@ -265,7 +269,7 @@ def test_sigterm_while_reload_requests_wait_for_a_blocked_read_exits_at_once(
     sim, accounts, tmp_path
 ):
     path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
-    proc = start_exporter(path)
+    proc = start_exporter(path, "--web.enable-lifecycle")
     replies: list[object] = []
 
     def post_reload(port: int) -> None:
@@ -318,7 +322,7 @@ def established(pid: int, port: int) -> list:
 
 def test_a_running_ban_outlives_a_reload_that_rebuilds_the_client(sim, accounts, tmp_path):
     path = write_config(tmp_path / "config.yaml", sim, accounts)
-    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+    with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
         wait_for(lambda: up_value(exp, "oneway") == 1 and up_value(exp, "hedge") == 1)
         sim.set_fault("oneway", UM_ACCOUNT, status=418, retry_after=2, times=1)
         ban = wait_for(lambda: [r for r in sim.requests if r.status == 418])[0]
@@ -362,7 +366,7 @@ def test_a_reload_storm_leaves_kept_accounts_on_their_schedule(desks, tmp_path):
     sim, entries = desks
     names = [e["name"] for e in entries]
     path = write_config(tmp_path / "config.yaml", sim, entries)
-    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+    with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
         wait_for(lambda: all_up(exp, names))
         started = time.time()
         while time.time() < started + 3.0:  # the file is unchanged: nothing to do
@@ -379,7 +383,7 @@ def test_a_changed_account_is_polled_at_once_then_keeps_its_slot(desks, tmp_path
     sim, entries = desks
     entries = entries[:3]
     path = write_config(tmp_path / "config.yaml", sim, entries, poll_interval_seconds=2)
-    with ExporterThread(load_config(path), config_path=str(path)) as exp:
+    with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
         before = wait_for(lambda: requests_of(sim, "desk2", UM_ACCOUNT))[0]
         time.sleep(max(0.0, before.time + 1.0 - time.time()))  # mid-way to its next slot
         changed = dict(entries[2], collectors=["um_account", "account"])
@@ -403,7 +407,7 @@ def test_running_loops_move_to_a_new_base_url(sim, accounts, tmp_path):
     path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
     with (
         SimulatorThread([oneway_account()], tick_seconds=0.2) as moved,
-        ExporterThread(load_config(path), config_path=str(path)) as exp,
+        ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp,
     ):
         wait_for(lambda: up_value(exp, "oneway") == 1)
         write_config(path, moved, accounts[:1])
@@ -411,3 +415,20 @@ def test_running_loops_move_to_a_new_base_url(sim, accounts, tmp_path):
         switched = time.time()
         wait_for(lambda: len(papi_requests(moved, switched)) >= 2)
     assert papi_requests(sim, switched) == []
+
+
+def test_post_reload_needs_the_lifecycle_flag_and_sighup_does_not(sim, accounts, tmp_path):
+    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    proc = start_exporter(path)
+    lines: list[str] = []
+    try:
+        url = f"http://127.0.0.1:{listening_port(proc, lines)}"
+        refused = httpx.post(url + "/-/reload", timeout=10)
+        write_config(path, sim, accounts)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "hedge" in httpx.get(url + "/", timeout=5).text)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    assert refused.status_code == 403
+    assert refused.text == "Lifecycle API is not enabled (--web.enable-lifecycle).\n"
