@@ -16,8 +16,8 @@ numbers served by the four endpoints agree with each other the way Binance's do:
   ``accountInitialMargin`` are UM plus CM margins in USD; ``uniMMR = equity / maint``.
 * ``uniMMR`` is truncated (ROUND_DOWN) to 8 decimals from the 8-decimal equity and maintenance
   strings that are served, so ``Decimal(equity) / Decimal(maint)`` truncated gives it exactly.
-  With no maintenance margin it is ``NO_MAINT_UNI_MMR`` ("999999.00000000"): a huge ratio, as
-  Binance shows for an account without positions, rather than a division by zero or "0".
+  With no maintenance margin it is ``NO_MAINT_UNI_MMR``, served as "99999999": the sentinel live
+  PM accounts without positions return (rather than a division by zero or "0").
 * ``accountStatus`` follows uniMMR: > 1.5 NORMAL, > 1.2 MARGIN_CALL, > 1.05 REDUCE_ONLY, else
   ACTIVE_LIQUIDATION; ``status_override`` replaces it with any string.
 * UM ``liquidationPrice = mark - (accountEquity - accountMaintMargin) / amt``: the mark at which,
@@ -58,7 +58,7 @@ Mode = Literal["one_way", "hedge"]
 PositionKey = tuple[str, str]  # (symbol, positionSide)
 
 Q8 = quantum(8)
-NO_MAINT_UNI_MMR = Decimal("999999.00000000")
+NO_MAINT_UNI_MMR = Decimal("99999999")
 MARGIN_CALL_AT = Decimal("1.5")
 REDUCE_ONLY_AT = Decimal("1.2")
 ACTIVE_LIQUIDATION_AT = Decimal("1.05")
@@ -552,7 +552,8 @@ def account_payload(risk: Risk, update_time: int) -> Payload:
     return Payload(
         orjson.dumps(
             {
-                "uniMMR": fmt(risk.uni_mmr),
+                # The sentinel goes out as Binance writes it, not as a padded decimal.
+                "uniMMR": fmt(risk.uni_mmr) if risk.maint > 0 else plain(NO_MAINT_UNI_MMR),
                 "accountEquity": fmt(risk.account_equity),
                 "actualEquity": fmt(risk.actual_equity),
                 "accountInitialMargin": fmt(risk.initial),

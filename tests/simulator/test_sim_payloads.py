@@ -263,9 +263,9 @@ def test_no_liquidation_price_is_served_as_zero(papi):
     assert risk[("SOLUSDT", "LONG")]["liquidationPrice"] == "0"
 
 
-def test_account_without_maint_margin_serves_a_huge_uni_mmr(papi):
+def test_account_without_maint_margin_serves_binances_sentinel(papi):
     served = papi.json(ACCOUNT, "rsa")
-    assert served["uniMMR"] == "999999.00000000"
+    assert served["uniMMR"] == "99999999"
     assert served["accountMaintMargin"] == "0.00000000"
     assert served["accountStatus"] == "NORMAL"
 
