@@ -41,7 +41,9 @@ PAYLOADS = {
         "assets": ASSETS,
         "positions": [
             entry(f"S{i}USDT", "BOTH", z, z)
-            for i, z in enumerate(["0", "0.0", "0.00000000", "-0.0", "0.000000000", "0E-8", 0, 0.0])
+            for i, z in enumerate(
+                ["0", "0.0", "0.00000000", "-0", "-0.0", "-0.000", "0.000000000", "0E-8", 0, 0.0]
+            )
         ]
         + [entry("OPENUSDT", "BOTH", "-1.0")],
     },
@@ -120,6 +122,15 @@ def test_flat_entries_never_become_python_objects() -> None:
     ]
     assert decoded.flat == 2
     assert "bidNotional" not in decoded.positions[0]  # never exported, never decoded
+
+
+def test_every_zero_spelling_is_dropped_before_it_becomes_an_object() -> None:
+    spellings = ["0", "0.0", "0.000", "0.00000000", "-0", "-0.0", "-0.000", "0E-8", 0, 0.0, -0.0]
+    positions = [entry(f"S{i}USDT", "BOTH", z, z) for i, z in enumerate(spellings)]
+    body = orjson.dumps({"assets": ASSETS, "positions": positions})
+    decoded = COLLECTORS["um_account"].decode(body, ParseOptions())
+    assert isinstance(decoded, DecodedAccount)
+    assert (decoded.positions, decoded.flat) == ([], len(spellings))
 
 
 def test_a_body_that_is_not_json_is_a_bad_payload() -> None:

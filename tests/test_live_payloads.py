@@ -6,10 +6,14 @@ accounts or Binance's own examples show, and pins the exact values /metrics give
 
 from __future__ import annotations
 
+import pytest
+
 from exporter.simulator.accounts import SimAccount
 from tests.helpers import ExporterThread, make_config, series, value, wait_for
+from tests.test_um_account import expected_um, um_samples
 
 ACCOUNT = "/papi/v1/account"
+UM = "/papi/v1/um/account"
 
 IDLE = {"name": "idle", "api_key": "idle-api-key-0123456789", "api_secret": "idle-secret-0123"}
 
@@ -34,3 +38,39 @@ def test_account_without_positions_exports_binances_uni_mmr_sentinel(sim):
     assert value(samples, "binance_pm_account_uni_mmr", account="idle") == 99999999
     assert value(samples, "binance_pm_account_maint_margin", account="idle") == 0
     assert value(samples, "binance_pm_account_status", account="idle", status="NORMAL") == 1
+
+
+def served_after(sim, account: str, path: str, since: int, polls: int = 2) -> bool:
+    """At least ``polls`` replies served since request record ``since``: one was parsed."""
+    served = [r for r in sim.requests[since:] if (r.account, r.path) == (account, path)]
+    return len([r for r in served if r.status == 200]) >= polls
+
+
+@pytest.mark.parametrize(
+    ("style", "amount", "orders", "zero"),
+    [("live", "0.0", "7.5", "0.0"), ("padded", "0.00", "7.50000000", "0.00000000")],
+)
+def test_each_number_style_exports_exactly_what_was_served(
+    sim, accounts, style, amount, orders, zero
+):
+    sim.freeze_prices()
+    sim.set_number_style(style)
+    # ETCUSDT has 2 decimals of quantity: an open order without a position, and a side
+    # opened at 0 without an order (flat, spelled like the order's amount).
+    sim.open_position("oneway", "ETCUSDT", "BOTH", "0", "0", open_order_initial_margin="7.5")
+    sim.open_position("oneway", "LINKUSDT", "BOTH", "0", "0")
+    config = make_config(sim.base_url, accounts[:1], collectors=["um_account"])
+    with ExporterThread(config) as exp:
+        since = len(sim.requests)
+        wait_for(lambda: served_after(sim, "oneway", UM, since))
+        served = sim.last_payload("oneway", UM)
+        samples = exp.samples()
+    etc = next(p for p in served["positions"] if p["symbol"] == "ETCUSDT")
+    link = next(p for p in served["positions"] if p["symbol"] == "LINKUSDT")
+    assert (etc["positionAmt"], etc["openOrderInitialMargin"]) == (amount, orders)
+    assert (link["positionAmt"], link["openOrderInitialMargin"]) == (amount, zero)
+    assert um_samples(samples, "oneway") == expected_um("oneway", served)
+    etc_labels = {"account": "oneway", "symbol": "ETCUSDT", "position_side": "BOTH"}
+    assert value(samples, "binance_pm_um_position_amount", **etc_labels) == 0
+    assert value(samples, "binance_pm_um_position_open_order_initial_margin", **etc_labels) == 7.5
+    assert not series(samples, "binance_pm_um_position_amount", symbol="LINKUSDT")

@@ -26,7 +26,7 @@ def to_number(value: Any) -> float:
         except (ValueError, OverflowError):
             raise BadField("value") from None
         if out - out == 0.0:  # finite: inf - inf and nan - nan are nan
-            return out
+            return out + 0.0  # "-0.0" is 0, not a negative zero on /metrics
     raise BadField("value")
 
 

@@ -126,11 +126,13 @@ class FuturesAccount:
             return decode_json(body, options)
         positions = reply.positions
         if not options.include_zero:
-            zeros = _ZEROS
+            zeros, flat = _ZEROS, _both_zero
+            # The set test alone settles nearly every entry; the rest get the full zero test.
             positions = [
                 p
                 for p in positions
                 if not (p.positionAmt in zeros and p.openOrderInitialMargin in zeros)
+                and not flat(p.positionAmt, p.openOrderInitialMargin)
             ]
         kept = [msgspec.structs.asdict(p) for p in positions]
         return DecodedAccount(reply.assets, kept, len(reply.positions) - len(kept))
@@ -210,15 +212,24 @@ class FuturesAccount:
 
 def _is_flat(entry: dict) -> bool:
     """No position and no open order margin; a malformed amount is not flat (it gets counted)."""
-    amount, orders = entry.get("positionAmt"), entry.get("openOrderInitialMargin")
+    return _both_zero(entry.get("positionAmt"), entry.get("openOrderInitialMargin"))
+
+
+def _both_zero(amount: object, orders: object) -> bool:
     # Hot path: nearly every entry of a full-market reply is a literal zero string.
     if type(amount) is str and type(orders) is str and amount in _ZEROS and orders in _ZEROS:
         return True
     return _is_zero(amount) and _is_zero(orders)
 
 
-# Binance formats zero with the symbol's precision ("0", "0.000", "0.00000000").
-_ZEROS = frozenset(["0", "0.0", "0.00", "0.000", "0.0000", "0.00000", "0.000000", "0.00000000"])
+# Zero as Binance writes it: at the symbol's precision in its docs ("0", "0.000",
+# "0.00000000"), trimmed in live replies ("0.0"), and with a sign ("-0.0"). Other spellings
+# ("0E-8", JSON 0) are still zero through the numeric test below, only slower.
+_ZEROS = frozenset(
+    sign + "0" + decimals
+    for sign in ("", "-")
+    for decimals in ("", ".", *("." + "0" * n for n in range(1, 19)))
+)
 
 
 def _is_zero(value: object) -> bool:

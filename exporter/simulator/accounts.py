@@ -26,6 +26,12 @@ numbers served by the four endpoints agree with each other the way Binance's do:
   is how Binance says "no liquidation price".
 * Every other money figure is rounded half-up to 8 decimals; sums are taken over the rounded
   figures, so a test can add up what was served and get the served total exactly.
+* Numbers are spelled as live PM replies spell them (``Spelling``, style ``live``): trailing
+  zeros trimmed, at least one decimal ("0.0", "45464.1735922", "500000.0"), amounts to the
+  symbol's quantity precision trimmed the same way ("0.01"), COIN-M contracts as integers. Style
+  ``padded`` spells them as Binance's doc examples do: money to 8 decimals ("0.00000000"),
+  amounts to the quantity precision ("0.250"), prices as entered. Flat full-market entries keep
+  the spellings both show ("0", "0.0", "0.00000000") in either style.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import hmac
 import weakref
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import unquote
 
 import orjson
@@ -55,6 +61,8 @@ from exporter.simulator.market import (
 )
 
 Mode = Literal["one_way", "hedge"]
+NumberStyle = Literal["live", "padded"]
+NUMBER_STYLES: tuple[NumberStyle, ...] = get_args(NumberStyle)
 PositionKey = tuple[str, str]  # (symbol, positionSide)
 
 Q8 = quantum(8)
@@ -81,6 +89,41 @@ def fmt(value: Decimal, places: int = 8) -> str:
 def plain(value: Decimal) -> str:
     """A Decimal as given, without exponent ("0.00001" rather than "1E-5")."""
     return format(value, "f")
+
+
+def trimmed(text: str) -> str:
+    """Trailing zeros dropped, one decimal kept: "25.50000000" -> "25.5", "60000" -> "60000.0"."""
+    whole, _, decimals = text.partition(".")
+    return f"{whole}.{decimals.rstrip('0') or '0'}"
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How the served decimals are written (see the module doc): ``live`` or ``padded``."""
+
+    style: NumberStyle = "live"
+
+    def __post_init__(self) -> None:
+        if self.style not in NUMBER_STYLES:
+            raise ValueError(f"number style must be one of {NUMBER_STYLES}, not {self.style!r}")
+
+    def money(self, value: Decimal) -> str:
+        """An 8-decimal figure: "0.00000000" padded, "0.0" live."""
+        text = fmt(value)
+        return text if self.style == "padded" else trimmed(text)
+
+    def amount(self, value: Decimal, places: int) -> str:
+        """A position amount at the symbol's quantity precision ("0.250" or "0.25")."""
+        text = fmt(value, places)
+        return text if self.style == "padded" or places == 0 else trimmed(text)
+
+    def price(self, value: Decimal) -> str:
+        """A price or limit kept as entered: "60000" padded, "60000.0" live."""
+        text = plain(value)
+        return text if self.style == "padded" else trimmed(text)
+
+
+LIVE = Spelling()
 
 
 def status_for(uni_mmr: Decimal) -> str:
@@ -444,76 +487,82 @@ def _cm_zero(sym: CMSymbol, side: str) -> dict:
     }
 
 
-def _asset_entry(asset: str, wallet: Decimal, margins: AssetMargins, update_time: int) -> dict:
+def _asset_entry(
+    asset: str, wallet: Decimal, margins: AssetMargins, update_time: int, spell: Spelling
+) -> dict:
     return {
         "asset": asset,
-        "crossWalletBalance": fmt(wallet),
-        "crossUnPnl": fmt(margins.unrealized),
-        "maintMargin": fmt(margins.maint),
-        "initialMargin": fmt(margins.initial),
-        "positionInitialMargin": fmt(margins.position_initial),
-        "openOrderInitialMargin": fmt(margins.open_order_initial),
+        "crossWalletBalance": spell.money(wallet),
+        "crossUnPnl": spell.money(margins.unrealized),
+        "maintMargin": spell.money(margins.maint),
+        "initialMargin": spell.money(margins.initial),
+        "positionInitialMargin": spell.money(margins.position_initial),
+        "openOrderInitialMargin": spell.money(margins.open_order_initial),
         "updateTime": update_time,
     }
 
 
-def _entry_price(position: UMPosition | CMPosition) -> str:
-    return plain(position.entry_price) if position.amount else "0.0"
+def _entry_price(position: UMPosition | CMPosition, spell: Spelling) -> str:
+    return spell.price(position.entry_price) if position.amount else "0.0"
 
 
-def um_account_payload(account: SimAccount, risk: Risk, market: Market) -> Payload:
+def um_account_payload(
+    account: SimAccount, risk: Risk, market: Market, spell: Spelling = LIVE
+) -> Payload:
     """GET /papi/v1/um/account: assets plus one entry per symbol and side of the market."""
     assets = []
     for asset, wallet in account.balances.items():
         margins = risk.um_usdt if asset == UM_QUOTE else AssetMargins()
-        assets.append(_asset_entry(asset, wallet, margins, account.update_time))
+        assets.append(_asset_entry(asset, wallet, margins, account.update_time, spell))
     zero_entries, index = templates(market).um[account.mode]
     entries = list(zero_entries)
     for position, sym, f in risk.um:
         entries[index[(position.symbol, position.side)]] = orjson.dumps(
             {
                 "symbol": sym.symbol,
-                "initialMargin": fmt(f.initial),
-                "maintMargin": fmt(f.maint),
-                "unrealizedProfit": fmt(f.unrealized),
-                "positionInitialMargin": fmt(f.position_initial),
-                "openOrderInitialMargin": fmt(f.open_order_initial),
+                "initialMargin": spell.money(f.initial),
+                "maintMargin": spell.money(f.maint),
+                "unrealizedProfit": spell.money(f.unrealized),
+                "positionInitialMargin": spell.money(f.position_initial),
+                "openOrderInitialMargin": spell.money(f.open_order_initial),
                 "leverage": str(position.leverage),
-                "entryPrice": _entry_price(position),
+                "entryPrice": _entry_price(position, spell),
                 "maxNotional": plain(sym.max_notional),
                 "bidNotional": "0",
                 "askNotional": "0",
                 "positionSide": position.side,
-                "positionAmt": fmt(position.amount, sym.quantity_precision),
+                "positionAmt": spell.amount(position.amount, sym.quantity_precision),
                 "updateTime": position.update_time,
             }
         )
     return Payload(b'{"assets":' + orjson.dumps(assets) + b',"positions":[', entries, b"]}")
 
 
-def cm_account_payload(account: SimAccount, risk: Risk, market: Market) -> Payload:
+def cm_account_payload(
+    account: SimAccount, risk: Risk, market: Market, spell: Spelling = LIVE
+) -> Payload:
     """GET /papi/v1/cm/account: coin assets plus one entry per COIN-M symbol and side."""
     assets = []
     coins = list(account.cm_balances) + [c for c in risk.cm_assets if c not in account.cm_balances]
     for coin in coins:
         wallet = account.cm_balances.get(coin, ZERO)
         margins = risk.cm_assets.get(coin, AssetMargins())
-        assets.append(_asset_entry(coin, wallet, margins, account.update_time))
+        assets.append(_asset_entry(coin, wallet, margins, account.update_time, spell))
     zero_entries, index = templates(market).cm[account.mode]
     entries = list(zero_entries)
     for position, sym, f in risk.cm:
         entries[index[(position.symbol, position.side)]] = orjson.dumps(
             {
                 "symbol": sym.symbol,
-                "positionAmt": fmt(position.amount, 0),
-                "initialMargin": fmt(f.initial),
-                "maintMargin": fmt(f.maint),
-                "unrealizedProfit": fmt(f.unrealized),
-                "positionInitialMargin": fmt(f.position_initial),
-                "openOrderInitialMargin": fmt(f.open_order_initial),
+                "positionAmt": spell.amount(position.amount, 0),
+                "initialMargin": spell.money(f.initial),
+                "maintMargin": spell.money(f.maint),
+                "unrealizedProfit": spell.money(f.unrealized),
+                "positionInitialMargin": spell.money(f.position_initial),
+                "openOrderInitialMargin": spell.money(f.open_order_initial),
                 "leverage": str(position.leverage),
                 "positionSide": position.side,
-                "entryPrice": _entry_price(position),
+                "entryPrice": _entry_price(position, spell),
                 "maxQty": plain(sym.max_qty),
                 "updateTime": position.update_time,
             }
@@ -521,7 +570,7 @@ def cm_account_payload(account: SimAccount, risk: Risk, market: Market) -> Paylo
     return Payload(b'{"assets":' + orjson.dumps(assets) + b',"positions":[', entries, b"]}")
 
 
-def position_risk_payload(risk: Risk, symbol: str | None = None) -> Payload:
+def position_risk_payload(risk: Risk, symbol: str | None = None, spell: Spelling = LIVE) -> Payload:
     """GET /papi/v1/um/positionRisk: open positions only (amount not 0), optionally one symbol."""
     out = []
     for position, sym, f in risk.um:
@@ -530,15 +579,15 @@ def position_risk_payload(risk: Risk, symbol: str | None = None) -> Payload:
         liquidation = liquidation_price(position, sym, risk)
         out.append(
             {
-                "entryPrice": plain(position.entry_price),
+                "entryPrice": spell.price(position.entry_price),
                 "leverage": str(position.leverage),
-                "markPrice": fmt(sym.mark),
-                "maxNotionalValue": plain(sym.max_notional),
-                "positionAmt": fmt(position.amount, sym.quantity_precision),
-                "notional": fmt(f.notional),
+                "markPrice": spell.money(sym.mark),
+                "maxNotionalValue": spell.price(sym.max_notional),
+                "positionAmt": spell.amount(position.amount, sym.quantity_precision),
+                "notional": spell.money(f.notional),
                 "symbol": sym.symbol,
-                "unRealizedProfit": fmt(f.unrealized),
-                "liquidationPrice": fmt(liquidation) if liquidation else "0",
+                "unRealizedProfit": spell.money(f.unrealized),
+                "liquidationPrice": spell.money(liquidation) if liquidation else "0",
                 "positionSide": position.side,
                 "updateTime": position.update_time,
             }
@@ -546,23 +595,23 @@ def position_risk_payload(risk: Risk, symbol: str | None = None) -> Payload:
     return Payload(orjson.dumps(out))
 
 
-def account_payload(risk: Risk, update_time: int) -> Payload:
+def account_payload(risk: Risk, update_time: int, spell: Spelling = LIVE) -> Payload:
     """GET /papi/v1/account (Account Information): the USD-valued unified figures."""
     available = max(ZERO, risk.account_equity - risk.initial)
     return Payload(
         orjson.dumps(
             {
                 # The sentinel goes out as Binance writes it, not as a padded decimal.
-                "uniMMR": fmt(risk.uni_mmr) if risk.maint > 0 else plain(NO_MAINT_UNI_MMR),
-                "accountEquity": fmt(risk.account_equity),
-                "actualEquity": fmt(risk.actual_equity),
-                "accountInitialMargin": fmt(risk.initial),
-                "accountMaintMargin": fmt(risk.maint),
+                "uniMMR": spell.money(risk.uni_mmr) if risk.maint > 0 else plain(NO_MAINT_UNI_MMR),
+                "accountEquity": spell.money(risk.account_equity),
+                "actualEquity": spell.money(risk.actual_equity),
+                "accountInitialMargin": spell.money(risk.initial),
+                "accountMaintMargin": spell.money(risk.maint),
                 "accountStatus": risk.status,
-                "virtualMaxWithdrawAmount": fmt(available),
-                "totalAvailableBalance": fmt(available),
+                "virtualMaxWithdrawAmount": spell.money(available),
+                "totalAvailableBalance": spell.money(available),
                 # Open loss of spot-margin orders: margin orders are not simulated.
-                "totalMarginOpenLoss": fmt(ZERO),
+                "totalMarginOpenLoss": spell.money(ZERO),
                 "updateTime": update_time,
             }
         )

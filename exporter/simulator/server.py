@@ -57,6 +57,9 @@ Knobs (methods of ``Simulator``; ``SimulatorThread`` has the same ones, thread-s
 * ``set_clock_skew(ms)``: the simulator clock runs ``ms`` ahead (negative: behind).
 * ``freeze_prices(frozen=True)``; ``tick()`` moves every mark one step (even when frozen).
 * ``set_mark_price(symbol, price)``: UM or COIN-M.
+* ``set_number_style(style)``: ``"live"`` (the default) spells numbers as live PM replies do
+  ("0.0", "45464.1735922"), ``"padded"`` as Binance's doc examples do ("0.00000000"); see
+  ``exporter.simulator.accounts``.
 * ``set_status_override(account, status)``: serve this ``accountStatus`` (any string, also one
   Binance does not have yet); ``None`` goes back to the uniMMR thresholds.
 * ``open_position(account, symbol, side, amount, entry_price, leverage=20, *,
@@ -79,9 +82,10 @@ Over HTTP, for a simulator in another process (not rate limited, not recorded):
 ``fault``, ``clear_faults``, ``clock_skew`` (``{"ms": N}``), ``freeze_prices``
 (``{"frozen": bool}``), ``status_override``, ``open_position``, ``close_position``,
 ``mark_price``, ``add_account``, ``remove_account``, ``falling_uni_mmr``, ``clear_ramp``,
-``trickle``, ``huge_body``, ``tick``, ``reset_rate_limits``. Decimals travel as strings,
-``body`` as text, ``public_key_pem`` as text. ``GET /_sim/requests`` lists the records and
-``GET /_sim/last_payload?account=NAME&path=PATH`` returns the last payload (404 if none).
+``trickle``, ``huge_body``, ``tick``, ``reset_rate_limits``, ``number_style``
+(``{"style": "padded"}``). Decimals travel as strings, ``body`` as text, ``public_key_pem`` as
+text. ``GET /_sim/requests`` lists the records and ``GET /_sim/last_payload?account=NAME&path=PATH``
+returns the last payload (404 if none).
 """
 
 from __future__ import annotations
@@ -105,8 +109,10 @@ from aiohttp import web
 
 from exporter.simulator.accounts import (
     CMPosition,
+    NumberStyle,
     Payload,
     SimAccount,
+    Spelling,
     UMPosition,
     UniMMRRamp,
     account_payload,
@@ -250,6 +256,7 @@ class Simulator:
         self.ban_seconds = ban_seconds
         self.clock_skew_ms = 0
         self.prices_frozen = False
+        self.spelling = Spelling()
         self.requests: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
         self._accounts: dict[str, SimAccount] = {}
         self._by_key: dict[str, SimAccount] = {}
@@ -379,6 +386,9 @@ class Simulator:
 
     def set_mark_price(self, symbol: str, price: Decimal | str) -> None:
         self.market.set_mark(symbol, Decimal(price))
+
+    def set_number_style(self, style: NumberStyle) -> None:
+        self.spelling = Spelling(style)
 
     def set_status_override(self, account: str, status: str | None) -> None:
         self.account(account).status_override = status
@@ -624,13 +634,14 @@ class Simulator:
 
     def _payload(self, account: SimAccount, path: str, params: dict[str, str]) -> Payload:
         risk = compute_risk(account, self.market, time.time())
+        spell = self.spelling
         if path == UM_ACCOUNT:
-            return um_account_payload(account, risk, self.market)
+            return um_account_payload(account, risk, self.market, spell)
         if path == ACCOUNT:
-            return account_payload(risk, self.clock_ms())
+            return account_payload(risk, self.clock_ms(), spell)
         if path == UM_POSITION_RISK:
-            return position_risk_payload(risk, params.get("symbol"))
-        return cm_account_payload(account, risk, self.market)
+            return position_risk_payload(risk, params.get("symbol"), spell)
+        return cm_account_payload(account, risk, self.market, spell)
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, or return True early when the simulator is stopping."""
@@ -732,6 +743,7 @@ _CONTROL_KNOBS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]
     "freeze_prices": ("freeze_prices", _same),
     "tick": ("tick", _same),
     "mark_price": ("set_mark_price", _same),
+    "number_style": ("set_number_style", _same),
     "status_override": ("set_status_override", _same),
     "open_position": ("open_position", _same),
     "close_position": ("close_position", _same),
@@ -875,6 +887,9 @@ class SimulatorThread:
 
     def set_mark_price(self, symbol: str, price: Decimal | str) -> None:
         self.call(self.simulator.set_mark_price, symbol, price)
+
+    def set_number_style(self, style: NumberStyle) -> None:
+        self.call(self.simulator.set_number_style, style)
 
     def set_status_override(self, account: str, status: str | None) -> None:
         self.call(self.simulator.set_status_override, account, status)

@@ -145,8 +145,8 @@ def test_untouched_zero_positions_look_like_binances(papi):
 def test_open_order_without_position_has_margin_and_zero_amount(papi):
     entry = by_key(papi.json(UM)["positions"])[("LINKUSDT", "BOTH")]
     assert d(entry["positionAmt"]) == 0
-    assert entry["openOrderInitialMargin"] == "12.50000000"
-    assert entry["initialMargin"] == "12.50000000"
+    assert entry["openOrderInitialMargin"] == "12.5"
+    assert entry["initialMargin"] == "12.5"
     assert entry["updateTime"] > 0
     assert "LINKUSDT" not in {p["symbol"] for p in papi.json(RISK)}
 
@@ -169,7 +169,7 @@ def test_position_figures_follow_mark_entry_and_leverage(papi):
             u["openOrderInitialMargin"]
         )
         assert u["unrealizedProfit"] == r["unRealizedProfit"]
-    assert risk[("ETHUSDT", "BOTH")]["positionAmt"] == "-3.000"
+    assert risk[("ETHUSDT", "BOTH")]["positionAmt"] == "-3.0"
 
 
 def test_usdt_asset_carries_the_sums_over_positions(papi):
@@ -184,8 +184,8 @@ def test_usdt_asset_carries_the_sums_over_positions(papi):
     ]:
         assert d(usdt[field]) == sum(d(p[position_field]) for p in um["positions"]), field
     btc = next(a for a in um["assets"] if a["asset"] == "BTC")
-    assert btc["crossWalletBalance"] == "0.05000000"
-    assert {btc[f] for f in ASSET_FIELDS[2:7]} == {"0.00000000"}
+    assert btc["crossWalletBalance"] == "0.05"
+    assert {btc[f] for f in ASSET_FIELDS[2:7]} == {"0.0"}
 
 
 def test_uni_mmr_is_equity_over_maint_margin_to_8_decimals(papi):
@@ -253,7 +253,7 @@ def test_liquidation_price_moves_with_the_mark(papi):
     before = by_key(papi.json(RISK))[("ETHUSDT", "BOTH")]["liquidationPrice"]
     papi.sim.set_mark_price("ETHUSDT", "3600")
     after = by_key(papi.json(RISK))[("ETHUSDT", "BOTH")]
-    assert after["markPrice"] == "3600.00000000"
+    assert after["markPrice"] == "3600.0"
     assert after["liquidationPrice"] != before
 
 
@@ -266,7 +266,7 @@ def test_no_liquidation_price_is_served_as_zero(papi):
 def test_account_without_maint_margin_serves_binances_sentinel(papi):
     served = papi.json(ACCOUNT, "rsa")
     assert served["uniMMR"] == "99999999"
-    assert served["accountMaintMargin"] == "0.00000000"
+    assert served["accountMaintMargin"] == "0.0"
     assert served["accountStatus"] == "NORMAL"
 
 
@@ -333,6 +333,48 @@ def test_price_walk_is_deterministic_for_a_seed():
     assert list(Market(1).um) == list(Market(2).um)  # the symbol list never depends on it
 
 
+def test_numbers_are_spelled_as_live_replies_spell_them(papi):
+    papi.sim.freeze_prices()
+    papi.sim.set_mark_price("BTCUSDT", "65432.1")
+    papi.sim.open_position("hmac", "BTCUSDT", "BOTH", "0.010", "44525", 10)
+    risk = by_key(papi.json(RISK))[("BTCUSDT", "BOTH")]
+    assert (risk["positionAmt"], risk["entryPrice"], risk["markPrice"]) == (
+        "0.01",
+        "44525.0",
+        "65432.1",
+    )
+    assert (risk["maxNotionalValue"], risk["notional"]) == ("80000000.0", "654.321")
+    account = papi.json(ACCOUNT, "rsa")
+    assert (account["accountMaintMargin"], account["accountEquity"]) == ("0.0", "1000.0")
+    cm = by_key(papi.json(CM)["positions"])[("BTCUSD_PERP", "BOTH")]
+    assert (cm["positionAmt"], cm["entryPrice"]) == ("20", "64000.0")
+
+
+def test_padded_style_spells_numbers_as_binances_doc_examples(papi):
+    papi.sim.freeze_prices()
+    papi.sim.set_number_style("padded")
+    papi.sim.set_mark_price("BTCUSDT", "65432.1")
+    papi.sim.open_position("hmac", "BTCUSDT", "BOTH", "0.010", "44525", 10)
+    risk = by_key(papi.json(RISK))[("BTCUSDT", "BOTH")]
+    assert (risk["positionAmt"], risk["entryPrice"], risk["markPrice"]) == (
+        "0.010",
+        "44525",
+        "65432.10000000",
+    )
+    assert (risk["maxNotionalValue"], risk["notional"]) == ("80000000", "654.32100000")
+    account = papi.json(ACCOUNT, "rsa")
+    assert (account["accountMaintMargin"], account["uniMMR"]) == ("0.00000000", "99999999")
+    papi.sim.set_number_style("live")
+    assert papi.json(ACCOUNT, "rsa")["accountMaintMargin"] == "0.0"
+
+
+def test_number_style_is_reachable_over_http_and_checked(papi):
+    assert papi.http.post("/_sim/number_style", json={"style": "padded"}).status_code == 200
+    assert papi.json(ACCOUNT, "rsa")["accountEquity"] == "1000.00000000"
+    refused = papi.http.post("/_sim/number_style", json={"style": "trimmed"})
+    assert refused.status_code == 400 and "number style" in refused.json()["error"]
+
+
 def test_served_decimals_are_plain_strings_without_exponent(papi):
     um = papi.json(UM, "ed")
     for entry in um["positions"] + um["assets"]:
@@ -388,7 +430,7 @@ def test_open_order_and_coin_m_positions_can_be_opened(papi):
     papi.sim.open_position("ed", "ADAUSDT", "SHORT", "0", "0", open_order_initial_margin="7")
     papi.sim.open_position("ed", "ETHUSD_PERP", "LONG", "5", "3300", 10)
     entry = by_key(papi.json(UM, "ed")["positions"])[("ADAUSDT", "SHORT")]
-    assert (entry["positionAmt"], entry["openOrderInitialMargin"]) == ("0", "7.00000000")
+    assert (entry["positionAmt"], entry["openOrderInitialMargin"]) == ("0", "7.0")
     cm = by_key(papi.json(CM, "ed")["positions"])[("ETHUSD_PERP", "LONG")]
     assert (cm["positionAmt"], cm["leverage"]) == ("5", "10")
     assert [a["asset"] for a in papi.json(CM, "ed")["assets"]] == ["ETH"]
