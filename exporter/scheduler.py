@@ -321,6 +321,17 @@ class Scheduler:
                     collector=collector,
                     count=result.skipped,
                 )
+        if result.skipped_fields:
+            health.skipped_fields += result.skipped_fields
+            key = (account, collector, "fields")
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning(
+                    "unreadable fields left out",
+                    account=account,
+                    collector=collector,
+                    count=result.skipped_fields,
+                )
         for note in result.notes:
             key = ("", collector, note)  # e.g. a new account status: once per process
             if key not in self._warned:

@@ -227,13 +227,27 @@ def test_margin_ratio_is_inf_when_balance_is_not_positive(wallet: str, pnl: str)
     assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == math.inf
 
 
-def test_malformed_asset_is_skipped_and_counted() -> None:
-    assets = [um_asset("USDT"), um_asset("BNB", crossWalletBalance="abc")]
+def test_unreadable_asset_field_leaves_out_only_what_needs_it() -> None:
+    assets = [um_asset("USDT"), um_asset("BNB", crossWalletBalance="abc", maintMargin="0.5")]
 
     result = UM.parse(um_payload(assets=assets), DEFAULTS)
 
     assert rows(result, "binance_pm_um_asset_cross_wallet_balance") == {("USDT",): 23.72469206}
-    assert result.skipped == 1
+    # The margin balance and ratio need the wallet; BNB's other fields stay.
+    assert set(rows(result, "binance_pm_um_asset_margin_balance")) == {("USDT",)}
+    assert set(rows(result, "binance_pm_um_asset_margin_ratio")) == {("USDT",)}
+    assert value(result, "binance_pm_um_asset_maint_margin", "BNB") == 0.5
+    assert value(result, "binance_pm_um_asset_update_timestamp_seconds", "BNB") == 1625474304.765
+    assert (result.skipped, result.skipped_fields) == (0, 1)
+
+
+def test_asset_without_a_name_is_skipped_and_counted() -> None:
+    assets = [um_asset("USDT"), um_asset(""), 7]
+
+    result = UM.parse(um_payload(assets=assets), DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_asset_cross_wallet_balance")) == {("USDT",)}
+    assert (result.skipped, result.skipped_fields) == (2, 0)
 
 
 def test_duplicate_asset_second_one_is_skipped_and_counted() -> None:
@@ -278,13 +292,19 @@ def test_um_position_update_time_zero_stays_zero() -> None:
     assert value(result, "binance_pm_um_position_update_timestamp_seconds", "BTCUSDT", "BOTH") == 0
 
 
-def test_negative_update_time_is_skipped_and_counted() -> None:
+def test_negative_update_time_is_left_out_and_counted() -> None:
     positions = [open_um_position("BTCUSDT"), open_um_position("ETHUSDT", updateTime=-1)]
 
     result = UM.parse(um_payload(positions=positions), DEFAULTS)
 
-    assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
-    assert result.skipped == 1
+    assert set(rows(result, "binance_pm_um_position_amount")) == {
+        ("BTCUSDT", "BOTH"),
+        ("ETHUSDT", "BOTH"),
+    }
+    assert set(rows(result, "binance_pm_um_position_update_timestamp_seconds")) == {
+        ("BTCUSDT", "BOTH")
+    }
+    assert (result.skipped, result.skipped_fields) == (0, 1)
 
 
 def test_short_position_amount_is_negative() -> None:
@@ -360,36 +380,60 @@ def test_result_positions_are_the_exported_keys() -> None:
 
 
 MISSING = object()
-MALFORMED_POSITIONS = {
+UNPLACEABLE_POSITIONS = {
     "missing symbol": {"symbol": MISSING},
     "null symbol": {"symbol": None},
-    "amount abc": {"positionAmt": "abc"},
-    "amount NaN": {"positionAmt": "NaN"},
-    "amount Infinity": {"positionAmt": "Infinity"},
-    "amount null": {"positionAmt": None},
-    "entry price NaN": {"entryPrice": "NaN"},
-    "missing leverage": {"leverage": MISSING},
+    "empty symbol": {"symbol": ""},
     "missing position side": {"positionSide": MISSING},
+}
+UNREADABLE_FIELDS = {
+    "amount abc": ("positionAmt", "amount", "abc"),
+    "amount NaN": ("positionAmt", "amount", "NaN"),
+    "amount Infinity": ("positionAmt", "amount", "Infinity"),
+    "amount null": ("positionAmt", "amount", None),
+    "amount object": ("positionAmt", "amount", {"v": 1}),
+    "entry price NaN": ("entryPrice", "entry_price", "NaN"),
+    "missing leverage": ("leverage", "leverage", MISSING),
+    "maint margin true": ("maintMargin", "maint_margin", True),
 }
 
 
-@pytest.mark.parametrize("broken", MALFORMED_POSITIONS.values(), ids=MALFORMED_POSITIONS)
-def test_malformed_position_is_skipped_and_counted(broken: dict[str, Any]) -> None:
-    bad = open_um_position("ETHUSDT")
-    for key, field_value in broken.items():
+def broken_position(symbol: str, changes: dict[str, Any]) -> dict[str, Any]:
+    bad = open_um_position(symbol)
+    for key, field_value in changes.items():
         if field_value is MISSING:
             del bad[key]
         else:
             bad[key] = field_value
-    positions = [open_um_position("BTCUSDT"), bad, open_um_position("SOLUSDT")]
+    return bad
+
+
+@pytest.mark.parametrize("broken", UNPLACEABLE_POSITIONS.values(), ids=UNPLACEABLE_POSITIONS)
+def test_position_without_symbol_or_side_is_skipped_and_counted(broken: dict[str, Any]) -> None:
+    positions = [open_um_position("BTCUSDT"), broken_position("ETHUSDT", broken)]
 
     result = UM.parse(um_payload(positions=positions), DEFAULTS)
 
-    assert set(rows(result, "binance_pm_um_position_amount")) == {
-        ("BTCUSDT", "BOTH"),
-        ("SOLUSDT", "BOTH"),
-    }
-    assert result.skipped == 1
+    assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
+    assert (result.skipped, result.skipped_fields) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "suffix", "bad"), UNREADABLE_FIELDS.values(), ids=UNREADABLE_FIELDS
+)
+def test_unreadable_position_field_leaves_out_only_its_own_gauge(
+    field: str, suffix: str, bad: Any
+) -> None:
+    positions = [open_um_position("BTCUSDT"), broken_position("ETHUSDT", {field: bad})]
+
+    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+
+    eth = ("ETHUSDT", "BOTH")
+    for family in UM.families:
+        if family.labels == ("symbol", "position_side"):
+            has_eth = eth in rows(result, family.name)
+            assert has_eth == (family.name != f"binance_pm_um_position_{suffix}"), family.name
+    assert (result.skipped, result.skipped_fields) == (0, 1)
 
 
 def test_position_entry_that_is_not_an_object_is_skipped_and_counted() -> None:
@@ -413,13 +457,30 @@ def test_duplicate_position_second_one_is_skipped_and_counted() -> None:
     assert result.skipped == 1
 
 
-def test_skipped_counts_assets_and_positions_together() -> None:
+def test_unreadable_fields_of_assets_and_positions_are_counted_together() -> None:
     payload = um_payload(
-        assets=[um_asset("USDT"), um_asset("BNB", maintMargin="NaN")],
+        assets=[um_asset("USDT"), um_asset("BNB", maintMargin="NaN", initialMargin=None)],
         positions=[open_um_position("BTCUSDT"), open_um_position("ETHUSDT", leverage="x")],
     )
 
-    assert UM.parse(payload, DEFAULTS).skipped == 2
+    result = UM.parse(payload, DEFAULTS)
+
+    assert (result.skipped, result.skipped_fields) == (0, 3)
+
+
+def test_empty_string_field_is_absent_not_unreadable() -> None:
+    payload = um_payload(
+        assets=[um_asset("USDT", crossUnPnl="")],
+        positions=[open_um_position("BTCUSDT", maxNotional="")],
+    )
+
+    result = UM.parse(payload, DEFAULTS)
+
+    assert rows(result, "binance_pm_um_asset_cross_unrealized_pnl") == {}
+    assert rows(result, "binance_pm_um_asset_margin_balance") == {}
+    assert rows(result, "binance_pm_um_position_max_notional") == {}
+    assert value(result, "binance_pm_um_position_amount", "BTCUSDT", "BOTH") == 0.25
+    assert (result.skipped, result.skipped_fields) == (0, 0)
 
 
 # --- UM account: payloads that cannot be trusted ------------------------------------------------
@@ -441,16 +502,29 @@ def test_um_payload_without_positions_is_bad() -> None:
         UM.parse({"assets": [um_asset()]}, DEFAULTS)
 
 
-def test_um_payload_whose_positions_are_all_malformed_is_bad() -> None:
-    positions = [open_um_position("BTCUSDT", positionAmt="abc"), open_um_position(symbol=None)]
+def test_um_payload_with_nothing_readable_is_bad() -> None:
+    payload = um_payload(
+        assets=[um_asset(""), 7], positions=[open_um_position(symbol=None), "BTCUSDT"]
+    )
 
-    with pytest.raises(BadPayload):
-        UM.parse(um_payload(positions=positions), DEFAULTS)
+    with pytest.raises(BadPayload, match="could be read"):
+        UM.parse(payload, DEFAULTS)
 
 
-def test_um_payload_whose_assets_are_all_malformed_is_bad() -> None:
-    with pytest.raises(BadPayload):
-        UM.parse(um_payload(assets=[um_asset(crossWalletBalance="NaN"), 7]), DEFAULTS)
+def test_um_payload_whose_only_entry_has_no_readable_field_is_bad() -> None:
+    fields = {f: "x" for f in um_asset() if f != "asset"}
+
+    with pytest.raises(BadPayload, match="could be read"):
+        UM.parse(um_payload(assets=[um_asset(**fields)], positions=[]), DEFAULTS)
+
+
+def test_um_payload_with_unreadable_assets_still_exports_its_positions() -> None:
+    payload = um_payload(assets=[um_asset(crossWalletBalance="NaN"), 7])
+
+    result = UM.parse(payload, DEFAULTS)
+
+    assert value(result, "binance_pm_um_position_amount", "BTCUSDT", "BOTH") == 0.25
+    assert (result.skipped, result.skipped_fields) == (1, 1)
 
 
 def test_um_payload_with_only_flat_positions_is_fine() -> None:
@@ -602,22 +676,53 @@ def test_account_payload_that_is_not_an_object_is_bad(payload: Any) -> None:
         ACCOUNT.parse(payload, DEFAULTS)
 
 
-@pytest.mark.parametrize(
-    "broken",
-    [{"uniMMR": "abc"}, {"uniMMR": ""}, {"accountEquity": "NaN"}, {"accountStatus": ""}],
-    ids=["uniMMR abc", "uniMMR empty", "equity NaN", "status empty"],
-)
-def test_account_payload_with_a_broken_required_field_is_bad(broken: dict[str, Any]) -> None:
-    with pytest.raises(BadPayload):
-        ACCOUNT.parse(account_payload(**broken), DEFAULTS)
+ACCOUNT_FIELDS = {
+    "uniMMR": "binance_pm_account_uni_mmr",
+    "accountEquity": "binance_pm_account_equity",
+    "actualEquity": "binance_pm_account_actual_equity",
+    "accountInitialMargin": "binance_pm_account_initial_margin",
+    "accountMaintMargin": "binance_pm_account_maint_margin",
+    "virtualMaxWithdrawAmount": "binance_pm_account_virtual_max_withdraw_amount",
+    "updateTime": "binance_pm_account_update_timestamp_seconds",
+    "accountStatus": "binance_pm_account_status",
+}
 
 
-def test_account_payload_without_status_is_bad() -> None:
+@pytest.mark.parametrize("bad", ["abc", "NaN", None, MISSING, {"v": 1}], ids=repr)
+@pytest.mark.parametrize("field", ACCOUNT_FIELDS)
+def test_unreadable_account_field_leaves_out_only_its_own_gauge(field: str, bad: Any) -> None:
+    if field == "accountStatus" and isinstance(bad, str):
+        bad = 5  # any text is a status (one Binance may add): only a non-string is unreadable
     payload = account_payload()
-    del payload["accountStatus"]
+    if bad is MISSING:
+        del payload[field]
+    else:
+        payload[field] = bad
 
-    with pytest.raises(BadPayload):
+    result = ACCOUNT.parse(payload, DEFAULTS)
+
+    assert set(result.samples) == set(ACCOUNT_FIELDS.values()) - {ACCOUNT_FIELDS[field]}
+    assert (result.skipped, result.skipped_fields) == (0, 1)
+
+
+@pytest.mark.parametrize("field", ACCOUNT_FIELDS)
+def test_empty_account_field_is_absent_and_not_counted(field: str) -> None:
+    result = ACCOUNT.parse(account_payload(**{field: ""}), DEFAULTS)
+
+    assert set(result.samples) == set(ACCOUNT_FIELDS.values()) - {ACCOUNT_FIELDS[field]}
+    assert result.skipped_fields == 0
+
+
+def test_account_payload_with_no_readable_field_is_bad() -> None:
+    payload = {**dict.fromkeys(account_payload(), "x"), "accountStatus": 7}
+
+    with pytest.raises(BadPayload, match="no field could be read"):
         ACCOUNT.parse(payload, DEFAULTS)
+
+
+def test_empty_account_object_is_bad() -> None:
+    with pytest.raises(BadPayload):
+        ACCOUNT.parse({}, DEFAULTS)
 
 
 def test_account_samples_belong_to_declared_families() -> None:
@@ -694,11 +799,31 @@ def test_position_risk_result_positions_are_the_exported_keys() -> None:
 
 
 @pytest.mark.parametrize(
-    "broken",
-    [{"markPrice": "abc"}, {"liquidationPrice": None}, {"notional": "Infinity"}, {"symbol": ""}],
-    ids=["mark abc", "liquidation null", "notional Infinity", "symbol empty"],
+    ("field", "bad", "family"),
+    [
+        ("markPrice", "abc", "binance_pm_um_position_mark_price"),
+        ("liquidationPrice", None, "binance_pm_um_position_liquidation_price"),
+        ("notional", "Infinity", "binance_pm_um_position_notional"),
+    ],
+    ids=["mark abc", "liquidation null", "notional Infinity"],
 )
-def test_malformed_position_risk_entry_is_skipped_and_counted(broken: dict[str, Any]) -> None:
+def test_unreadable_position_risk_field_leaves_out_only_its_own_gauge(
+    field: str, bad: Any, family: str
+) -> None:
+    payload = [risk_entry("BTCUSDT"), risk_entry("ETHUSDT", **{field: bad})]
+
+    result = POSITION_RISK.parse(payload, DEFAULTS)
+
+    for name in (f.name for f in POSITION_RISK.families):
+        want = (
+            {("BTCUSDT", "BOTH")} if name == family else {("BTCUSDT", "BOTH"), ("ETHUSDT", "BOTH")}
+        )
+        assert set(rows(result, name)) == want, name
+    assert (result.skipped, result.skipped_fields) == (0, 1)
+
+
+@pytest.mark.parametrize("broken", [{"symbol": ""}, {"positionAmt": "x"}], ids=["symbol", "amount"])
+def test_position_risk_row_that_cannot_be_placed_is_skipped_and_counted(broken: dict) -> None:
     bad = risk_entry("ETHUSDT")
     bad.update(broken)
     payload = [risk_entry("BTCUSDT"), bad]
@@ -706,7 +831,7 @@ def test_malformed_position_risk_entry_is_skipped_and_counted(broken: dict[str, 
     result = POSITION_RISK.parse(payload, DEFAULTS)
 
     assert set(rows(result, "binance_pm_um_position_mark_price")) == {("BTCUSDT", "BOTH")}
-    assert result.skipped == 1
+    assert (result.skipped, result.skipped_fields) == (1, 0)
 
 
 def test_duplicate_position_risk_entry_second_one_is_skipped_and_counted() -> None:
@@ -724,9 +849,11 @@ def test_position_risk_payload_that_is_not_an_array_is_bad(payload: Any) -> None
         POSITION_RISK.parse(payload, DEFAULTS)
 
 
-def test_position_risk_payload_whose_entries_are_all_malformed_is_bad() -> None:
-    with pytest.raises(BadPayload):
-        POSITION_RISK.parse([risk_entry(markPrice="NaN"), None], DEFAULTS)
+def test_position_risk_payload_with_nothing_readable_is_bad() -> None:
+    unreadable = risk_entry(markPrice="NaN", liquidationPrice="x", notional=None)
+
+    with pytest.raises(BadPayload, match="could be read"):
+        POSITION_RISK.parse([unreadable, None, risk_entry(symbol="")], DEFAULTS)
 
 
 def test_position_risk_empty_array_is_fine() -> None:

@@ -79,6 +79,19 @@ PAYLOADS = {
             entry("ETHUSDT", "LONG", "2"),
         ],
     },
+    "unreadable-fields": {
+        "assets": [{**ASSETS[0], "crossUnPnl": "NaN", "maintMargin": None}],
+        "positions": [
+            entry("BTCUSDT", "LONG", "abc", leverage=None, entryPrice=""),
+            entry("ETHUSDT", "LONG", "1", updateTime=-5, maintMargin={"v": 1}),
+            entry("XRPUSDT", "LONG", "0", "x"),
+        ],
+    },
+    "nothing-readable": {
+        "assets": [{"asset": ""}, 7],
+        "positions": [entry("", "LONG", "1"), entry("BTCUSDT", "LONG")],
+    },
+    "only-flat": {"assets": [], "positions": [entry("BTCUSDT", "LONG")]},
     "empty": {"assets": [], "positions": []},
     "no-positions-key": {"assets": ASSETS},
     "positions-not-list": {"assets": ASSETS, "positions": {"a": 1}},
@@ -90,7 +103,7 @@ def outcome(result_or_error: Result | BadPayload) -> Any:
     if isinstance(result_or_error, BadPayload):
         return ("BadPayload", str(result_or_error))
     r = result_or_error
-    return (r.samples, r.skipped, r.positions, r.notes)
+    return (r.samples, r.skipped, r.skipped_fields, r.positions, r.notes)
 
 
 def run(parse, payload: Any, options: ParseOptions) -> Any:

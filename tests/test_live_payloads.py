@@ -6,6 +6,7 @@ accounts or Binance's own examples show, and pins the exact values /metrics give
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from exporter.simulator.accounts import SimAccount
@@ -74,3 +75,39 @@ def test_each_number_style_exports_exactly_what_was_served(
     assert value(samples, "binance_pm_um_position_amount", **etc_labels) == 0
     assert value(samples, "binance_pm_um_position_open_order_initial_margin", **etc_labels) == 7.5
     assert not series(samples, "binance_pm_um_position_amount", symbol="LINKUSDT")
+
+
+def bad_reply_exported(samples: dict) -> dict | None:
+    """The samples once the reply without a readable uniMMR is on /metrics."""
+    if series(samples, "binance_pm_account_equity") and not series(
+        samples, "binance_pm_account_uni_mmr"
+    ):
+        return samples
+    return None
+
+
+@pytest.mark.parametrize(("bad", "counted"), [("abc", True), ("", False)], ids=["abc", "blank"])
+def test_one_bad_account_field_costs_only_its_own_gauge(sim, accounts, bad, counted):
+    """The SDK's example blanks two fields; here uniMMR alone is bad and nothing else is lost."""
+    sim.freeze_prices()
+    sim.set_status_override("oneway", "MARGIN_CALL")
+    config = make_config(sim.base_url, accounts[:1], collectors=["account"])
+    health = {"account": "oneway", "collector": "account"}
+    with ExporterThread(config) as exp:
+        wait_for(lambda: sim.last_payload("oneway", ACCOUNT) is not None)
+        served = {**sim.last_payload("oneway", ACCOUNT), "uniMMR": bad}
+        sim.set_fault("oneway", ACCOUNT, body=orjson.dumps(served))
+        samples = wait_for(lambda: bad_reply_exported(exp.samples()))
+    assert value(samples, "binance_pm_account_status", account="oneway", status="MARGIN_CALL") == 1
+    for suffix, field in [
+        ("equity", "accountEquity"),
+        ("actual_equity", "actualEquity"),
+        ("maint_margin", "accountMaintMargin"),
+        ("total_available_balance", "totalAvailableBalance"),
+    ]:
+        assert value(samples, f"binance_pm_account_{suffix}", account="oneway") == float(
+            served[field]
+        )
+    assert value(samples, "binance_pm_exporter_collector_up", **health) == 1
+    skipped = value(samples, "binance_pm_exporter_skipped_fields_total", **health)
+    assert (skipped > 0) == counted

@@ -32,6 +32,7 @@ class ParseOptions:
 class Result:
     samples: Samples
     skipped: int = 0  # malformed or duplicate entries left out
+    skipped_fields: int = 0  # unreadable fields left out of entries that were kept
     notes: list[str] = field(default_factory=list)  # things worth one log line (new enum values)
     positions: frozenset[PositionKey] | None = None  # the position keys exported, for filters
 

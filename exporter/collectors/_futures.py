@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from exporter.collectors import BadPayload, ParseOptions, PositionKey, Result, decode_json
-from exporter.collectors._fields import BadField, as_dict, number, seconds, text, to_number
+from exporter.collectors._fields import BadField, Fields, text
 from exporter.metrics import Family, Samples
 
 ASSET_LABELS = ("asset",)
@@ -148,20 +148,28 @@ class FuturesAccount:
         if not isinstance(assets, list) or not isinstance(positions, list):
             raise BadPayload("expected 'assets' and 'positions' lists")
         samples: Samples = {f.name: [] for f in self.families}
-        skipped = self._assets(assets, samples)
-        kept, skipped_positions = self._positions(positions, options.include_zero, samples)
-        if skipped_positions and skipped_positions == len(positions) + flat:
-            raise BadPayload("no position entry could be read")
-        return Result(samples, skipped + skipped_positions, positions=kept)
+        fields = Fields()
+        skipped = self._assets(assets, samples, fields)
+        kept, skipped_positions, flat_here = self._positions(
+            positions, options.include_zero, samples, fields
+        )
+        flat += flat_here
+        # A flat entry was read (as flat): only a reply with nothing readable at all is bad.
+        if (assets or positions or flat) and not (fields.read or flat):
+            raise BadPayload("no asset or position field could be read")
+        return Result(
+            samples, skipped + skipped_positions, fields.unreadable, positions=frozenset(kept)
+        )
 
-    def _assets(self, assets: list, samples: Samples) -> int:
+    def _assets(self, assets: list, samples: Samples, fields: Fields) -> int:
+        """Each asset's fields on their own; returns the entries skipped whole."""
         skipped, seen = 0, set()
-        for raw in assets:
+        for entry in assets:
+            if type(entry) is not dict:
+                skipped += 1
+                continue
             try:
-                entry = as_dict(raw)
                 asset = text(entry, "asset")
-                values = [number(entry, field) for _, field in self.asset_fields]
-                updated = seconds(entry, "updateTime")
             except BadField:
                 skipped += 1
                 continue
@@ -170,33 +178,39 @@ class FuturesAccount:
                 continue
             seen.add(asset)
             labels = (asset,)
-            for (name, _), value in zip(self.asset_fields, values, strict=True):
-                samples[name].append((labels, value))
-            samples[self.asset_update].append((labels, updated))
+            values = []
+            for name, field in self.asset_fields:
+                value = fields.number(entry, field)
+                if value is not None:
+                    samples[name].append((labels, value))
+                values.append(value)
+            updated = fields.seconds(entry, "updateTime")
+            if updated is not None:
+                samples[self.asset_update].append((labels, updated))
             wallet, pnl, maint = values[0], values[1], values[2]
-            balance = wallet + pnl
-            samples[self.margin_balance].append((labels, balance))
-            samples[self.margin_ratio].append((labels, margin_ratio(maint, balance)))
-        if assets and skipped == len(assets):
-            raise BadPayload("no asset entry could be read")
+            if wallet is not None and pnl is not None:
+                balance = wallet + pnl
+                samples[self.margin_balance].append((labels, balance))
+                if maint is not None:
+                    samples[self.margin_ratio].append((labels, margin_ratio(maint, balance)))
         return skipped
 
     def _positions(
-        self, positions: list, include_zero: bool, samples: Samples
-    ) -> tuple[frozenset[PositionKey], int]:
-        skipped, kept = 0, set()
-        fields = self.position_fields
-        field_names = [field for _, field in fields]
-        for raw in positions:
+        self, positions: list, include_zero: bool, samples: Samples, fields: Fields
+    ) -> tuple[set[PositionKey], int, int]:
+        """Each position's fields on their own; returns the keys kept, entries skipped, flat."""
+        skipped, flat, kept = 0, 0, set()
+        number = fields.number
+        for entry in positions:
+            if type(entry) is not dict:
+                skipped += 1
+                continue
+            # The market's every symbol comes back; most are flat and skipped here cheaply.
+            if not include_zero and _is_flat(entry):
+                flat += 1
+                continue
             try:
-                entry = raw if type(raw) is dict else as_dict(raw)
-                # The market's every symbol comes back; most are flat and skipped here cheaply.
-                if not include_zero and _is_flat(entry):
-                    continue
                 key = (text(entry, "symbol"), text(entry, "positionSide"))
-                get = entry.get
-                values = [to_number(get(field)) for field in field_names]
-                updated = seconds(entry, "updateTime")
             except BadField:
                 skipped += 1
                 continue
@@ -204,10 +218,14 @@ class FuturesAccount:
                 skipped += 1
                 continue
             kept.add(key)
-            for (name, _), value in zip(fields, values, strict=True):
-                samples[name].append((key, value))
-            samples[self.position_update].append((key, updated))
-        return frozenset(kept), skipped
+            for name, field in self.position_fields:
+                value = number(entry, field)
+                if value is not None:
+                    samples[name].append((key, value))
+            updated = fields.seconds(entry, "updateTime")
+            if updated is not None:
+                samples[self.position_update].append((key, updated))
+        return kept, skipped, flat
 
 
 def _is_flat(entry: dict) -> bool:

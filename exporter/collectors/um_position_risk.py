@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.collectors import BadPayload, Collector, ParseOptions, Result
-from exporter.collectors._fields import BadField, as_dict, number, text
+from exporter.collectors._fields import BadField, Fields, text, to_number
 from exporter.metrics import Family, Samples
 
 LABELS = ("symbol", "position_side")
@@ -26,30 +26,36 @@ def parse(payload: Any, options: ParseOptions) -> Result:
         raise BadPayload("expected a JSON array")
     samples: Samples = {name: [] for name, _, _ in FIELDS}
     keep = options.um_positions
-    skipped, seen = 0, set()
-    for raw in payload:
+    fields = Fields()
+    skipped, left_out, seen = 0, 0, set()
+    for entry in payload:
+        if type(entry) is not dict:
+            skipped += 1
+            continue
         try:
-            entry = as_dict(raw)
             key = (text(entry, "symbol"), text(entry, "positionSide"))
             # Same rows as the UM account collector keeps; without it, open positions only.
             if keep is not None:
                 if key not in keep:
+                    left_out += 1
                     continue
-            elif number(entry, "positionAmt") == 0:
+            elif to_number(entry.get("positionAmt")) == 0:
+                left_out += 1
                 continue
-            values = [number(entry, field) for _, field, _ in FIELDS]
-        except BadField:
+        except BadField:  # no symbol, or an amount that cannot tell whether the row is open
             skipped += 1
             continue
         if key in seen:
             skipped += 1
             continue
         seen.add(key)
-        for (name, _, _), value in zip(FIELDS, values, strict=True):
-            samples[name].append((key, value))
-    if payload and skipped == len(payload):
-        raise BadPayload("no position entry could be read")
-    return Result(samples, skipped, positions=frozenset(seen))
+        for name, field, _ in FIELDS:
+            value = fields.number(entry, field)
+            if value is not None:
+                samples[name].append((key, value))
+    if payload and not (fields.read or left_out):
+        raise BadPayload("no position field could be read")
+    return Result(samples, skipped, fields.unreadable, positions=frozenset(seen))
 
 
 COLLECTOR = Collector(
