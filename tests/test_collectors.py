@@ -367,16 +367,24 @@ def test_hedge_mode_long_and_short_are_separate_series() -> None:
     }
 
 
-def test_result_positions_are_the_exported_keys() -> None:
+def test_result_positions_are_the_exported_keys_with_their_families() -> None:
     positions = [
-        open_um_position("BTCUSDT", "LONG"),
-        open_um_position("ETHUSDT", "SHORT"),
+        open_um_position("BTCUSDT", "LONG", notional="10500.025", breakEvenPrice="42016.9"),
+        open_um_position("ETHUSDT", "SHORT", leverage="x"),
         um_position("XRPUSDT"),
     ]
 
     result = UM.parse(um_payload(positions=positions), DEFAULTS)
 
-    assert result.positions == frozenset({("BTCUSDT", "LONG"), ("ETHUSDT", "SHORT")})
+    assert result.positions is not None
+    assert set(result.positions) == {("BTCUSDT", "LONG"), ("ETHUSDT", "SHORT")}
+    btc, eth = result.positions[("BTCUSDT", "LONG")], result.positions[("ETHUSDT", "SHORT")]
+    assert {"binance_pm_um_position_notional", "binance_pm_um_position_break_even_price"} <= btc
+    assert btc - eth == {
+        "binance_pm_um_position_notional",
+        "binance_pm_um_position_break_even_price",
+        "binance_pm_um_position_leverage",
+    }
 
 
 MISSING = object()
@@ -430,9 +438,10 @@ def test_unreadable_position_field_leaves_out_only_its_own_gauge(
 
     eth = ("ETHUSDT", "BOTH")
     for family in UM.families:
-        if family.labels == ("symbol", "position_side"):
+        if family.labels == ("symbol", "position_side") and rows(result, family.name):
             has_eth = eth in rows(result, family.name)
             assert has_eth == (family.name != f"binance_pm_um_position_{suffix}"), family.name
+    assert eth not in rows(result, f"binance_pm_um_position_{suffix}")
     assert (result.skipped, result.skipped_fields) == (0, 1)
 
 
@@ -588,6 +597,47 @@ def test_cm_flat_position_is_dropped() -> None:
     result = CM.parse(payload, DEFAULTS)
 
     assert set(rows(result, "binance_pm_cm_position_amount")) == {("BTCUSD_PERP", "BOTH")}
+
+
+# --- Fields live replies carry beyond the docs ---------------------------------------------
+
+
+def test_um_position_notional_and_break_even_are_exported_when_present() -> None:
+    # A live entry (ccxt's capture) appends notional and breakEvenPrice, unpadded.
+    entry = open_um_position(notional="10500.025", breakEvenPrice="42016.9")
+
+    result = UM.parse(um_payload(positions=[entry]), DEFAULTS)
+
+    key = ("BTCUSDT", "BOTH")
+    assert value(result, "binance_pm_um_position_notional", *key) == 10500.025
+    assert value(result, "binance_pm_um_position_break_even_price", *key) == 42016.9
+    assert result.skipped_fields == 0
+
+
+def test_um_position_without_the_live_fields_leaves_them_out_uncounted() -> None:
+    result = UM.parse(um_payload(positions=[open_um_position()]), DEFAULTS)
+
+    assert rows(result, "binance_pm_um_position_notional") == {}
+    assert rows(result, "binance_pm_um_position_break_even_price") == {}
+    assert result.skipped_fields == 0
+
+
+def test_cm_position_notional_value_and_break_even_are_exported_when_present() -> None:
+    entry = cm_position(notionalValue="0.00461538", breakEvenPrice="65026.7002")
+
+    result = CM.parse({"assets": [um_asset("BTC")], "positions": [entry]}, DEFAULTS)
+
+    key = ("BTCUSD_PERP", "BOTH")
+    assert value(result, "binance_pm_cm_position_notional_value", *key) == 0.00461538
+    assert value(result, "binance_pm_cm_position_break_even_price", *key) == 65026.7002
+
+
+def test_families_two_collectors_share_are_declared_identically() -> None:
+    declared: dict[str, Any] = {}
+    for collector in COLLECTORS.values():
+        for family in collector.families:
+            assert declared.setdefault(family.name, family) == family, family.name
+    assert declared["binance_pm_um_position_break_even_price"] in POSITION_RISK.families
 
 
 # --- Account information ---------------------------------------------------------------------
@@ -767,35 +817,52 @@ def test_position_risk_without_um_positions_keeps_open_positions_only() -> None:
     }
 
 
-def test_position_risk_with_um_positions_keeps_only_those_keys() -> None:
+def test_position_risk_with_um_account_keeps_only_its_positions() -> None:
     payload = [
         risk_entry("BTCUSDT", "LONG", positionAmt="0.1"),
         risk_entry("BTCUSDT", "SHORT", positionAmt="-0.1"),
         risk_entry("ETHUSDT", "LONG", positionAmt="0"),
     ]
-    keep = frozenset({("BTCUSDT", "LONG"), ("ETHUSDT", "LONG")})
+    keep = {("BTCUSDT", "LONG"): frozenset(), ("ETHUSDT", "LONG"): frozenset()}
 
-    result = POSITION_RISK.parse(payload, ParseOptions(um_positions=keep))
+    result = POSITION_RISK.parse(payload, ParseOptions(provided=keep))
 
     # ETHUSDT LONG is flat but the UM account kept it (an open order), so it stays here too.
-    assert set(rows(result, "binance_pm_um_position_mark_price")) == keep
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == set(keep)
 
 
-def test_position_risk_with_empty_um_positions_exports_nothing() -> None:
-    result = POSITION_RISK.parse(
-        [risk_entry(positionAmt="1")], ParseOptions(um_positions=frozenset())
+def test_position_risk_break_even_is_exported() -> None:
+    result = POSITION_RISK.parse([risk_entry(breakEvenPrice="6566.29")], DEFAULTS)
+
+    assert value(result, "binance_pm_um_position_break_even_price", "BTCUSDT", "BOTH") == 6566.29
+
+
+def test_position_risk_leaves_to_um_account_what_it_exported_for_the_position() -> None:
+    payload = [
+        risk_entry("BTCUSDT", "LONG", breakEvenPrice="6566.29"),
+        risk_entry("ETHUSDT", "LONG", breakEvenPrice="3001.2"),
+    ]
+    # um_account gave BTCUSDT LONG its notional and break-even; ETHUSDT LONG's entry had none.
+    given = frozenset(
+        {"binance_pm_um_position_notional", "binance_pm_um_position_break_even_price"}
     )
+    provided = {("BTCUSDT", "LONG"): given, ("ETHUSDT", "LONG"): frozenset()}
+
+    result = POSITION_RISK.parse(payload, ParseOptions(provided=provided))
+
+    eth = {("ETHUSDT", "LONG")}
+    assert set(rows(result, "binance_pm_um_position_notional")) == eth
+    assert set(rows(result, "binance_pm_um_position_break_even_price")) == eth
+    both = {("BTCUSDT", "LONG"), ("ETHUSDT", "LONG")}
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == both
+    assert set(rows(result, "binance_pm_um_position_liquidation_price")) == both
+
+
+def test_position_risk_with_no_um_account_position_exports_nothing() -> None:
+    result = POSITION_RISK.parse([risk_entry(positionAmt="1")], ParseOptions(provided={}))
 
     assert rows(result, "binance_pm_um_position_mark_price") == {}
     assert result.skipped == 0
-
-
-def test_position_risk_result_positions_are_the_exported_keys() -> None:
-    payload = [risk_entry("BTCUSDT", positionAmt="1"), risk_entry("ETHUSDT", positionAmt="0")]
-
-    result = POSITION_RISK.parse(payload, DEFAULTS)
-
-    assert result.positions == frozenset({("BTCUSDT", "BOTH")})
 
 
 @pytest.mark.parametrize(
@@ -815,10 +882,10 @@ def test_unreadable_position_risk_field_leaves_out_only_its_own_gauge(
     result = POSITION_RISK.parse(payload, DEFAULTS)
 
     for name in (f.name for f in POSITION_RISK.families):
-        want = (
-            {("BTCUSDT", "BOTH")} if name == family else {("BTCUSDT", "BOTH"), ("ETHUSDT", "BOTH")}
-        )
-        assert set(rows(result, name)) == want, name
+        if rows(result, name):
+            eth = ("ETHUSDT", "BOTH") in rows(result, name)
+            assert eth == (name != family), name
+    assert set(rows(result, family)) == {("BTCUSDT", "BOTH")}
     assert (result.skipped, result.skipped_fields) == (0, 1)
 
 

@@ -6,6 +6,8 @@ accounts or Binance's own examples show, and pins the exact values /metrics give
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import orjson
 import pytest
 
@@ -15,6 +17,8 @@ from tests.test_um_account import expected_um, um_samples
 
 ACCOUNT = "/papi/v1/account"
 UM = "/papi/v1/um/account"
+RISK = "/papi/v1/um/positionRisk"
+CM = "/papi/v1/cm/account"
 
 IDLE = {"name": "idle", "api_key": "idle-api-key-0123456789", "api_secret": "idle-secret-0123"}
 
@@ -111,3 +115,70 @@ def test_one_bad_account_field_costs_only_its_own_gauge(sim, accounts, bad, coun
     assert value(samples, "binance_pm_exporter_collector_up", **health) == 1
     skipped = value(samples, "binance_pm_exporter_skipped_fields_total", **health)
     assert (skipped > 0) == counted
+
+
+def position(account: str, symbol: str, side: str) -> dict[str, str]:
+    return {"account": account, "symbol": symbol, "position_side": side}
+
+
+def test_um_account_alone_exports_notional_and_break_even(sim, accounts):
+    sim.freeze_prices()
+    config = make_config(sim.base_url, accounts[1:], collectors=["um_account"])
+    long = position("hedge", "BTCUSDT", "LONG")
+    with ExporterThread(config) as exp:
+        wait_for(lambda: series(exp.samples(), "binance_pm_um_position_break_even_price", **long))
+        samples = exp.samples()
+    mark = sim.market.um["BTCUSDT"].mark
+    # Entry 61000, long: plus the simulator's 0.04% round-trip fee.
+    assert value(samples, "binance_pm_um_position_break_even_price", **long) == 61024.4
+    assert value(samples, "binance_pm_um_position_notional", **long) == float(mark * Decimal("0.1"))
+    short = position("hedge", "BTCUSDT", "SHORT")
+    assert value(samples, "binance_pm_um_position_break_even_price", **short) == 61975.2
+    assert not series(samples, "binance_pm_um_position_mark_price")
+
+
+def test_with_both_um_collectors_notional_and_break_even_are_exported_once(sim, accounts):
+    sim.freeze_prices()
+    config = make_config(sim.base_url, accounts, collectors=["um_account", "um_position_risk"])
+    xrp = position("hedge", "XRPUSDT", "LONG")
+    with ExporterThread(config) as exp:
+        wait_for(lambda: series(exp.samples(), "binance_pm_um_position_mark_price", **xrp))
+        samples = exp.samples()  # parse_samples refuses a duplicate series
+    risk = {(r["symbol"], r["positionSide"]): r for r in sim.last_payload("hedge", RISK)}
+    um = {(p["symbol"], p["positionSide"]): p for p in sim.last_payload("hedge", UM)["positions"]}
+    for key in [("BTCUSDT", "LONG"), ("BTCUSDT", "SHORT"), ("XRPUSDT", "LONG")]:
+        labels = position("hedge", *key)
+        assert um[key]["breakEvenPrice"] == risk[key]["breakEvenPrice"]
+        assert value(samples, "binance_pm_um_position_break_even_price", **labels) == float(
+            um[key]["breakEvenPrice"]
+        )
+        assert value(samples, "binance_pm_um_position_notional", **labels) == float(
+            um[key]["notional"]
+        )
+        assert value(samples, "binance_pm_um_position_mark_price", **labels) == float(
+            risk[key]["markPrice"]
+        )
+    assert value(samples, "binance_pm_um_position_break_even_price", **xrp) == 0.5002
+    # The one-way account's open order has no position: break-even and notional 0.
+    sol = position("oneway", "SOLUSDT", "BOTH")
+    assert value(samples, "binance_pm_um_position_break_even_price", **sol) == 0
+    assert value(samples, "binance_pm_um_position_notional", **sol) == 0
+
+
+def test_cm_account_exports_notional_value_and_break_even(sim, accounts):
+    sim.freeze_prices()
+    sim.open_position("oneway", "BTCUSD_PERP", "BOTH", "-12", "60000", 20)
+    config = make_config(sim.base_url, accounts[:1], collectors=["cm_account"])
+    btc = position("oneway", "BTCUSD_PERP", "BOTH")
+    with ExporterThread(config) as exp:
+        wait_for(lambda: series(exp.samples(), "binance_pm_cm_position_break_even_price", **btc))
+        samples = exp.samples()
+    served = next(p for p in sim.last_payload("oneway", CM)["positions"] if p["positionAmt"] != "0")
+    mark = sim.market.cm["BTCUSD_PERP"].mark
+    assert value(samples, "binance_pm_cm_position_break_even_price", **btc) == 59976
+    assert value(samples, "binance_pm_cm_position_notional_value", **btc) == float(
+        served["notionalValue"]
+    )
+    assert Decimal(served["notionalValue"]) == (-1200 / mark).quantize(
+        Decimal("1E-8"), ROUND_HALF_UP
+    )

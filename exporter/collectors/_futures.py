@@ -50,6 +50,24 @@ POSITION_FIELDS = (
     ),
 )
 
+# Position figures live replies carry beyond Binance's docs (captured from PM accounts by ccxt),
+# which the position-risk replies carry too: (metric suffix, field, help).
+BREAK_EVEN_PRICE = (
+    "break_even_price",
+    "breakEvenPrice",
+    "Price at which closing the position breaks even after trading fees; 0 when flat.",
+)
+UM_NOTIONAL = (
+    "notional",
+    "notional",
+    "Notional value in the quote asset (mark price times amount); negative for a short.",
+)
+CM_NOTIONAL_VALUE = (
+    "notional_value",
+    "notionalValue",
+    "Notional value in the base asset (contracts times contract size over the mark price).",
+)
+
 
 @dataclass(frozen=True)
 class DecodedAccount:
@@ -66,17 +84,29 @@ _Scalar = str | int | float | bool | None
 
 
 class FuturesAccount:
-    """Parser for /papi/v1/um/account and /papi/v1/cm/account, which differ in prefix and limit."""
+    """Parser for /papi/v1/um/account and /papi/v1/cm/account, which differ in prefix and limit.
 
-    def __init__(self, prefix: str, limit_suffix: str, limit_field: str, limit_help: str) -> None:
+    ``extras`` are (suffix, field, help) of position fields live replies carry beyond Binance's
+    docs: read when there, absent (not unreadable) when not.
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        limit_suffix: str,
+        limit_field: str,
+        limit_help: str,
+        extras: tuple[tuple[str, str, str], ...] = (),
+    ) -> None:
         a, p = f"{prefix}_asset_", f"{prefix}_position_"
         self.asset_fields = tuple((a + s, f) for s, f, _ in ASSET_FIELDS)
         self.asset_update = a + "update_timestamp_seconds"
         self.margin_balance = a + "margin_balance"
         self.margin_ratio = a + "margin_ratio"
         self.position_fields = (
-            *((p + s, f) for s, f, _ in POSITION_FIELDS),
-            (p + limit_suffix, limit_field),
+            *((p + s, f, False) for s, f, _ in POSITION_FIELDS),
+            (p + limit_suffix, limit_field, False),
+            *((p + s, f, True) for s, f, _ in extras),
         )
         self.position_update = p + "update_timestamp_seconds"
         self.families = (
@@ -91,6 +121,7 @@ class FuturesAccount:
             ),
             *(Family(p + s, h, POSITION_LABELS) for s, _, h in POSITION_FIELDS),
             Family(p + limit_suffix, limit_help, POSITION_LABELS),
+            *(Family(p + s, h, POSITION_LABELS) for s, _, h in extras),
             Family(
                 self.position_update,
                 "Last update time of the position (0 if never).",
@@ -101,7 +132,7 @@ class FuturesAccount:
 
     def _fast_decoder(self) -> msgspec.json.Decoder:
         """Decodes only the position fields parse reads; msgspec skips the rest unparsed."""
-        read = {"symbol", "positionSide", "updateTime", *(f for _, f in self.position_fields)}
+        read = {"symbol", "positionSide", "updateTime", *(f for _, f, _ in self.position_fields)}
         read -= {"positionAmt", "openOrderInitialMargin"}
         position = msgspec.defstruct(
             "Position",
@@ -157,9 +188,7 @@ class FuturesAccount:
         # A flat entry was read (as flat): only a reply with nothing readable at all is bad.
         if (assets or positions or flat) and not (fields.read or flat):
             raise BadPayload("no asset or position field could be read")
-        return Result(
-            samples, skipped + skipped_positions, fields.unreadable, positions=frozenset(kept)
-        )
+        return Result(samples, skipped + skipped_positions, fields.unreadable, positions=kept)
 
     def _assets(self, assets: list, samples: Samples, fields: Fields) -> int:
         """Each asset's fields on their own; returns the entries skipped whole."""
@@ -197,9 +226,15 @@ class FuturesAccount:
 
     def _positions(
         self, positions: list, include_zero: bool, samples: Samples, fields: Fields
-    ) -> tuple[set[PositionKey], int, int]:
-        """Each position's fields on their own; returns the keys kept, entries skipped, flat."""
-        skipped, flat, kept = 0, 0, set()
+    ) -> tuple[dict[PositionKey, frozenset[str]], int, int]:
+        """Each position's fields on their own.
+
+        Returns the positions kept, each with the families it got (for the position-risk
+        twin), the entries skipped whole, and the flat entries dropped.
+        """
+        skipped, flat = 0, 0
+        kept: dict[PositionKey, frozenset[str]] = {}
+        shared: dict[tuple[str, ...], frozenset[str]] = {}  # one set per distinct outcome
         number = fields.number
         for entry in positions:
             if type(entry) is not dict:
@@ -217,14 +252,21 @@ class FuturesAccount:
             if key in kept:
                 skipped += 1
                 continue
-            kept.add(key)
-            for name, field in self.position_fields:
-                value = number(entry, field)
+            exported = []
+            for name, field, optional in self.position_fields:
+                value = number(entry, field, optional)
                 if value is not None:
                     samples[name].append((key, value))
+                    exported.append(name)
             updated = fields.seconds(entry, "updateTime")
             if updated is not None:
                 samples[self.position_update].append((key, updated))
+                exported.append(self.position_update)
+            names = tuple(exported)
+            given = shared.get(names)
+            if given is None:
+                given = shared[names] = frozenset(names)
+            kept[key] = given
         return kept, skipped, flat
 
 

@@ -20,6 +20,10 @@ numbers served by the four endpoints agree with each other the way Binance's do:
   PM accounts without positions return (rather than a division by zero or "0").
 * ``accountStatus`` follows uniMMR: > 1.5 NORMAL, > 1.2 MARGIN_CALL, > 1.05 REDUCE_ONLY, else
   ACTIVE_LIQUIDATION; ``status_override`` replaces it with any string.
+* ``breakEvenPrice = entry * (1 + BREAK_EVEN_FEE)`` for a long, ``entry * (1 - BREAK_EVEN_FEE)``
+  for a short, 0 when flat: the entry price moved by the fees of a round trip. The fee, 0.04% of
+  the entry price, is the ratio a live BTCUSDT reply shows (entry "44525.0", break-even
+  "44542.81"); Binance's real figure depends on the account's fee tier.
 * UM ``liquidationPrice = mark - (accountEquity - accountMaintMargin) / amt``: the mark at which,
   everything else held, uniMMR would reach 1 (to first order: it ignores that maintenance margin
   moves with the mark). "0" when there is no position or the price would not be positive, which
@@ -70,6 +74,7 @@ NO_MAINT_UNI_MMR = Decimal("99999999")
 MARGIN_CALL_AT = Decimal("1.5")
 REDUCE_ONLY_AT = Decimal("1.2")
 ACTIVE_LIQUIDATION_AT = Decimal("1.05")
+BREAK_EVEN_FEE = Decimal("0.0004")
 
 SIDES: dict[str, tuple[str, ...]] = {"one_way": ("BOTH",), "hedge": ("LONG", "SHORT")}
 
@@ -265,6 +270,7 @@ class PositionFigures:
     position_initial: Decimal
     maint: Decimal
     open_order_initial: Decimal
+    break_even: Decimal
 
     @property
     def initial(self) -> Decimal:
@@ -305,6 +311,13 @@ class Risk:
     status: str
 
 
+def break_even_price(position: UMPosition | CMPosition) -> Decimal:
+    if not position.amount:
+        return ZERO
+    side = 1 if position.amount > 0 else -1
+    return q8(position.entry_price * (1 + side * BREAK_EVEN_FEE))
+
+
 def um_figures(position: UMPosition, sym: UMSymbol) -> PositionFigures:
     notional = q8(sym.mark * position.amount)
     return PositionFigures(
@@ -313,6 +326,7 @@ def um_figures(position: UMPosition, sym: UMSymbol) -> PositionFigures:
         position_initial=q8(abs(notional) / position.leverage),
         maint=q8(abs(notional) * sym.maint_margin_rate),
         open_order_initial=q8(position.open_order_initial_margin),
+        break_even=break_even_price(position),
     )
 
 
@@ -328,6 +342,7 @@ def cm_figures(position: CMPosition, sym: CMSymbol) -> PositionFigures:
         position_initial=q8(abs(notional) / position.leverage),
         maint=q8(abs(notional) * sym.maint_margin_rate),
         open_order_initial=q8(position.open_order_initial_margin),
+        break_even=break_even_price(position),
     )
 
 
@@ -450,7 +465,8 @@ def templates(market: Market) -> _Templates:
 
 
 def _um_zero(sym: UMSymbol, side: str) -> dict:
-    # Field order and zero spellings as in "Get UM Account Detail".
+    # Field order and zero spellings as in "Get UM Account Detail", plus the two fields live
+    # replies add at the end.
     return {
         "symbol": sym.symbol,
         "initialMargin": "0",
@@ -466,24 +482,29 @@ def _um_zero(sym: UMSymbol, side: str) -> dict:
         "positionSide": side,
         "positionAmt": "0",
         "updateTime": 0,
+        "notional": "0",
+        "breakEvenPrice": "0.0",
     }
 
 
 def _cm_zero(sym: CMSymbol, side: str) -> dict:
-    # As in "Get CM Account Detail": maxQty (contracts) instead of maxNotional.
+    # Field order and zero spellings of a live "Get CM Account Detail" entry: maxQty instead
+    # of maxNotional, then notionalValue and breakEvenPrice (beyond the docs).
     return {
         "symbol": sym.symbol,
-        "positionAmt": "0",
         "initialMargin": "0",
         "maintMargin": "0",
         "unrealizedProfit": "0.00000000",
         "positionInitialMargin": "0",
         "openOrderInitialMargin": "0",
         "leverage": str(sym.default_leverage),
+        "entryPrice": "0.00000000",
         "positionSide": side,
-        "entryPrice": "0.0",
+        "positionAmt": "0",
         "maxQty": plain(sym.max_qty),
         "updateTime": 0,
+        "notionalValue": "0",
+        "breakEvenPrice": "0.00000000",
     }
 
 
@@ -533,6 +554,8 @@ def um_account_payload(
                 "positionSide": position.side,
                 "positionAmt": spell.amount(position.amount, sym.quantity_precision),
                 "updateTime": position.update_time,
+                "notional": spell.money(f.notional),
+                "breakEvenPrice": spell.money(f.break_even),
             }
         )
     return Payload(b'{"assets":' + orjson.dumps(assets) + b',"positions":[', entries, b"]}")
@@ -554,17 +577,19 @@ def cm_account_payload(
         entries[index[(position.symbol, position.side)]] = orjson.dumps(
             {
                 "symbol": sym.symbol,
-                "positionAmt": spell.amount(position.amount, 0),
                 "initialMargin": spell.money(f.initial),
                 "maintMargin": spell.money(f.maint),
                 "unrealizedProfit": spell.money(f.unrealized),
                 "positionInitialMargin": spell.money(f.position_initial),
                 "openOrderInitialMargin": spell.money(f.open_order_initial),
                 "leverage": str(position.leverage),
-                "positionSide": position.side,
                 "entryPrice": _entry_price(position, spell),
+                "positionSide": position.side,
+                "positionAmt": spell.amount(position.amount, 0),
                 "maxQty": plain(sym.max_qty),
                 "updateTime": position.update_time,
+                "notionalValue": spell.money(f.notional),
+                "breakEvenPrice": spell.money(f.break_even),
             }
         )
     return Payload(b'{"assets":' + orjson.dumps(assets) + b',"positions":[', entries, b"]}")
@@ -577,19 +602,21 @@ def position_risk_payload(risk: Risk, symbol: str | None = None, spell: Spelling
         if not position.amount or (symbol is not None and sym.symbol != symbol):
             continue
         liquidation = liquidation_price(position, sym, risk)
+        # Field order of a live reply (ccxt's capture), breakEvenPrice included.
         out.append(
             {
-                "entryPrice": spell.price(position.entry_price),
-                "leverage": str(position.leverage),
-                "markPrice": spell.money(sym.mark),
-                "maxNotionalValue": spell.price(sym.max_notional),
-                "positionAmt": spell.amount(position.amount, sym.quantity_precision),
-                "notional": spell.money(f.notional),
                 "symbol": sym.symbol,
+                "positionAmt": spell.amount(position.amount, sym.quantity_precision),
+                "entryPrice": spell.price(position.entry_price),
+                "markPrice": spell.money(sym.mark),
                 "unRealizedProfit": spell.money(f.unrealized),
                 "liquidationPrice": spell.money(liquidation) if liquidation else "0",
+                "leverage": str(position.leverage),
                 "positionSide": position.side,
                 "updateTime": position.update_time,
+                "maxNotionalValue": spell.price(sym.max_notional),
+                "notional": spell.money(f.notional),
+                "breakEvenPrice": spell.money(f.break_even),
             }
         )
     return Payload(orjson.dumps(out))

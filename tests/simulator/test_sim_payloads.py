@@ -31,6 +31,8 @@ UM_POSITION_FIELDS = [
     "positionSide",
     "positionAmt",
     "updateTime",
+    "notional",
+    "breakEvenPrice",
 ]
 ASSET_FIELDS = [
     "asset",
@@ -42,18 +44,36 @@ ASSET_FIELDS = [
     "openOrderInitialMargin",
     "updateTime",
 ]
+# The order of live replies (ccxt's captures), with the fields they add beyond the docs.
 RISK_FIELDS = [
-    "entryPrice",
-    "leverage",
-    "markPrice",
-    "maxNotionalValue",
-    "positionAmt",
-    "notional",
     "symbol",
+    "positionAmt",
+    "entryPrice",
+    "markPrice",
     "unRealizedProfit",
     "liquidationPrice",
+    "leverage",
     "positionSide",
     "updateTime",
+    "maxNotionalValue",
+    "notional",
+    "breakEvenPrice",
+]
+CM_POSITION_FIELDS = [
+    "symbol",
+    "initialMargin",
+    "maintMargin",
+    "unrealizedProfit",
+    "positionInitialMargin",
+    "openOrderInitialMargin",
+    "leverage",
+    "entryPrice",
+    "positionSide",
+    "positionAmt",
+    "maxQty",
+    "updateTime",
+    "notionalValue",
+    "breakEvenPrice",
 ]
 ACCOUNT_FIELDS = [
     "uniMMR",
@@ -81,29 +101,14 @@ def by_key(entries: list[dict]) -> dict[tuple[str, str], dict]:
     return {(e["symbol"], e["positionSide"]): e for e in entries}
 
 
-def test_field_names_and_order_follow_binance_docs(papi):
+def test_field_names_and_order_follow_live_replies(papi):
     um = papi.json(UM)
     assert [list(a) for a in um["assets"]] == [ASSET_FIELDS] * len(um["assets"])
     assert {tuple(p) for p in um["positions"]} == {tuple(UM_POSITION_FIELDS)}
     assert [list(p) for p in papi.json(RISK)] == [RISK_FIELDS] * 2
     assert list(papi.json(ACCOUNT)) == ACCOUNT_FIELDS
     cm = papi.json(CM)
-    assert {tuple(p) for p in cm["positions"]} == {
-        (
-            "symbol",
-            "positionAmt",
-            "initialMargin",
-            "maintMargin",
-            "unrealizedProfit",
-            "positionInitialMargin",
-            "openOrderInitialMargin",
-            "leverage",
-            "positionSide",
-            "entryPrice",
-            "maxQty",
-            "updateTime",
-        )
-    }
+    assert {tuple(p) for p in cm["positions"]} == {tuple(CM_POSITION_FIELDS)}
 
 
 def test_one_way_um_account_lists_every_symbol_once_as_both(papi):
@@ -139,7 +144,52 @@ def test_untouched_zero_positions_look_like_binances(papi):
         "positionSide": "BOTH",
         "positionAmt": "0",
         "updateTime": 0,
+        "notional": "0",
+        "breakEvenPrice": "0.0",
     }
+
+
+def test_untouched_coin_m_zero_positions_look_like_live_ones(papi):
+    entry = by_key(papi.json(CM)["positions"])[("ETHUSD_PERP", "BOTH")]
+    assert entry == {
+        "symbol": "ETHUSD_PERP",
+        "initialMargin": "0",
+        "maintMargin": "0",
+        "unrealizedProfit": "0.00000000",
+        "positionInitialMargin": "0",
+        "openOrderInitialMargin": "0",
+        "leverage": "20",
+        "entryPrice": "0.00000000",
+        "positionSide": "BOTH",
+        "positionAmt": "0",
+        "maxQty": "5000",
+        "updateTime": 0,
+        "notionalValue": "0",
+        "breakEvenPrice": "0.00000000",
+    }
+
+
+def test_break_even_is_the_entry_moved_by_a_round_trip_fee_and_notional_is_mark_times_amount(
+    papi,
+):
+    papi.sim.freeze_prices()
+    um = by_key(papi.json(UM)["positions"])
+    risk = by_key(papi.json(RISK))
+    long, short = um[("BTCUSDT", "BOTH")], um[("ETHUSDT", "BOTH")]
+    assert (long["entryPrice"], long["breakEvenPrice"]) == ("60000.0", "60024.0")
+    assert (short["entryPrice"], short["breakEvenPrice"]) == ("3500.0", "3498.6")
+    for key, entry in [(("BTCUSDT", "BOTH"), long), (("ETHUSDT", "BOTH"), short)]:
+        mark = papi.sim.market.um[key[0]].mark
+        assert d(entry["notional"]) == q8(mark * d(entry["positionAmt"]))
+        assert (risk[key]["notional"], risk[key]["breakEvenPrice"]) == (
+            entry["notional"],
+            entry["breakEvenPrice"],
+        )
+    assert um[("LINKUSDT", "BOTH")]["breakEvenPrice"] == "0.0"  # an open order: flat
+    cm = by_key(papi.json(CM)["positions"])[("BTCUSD_PERP", "BOTH")]
+    sym = papi.sim.market.cm["BTCUSD_PERP"]
+    assert d(cm["notionalValue"]) == q8(Decimal(20 * 100) / sym.mark)
+    assert cm["breakEvenPrice"] == "64025.6"
 
 
 def test_open_order_without_position_has_margin_and_zero_amount(papi):
