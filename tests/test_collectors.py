@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Result
+from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS, BadPayload, ParseOptions, Result
 from exporter.collectors.account import STATUSES
 
 UM = COLLECTORS["um_account"]
 CM = COLLECTORS["cm_account"]
 ACCOUNT = COLLECTORS["account"]
 POSITION_RISK = COLLECTORS["um_position_risk"]
+CM_POSITION_RISK = COLLECTORS["cm_position_risk"]
 
 DEFAULTS = ParseOptions()
 
@@ -910,6 +911,53 @@ def test_duplicate_position_risk_entry_second_one_is_skipped_and_counted() -> No
     assert result.skipped == 1
 
 
+# Binance's own examples: a flat one-way row, and a hedge reply whose SHORT side is flat, each
+# flat row with a liquidation price left over from elsewhere.
+def flat_risk_entry(symbol: str = "BTCUSDT", side: str = "BOTH") -> dict[str, Any]:
+    return risk_entry(
+        symbol,
+        side,
+        positionAmt="0.000",
+        entryPrice="0.0",
+        unRealizedProfit="0.00000000",
+        notional="0",
+        liquidationPrice="5930.78",
+        updateTime=0,
+    )
+
+
+def test_flat_row_without_um_account_is_left_out() -> None:
+    result = POSITION_RISK.parse([flat_risk_entry(), risk_entry("ETHUSDT")], DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == {("ETHUSDT", "BOTH")}
+    assert (result.skipped, result.skipped_fields) == (0, 0)
+
+
+def test_flat_side_kept_for_its_open_orders_has_liquidation_price_0() -> None:
+    payload = [risk_entry("BTCUSDT", "LONG"), flat_risk_entry("BTCUSDT", "SHORT")]
+    provided = {("BTCUSDT", "LONG"): frozenset(), ("BTCUSDT", "SHORT"): frozenset()}
+
+    result = POSITION_RISK.parse(payload, ParseOptions(provided=provided))
+
+    assert rows(result, "binance_pm_um_position_liquidation_price") == {
+        ("BTCUSDT", "LONG"): 5930.78,
+        ("BTCUSDT", "SHORT"): 0.0,
+    }
+    assert value(result, "binance_pm_um_position_mark_price", "BTCUSDT", "SHORT") == 6679.50671178
+    assert value(result, "binance_pm_um_position_notional", "BTCUSDT", "SHORT") == 0
+
+
+def test_unreadable_amount_leaves_out_the_liquidation_price_it_decides() -> None:
+    payload = [risk_entry(positionAmt="abc")]
+    provided = {("BTCUSDT", "BOTH"): frozenset()}
+
+    result = POSITION_RISK.parse(payload, ParseOptions(provided=provided))
+
+    assert rows(result, "binance_pm_um_position_liquidation_price") == {}
+    assert value(result, "binance_pm_um_position_mark_price", "BTCUSDT", "BOTH") == 6679.50671178
+    assert result.skipped_fields == 1
+
+
 @pytest.mark.parametrize("payload", [{}, "[]", None], ids=["object", "str", "null"])
 def test_position_risk_payload_that_is_not_an_array_is_bad(payload: Any) -> None:
     with pytest.raises(BadPayload):
@@ -933,3 +981,70 @@ def test_position_risk_samples_belong_to_declared_families() -> None:
     result = POSITION_RISK.parse([risk_entry()], DEFAULTS)
 
     assert set(result.samples) == {f.name for f in POSITION_RISK.families}
+
+
+# --- Query CM Position Information ---------------------------------------------------------------
+
+
+def cm_risk_entry(symbol: str = "ETHUSD_PERP", side: str = "LONG", **fields: Any) -> dict:
+    # A live row (ccxt's capture) carries breakEvenPrice beyond the docs.
+    entry = {
+        "symbol": symbol,
+        "positionAmt": "2",
+        "entryPrice": "2410.5",
+        "markPrice": "2433.27169",
+        "unRealizedProfit": "0.0000078",
+        "liquidationPrice": "301.2",
+        "leverage": "50",
+        "positionSide": side,
+        "updateTime": 1707371941861,
+        "maxQty": "25",
+        "notionalValue": "0.00821939",
+        "breakEvenPrice": "2411.4642",
+    }
+    entry.update(fields)
+    return entry
+
+
+def test_cm_position_risk_is_a_weight_1_collector_off_by_default() -> None:
+    assert (CM_POSITION_RISK.path, CM_POSITION_RISK.weight) == ("/papi/v1/cm/positionRisk", 1)
+    assert CM_POSITION_RISK.follows == "cm_account"
+    assert "cm_position_risk" not in DEFAULT_COLLECTORS
+    assert "cm_account" not in DEFAULT_COLLECTORS
+
+
+def test_cm_position_risk_fields_are_exported_exactly() -> None:
+    result = CM_POSITION_RISK.parse([cm_risk_entry()], DEFAULTS)
+
+    key = ("ETHUSD_PERP", "LONG")
+    assert value(result, "binance_pm_cm_position_mark_price", *key) == 2433.27169
+    assert value(result, "binance_pm_cm_position_liquidation_price", *key) == 301.2
+    assert value(result, "binance_pm_cm_position_notional_value", *key) == 0.00821939
+    assert value(result, "binance_pm_cm_position_break_even_price", *key) == 2411.4642
+    assert set(result.samples) == {f.name for f in CM_POSITION_RISK.families}
+
+
+def test_cm_position_risk_duplicate_row_is_skipped_and_counted() -> None:
+    # Binance's hedge example lists the same LONG row twice.
+    payload = [cm_risk_entry(markPrice="100"), cm_risk_entry(markPrice="200")]
+
+    result = CM_POSITION_RISK.parse(payload, DEFAULTS)
+
+    assert rows(result, "binance_pm_cm_position_mark_price") == {("ETHUSD_PERP", "LONG"): 100.0}
+    assert result.skipped == 1
+
+
+def test_cm_flat_side_kept_for_its_open_orders_has_liquidation_price_0() -> None:
+    # The SDK's flat row: amount "0" and a leftover liquidation price.
+    flat = cm_risk_entry(
+        "BTCUSD_PERP", "BOTH", positionAmt="0", entryPrice="0.0", liquidationPrice="6204.5"
+    )
+    given = frozenset({"binance_pm_cm_position_notional_value"})
+    provided = {("BTCUSD_PERP", "BOTH"): given}
+
+    result = CM_POSITION_RISK.parse([flat], ParseOptions(provided=provided))
+
+    key = ("BTCUSD_PERP", "BOTH")
+    assert value(result, "binance_pm_cm_position_liquidation_price", *key) == 0
+    assert rows(result, "binance_pm_cm_position_notional_value") == {}  # cm_account gave it
+    assert value(result, "binance_pm_cm_position_break_even_price", *key) == 2411.4642

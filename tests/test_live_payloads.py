@@ -19,6 +19,7 @@ ACCOUNT = "/papi/v1/account"
 UM = "/papi/v1/um/account"
 RISK = "/papi/v1/um/positionRisk"
 CM = "/papi/v1/cm/account"
+CM_RISK = "/papi/v1/cm/positionRisk"
 
 IDLE = {"name": "idle", "api_key": "idle-api-key-0123456789", "api_secret": "idle-secret-0123"}
 
@@ -29,7 +30,7 @@ def idle_account() -> SimAccount:
         name=IDLE["name"],
         api_key=IDLE["api_key"],
         api_secret=IDLE["api_secret"],
-        balances={"USDT": "142.09091742"},
+        balances={"USDT": "87.31520964"},
     )
 
 
@@ -182,3 +183,81 @@ def test_cm_account_exports_notional_value_and_break_even(sim, accounts):
     assert Decimal(served["notionalValue"]) == (-1200 / mark).quantize(
         Decimal("1E-8"), ROUND_HALF_UP
     )
+
+
+def exported_positions(samples: dict, name: str, account: str) -> set[tuple[str, str]]:
+    return {
+        (dict(k[1])["symbol"], dict(k[1])["position_side"])
+        for k in series(samples, name, account=account)
+    }
+
+
+def test_flat_row_with_a_leftover_liquidation_price_is_exported_as_0(sim, accounts):
+    """Binance's flat rows: only the side an open order keeps is exported, liquidation 0."""
+    sim.freeze_prices()
+    sim.set_flat_position_rows()
+    config = make_config(sim.base_url, accounts, collectors=["um_account", "um_position_risk"])
+    sol = position("oneway", "SOLUSDT", "BOTH")
+    with ExporterThread(config) as exp:
+        wait_for(lambda: series(exp.samples(), "binance_pm_um_position_mark_price", **sol))
+        wait_for(
+            lambda: series(exp.samples(), "binance_pm_um_position_mark_price", account="hedge")
+        )
+        samples = exp.samples()
+    served = {(r["symbol"], r["positionSide"]): r for r in sim.last_payload("oneway", RISK)}
+    assert len(served) == len(sim.market.um)  # every symbol, flat ones included
+    leftover = served[("SOLUSDT", "BOTH")]
+    assert Decimal(leftover["positionAmt"]) == 0 and Decimal(leftover["liquidationPrice"]) > 0
+    assert value(samples, "binance_pm_um_position_liquidation_price", **sol) == 0
+    assert value(samples, "binance_pm_um_position_mark_price", **sol) == float(
+        leftover["markPrice"]
+    )
+    name = "binance_pm_um_position_liquidation_price"
+    assert exported_positions(samples, name, "oneway") == {
+        ("BTCUSDT", "BOTH"),
+        ("ETHUSDT", "BOTH"),
+        ("SOLUSDT", "BOTH"),
+    }
+    # Hedge mode: XRPUSDT's flat SHORT side is served, but nothing keeps it.
+    hedge_rows = {(r["symbol"], r["positionSide"]) for r in sim.last_payload("hedge", RISK)}
+    assert ("XRPUSDT", "SHORT") in hedge_rows
+    assert exported_positions(samples, name, "hedge") == {
+        ("BTCUSDT", "LONG"),
+        ("BTCUSDT", "SHORT"),
+        ("XRPUSDT", "LONG"),
+    }
+    eth = position("oneway", "ETHUSDT", "BOTH")
+    assert value(samples, name, **eth) == float(served[("ETHUSDT", "BOTH")]["liquidationPrice"])
+
+
+def test_cm_position_risk_exports_coin_m_mark_liquidation_and_notional(sim, accounts):
+    sim.freeze_prices()
+    sim.set_flat_position_rows()
+    sim.open_position("oneway", "BTCUSD_PERP", "BOTH", "-12", "60000", 20)
+    sim.open_position(
+        "oneway", "ETHUSD_PERP", "BOTH", "0", "0", 10, open_order_initial_margin="0.02"
+    )
+    collectors = ["cm_account", "cm_position_risk"]
+    config = make_config(sim.base_url, accounts[:1], collectors=collectors)
+    btc, eth = position("oneway", "BTCUSD_PERP", "BOTH"), position("oneway", "ETHUSD_PERP", "BOTH")
+    with ExporterThread(config) as exp:
+        wait_for(lambda: series(exp.samples(), "binance_pm_cm_position_mark_price", **eth))
+        samples = exp.samples()  # no duplicate series although both serve notional and break-even
+    served = {(r["symbol"], r["positionSide"]): r for r in sim.last_payload("oneway", CM_RISK)}
+    row = served[("BTCUSD_PERP", "BOTH")]
+    for suffix, field in [
+        ("mark_price", "markPrice"),
+        ("liquidation_price", "liquidationPrice"),
+        ("notional_value", "notionalValue"),
+        ("break_even_price", "breakEvenPrice"),
+    ]:
+        assert value(samples, f"binance_pm_cm_position_{suffix}", **btc) == float(row[field])
+    assert float(row["liquidationPrice"]) > float(row["markPrice"])  # a short
+    assert Decimal(served[("ETHUSD_PERP", "BOTH")]["liquidationPrice"]) > 0
+    assert value(samples, "binance_pm_cm_position_liquidation_price", **eth) == 0
+    name = "binance_pm_cm_position_mark_price"
+    assert exported_positions(samples, name, "oneway") == {
+        ("BTCUSD_PERP", "BOTH"),
+        ("ETHUSD_PERP", "BOTH"),
+    }
+    assert [r.weight for r in sim.requests if r.path == CM_RISK][:1] == [1]

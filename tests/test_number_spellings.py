@@ -1,6 +1,6 @@
 """Every way Binance spells a number reads the same, through every collector's decode and parse.
 
-Binance's doc examples pad ("0.00000000", "0.000"), live replies trim ("0.0", "45464.1735922",
+Binance's doc examples pad ("0.00000000", "0.000"), live replies trim ("0.0", "51977.4418063",
 "500000.0"), and a zero sometimes carries a sign ("-0.0"). Each spelling must export the same
 value, and a zero amount must count as flat on the fast path as on the general one.
 """
@@ -30,7 +30,7 @@ ZEROS: list[Any] = [
     0.0,
 ]
 # One figure, trimmed as live replies write it and padded as the docs' examples do.
-FIGURES = {"45464.1735922": 45464.1735922, "45464.17359220": 45464.1735922, "500000.0": 500000.0}
+FIGURES = {"51977.4418063": 51977.4418063, "51977.44180630": 51977.4418063, "500000.0": 500000.0}
 FIGURES_PADDED = {"500000": 500000.0, "500000.00000000": 500000.0}
 
 
@@ -53,7 +53,7 @@ def positive_zero(value: float) -> bool:
 def futures_asset(asset: str, zero: Any) -> dict[str, Any]:
     return {
         "asset": asset,
-        "crossWalletBalance": "142.0",
+        "crossWalletBalance": "87.5",
         "crossUnPnl": zero,
         "maintMargin": zero,
         "initialMargin": zero,
@@ -96,7 +96,7 @@ def test_futures_account_reads_every_zero_spelling_as_zero(
         "positions": [
             futures_position("FLATUSDT", zero, zero),
             futures_position("ORDERUSDT", zero, "12.5"),
-            futures_position("OPENUSDT", "3", zero, entryPrice="44525.0", updateTime=1),
+            futures_position("OPENUSDT", "3", zero, entryPrice="51230.0", updateTime=1),
         ],
     }
 
@@ -110,7 +110,7 @@ def test_futures_account_reads_every_zero_spelling_as_zero(
     for suffix in ("maint_margin", "initial_margin", "cross_unrealized_pnl", "margin_ratio"):
         (only,) = rows(result, f"binance_pm_{prefix}_asset_{suffix}").values()
         assert positive_zero(only), suffix
-    assert rows(result, f"binance_pm_{prefix}_asset_margin_balance") == {("USDT",): 142.0}
+    assert rows(result, f"binance_pm_{prefix}_asset_margin_balance") == {("USDT",): 87.5}
     assert result.skipped == 0
 
 
@@ -125,57 +125,68 @@ def test_futures_account_keeps_every_zero_spelling_with_include_zero(zero: Any, 
     assert positive_zero(amount)
 
 
-@pytest.mark.parametrize("zero", ZEROS, ids=repr)
-def test_position_risk_reads_every_zero_amount_as_flat(zero: Any) -> None:
-    payload = [
-        {
-            "symbol": "FLATUSDT",
-            "positionAmt": zero,
-            "entryPrice": "0.0",
-            "markPrice": "6679.5",
-            "unRealizedProfit": "0.00000000",
-            "liquidationPrice": "6170.2",
-            "leverage": "10",
-            "positionSide": "BOTH",
-            "updateTime": 0,
-            "maxNotionalValue": "500000.0",
-            "notional": zero,
-        },
-        {
-            "symbol": "OPENUSDT",
-            "positionAmt": "0.01",
-            "entryPrice": "44525.0",
-            "markPrice": "45464.1735922",
-            "unRealizedProfit": "9.39173592",
-            "liquidationPrice": "38007.16308568",
-            "leverage": "100",
-            "positionSide": "BOTH",
-            "updateTime": 1707371879042,
-            "maxNotionalValue": "500000.0",
-            "notional": "454.64173592",
-        },
-    ]
-
-    result = parse("um_position_risk", payload, ParseOptions(), fast=False)
-
-    assert rows(result, "binance_pm_um_position_mark_price") == {
-        ("OPENUSDT", "BOTH"): 45464.1735922
+def risk_row(symbol: str, amount: Any, liquidation: Any, notional: Any) -> dict[str, Any]:
+    """A position risk row as live replies give it, with the UM and the COIN-M notional."""
+    return {
+        "symbol": symbol,
+        "positionAmt": amount,
+        "entryPrice": "51230.0",
+        "markPrice": "51977.4418063",
+        "unRealizedProfit": "7.47441806",
+        "liquidationPrice": liquidation,
+        "leverage": "100",
+        "positionSide": "BOTH",
+        "updateTime": 1712000000000,
+        "maxNotionalValue": "500000.0",
+        "maxQty": "15",
+        "notional": notional,
+        "notionalValue": notional,
+        "breakEvenPrice": "51250.492",
     }
+
+
+@pytest.mark.parametrize("zero", ZEROS, ids=repr)
+@pytest.mark.parametrize(
+    ("collector", "prefix"), [("um_position_risk", "um"), ("cm_position_risk", "cm")]
+)
+def test_position_risk_reads_every_zero_spelling_as_zero(
+    collector: str, prefix: str, zero: Any
+) -> None:
+    payload = [
+        risk_row("FLAT", zero, "6113.84211457", zero),  # flat, a leftover liquidation price
+        risk_row("ORDER", zero, "6113.84211457", zero),  # flat, kept for its open orders
+        risk_row("OPEN", "0.01", zero, "519.77441806"),  # open, no liquidation price
+    ]
+    kept = {("ORDER", "BOTH"): frozenset(), ("OPEN", "BOTH"): frozenset()}
+
+    alone = parse(collector, payload, ParseOptions(), fast=True)
+    following = parse(collector, payload, ParseOptions(provided=kept), fast=True)
+
+    assert set(rows(alone, f"binance_pm_{prefix}_position_mark_price")) == {("OPEN", "BOTH")}
+    liquidation = rows(following, f"binance_pm_{prefix}_position_liquidation_price")
+    assert liquidation == {("ORDER", "BOTH"): 0.0, ("OPEN", "BOTH"): 0.0}
+    assert all(positive_zero(v) for v in liquidation.values())
+    notional = "notional" if prefix == "um" else "notional_value"
+    assert rows(following, f"binance_pm_{prefix}_position_{notional}") == {
+        ("ORDER", "BOTH"): 0.0,
+        ("OPEN", "BOTH"): 519.77441806,
+    }
+    assert (following.skipped, following.skipped_fields) == (0, 0)
 
 
 @pytest.mark.parametrize("zero", ZEROS, ids=repr)
 def test_account_reads_every_zero_spelling_as_zero(zero: Any) -> None:
     payload = {
         "uniMMR": "99999999",
-        "accountEquity": "142.09091742",
-        "actualEquity": "142.1051343",
+        "accountEquity": "87.31520964",
+        "actualEquity": "87.3302118",
         "accountInitialMargin": zero,
         "accountMaintMargin": zero,
         "accountStatus": "NORMAL",
-        "virtualMaxWithdrawAmount": "142.09091742",
-        "totalAvailableBalance": "142.09091742",
+        "virtualMaxWithdrawAmount": "87.31520964",
+        "totalAvailableBalance": "87.31520964",
         "totalMarginOpenLoss": zero,
-        "updateTime": 1774229167996,
+        "updateTime": 1775000000000,
     }
 
     samples = parse("account", payload, ParseOptions(), fast=True).samples

@@ -64,13 +64,20 @@ class Collector:
 
 
 def _registry() -> dict[str, Collector]:
-    from exporter.collectors import account, cm_account, um_account, um_position_risk
+    from exporter.collectors import (
+        account,
+        cm_account,
+        cm_position_risk,
+        um_account,
+        um_position_risk,
+    )
 
     found = [
         um_account.COLLECTOR,
         account.COLLECTOR,
         um_position_risk.COLLECTOR,
         cm_account.COLLECTOR,
+        cm_position_risk.COLLECTOR,
     ]
     return {c.name: c for c in found}
 

@@ -27,7 +27,13 @@ numbers served by the four endpoints agree with each other the way Binance's do:
 * UM ``liquidationPrice = mark - (accountEquity - accountMaintMargin) / amt``: the mark at which,
   everything else held, uniMMR would reach 1 (to first order: it ignores that maintenance margin
   moves with the mark). "0" when there is no position or the price would not be positive, which
-  is how Binance says "no liquidation price".
+  is how Binance says "no liquidation price". COIN-M: the same with the position's exposure in
+  the coin (its notional value) in place of ``amt``.
+* Position risk rows are the open positions; with ``flat_rows`` (off by default) also flat rows
+  as Binance's examples show them: every symbol of the market in one-way mode, the other side of
+  each symbol with a position in hedge mode. A flat row keeps a leftover ``liquidationPrice``:
+  ``FLAT_ROW_LIQUIDATION`` of the mark (Binance's example has "6170.20509059" on a flat row at a
+  mark of "6679.50671178"), a number that means nothing for a side without a position.
 * Every other money figure is rounded half-up to 8 decimals; sums are taken over the rounded
   figures, so a test can add up what was served and get the served total exactly.
 * Numbers are spelled as live PM replies spell them (``Spelling``, style ``live``): trailing
@@ -44,6 +50,7 @@ import base64
 import hashlib
 import hmac
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal, get_args
@@ -75,6 +82,7 @@ MARGIN_CALL_AT = Decimal("1.5")
 REDUCE_ONLY_AT = Decimal("1.2")
 ACTIVE_LIQUIDATION_AT = Decimal("1.05")
 BREAK_EVEN_FEE = Decimal("0.0004")
+FLAT_ROW_LIQUIDATION = Decimal("0.924")
 
 SIDES: dict[str, tuple[str, ...]] = {"one_way": ("BOTH",), "hedge": ("LONG", "SHORT")}
 
@@ -403,11 +411,12 @@ def _compute(account: SimAccount, market: Market) -> Risk:
     )
 
 
-def liquidation_price(position: UMPosition, sym: UMSymbol, risk: Risk) -> Decimal:
-    if not position.amount:
+def liquidation_price(mark: Decimal, exposure: Decimal, risk: Risk) -> Decimal:
+    """Where uniMMR would reach 1 if only this mark moved; ``exposure`` in base units, signed."""
+    if not exposure:
         return ZERO
     try:
-        price = q8(sym.mark - (risk.account_equity - risk.maint) / position.amount)
+        price = q8(mark - (risk.account_equity - risk.maint) / exposure)
     except InvalidOperation:
         return ZERO
     return price if price > 0 else ZERO
@@ -595,13 +604,39 @@ def cm_account_payload(
     return Payload(b'{"assets":' + orjson.dumps(assets) + b',"positions":[', entries, b"]}")
 
 
-def position_risk_payload(risk: Risk, symbol: str | None = None, spell: Spelling = LIVE) -> Payload:
-    """GET /papi/v1/um/positionRisk: open positions only (amount not 0), optionally one symbol."""
+def _risk_keys(
+    account: SimAccount, held: list[PositionKey], symbols: Iterable[str], flat_rows: bool
+) -> list[PositionKey]:
+    """The rows of a position risk reply, in order (see the module doc)."""
+    if not flat_rows:
+        return held
+    if account.mode == "one_way":
+        return [(symbol, "BOTH") for symbol in symbols]
+    return [
+        (symbol, side) for symbol in dict.fromkeys(s for s, _ in held) for side in SIDES["hedge"]
+    ]
+
+
+def position_risk_payload(
+    account: SimAccount,
+    risk: Risk,
+    market: Market,
+    symbol: str | None = None,
+    spell: Spelling = LIVE,
+    flat_rows: bool = False,
+) -> Payload:
+    """GET /papi/v1/um/positionRisk: open positions (and flat rows), optionally one symbol."""
+    held = {(p.symbol, p.side): (p, sym, f) for p, sym, f in risk.um if p.amount}
     out = []
-    for position, sym, f in risk.um:
-        if not position.amount or (symbol is not None and sym.symbol != symbol):
+    for key in _risk_keys(account, list(held), market.um, flat_rows):
+        if symbol is not None and key[0] != symbol:
             continue
-        liquidation = liquidation_price(position, sym, risk)
+        found = held.get(key)
+        if found is None:
+            out.append(_um_flat_row(market.um[key[0]], key[1], account.um_position(*key), spell))
+            continue
+        position, sym, f = found
+        liquidation = liquidation_price(sym.mark, position.amount, risk)
         # Field order of a live reply (ccxt's capture), breakEvenPrice included.
         out.append(
             {
@@ -620,6 +655,80 @@ def position_risk_payload(risk: Risk, symbol: str | None = None, spell: Spelling
             }
         )
     return Payload(orjson.dumps(out))
+
+
+def _um_flat_row(sym: UMSymbol, side: str, order: UMPosition | None, spell: Spelling) -> dict:
+    """A flat side: zero figures, the mark, and a leftover liquidation price."""
+    return {
+        "symbol": sym.symbol,
+        "positionAmt": spell.amount(ZERO, sym.quantity_precision),
+        "entryPrice": "0.0",
+        "markPrice": spell.money(sym.mark),
+        "unRealizedProfit": "0.00000000",
+        "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
+        "leverage": str(sym.default_leverage if order is None else order.leverage),
+        "positionSide": side,
+        "updateTime": 0 if order is None else order.update_time,
+        "maxNotionalValue": spell.price(sym.max_notional),
+        "notional": "0",
+        "breakEvenPrice": "0.0",
+    }
+
+
+def cm_position_risk_payload(
+    account: SimAccount,
+    risk: Risk,
+    market: Market,
+    symbol: str | None = None,
+    spell: Spelling = LIVE,
+    flat_rows: bool = False,
+) -> Payload:
+    """GET /papi/v1/cm/positionRisk: the COIN-M twin, in a live reply's field order."""
+    held = {(p.symbol, p.side): (p, sym, f) for p, sym, f in risk.cm if p.amount}
+    out = []
+    for key in _risk_keys(account, list(held), market.cm, flat_rows):
+        if symbol is not None and key[0] != symbol:
+            continue
+        found = held.get(key)
+        if found is None:
+            out.append(_cm_flat_row(market.cm[key[0]], key[1], account.cm_position(*key), spell))
+            continue
+        position, sym, f = found
+        liquidation = liquidation_price(sym.mark, f.notional, risk)
+        out.append(
+            {
+                "symbol": sym.symbol,
+                "positionAmt": spell.amount(position.amount, 0),
+                "entryPrice": spell.price(position.entry_price),
+                "markPrice": spell.money(sym.mark),
+                "unRealizedProfit": spell.money(f.unrealized),
+                "liquidationPrice": spell.money(liquidation) if liquidation else "0",
+                "leverage": str(position.leverage),
+                "positionSide": position.side,
+                "updateTime": position.update_time,
+                "maxQty": plain(sym.max_qty),
+                "notionalValue": spell.money(f.notional),
+                "breakEvenPrice": spell.money(f.break_even),
+            }
+        )
+    return Payload(orjson.dumps(out))
+
+
+def _cm_flat_row(sym: CMSymbol, side: str, order: CMPosition | None, spell: Spelling) -> dict:
+    return {
+        "symbol": sym.symbol,
+        "positionAmt": "0",
+        "entryPrice": "0.0",
+        "markPrice": spell.money(sym.mark),
+        "unRealizedProfit": "0.00000000",
+        "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
+        "leverage": str(sym.default_leverage if order is None else order.leverage),
+        "positionSide": side,
+        "updateTime": 0 if order is None else order.update_time,
+        "maxQty": plain(sym.max_qty),
+        "notionalValue": "0",
+        "breakEvenPrice": "0.00000000",
+    }
 
 
 def account_payload(risk: Risk, update_time: int, spell: Spelling = LIVE) -> Payload:

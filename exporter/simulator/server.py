@@ -7,9 +7,11 @@ path                       weight  kind   payload
 =========================  ======  =====  ==========================================
 /papi/v1/um/account        5       PAPI   Get UM Account Detail (full market)
 /papi/v1/account           20      PAPI   Account Information (uniMMR, status)
-/papi/v1/um/positionRisk   5       PAPI   Query UM Position Information (open only;
+/papi/v1/um/positionRisk   5       PAPI   Query UM Position Information (open ones,
+                                          flat ones too with ``set_flat_position_rows``;
                                           optional ``symbol``)
 /papi/v1/cm/account        5       PAPI   Get CM Account Detail (full COIN-M market)
+/papi/v1/cm/positionRisk   1       PAPI   Query CM Position Information (the same rows)
 /fapi/v1/time              1       FAPI   ``{"serverTime": ms}``, unsigned
 =========================  ======  =====  ==========================================
 
@@ -60,6 +62,8 @@ Knobs (methods of ``Simulator``; ``SimulatorThread`` has the same ones, thread-s
 * ``set_number_style(style)``: ``"live"`` (the default) spells numbers as live PM replies do
   ("0.0", "45464.1735922"), ``"padded"`` as Binance's doc examples do ("0.00000000"); see
   ``exporter.simulator.accounts``.
+* ``set_flat_position_rows(enabled=True)``: the position risk endpoints also return flat rows,
+  as Binance's examples show (see ``exporter.simulator.accounts``).
 * ``set_status_override(account, status)``: serve this ``accountStatus`` (any string, also one
   Binance does not have yet); ``None`` goes back to the uniMMR thresholds.
 * ``open_position(account, symbol, side, amount, entry_price, leverage=20, *,
@@ -83,9 +87,9 @@ Over HTTP, for a simulator in another process (not rate limited, not recorded):
 (``{"frozen": bool}``), ``status_override``, ``open_position``, ``close_position``,
 ``mark_price``, ``add_account``, ``remove_account``, ``falling_uni_mmr``, ``clear_ramp``,
 ``trickle``, ``huge_body``, ``tick``, ``reset_rate_limits``, ``number_style``
-(``{"style": "padded"}``). Decimals travel as strings, ``body`` as text, ``public_key_pem`` as
-text. ``GET /_sim/requests`` lists the records and ``GET /_sim/last_payload?account=NAME&path=PATH``
-returns the last payload (404 if none).
+(``{"style": "padded"}``), ``flat_position_rows`` (``{"enabled": bool}``). Decimals travel as
+strings, ``body`` as text, ``public_key_pem`` as text. ``GET /_sim/requests`` lists the records
+and ``GET /_sim/last_payload?account=NAME&path=PATH`` returns the last payload (404 if none).
 """
 
 from __future__ import annotations
@@ -117,6 +121,7 @@ from exporter.simulator.accounts import (
     UniMMRRamp,
     account_payload,
     cm_account_payload,
+    cm_position_risk_payload,
     compute_risk,
     position_risk_payload,
     um_account_payload,
@@ -129,6 +134,7 @@ UM_ACCOUNT = "/papi/v1/um/account"
 ACCOUNT = "/papi/v1/account"
 UM_POSITION_RISK = "/papi/v1/um/positionRisk"
 CM_ACCOUNT = "/papi/v1/cm/account"
+CM_POSITION_RISK = "/papi/v1/cm/positionRisk"
 TIME = "/fapi/v1/time"
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
@@ -183,6 +189,7 @@ ENDPOINTS = {
         Endpoint(ACCOUNT, 20, "papi", True),
         Endpoint(UM_POSITION_RISK, 5, "papi", True),
         Endpoint(CM_ACCOUNT, 5, "papi", True),
+        Endpoint(CM_POSITION_RISK, 1, "papi", True),
         Endpoint(TIME, 1, "fapi", False),
     )
 }
@@ -257,6 +264,7 @@ class Simulator:
         self.clock_skew_ms = 0
         self.prices_frozen = False
         self.spelling = Spelling()
+        self.flat_position_rows = False
         self.requests: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
         self._accounts: dict[str, SimAccount] = {}
         self._by_key: dict[str, SimAccount] = {}
@@ -389,6 +397,9 @@ class Simulator:
 
     def set_number_style(self, style: NumberStyle) -> None:
         self.spelling = Spelling(style)
+
+    def set_flat_position_rows(self, enabled: bool = True) -> None:
+        self.flat_position_rows = bool(enabled)
 
     def set_status_override(self, account: str, status: str | None) -> None:
         self.account(account).status_override = status
@@ -639,8 +650,10 @@ class Simulator:
             return um_account_payload(account, risk, self.market, spell)
         if path == ACCOUNT:
             return account_payload(risk, self.clock_ms(), spell)
-        if path == UM_POSITION_RISK:
-            return position_risk_payload(risk, params.get("symbol"), spell)
+        if path in (UM_POSITION_RISK, CM_POSITION_RISK):
+            build = position_risk_payload if path == UM_POSITION_RISK else cm_position_risk_payload
+            symbol, flat = params.get("symbol"), self.flat_position_rows
+            return build(account, risk, self.market, symbol, spell, flat)
         return cm_account_payload(account, risk, self.market, spell)
 
     async def _pause(self, seconds: float) -> bool:
@@ -744,6 +757,7 @@ _CONTROL_KNOBS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]
     "tick": ("tick", _same),
     "mark_price": ("set_mark_price", _same),
     "number_style": ("set_number_style", _same),
+    "flat_position_rows": ("set_flat_position_rows", _same),
     "status_override": ("set_status_override", _same),
     "open_position": ("open_position", _same),
     "close_position": ("close_position", _same),
@@ -890,6 +904,9 @@ class SimulatorThread:
 
     def set_number_style(self, style: NumberStyle) -> None:
         self.call(self.simulator.set_number_style, style)
+
+    def set_flat_position_rows(self, enabled: bool = True) -> None:
+        self.call(self.simulator.set_flat_position_rows, enabled)
 
     def set_status_override(self, account: str, status: str | None) -> None:
         self.call(self.simulator.set_status_override, account, status)

@@ -15,6 +15,7 @@ UM = "/papi/v1/um/account"
 ACCOUNT = "/papi/v1/account"
 RISK = "/papi/v1/um/positionRisk"
 CM = "/papi/v1/cm/account"
+CM_RISK = "/papi/v1/cm/positionRisk"
 
 UM_POSITION_FIELDS = [
     "symbol",
@@ -334,6 +335,94 @@ def test_position_risk_lists_open_positions_and_filters_by_symbol(papi):
     assert [p["symbol"] for p in only] == ["SOLUSDT"]
 
 
+def test_flat_rows_are_off_by_default_and_every_symbol_in_one_way_mode_when_on(papi):
+    papi.sim.freeze_prices()
+    assert len(papi.json(RISK)) == 2
+    papi.sim.set_flat_position_rows()
+    rows = papi.json(RISK)
+    assert [r["symbol"] for r in rows] == list(papi.sim.market.um)
+    assert {r["positionSide"] for r in rows} == {"BOTH"}
+    risk = by_key(rows)
+    assert d(risk[("BTCUSDT", "BOTH")]["positionAmt"]) == d("0.5")
+    ltc, mark = risk[("LTCUSDT", "BOTH")], papi.sim.market.um["LTCUSDT"].mark
+    assert (ltc["positionAmt"], ltc["entryPrice"], ltc["notional"]) == ("0.0", "0.0", "0")
+    assert (ltc["updateTime"], ltc["breakEvenPrice"]) == (0, "0.0")
+    # Binance leaves a liquidation price on a flat row; the simulator serves 92.4% of the mark.
+    assert d(ltc["markPrice"]) == mark
+    assert d(ltc["liquidationPrice"]) == q8(mark * d("0.924")) > 0
+    # The open order without a position is a flat row too, with its leverage and update time.
+    link = risk[("LINKUSDT", "BOTH")]
+    assert (d(link["positionAmt"]), link["leverage"]) == (0, "10")
+    assert link["updateTime"] > 0 and d(link["liquidationPrice"]) > 0
+    assert [r["symbol"] for r in papi.json(RISK, params={"symbol": "DOGEUSDT"})] == ["DOGEUSDT"]
+
+
+def test_flat_rows_in_hedge_mode_are_the_other_side_of_held_symbols(papi):
+    papi.sim.set_flat_position_rows()
+    keys = [(r["symbol"], r["positionSide"]) for r in papi.json(RISK, "ed")]
+    assert keys == [
+        ("BTCUSDT", "LONG"),
+        ("BTCUSDT", "SHORT"),
+        ("SOLUSDT", "LONG"),
+        ("SOLUSDT", "SHORT"),
+    ]
+    flat = by_key(papi.json(RISK, "ed"))[("SOLUSDT", "SHORT")]
+    assert (flat["positionAmt"], flat["updateTime"]) == ("0", 0)
+    assert d(flat["liquidationPrice"]) > 0
+
+
+def test_flat_rows_knob_is_reachable_over_http(papi):
+    assert papi.http.post("/_sim/flat_position_rows", json={"enabled": True}).status_code == 200
+    assert len(papi.json(RISK)) == len(papi.sim.market.um)
+    assert papi.http.post("/_sim/flat_position_rows", json={"enabled": False}).status_code == 200
+    assert len(papi.json(RISK)) == 2
+
+
+def test_cm_position_risk_serves_coin_m_rows_in_a_live_replys_shape(papi):
+    papi.sim.freeze_prices()
+    papi.sim.open_position("hmac", "BTCUSD_PERP", "BOTH", "-20", "64000", 20)
+    rows = papi.json(CM_RISK)
+    assert [list(r) for r in rows] == [
+        [
+            "symbol",
+            "positionAmt",
+            "entryPrice",
+            "markPrice",
+            "unRealizedProfit",
+            "liquidationPrice",
+            "leverage",
+            "positionSide",
+            "updateTime",
+            "maxQty",
+            "notionalValue",
+            "breakEvenPrice",
+        ]
+    ]
+    (row,) = rows
+    cm = by_key(papi.json(CM)["positions"])[("BTCUSD_PERP", "BOTH")]
+    assert (row["positionAmt"], row["entryPrice"], row["maxQty"]) == ("-20", "64000.0", "1000")
+    for risk_field, account_field in [
+        ("notionalValue", "notionalValue"),
+        ("breakEvenPrice", "breakEvenPrice"),
+        ("unRealizedProfit", "unrealizedProfit"),
+    ]:
+        assert row[risk_field] == cm[account_field]
+    account = papi.json(ACCOUNT)
+    equity, maint = d(account["accountEquity"]), d(account["accountMaintMargin"])
+    mark, exposure = d(row["markPrice"]), d(row["notionalValue"])
+    # A short is liquidated above the mark, where uniMMR would reach 1.
+    assert d(row["liquidationPrice"]) == q8(mark - (equity - maint) / exposure) > mark
+
+
+def test_cm_position_risk_has_flat_rows_too_when_asked(papi):
+    papi.sim.set_flat_position_rows()
+    rows = by_key(papi.json(CM_RISK))
+    assert set(rows) == {(s, "BOTH") for s in papi.sim.market.cm}
+    flat = rows[("ETHUSD_PERP", "BOTH")]
+    assert (flat["positionAmt"], flat["notionalValue"], flat["updateTime"]) == ("0", "0", 0)
+    assert d(flat["liquidationPrice"]) > 0
+
+
 def test_opened_position_appears_and_closed_one_returns_to_zero(papi):
     papi.sim.open_position("hmac", "SOLUSDT", "BOTH", "-12", "150.5", 3)
     opened = by_key(papi.json(RISK))[("SOLUSDT", "BOTH")]
@@ -350,7 +439,7 @@ def test_opened_position_appears_and_closed_one_returns_to_zero(papi):
 
 
 def test_last_payload_is_exactly_what_was_served(papi):
-    for path in (UM, ACCOUNT, RISK, CM):
+    for path in (UM, ACCOUNT, RISK, CM, CM_RISK):
         served = papi.json(path, "ed")
         assert papi.sim.last_payload("ed", path) == served
     assert papi.sim.last_payload("rsa", UM) is None
@@ -386,11 +475,11 @@ def test_price_walk_is_deterministic_for_a_seed():
 def test_numbers_are_spelled_as_live_replies_spell_them(papi):
     papi.sim.freeze_prices()
     papi.sim.set_mark_price("BTCUSDT", "65432.1")
-    papi.sim.open_position("hmac", "BTCUSDT", "BOTH", "0.010", "44525", 10)
+    papi.sim.open_position("hmac", "BTCUSDT", "BOTH", "0.010", "43120", 10)
     risk = by_key(papi.json(RISK))[("BTCUSDT", "BOTH")]
     assert (risk["positionAmt"], risk["entryPrice"], risk["markPrice"]) == (
         "0.01",
-        "44525.0",
+        "43120.0",
         "65432.1",
     )
     assert (risk["maxNotionalValue"], risk["notional"]) == ("80000000.0", "654.321")
@@ -404,11 +493,11 @@ def test_padded_style_spells_numbers_as_binances_doc_examples(papi):
     papi.sim.freeze_prices()
     papi.sim.set_number_style("padded")
     papi.sim.set_mark_price("BTCUSDT", "65432.1")
-    papi.sim.open_position("hmac", "BTCUSDT", "BOTH", "0.010", "44525", 10)
+    papi.sim.open_position("hmac", "BTCUSDT", "BOTH", "0.010", "43120", 10)
     risk = by_key(papi.json(RISK))[("BTCUSDT", "BOTH")]
     assert (risk["positionAmt"], risk["entryPrice"], risk["markPrice"]) == (
         "0.010",
-        "44525",
+        "43120",
         "65432.10000000",
     )
     assert (risk["maxNotionalValue"], risk["notional"]) == ("80000000", "654.32100000")
