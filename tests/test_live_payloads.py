@@ -261,3 +261,42 @@ def test_cm_position_risk_exports_coin_m_mark_liquidation_and_notional(sim, acco
         ("ETHUSD_PERP", "BOTH"),
     }
     assert [r.weight for r in sim.requests if r.path == CM_RISK][:1] == [1]
+
+
+STATUSES = [
+    "NORMAL",
+    "MARGIN_CALL",
+    "SUPPLY_MARGIN",
+    "REDUCE_ONLY",
+    "ACTIVE_LIQUIDATION",
+    "FORCE_LIQUIDATION",
+    "BANKRUPTED",
+]
+
+
+def current_status(samples: dict, account: str) -> list[str]:
+    found = series(samples, "binance_pm_account_status", account=account)
+    return [dict(k[1])["status"] for k, v in found.items() if v == 1]
+
+
+def test_every_documented_status_can_be_served_and_is_exported(sim, accounts):
+    config = make_config(sim.base_url, accounts[:1], collectors=["account"])
+    with ExporterThread(config) as exp:
+        for status in STATUSES:
+            sim.set_status_override("oneway", status)
+            wait_for(lambda s=status: current_status(exp.samples(), "oneway") == [s])
+            found = series(exp.samples(), "binance_pm_account_status", account="oneway")
+            assert len(found) == len(STATUSES)
+
+
+@pytest.mark.parametrize(
+    ("uni_mmr", "status"),
+    [(1.3, "MARGIN_CALL"), (1.1, "REDUCE_ONLY"), (1.02, "FORCE_LIQUIDATION"), (1.0, "BANKRUPTED")],
+)
+def test_status_follows_uni_mmr_through_binances_levels(sim, accounts, uni_mmr, status):
+    sim.falling_uni_mmr("oneway", duration_seconds=0, start=uni_mmr, end=uni_mmr)
+    config = make_config(sim.base_url, accounts[:1], collectors=["account"])
+    with ExporterThread(config) as exp:
+        wait_for(lambda: current_status(exp.samples(), "oneway") == [status])
+        exported = value(exp.samples(), "binance_pm_account_uni_mmr", account="oneway")
+    assert abs(exported - uni_mmr) < 2e-8

@@ -18,8 +18,10 @@ numbers served by the four endpoints agree with each other the way Binance's do:
   strings that are served, so ``Decimal(equity) / Decimal(maint)`` truncated gives it exactly.
   With no maintenance margin it is ``NO_MAINT_UNI_MMR``, served as "99999999": the sentinel live
   PM accounts without positions return (rather than a division by zero or "0").
-* ``accountStatus`` follows uniMMR: > 1.5 NORMAL, > 1.2 MARGIN_CALL, > 1.05 REDUCE_ONLY, else
-  ACTIVE_LIQUIDATION; ``status_override`` replaces it with any string.
+* ``accountStatus`` follows Binance's published uniMMR levels: above 1.5 NORMAL, above 1.2
+  MARGIN_CALL, above 1.05 REDUCE_ONLY, above 1.0 FORCE_LIQUIDATION (liquidation, as the account
+  stream reports it), 1.0 and below BANKRUPTED. ``status_override`` serves any string instead:
+  SUPPLY_MARGIN and ACTIVE_LIQUIDATION, which no level maps to, or one Binance has yet to add.
 * ``breakEvenPrice = entry * (1 + BREAK_EVEN_FEE)`` for a long, ``entry * (1 - BREAK_EVEN_FEE)``
   for a short, 0 when flat: the entry price moved by the fees of a round trip. The fee, 0.04% of
   the entry price, is the ratio a live BTCUSDT reply shows (entry "44525.0", break-even
@@ -80,7 +82,8 @@ Q8 = quantum(8)
 NO_MAINT_UNI_MMR = Decimal("99999999")
 MARGIN_CALL_AT = Decimal("1.5")
 REDUCE_ONLY_AT = Decimal("1.2")
-ACTIVE_LIQUIDATION_AT = Decimal("1.05")
+LIQUIDATION_AT = Decimal("1.05")
+BANKRUPTCY_AT = Decimal("1.0")
 BREAK_EVEN_FEE = Decimal("0.0004")
 FLAT_ROW_LIQUIDATION = Decimal("0.924")
 
@@ -144,9 +147,11 @@ def status_for(uni_mmr: Decimal) -> str:
         return "NORMAL"
     if uni_mmr > REDUCE_ONLY_AT:
         return "MARGIN_CALL"
-    if uni_mmr > ACTIVE_LIQUIDATION_AT:
+    if uni_mmr > LIQUIDATION_AT:
         return "REDUCE_ONLY"
-    return "ACTIVE_LIQUIDATION"
+    if uni_mmr > BANKRUPTCY_AT:
+        return "FORCE_LIQUIDATION"
+    return "BANKRUPTED"
 
 
 @dataclass

@@ -64,8 +64,9 @@ Knobs (methods of ``Simulator``; ``SimulatorThread`` has the same ones, thread-s
   ``exporter.simulator.accounts``.
 * ``set_flat_position_rows(enabled=True)``: the position risk endpoints also return flat rows,
   as Binance's examples show (see ``exporter.simulator.accounts``).
-* ``set_status_override(account, status)``: serve this ``accountStatus`` (any string, also one
-  Binance does not have yet); ``None`` goes back to the uniMMR thresholds.
+* ``set_status_override(account, status)``: serve this ``accountStatus`` (any of Binance's seven,
+  SUPPLY_MARGIN and ACTIVE_LIQUIDATION included, or one it does not have yet); ``None`` goes back
+  to the uniMMR levels.
 * ``open_position(account, symbol, side, amount, entry_price, leverage=20, *,
   open_order_initial_margin=0)``: opens or replaces a UM or COIN-M (symbol with ``_``)
   position; amount 0 with an open-order margin is an open order without a position.
@@ -481,7 +482,7 @@ class Simulator:
     def falling_uni_mmr(
         self, account: str, duration_seconds: float, start: float = 2.0, end: float = 1.0
     ) -> None:
-        """Walk uniMMR down a straight line so the status crosses 1.5, 1.2 and 1.05 in turn."""
+        """Walk uniMMR down a straight line so the status crosses 1.5, 1.2, 1.05 and 1.0 in turn."""
         sim = self.account(account)
         if not sim.um_positions and not sim.cm_positions:
             raise ValueError(f"{account}: needs a position (maintenance margin) to drive uniMMR")

@@ -321,6 +321,27 @@ def test_account_without_maint_margin_serves_binances_sentinel(papi):
     assert served["accountStatus"] == "NORMAL"
 
 
+@pytest.mark.parametrize(
+    "status",
+    [
+        "NORMAL",
+        "MARGIN_CALL",
+        "SUPPLY_MARGIN",
+        "REDUCE_ONLY",
+        "ACTIVE_LIQUIDATION",
+        "FORCE_LIQUIDATION",
+        "BANKRUPTED",
+    ],
+)
+def test_status_override_serves_every_documented_status_also_over_http(papi, status):
+    papi.sim.set_status_override("hmac", status)
+    assert papi.json(ACCOUNT)["accountStatus"] == status
+    papi.sim.set_status_override("hmac", None)
+    reply = papi.http.post("/_sim/status_override", json={"account": "hmac", "status": status})
+    assert reply.status_code == 200
+    assert papi.json(ACCOUNT)["accountStatus"] == status
+
+
 def test_status_override_serves_any_string(papi):
     papi.sim.set_status_override("hmac", "SOMETHING_NEW")
     assert papi.json(ACCOUNT)["accountStatus"] == "SOMETHING_NEW"
