@@ -300,3 +300,21 @@ def test_status_follows_uni_mmr_through_binances_levels(sim, accounts, uni_mmr, 
         wait_for(lambda: current_status(exp.samples(), "oneway") == [status])
         exported = value(exp.samples(), "binance_pm_account_uni_mmr", account="oneway")
     assert abs(exported - uni_mmr) < 2e-8
+
+
+def help_line(text: str, name: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"# HELP {name} "))
+
+
+def test_help_texts_give_units_and_pm_meaning(sim, accounts):
+    sim.open_position("oneway", "BTCUSD_PERP", "BOTH", "3", "60000", 20)
+    config = make_config(sim.base_url, accounts[:1], collectors=["um_account", "cm_account"])
+    with ExporterThread(config) as exp:
+        wait_for(lambda: series(exp.samples(), "binance_pm_cm_position_max_qty"))
+        text = exp.text()
+    max_qty = help_line(text, "binance_pm_cm_position_max_qty")
+    assert "base asset" in max_qty and "contract" not in max_qty
+    assert "contracts" in help_line(text, "binance_pm_cm_position_amount")
+    assert "base asset" in help_line(text, "binance_pm_um_position_amount")
+    ratio = help_line(text, "binance_pm_um_asset_margin_ratio")
+    assert "shares collateral across wallets" in ratio and "uniMMR decides" in ratio

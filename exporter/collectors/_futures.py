@@ -14,39 +14,48 @@ from exporter.metrics import Family, Samples
 ASSET_LABELS = ("asset",)
 POSITION_LABELS = ("symbol", "position_side")
 
-# (metric suffix, Binance field, help)
+# (metric suffix, Binance field, help), as Binance's account detail pages describe the fields;
+# every figure is in the asset itself (the margin asset of the wallet's positions).
 ASSET_FIELDS = (
-    ("cross_wallet_balance", "crossWalletBalance", "Cross wallet balance of the asset."),
-    ("cross_unrealized_pnl", "crossUnPnl", "Unrealized PnL of the asset's cross positions."),
+    ("cross_wallet_balance", "crossWalletBalance", "Wallet balance of the asset."),
+    ("cross_unrealized_pnl", "crossUnPnl", "Unrealized profit of the asset's positions."),
     ("maint_margin", "maintMargin", "Maintenance margin required."),
     (
         "initial_margin",
         "initialMargin",
         "Total initial margin required with the current mark price.",
     ),
-    ("position_initial_margin", "positionInitialMargin", "Initial margin required for positions."),
+    (
+        "position_initial_margin",
+        "positionInitialMargin",
+        "Initial margin required for positions with the current mark price.",
+    ),
     (
         "open_order_initial_margin",
         "openOrderInitialMargin",
-        "Initial margin required for open orders.",
+        "Initial margin required for open orders with the current mark price.",
     ),
 )
+# The amount's help comes from the collector: a base-asset quantity (UM) or contracts (COIN-M).
 POSITION_FIELDS = (
-    ("amount", "positionAmt", "Position amount, signed (negative is short)."),
     ("entry_price", "entryPrice", "Average entry price."),
     ("leverage", "leverage", "Current initial leverage."),
-    ("unrealized_pnl", "unrealizedProfit", "Unrealized profit of the position."),
+    (
+        "unrealized_pnl",
+        "unrealizedProfit",
+        "Unrealized profit of the position, in its margin asset.",
+    ),
     ("initial_margin", "initialMargin", "Initial margin required with the current mark price."),
     ("maint_margin", "maintMargin", "Maintenance margin required."),
     (
         "position_initial_margin",
         "positionInitialMargin",
-        "Initial margin required for the position.",
+        "Initial margin required for the position with the current mark price.",
     ),
     (
         "open_order_initial_margin",
         "openOrderInitialMargin",
-        "Initial margin required for open orders.",
+        "Initial margin required for open orders with the current mark price.",
     ),
 )
 
@@ -93,19 +102,19 @@ class FuturesAccount:
     def __init__(
         self,
         prefix: str,
-        limit_suffix: str,
-        limit_field: str,
-        limit_help: str,
+        amount_help: str,
+        limit: tuple[str, str, str],
         extras: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
+        """``limit`` and each of ``extras`` are (metric suffix, field, help)."""
         a, p = f"{prefix}_asset_", f"{prefix}_position_"
         self.asset_fields = tuple((a + s, f) for s, f, _ in ASSET_FIELDS)
         self.asset_update = a + "update_timestamp_seconds"
         self.margin_balance = a + "margin_balance"
         self.margin_ratio = a + "margin_ratio"
+        position_fields = (("amount", "positionAmt", amount_help), *POSITION_FIELDS, limit)
         self.position_fields = (
-            *((p + s, f, False) for s, f, _ in POSITION_FIELDS),
-            (p + limit_suffix, limit_field, False),
+            *((p + s, f, False) for s, f, _ in position_fields),
             *((p + s, f, True) for s, f, _ in extras),
         )
         self.position_update = p + "update_timestamp_seconds"
@@ -115,12 +124,13 @@ class FuturesAccount:
             Family(self.margin_balance, "Cross wallet balance plus unrealized PnL.", ASSET_LABELS),
             Family(
                 self.margin_ratio,
-                "Maintenance margin / margin balance; 0 without maintenance margin, "
-                "+Inf when the margin balance is not positive.",
+                "Maintenance margin / margin balance of this asset in this wallet alone; 0 "
+                "without maintenance margin, +Inf when the margin balance is not positive. "
+                "Portfolio Margin shares collateral across wallets, so a negative wallet can "
+                "read huge or +Inf on a healthy account: uniMMR decides.",
                 ASSET_LABELS,
             ),
-            *(Family(p + s, h, POSITION_LABELS) for s, _, h in POSITION_FIELDS),
-            Family(p + limit_suffix, limit_help, POSITION_LABELS),
+            *(Family(p + s, h, POSITION_LABELS) for s, _, h in position_fields),
             *(Family(p + s, h, POSITION_LABELS) for s, _, h in extras),
             Family(
                 self.position_update,

@@ -26,10 +26,14 @@ FIELDS = (
     (
         "binance_pm_account_uni_mmr",
         "uniMMR",
-        "Unified maintenance margin ratio (adjusted equity / maintenance margin); "
-        "Binance liquidates at 1.05.",
+        "Unified maintenance margin ratio (adjusted equity / maintenance margin); Binance "
+        "liquidates at 1.05 and below. 99999999 without maintenance margin.",
     ),
-    ("binance_pm_account_equity", "accountEquity", "Account equity in USD."),
+    (
+        "binance_pm_account_equity",
+        "accountEquity",
+        "Account equity in USD, collateral rates applied.",
+    ),
     (
         "binance_pm_account_actual_equity",
         "actualEquity",
@@ -58,7 +62,7 @@ FIELDS = (
     (
         "binance_pm_account_total_margin_open_loss",
         "totalMarginOpenLoss",
-        "Total margin open-order loss in USD.",
+        "Possible loss of open Cross Margin orders, in USD.",
     ),
 )
 FAMILIES = (

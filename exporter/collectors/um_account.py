@@ -5,9 +5,8 @@ from exporter.collectors._futures import BREAK_EVEN_PRICE, UM_NOTIONAL, FuturesA
 
 _parser = FuturesAccount(
     "binance_pm_um",
-    "max_notional",
-    "maxNotional",
-    "Maximum notional allowed at the current leverage.",
+    "Position amount in the base asset, signed (negative is short).",
+    ("max_notional", "maxNotional", "Maximum notional available at the current leverage."),
     extras=(UM_NOTIONAL, BREAK_EVEN_PRICE),
 )
 
