@@ -35,7 +35,7 @@ class ParseOptions:
 @dataclass
 class Result:
     samples: Samples
-    skipped: int = 0  # malformed or duplicate entries left out
+    skipped: int = 0  # entries left out whole: not an object, no identity, a duplicate
     skipped_fields: int = 0  # unreadable fields left out of entries that were kept
     notes: list[str] = field(default_factory=list)  # things worth one log line (new enum values)
     positions: Provided | None = None  # an account detail's positions, for its followers
