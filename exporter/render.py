@@ -72,7 +72,8 @@ GLOBAL_FAMILIES = (
 
 
 def data_families() -> tuple[Family, ...]:
-    return tuple(fam for c in COLLECTORS.values() for fam in c.families)
+    """Each family once: an account detail and its position-risk twin share some."""
+    return tuple({fam.name: fam for c in COLLECTORS.values() for fam in c.families}.values())
 
 
 def all_families() -> tuple[Family, ...]:

@@ -19,7 +19,7 @@ import structlog
 from exporter.binance.client import Credentials, PapiClient
 from exporter.binance.errors import ApiError, unexpected_error
 from exporter.binance.signing import HmacSigner, signer_from_pem
-from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Result
+from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Provided, Result
 from exporter.config import AccountConfig, Config
 from exporter.snapshot import AccountState, CollectorHealth, Store
 
@@ -189,11 +189,11 @@ class Scheduler:
             return False  # a reload replaced the account meanwhile; it is polled again at once
         by_name = dict(zip(names, fetched, strict=True))
         now = time.time()
-        um_positions = None
+        provided: dict[str, Provided | None] = {}
         auth_error: ApiError | None = None
         all_ok = True
-        # um_account first: its position filter decides which positionRisk rows are kept.
-        for name in sorted(names, key=lambda n: n != "um_account"):
+        # Account details first: their positions decide which position-risk rows are kept.
+        for name in sorted(names, key=lambda n: COLLECTORS[n].follows is not None):
             item = by_name[name]
             health = state.health[name]
             collector = COLLECTORS[name]
@@ -203,7 +203,8 @@ class Scheduler:
             result: Result | None = None
             if error is None:
                 started = time.perf_counter()
-                options = ParseOptions(self.config.include_zero_positions, um_positions)
+                leader = provided.get(collector.follows) if collector.follows else None
+                options = ParseOptions(self.config.include_zero_positions, leader)
                 try:
                     result = collector.parse(collector.decode(item.payload, options), options)
                 except BadPayload as exc:
@@ -222,8 +223,7 @@ class Scheduler:
                     auth_error = auth_error or error
                 continue
             assert result is not None
-            if name == "um_account":
-                um_positions = result.positions
+            provided[name] = result.positions
             state.set_data(name, result.samples, collector.families, now)
             if health.failure_logged:
                 log.info("collector recovered", account=account.name, collector=name)
@@ -320,6 +320,17 @@ class Scheduler:
                     account=account,
                     collector=collector,
                     count=result.skipped,
+                )
+        if result.skipped_fields:
+            health.skipped_fields += result.skipped_fields
+            key = (account, collector, "fields")
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning(
+                    "unreadable fields left out",
+                    account=account,
+                    collector=collector,
+                    count=result.skipped_fields,
                 )
         for note in result.notes:
             key = ("", collector, note)  # e.g. a new account status: once per process

@@ -60,6 +60,13 @@ SKIPPED = Family(
     ("collector",),
     "counter",
 )
+SKIPPED_FIELDS = Family(
+    "binance_pm_exporter_skipped_fields_total",
+    "Unreadable fields (not a finite decimal, or a documented field missing) left out of "
+    "entries that were exported.",
+    ("collector",),
+    "counter",
+)
 ACCOUNT_FAMILIES = (
     UP,
     LAST_SUCCESS,
@@ -68,6 +75,7 @@ ACCOUNT_FAMILIES = (
     POLL_DURATION,
     POLL_ERRORS,
     SKIPPED,
+    SKIPPED_FIELDS,
 )
 
 
@@ -89,6 +97,7 @@ class CollectorHealth:
     duration_sum: float = 0.0
     duration_count: int = 0
     skipped: int = 0
+    skipped_fields: int = 0
     failure_logged: bool = False  # the current run of failures has had its warning
 
     def observe(self, seconds: float) -> None:
@@ -167,6 +176,7 @@ class AccountState:
                 ((c, r), float(n)) for c in self.collectors for r, n in h[c].errors.items()
             ],
             SKIPPED.name: [((c,), float(h[c].skipped)) for c in self.collectors],
+            SKIPPED_FIELDS.name: [((c,), float(h[c].skipped_fields)) for c in self.collectors],
         }
 
     def render_health(self) -> None:

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Result
+from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS, BadPayload, ParseOptions, Result
 from exporter.collectors.account import STATUSES
 
 UM = COLLECTORS["um_account"]
 CM = COLLECTORS["cm_account"]
 ACCOUNT = COLLECTORS["account"]
 POSITION_RISK = COLLECTORS["um_position_risk"]
+CM_POSITION_RISK = COLLECTORS["cm_position_risk"]
 
 DEFAULTS = ParseOptions()
 
@@ -227,13 +228,27 @@ def test_margin_ratio_is_inf_when_balance_is_not_positive(wallet: str, pnl: str)
     assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == math.inf
 
 
-def test_malformed_asset_is_skipped_and_counted() -> None:
-    assets = [um_asset("USDT"), um_asset("BNB", crossWalletBalance="abc")]
+def test_unreadable_asset_field_leaves_out_only_what_needs_it() -> None:
+    assets = [um_asset("USDT"), um_asset("BNB", crossWalletBalance="abc", maintMargin="0.5")]
 
     result = UM.parse(um_payload(assets=assets), DEFAULTS)
 
     assert rows(result, "binance_pm_um_asset_cross_wallet_balance") == {("USDT",): 23.72469206}
-    assert result.skipped == 1
+    # The margin balance and ratio need the wallet; BNB's other fields stay.
+    assert set(rows(result, "binance_pm_um_asset_margin_balance")) == {("USDT",)}
+    assert set(rows(result, "binance_pm_um_asset_margin_ratio")) == {("USDT",)}
+    assert value(result, "binance_pm_um_asset_maint_margin", "BNB") == 0.5
+    assert value(result, "binance_pm_um_asset_update_timestamp_seconds", "BNB") == 1625474304.765
+    assert (result.skipped, result.skipped_fields) == (0, 1)
+
+
+def test_asset_without_a_name_is_skipped_and_counted() -> None:
+    assets = [um_asset("USDT"), um_asset(""), 7]
+
+    result = UM.parse(um_payload(assets=assets), DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_asset_cross_wallet_balance")) == {("USDT",)}
+    assert (result.skipped, result.skipped_fields) == (2, 0)
 
 
 def test_duplicate_asset_second_one_is_skipped_and_counted() -> None:
@@ -278,13 +293,19 @@ def test_um_position_update_time_zero_stays_zero() -> None:
     assert value(result, "binance_pm_um_position_update_timestamp_seconds", "BTCUSDT", "BOTH") == 0
 
 
-def test_negative_update_time_is_skipped_and_counted() -> None:
+def test_negative_update_time_is_left_out_and_counted() -> None:
     positions = [open_um_position("BTCUSDT"), open_um_position("ETHUSDT", updateTime=-1)]
 
     result = UM.parse(um_payload(positions=positions), DEFAULTS)
 
-    assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
-    assert result.skipped == 1
+    assert set(rows(result, "binance_pm_um_position_amount")) == {
+        ("BTCUSDT", "BOTH"),
+        ("ETHUSDT", "BOTH"),
+    }
+    assert set(rows(result, "binance_pm_um_position_update_timestamp_seconds")) == {
+        ("BTCUSDT", "BOTH")
+    }
+    assert (result.skipped, result.skipped_fields) == (0, 1)
 
 
 def test_short_position_amount_is_negative() -> None:
@@ -347,49 +368,82 @@ def test_hedge_mode_long_and_short_are_separate_series() -> None:
     }
 
 
-def test_result_positions_are_the_exported_keys() -> None:
+def test_result_positions_are_the_exported_keys_with_their_families() -> None:
     positions = [
-        open_um_position("BTCUSDT", "LONG"),
-        open_um_position("ETHUSDT", "SHORT"),
+        open_um_position("BTCUSDT", "LONG", notional="10500.025", breakEvenPrice="42016.9"),
+        open_um_position("ETHUSDT", "SHORT", leverage="x"),
         um_position("XRPUSDT"),
     ]
 
     result = UM.parse(um_payload(positions=positions), DEFAULTS)
 
-    assert result.positions == frozenset({("BTCUSDT", "LONG"), ("ETHUSDT", "SHORT")})
+    assert result.positions is not None
+    assert set(result.positions) == {("BTCUSDT", "LONG"), ("ETHUSDT", "SHORT")}
+    btc, eth = result.positions[("BTCUSDT", "LONG")], result.positions[("ETHUSDT", "SHORT")]
+    assert {"binance_pm_um_position_notional", "binance_pm_um_position_break_even_price"} <= btc
+    assert btc - eth == {
+        "binance_pm_um_position_notional",
+        "binance_pm_um_position_break_even_price",
+        "binance_pm_um_position_leverage",
+    }
 
 
 MISSING = object()
-MALFORMED_POSITIONS = {
+UNPLACEABLE_POSITIONS = {
     "missing symbol": {"symbol": MISSING},
     "null symbol": {"symbol": None},
-    "amount abc": {"positionAmt": "abc"},
-    "amount NaN": {"positionAmt": "NaN"},
-    "amount Infinity": {"positionAmt": "Infinity"},
-    "amount null": {"positionAmt": None},
-    "entry price NaN": {"entryPrice": "NaN"},
-    "missing leverage": {"leverage": MISSING},
+    "empty symbol": {"symbol": ""},
     "missing position side": {"positionSide": MISSING},
+}
+UNREADABLE_FIELDS = {
+    "amount abc": ("positionAmt", "amount", "abc"),
+    "amount NaN": ("positionAmt", "amount", "NaN"),
+    "amount Infinity": ("positionAmt", "amount", "Infinity"),
+    "amount null": ("positionAmt", "amount", None),
+    "amount object": ("positionAmt", "amount", {"v": 1}),
+    "entry price NaN": ("entryPrice", "entry_price", "NaN"),
+    "missing leverage": ("leverage", "leverage", MISSING),
+    "maint margin true": ("maintMargin", "maint_margin", True),
 }
 
 
-@pytest.mark.parametrize("broken", MALFORMED_POSITIONS.values(), ids=MALFORMED_POSITIONS)
-def test_malformed_position_is_skipped_and_counted(broken: dict[str, Any]) -> None:
-    bad = open_um_position("ETHUSDT")
-    for key, field_value in broken.items():
+def broken_position(symbol: str, changes: dict[str, Any]) -> dict[str, Any]:
+    bad = open_um_position(symbol)
+    for key, field_value in changes.items():
         if field_value is MISSING:
             del bad[key]
         else:
             bad[key] = field_value
-    positions = [open_um_position("BTCUSDT"), bad, open_um_position("SOLUSDT")]
+    return bad
+
+
+@pytest.mark.parametrize("broken", UNPLACEABLE_POSITIONS.values(), ids=UNPLACEABLE_POSITIONS)
+def test_position_without_symbol_or_side_is_skipped_and_counted(broken: dict[str, Any]) -> None:
+    positions = [open_um_position("BTCUSDT"), broken_position("ETHUSDT", broken)]
 
     result = UM.parse(um_payload(positions=positions), DEFAULTS)
 
-    assert set(rows(result, "binance_pm_um_position_amount")) == {
-        ("BTCUSDT", "BOTH"),
-        ("SOLUSDT", "BOTH"),
-    }
-    assert result.skipped == 1
+    assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
+    assert (result.skipped, result.skipped_fields) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("field", "suffix", "bad"), UNREADABLE_FIELDS.values(), ids=UNREADABLE_FIELDS
+)
+def test_unreadable_position_field_leaves_out_only_its_own_gauge(
+    field: str, suffix: str, bad: Any
+) -> None:
+    positions = [open_um_position("BTCUSDT"), broken_position("ETHUSDT", {field: bad})]
+
+    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+
+    eth = ("ETHUSDT", "BOTH")
+    for family in UM.families:
+        if family.labels == ("symbol", "position_side") and rows(result, family.name):
+            has_eth = eth in rows(result, family.name)
+            assert has_eth == (family.name != f"binance_pm_um_position_{suffix}"), family.name
+    assert eth not in rows(result, f"binance_pm_um_position_{suffix}")
+    assert (result.skipped, result.skipped_fields) == (0, 1)
 
 
 def test_position_entry_that_is_not_an_object_is_skipped_and_counted() -> None:
@@ -413,13 +467,30 @@ def test_duplicate_position_second_one_is_skipped_and_counted() -> None:
     assert result.skipped == 1
 
 
-def test_skipped_counts_assets_and_positions_together() -> None:
+def test_unreadable_fields_of_assets_and_positions_are_counted_together() -> None:
     payload = um_payload(
-        assets=[um_asset("USDT"), um_asset("BNB", maintMargin="NaN")],
+        assets=[um_asset("USDT"), um_asset("BNB", maintMargin="NaN", initialMargin=None)],
         positions=[open_um_position("BTCUSDT"), open_um_position("ETHUSDT", leverage="x")],
     )
 
-    assert UM.parse(payload, DEFAULTS).skipped == 2
+    result = UM.parse(payload, DEFAULTS)
+
+    assert (result.skipped, result.skipped_fields) == (0, 3)
+
+
+def test_empty_string_field_is_absent_not_unreadable() -> None:
+    payload = um_payload(
+        assets=[um_asset("USDT", crossUnPnl="")],
+        positions=[open_um_position("BTCUSDT", maxNotional="")],
+    )
+
+    result = UM.parse(payload, DEFAULTS)
+
+    assert rows(result, "binance_pm_um_asset_cross_unrealized_pnl") == {}
+    assert rows(result, "binance_pm_um_asset_margin_balance") == {}
+    assert rows(result, "binance_pm_um_position_max_notional") == {}
+    assert value(result, "binance_pm_um_position_amount", "BTCUSDT", "BOTH") == 0.25
+    assert (result.skipped, result.skipped_fields) == (0, 0)
 
 
 # --- UM account: payloads that cannot be trusted ------------------------------------------------
@@ -441,16 +512,29 @@ def test_um_payload_without_positions_is_bad() -> None:
         UM.parse({"assets": [um_asset()]}, DEFAULTS)
 
 
-def test_um_payload_whose_positions_are_all_malformed_is_bad() -> None:
-    positions = [open_um_position("BTCUSDT", positionAmt="abc"), open_um_position(symbol=None)]
+def test_um_payload_with_nothing_readable_is_bad() -> None:
+    payload = um_payload(
+        assets=[um_asset(""), 7], positions=[open_um_position(symbol=None), "BTCUSDT"]
+    )
 
-    with pytest.raises(BadPayload):
-        UM.parse(um_payload(positions=positions), DEFAULTS)
+    with pytest.raises(BadPayload, match="could be read"):
+        UM.parse(payload, DEFAULTS)
 
 
-def test_um_payload_whose_assets_are_all_malformed_is_bad() -> None:
-    with pytest.raises(BadPayload):
-        UM.parse(um_payload(assets=[um_asset(crossWalletBalance="NaN"), 7]), DEFAULTS)
+def test_um_payload_whose_only_entry_has_no_readable_field_is_bad() -> None:
+    fields = {f: "x" for f in um_asset() if f != "asset"}
+
+    with pytest.raises(BadPayload, match="could be read"):
+        UM.parse(um_payload(assets=[um_asset(**fields)], positions=[]), DEFAULTS)
+
+
+def test_um_payload_with_unreadable_assets_still_exports_its_positions() -> None:
+    payload = um_payload(assets=[um_asset(crossWalletBalance="NaN"), 7])
+
+    result = UM.parse(payload, DEFAULTS)
+
+    assert value(result, "binance_pm_um_position_amount", "BTCUSDT", "BOTH") == 0.25
+    assert (result.skipped, result.skipped_fields) == (1, 1)
 
 
 def test_um_payload_with_only_flat_positions_is_fine() -> None:
@@ -514,6 +598,47 @@ def test_cm_flat_position_is_dropped() -> None:
     result = CM.parse(payload, DEFAULTS)
 
     assert set(rows(result, "binance_pm_cm_position_amount")) == {("BTCUSD_PERP", "BOTH")}
+
+
+# --- Fields live replies carry beyond the docs ---------------------------------------------
+
+
+def test_um_position_notional_and_break_even_are_exported_when_present() -> None:
+    # A live entry (ccxt's capture) appends notional and breakEvenPrice, unpadded.
+    entry = open_um_position(notional="10500.025", breakEvenPrice="42016.9")
+
+    result = UM.parse(um_payload(positions=[entry]), DEFAULTS)
+
+    key = ("BTCUSDT", "BOTH")
+    assert value(result, "binance_pm_um_position_notional", *key) == 10500.025
+    assert value(result, "binance_pm_um_position_break_even_price", *key) == 42016.9
+    assert result.skipped_fields == 0
+
+
+def test_um_position_without_the_live_fields_leaves_them_out_uncounted() -> None:
+    result = UM.parse(um_payload(positions=[open_um_position()]), DEFAULTS)
+
+    assert rows(result, "binance_pm_um_position_notional") == {}
+    assert rows(result, "binance_pm_um_position_break_even_price") == {}
+    assert result.skipped_fields == 0
+
+
+def test_cm_position_notional_value_and_break_even_are_exported_when_present() -> None:
+    entry = cm_position(notionalValue="0.00461538", breakEvenPrice="65026.7002")
+
+    result = CM.parse({"assets": [um_asset("BTC")], "positions": [entry]}, DEFAULTS)
+
+    key = ("BTCUSD_PERP", "BOTH")
+    assert value(result, "binance_pm_cm_position_notional_value", *key) == 0.00461538
+    assert value(result, "binance_pm_cm_position_break_even_price", *key) == 65026.7002
+
+
+def test_families_two_collectors_share_are_declared_identically() -> None:
+    declared: dict[str, Any] = {}
+    for collector in COLLECTORS.values():
+        for family in collector.families:
+            assert declared.setdefault(family.name, family) == family, family.name
+    assert declared["binance_pm_um_position_break_even_price"] in POSITION_RISK.families
 
 
 # --- Account information ---------------------------------------------------------------------
@@ -602,22 +727,53 @@ def test_account_payload_that_is_not_an_object_is_bad(payload: Any) -> None:
         ACCOUNT.parse(payload, DEFAULTS)
 
 
-@pytest.mark.parametrize(
-    "broken",
-    [{"uniMMR": "abc"}, {"uniMMR": ""}, {"accountEquity": "NaN"}, {"accountStatus": ""}],
-    ids=["uniMMR abc", "uniMMR empty", "equity NaN", "status empty"],
-)
-def test_account_payload_with_a_broken_required_field_is_bad(broken: dict[str, Any]) -> None:
-    with pytest.raises(BadPayload):
-        ACCOUNT.parse(account_payload(**broken), DEFAULTS)
+ACCOUNT_FIELDS = {
+    "uniMMR": "binance_pm_account_uni_mmr",
+    "accountEquity": "binance_pm_account_equity",
+    "actualEquity": "binance_pm_account_actual_equity",
+    "accountInitialMargin": "binance_pm_account_initial_margin",
+    "accountMaintMargin": "binance_pm_account_maint_margin",
+    "virtualMaxWithdrawAmount": "binance_pm_account_virtual_max_withdraw_amount",
+    "updateTime": "binance_pm_account_update_timestamp_seconds",
+    "accountStatus": "binance_pm_account_status",
+}
 
 
-def test_account_payload_without_status_is_bad() -> None:
+@pytest.mark.parametrize("bad", ["abc", "NaN", None, MISSING, {"v": 1}], ids=repr)
+@pytest.mark.parametrize("field", ACCOUNT_FIELDS)
+def test_unreadable_account_field_leaves_out_only_its_own_gauge(field: str, bad: Any) -> None:
+    if field == "accountStatus" and isinstance(bad, str):
+        bad = 5  # any text is a status (one Binance may add): only a non-string is unreadable
     payload = account_payload()
-    del payload["accountStatus"]
+    if bad is MISSING:
+        del payload[field]
+    else:
+        payload[field] = bad
 
-    with pytest.raises(BadPayload):
+    result = ACCOUNT.parse(payload, DEFAULTS)
+
+    assert set(result.samples) == set(ACCOUNT_FIELDS.values()) - {ACCOUNT_FIELDS[field]}
+    assert (result.skipped, result.skipped_fields) == (0, 1)
+
+
+@pytest.mark.parametrize("field", ACCOUNT_FIELDS)
+def test_empty_account_field_is_absent_and_not_counted(field: str) -> None:
+    result = ACCOUNT.parse(account_payload(**{field: ""}), DEFAULTS)
+
+    assert set(result.samples) == set(ACCOUNT_FIELDS.values()) - {ACCOUNT_FIELDS[field]}
+    assert result.skipped_fields == 0
+
+
+def test_account_payload_with_no_readable_field_is_bad() -> None:
+    payload = {**dict.fromkeys(account_payload(), "x"), "accountStatus": 7}
+
+    with pytest.raises(BadPayload, match="no field could be read"):
         ACCOUNT.parse(payload, DEFAULTS)
+
+
+def test_empty_account_object_is_bad() -> None:
+    with pytest.raises(BadPayload):
+        ACCOUNT.parse({}, DEFAULTS)
 
 
 def test_account_samples_belong_to_declared_families() -> None:
@@ -662,43 +818,80 @@ def test_position_risk_without_um_positions_keeps_open_positions_only() -> None:
     }
 
 
-def test_position_risk_with_um_positions_keeps_only_those_keys() -> None:
+def test_position_risk_with_um_account_keeps_only_its_positions() -> None:
     payload = [
         risk_entry("BTCUSDT", "LONG", positionAmt="0.1"),
         risk_entry("BTCUSDT", "SHORT", positionAmt="-0.1"),
         risk_entry("ETHUSDT", "LONG", positionAmt="0"),
     ]
-    keep = frozenset({("BTCUSDT", "LONG"), ("ETHUSDT", "LONG")})
+    keep = {("BTCUSDT", "LONG"): frozenset(), ("ETHUSDT", "LONG"): frozenset()}
 
-    result = POSITION_RISK.parse(payload, ParseOptions(um_positions=keep))
+    result = POSITION_RISK.parse(payload, ParseOptions(provided=keep))
 
     # ETHUSDT LONG is flat but the UM account kept it (an open order), so it stays here too.
-    assert set(rows(result, "binance_pm_um_position_mark_price")) == keep
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == set(keep)
 
 
-def test_position_risk_with_empty_um_positions_exports_nothing() -> None:
-    result = POSITION_RISK.parse(
-        [risk_entry(positionAmt="1")], ParseOptions(um_positions=frozenset())
+def test_position_risk_break_even_is_exported() -> None:
+    result = POSITION_RISK.parse([risk_entry(breakEvenPrice="6566.29")], DEFAULTS)
+
+    assert value(result, "binance_pm_um_position_break_even_price", "BTCUSDT", "BOTH") == 6566.29
+
+
+def test_position_risk_leaves_to_um_account_what_it_exported_for_the_position() -> None:
+    payload = [
+        risk_entry("BTCUSDT", "LONG", breakEvenPrice="6566.29"),
+        risk_entry("ETHUSDT", "LONG", breakEvenPrice="3001.2"),
+    ]
+    # um_account gave BTCUSDT LONG its notional and break-even; ETHUSDT LONG's entry had none.
+    given = frozenset(
+        {"binance_pm_um_position_notional", "binance_pm_um_position_break_even_price"}
     )
+    provided = {("BTCUSDT", "LONG"): given, ("ETHUSDT", "LONG"): frozenset()}
+
+    result = POSITION_RISK.parse(payload, ParseOptions(provided=provided))
+
+    eth = {("ETHUSDT", "LONG")}
+    assert set(rows(result, "binance_pm_um_position_notional")) == eth
+    assert set(rows(result, "binance_pm_um_position_break_even_price")) == eth
+    both = {("BTCUSDT", "LONG"), ("ETHUSDT", "LONG")}
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == both
+    assert set(rows(result, "binance_pm_um_position_liquidation_price")) == both
+
+
+def test_position_risk_with_no_um_account_position_exports_nothing() -> None:
+    result = POSITION_RISK.parse([risk_entry(positionAmt="1")], ParseOptions(provided={}))
 
     assert rows(result, "binance_pm_um_position_mark_price") == {}
     assert result.skipped == 0
 
 
-def test_position_risk_result_positions_are_the_exported_keys() -> None:
-    payload = [risk_entry("BTCUSDT", positionAmt="1"), risk_entry("ETHUSDT", positionAmt="0")]
+@pytest.mark.parametrize(
+    ("field", "bad", "family"),
+    [
+        ("markPrice", "abc", "binance_pm_um_position_mark_price"),
+        ("liquidationPrice", None, "binance_pm_um_position_liquidation_price"),
+        ("notional", "Infinity", "binance_pm_um_position_notional"),
+    ],
+    ids=["mark abc", "liquidation null", "notional Infinity"],
+)
+def test_unreadable_position_risk_field_leaves_out_only_its_own_gauge(
+    field: str, bad: Any, family: str
+) -> None:
+    payload = [risk_entry("BTCUSDT"), risk_entry("ETHUSDT", **{field: bad})]
 
     result = POSITION_RISK.parse(payload, DEFAULTS)
 
-    assert result.positions == frozenset({("BTCUSDT", "BOTH")})
+    for name in (f.name for f in POSITION_RISK.families):
+        if rows(result, name):
+            eth = ("ETHUSDT", "BOTH") in rows(result, name)
+            assert eth == (name != family), name
+    assert set(rows(result, family)) == {("BTCUSDT", "BOTH")}
+    assert (result.skipped, result.skipped_fields) == (0, 1)
 
 
-@pytest.mark.parametrize(
-    "broken",
-    [{"markPrice": "abc"}, {"liquidationPrice": None}, {"notional": "Infinity"}, {"symbol": ""}],
-    ids=["mark abc", "liquidation null", "notional Infinity", "symbol empty"],
-)
-def test_malformed_position_risk_entry_is_skipped_and_counted(broken: dict[str, Any]) -> None:
+@pytest.mark.parametrize("broken", [{"symbol": ""}, {"positionAmt": "x"}], ids=["symbol", "amount"])
+def test_position_risk_row_that_cannot_be_placed_is_skipped_and_counted(broken: dict) -> None:
     bad = risk_entry("ETHUSDT")
     bad.update(broken)
     payload = [risk_entry("BTCUSDT"), bad]
@@ -706,7 +899,7 @@ def test_malformed_position_risk_entry_is_skipped_and_counted(broken: dict[str, 
     result = POSITION_RISK.parse(payload, DEFAULTS)
 
     assert set(rows(result, "binance_pm_um_position_mark_price")) == {("BTCUSDT", "BOTH")}
-    assert result.skipped == 1
+    assert (result.skipped, result.skipped_fields) == (1, 0)
 
 
 def test_duplicate_position_risk_entry_second_one_is_skipped_and_counted() -> None:
@@ -718,15 +911,64 @@ def test_duplicate_position_risk_entry_second_one_is_skipped_and_counted() -> No
     assert result.skipped == 1
 
 
+# Binance's own examples: a flat one-way row, and a hedge reply whose SHORT side is flat, each
+# flat row with a liquidation price left over from elsewhere.
+def flat_risk_entry(symbol: str = "BTCUSDT", side: str = "BOTH") -> dict[str, Any]:
+    return risk_entry(
+        symbol,
+        side,
+        positionAmt="0.000",
+        entryPrice="0.0",
+        unRealizedProfit="0.00000000",
+        notional="0",
+        liquidationPrice="5930.78",
+        updateTime=0,
+    )
+
+
+def test_flat_row_without_um_account_is_left_out() -> None:
+    result = POSITION_RISK.parse([flat_risk_entry(), risk_entry("ETHUSDT")], DEFAULTS)
+
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == {("ETHUSDT", "BOTH")}
+    assert (result.skipped, result.skipped_fields) == (0, 0)
+
+
+def test_flat_side_kept_for_its_open_orders_has_liquidation_price_0() -> None:
+    payload = [risk_entry("BTCUSDT", "LONG"), flat_risk_entry("BTCUSDT", "SHORT")]
+    provided = {("BTCUSDT", "LONG"): frozenset(), ("BTCUSDT", "SHORT"): frozenset()}
+
+    result = POSITION_RISK.parse(payload, ParseOptions(provided=provided))
+
+    assert rows(result, "binance_pm_um_position_liquidation_price") == {
+        ("BTCUSDT", "LONG"): 5930.78,
+        ("BTCUSDT", "SHORT"): 0.0,
+    }
+    assert value(result, "binance_pm_um_position_mark_price", "BTCUSDT", "SHORT") == 6679.50671178
+    assert value(result, "binance_pm_um_position_notional", "BTCUSDT", "SHORT") == 0
+
+
+def test_unreadable_amount_leaves_out_the_liquidation_price_it_decides() -> None:
+    payload = [risk_entry(positionAmt="abc")]
+    provided = {("BTCUSDT", "BOTH"): frozenset()}
+
+    result = POSITION_RISK.parse(payload, ParseOptions(provided=provided))
+
+    assert rows(result, "binance_pm_um_position_liquidation_price") == {}
+    assert value(result, "binance_pm_um_position_mark_price", "BTCUSDT", "BOTH") == 6679.50671178
+    assert result.skipped_fields == 1
+
+
 @pytest.mark.parametrize("payload", [{}, "[]", None], ids=["object", "str", "null"])
 def test_position_risk_payload_that_is_not_an_array_is_bad(payload: Any) -> None:
     with pytest.raises(BadPayload):
         POSITION_RISK.parse(payload, DEFAULTS)
 
 
-def test_position_risk_payload_whose_entries_are_all_malformed_is_bad() -> None:
-    with pytest.raises(BadPayload):
-        POSITION_RISK.parse([risk_entry(markPrice="NaN"), None], DEFAULTS)
+def test_position_risk_payload_with_nothing_readable_is_bad() -> None:
+    unreadable = risk_entry(markPrice="NaN", liquidationPrice="x", notional=None)
+
+    with pytest.raises(BadPayload, match="could be read"):
+        POSITION_RISK.parse([unreadable, None, risk_entry(symbol="")], DEFAULTS)
 
 
 def test_position_risk_empty_array_is_fine() -> None:
@@ -739,3 +981,70 @@ def test_position_risk_samples_belong_to_declared_families() -> None:
     result = POSITION_RISK.parse([risk_entry()], DEFAULTS)
 
     assert set(result.samples) == {f.name for f in POSITION_RISK.families}
+
+
+# --- Query CM Position Information ---------------------------------------------------------------
+
+
+def cm_risk_entry(symbol: str = "ETHUSD_PERP", side: str = "LONG", **fields: Any) -> dict:
+    # A live row (ccxt's capture) carries breakEvenPrice beyond the docs.
+    entry = {
+        "symbol": symbol,
+        "positionAmt": "2",
+        "entryPrice": "2410.5",
+        "markPrice": "2433.27169",
+        "unRealizedProfit": "0.0000078",
+        "liquidationPrice": "301.2",
+        "leverage": "50",
+        "positionSide": side,
+        "updateTime": 1707371941861,
+        "maxQty": "25",
+        "notionalValue": "0.00821939",
+        "breakEvenPrice": "2411.4642",
+    }
+    entry.update(fields)
+    return entry
+
+
+def test_cm_position_risk_is_a_weight_1_collector_off_by_default() -> None:
+    assert (CM_POSITION_RISK.path, CM_POSITION_RISK.weight) == ("/papi/v1/cm/positionRisk", 1)
+    assert CM_POSITION_RISK.follows == "cm_account"
+    assert "cm_position_risk" not in DEFAULT_COLLECTORS
+    assert "cm_account" not in DEFAULT_COLLECTORS
+
+
+def test_cm_position_risk_fields_are_exported_exactly() -> None:
+    result = CM_POSITION_RISK.parse([cm_risk_entry()], DEFAULTS)
+
+    key = ("ETHUSD_PERP", "LONG")
+    assert value(result, "binance_pm_cm_position_mark_price", *key) == 2433.27169
+    assert value(result, "binance_pm_cm_position_liquidation_price", *key) == 301.2
+    assert value(result, "binance_pm_cm_position_notional_value", *key) == 0.00821939
+    assert value(result, "binance_pm_cm_position_break_even_price", *key) == 2411.4642
+    assert set(result.samples) == {f.name for f in CM_POSITION_RISK.families}
+
+
+def test_cm_position_risk_duplicate_row_is_skipped_and_counted() -> None:
+    # Binance's hedge example lists the same LONG row twice.
+    payload = [cm_risk_entry(markPrice="100"), cm_risk_entry(markPrice="200")]
+
+    result = CM_POSITION_RISK.parse(payload, DEFAULTS)
+
+    assert rows(result, "binance_pm_cm_position_mark_price") == {("ETHUSD_PERP", "LONG"): 100.0}
+    assert result.skipped == 1
+
+
+def test_cm_flat_side_kept_for_its_open_orders_has_liquidation_price_0() -> None:
+    # The SDK's flat row: amount "0" and a leftover liquidation price.
+    flat = cm_risk_entry(
+        "BTCUSD_PERP", "BOTH", positionAmt="0", entryPrice="0.0", liquidationPrice="6204.5"
+    )
+    given = frozenset({"binance_pm_cm_position_notional_value"})
+    provided = {("BTCUSD_PERP", "BOTH"): given}
+
+    result = CM_POSITION_RISK.parse([flat], ParseOptions(provided=provided))
+
+    key = ("BTCUSD_PERP", "BOTH")
+    assert value(result, "binance_pm_cm_position_liquidation_price", *key) == 0
+    assert rows(result, "binance_pm_cm_position_notional_value") == {}  # cm_account gave it
+    assert value(result, "binance_pm_cm_position_break_even_price", *key) == 2411.4642

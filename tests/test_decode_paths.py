@@ -41,7 +41,9 @@ PAYLOADS = {
         "assets": ASSETS,
         "positions": [
             entry(f"S{i}USDT", "BOTH", z, z)
-            for i, z in enumerate(["0", "0.0", "0.00000000", "-0.0", "0.000000000", "0E-8", 0, 0.0])
+            for i, z in enumerate(
+                ["0", "0.0", "0.00000000", "-0", "-0.0", "-0.000", "0.000000000", "0E-8", 0, 0.0]
+            )
         ]
         + [entry("OPENUSDT", "BOTH", "-1.0")],
     },
@@ -77,6 +79,19 @@ PAYLOADS = {
             entry("ETHUSDT", "LONG", "2"),
         ],
     },
+    "unreadable-fields": {
+        "assets": [{**ASSETS[0], "crossUnPnl": "NaN", "maintMargin": None}],
+        "positions": [
+            entry("BTCUSDT", "LONG", "abc", leverage=None, entryPrice=""),
+            entry("ETHUSDT", "LONG", "1", updateTime=-5, maintMargin={"v": 1}),
+            entry("XRPUSDT", "LONG", "0", "x"),
+        ],
+    },
+    "nothing-readable": {
+        "assets": [{"asset": ""}, 7],
+        "positions": [entry("", "LONG", "1"), entry("BTCUSDT", "LONG")],
+    },
+    "only-flat": {"assets": [], "positions": [entry("BTCUSDT", "LONG")]},
     "empty": {"assets": [], "positions": []},
     "no-positions-key": {"assets": ASSETS},
     "positions-not-list": {"assets": ASSETS, "positions": {"a": 1}},
@@ -88,7 +103,7 @@ def outcome(result_or_error: Result | BadPayload) -> Any:
     if isinstance(result_or_error, BadPayload):
         return ("BadPayload", str(result_or_error))
     r = result_or_error
-    return (r.samples, r.skipped, r.positions, r.notes)
+    return (r.samples, r.skipped, r.skipped_fields, r.positions, r.notes)
 
 
 def run(parse, payload: Any, options: ParseOptions) -> Any:
@@ -120,6 +135,15 @@ def test_flat_entries_never_become_python_objects() -> None:
     ]
     assert decoded.flat == 2
     assert "bidNotional" not in decoded.positions[0]  # never exported, never decoded
+
+
+def test_every_zero_spelling_is_dropped_before_it_becomes_an_object() -> None:
+    spellings = ["0", "0.0", "0.000", "0.00000000", "-0", "-0.0", "-0.000", "0E-8", 0, 0.0, -0.0]
+    positions = [entry(f"S{i}USDT", "BOTH", z, z) for i, z in enumerate(spellings)]
+    body = orjson.dumps({"assets": ASSETS, "positions": positions})
+    decoded = COLLECTORS["um_account"].decode(body, ParseOptions())
+    assert isinstance(decoded, DecodedAccount)
+    assert (decoded.positions, decoded.flat) == ([], len(spellings))
 
 
 def test_a_body_that_is_not_json_is_a_bad_payload() -> None:

@@ -165,33 +165,30 @@ def test_refused_key_backs_off_exponentially_and_a_success_resets_it(sim, accoun
         wait_for(lambda: len(papi_requests(sim)) >= start + 3, timeout=4.5)
 
 
-def test_bad_payload_entry_is_skipped_and_counted(sim, accounts):
+def test_entry_without_symbol_is_skipped_and_an_unreadable_field_left_out(sim, accounts):
+    position = (
+        b'"positionSide": "BOTH", "entryPrice": "3000", "leverage": "20",'
+        b' "unrealizedProfit": "5", "initialMargin": "300", "maintMargin": "30",'
+        b' "positionInitialMargin": "300", "openOrderInitialMargin": "0",'
+        b' "maxNotional": "1000000", "updateTime": 1700000000000'
+    )
     body = (
         b'{"assets": [{"asset": "USDT", "crossWalletBalance": "10", "crossUnPnl": "1",'
         b' "maintMargin": "2", "initialMargin": "3", "positionInitialMargin": "3",'
         b' "openOrderInitialMargin": "0", "updateTime": 1700000000000}],'
-        b' "positions": [{"symbol": "BTCUSDT", "positionSide": "BOTH", "positionAmt": "abc",'
-        b' "openOrderInitialMargin": "0"}, {"symbol": "ETHUSDT", "positionSide": "BOTH",'
-        b' "positionAmt": "2", "entryPrice": "3000", "leverage": "20",'
-        b' "unrealizedProfit": "5", "initialMargin": "300", "maintMargin": "30",'
-        b' "positionInitialMargin": "300", "openOrderInitialMargin": "0",'
-        b' "maxNotional": "1000000", "updateTime": 1700000000000}]}'
+        b' "positions": [{"symbol": "BTCUSDT", "positionAmt": "abc", ' + position + b"},"
+        b' {"positionAmt": "1", ' + position + b"},"
+        b' {"symbol": "ETHUSDT", "positionAmt": "2", ' + position + b"}]}"
     )
     config = make_config(sim.base_url, accounts[:1], collectors=["um_account"])
+    counted = {"account": "oneway", "collector": "um_account"}
     with ExporterThread(config) as exp:
         sim.set_fault("oneway", UM, status=200, body=body)
         wait_for(
-            lambda: (
-                value(
-                    exp.samples(),
-                    "binance_pm_exporter_skipped_entries_total",
-                    account="oneway",
-                    collector="um_account",
-                )
-                >= 1
-            )
+            lambda: value(exp.samples(), "binance_pm_exporter_skipped_fields_total", **counted)
         )
         samples = exp.samples()
+    assert value(samples, "binance_pm_exporter_skipped_entries_total", **counted) >= 1
     assert (
         value(samples, "binance_pm_um_asset_margin_balance", account="oneway", asset="USDT") == 11
     )
@@ -200,6 +197,8 @@ def test_bad_payload_entry_is_skipped_and_counted(sim, accounts):
     )
     amounts = series(samples, "binance_pm_um_position_amount", account="oneway")
     assert [dict(k[1])["symbol"] for k in amounts] == ["ETHUSDT"]
+    btc = {"account": "oneway", "symbol": "BTCUSDT", "position_side": "BOTH"}
+    assert value(samples, "binance_pm_um_position_entry_price", **btc) == 3000
     assert value(samples, "binance_pm_exporter_up", account="oneway") == 1
 
 

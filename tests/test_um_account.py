@@ -36,6 +36,8 @@ POSITION_FIELDS = {
     "open_order_initial_margin": "openOrderInitialMargin",
     "max_notional": "maxNotional",
 }
+# Beyond Binance's docs: live replies, and the simulator, carry them.
+LIVE_POSITION_FIELDS = {"notional": "notional", "break_even_price": "breakEvenPrice"}
 
 
 def expected_um(account: str, payload: dict, include_zero: bool = False) -> dict:
@@ -60,6 +62,9 @@ def expected_um(account: str, payload: dict, include_zero: bool = False) -> dict
         )
         for suffix, field in POSITION_FIELDS.items():
             out[(f"binance_pm_um_position_{suffix}", labels)] = float(p[field])
+        for suffix, field in LIVE_POSITION_FIELDS.items():
+            if field in p:
+                out[(f"binance_pm_um_position_{suffix}", labels)] = float(p[field])
         out[("binance_pm_um_position_update_timestamp_seconds", labels)] = p["updateTime"] / 1000
     return out
 
@@ -70,13 +75,7 @@ def um_samples(samples: dict, account: str) -> dict:
         for k, v in samples.items()
         if k[0].startswith("binance_pm_um_")
         and ("account", account) in k[1]
-        and not k[0].startswith(
-            (
-                "binance_pm_um_position_mark",
-                "binance_pm_um_position_liq",
-                "binance_pm_um_position_notional",
-            )
-        )
+        and not k[0].startswith(("binance_pm_um_position_mark", "binance_pm_um_position_liq"))
     }
 
 

@@ -6,7 +6,7 @@ snapshot and HTTP layers do not change.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,9 @@ import orjson
 from exporter.metrics import Family, Samples
 
 PositionKey = tuple[str, str]  # (symbol, position side)
+# The positions an account-detail collector exported in one poll, each with the families it
+# gave it: its position-risk twin keeps the same rows and leaves those families to it.
+Provided = Mapping[PositionKey, frozenset[str]]
 
 
 class BadPayload(ValueError):
@@ -24,16 +27,18 @@ class BadPayload(ValueError):
 @dataclass(frozen=True)
 class ParseOptions:
     include_zero: bool = False
-    # Positions the UM account collector kept in the same poll; None when it is not enabled.
-    um_positions: frozenset[PositionKey] | None = None
+    # What the collector this one follows (``Collector.follows``) exported in the same poll;
+    # None when that collector is not enabled or failed.
+    provided: Provided | None = None
 
 
 @dataclass
 class Result:
     samples: Samples
-    skipped: int = 0  # malformed or duplicate entries left out
+    skipped: int = 0  # entries left out whole: not an object, no identity, a duplicate
+    skipped_fields: int = 0  # unreadable fields left out of entries that were kept
     notes: list[str] = field(default_factory=list)  # things worth one log line (new enum values)
-    positions: frozenset[PositionKey] | None = None  # the position keys exported, for filters
+    positions: Provided | None = None  # an account detail's positions, for its followers
 
 
 def decode_json(body: bytes, options: ParseOptions) -> Any:
@@ -53,16 +58,26 @@ class Collector:
     parse: Callable[[Any, ParseOptions], Result]
     # Reply bytes -> what ``parse`` takes. A collector may decode only what it keeps.
     decode: Callable[[bytes, ParseOptions], Any] = decode_json
+    # The account-detail collector whose positions this one's rows follow: parsed before it in
+    # a poll, its ``Result.positions`` handed over as ``ParseOptions.provided``.
+    follows: str | None = None
 
 
 def _registry() -> dict[str, Collector]:
-    from exporter.collectors import account, cm_account, um_account, um_position_risk
+    from exporter.collectors import (
+        account,
+        cm_account,
+        cm_position_risk,
+        um_account,
+        um_position_risk,
+    )
 
     found = [
         um_account.COLLECTOR,
         account.COLLECTOR,
         um_position_risk.COLLECTOR,
         cm_account.COLLECTOR,
+        cm_position_risk.COLLECTOR,
     ]
     return {c.name: c for c in found}
 

@@ -1,4 +1,8 @@
-"""Reading Binance's decimal strings and millisecond times without trusting their shape."""
+"""Reading Binance's decimal strings and millisecond times without trusting their shape.
+
+Each field stands alone: one that cannot be read leaves out only its own gauge and is counted
+(``binance_pm_exporter_skipped_fields_total``), so one bad value never costs the rest of a reply.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,6 @@ from typing import Any
 
 class BadField(ValueError):
     """One field is missing or not a finite number."""
-
-
-def number(entry: dict, key: str) -> float:
-    """A required finite number; Binance sends decimals as strings ("23.72469206")."""
-    try:
-        return to_number(entry.get(key))
-    except BadField:
-        raise BadField(key) from None
 
 
 def to_number(value: Any) -> float:
@@ -26,34 +22,55 @@ def to_number(value: Any) -> float:
         except (ValueError, OverflowError):
             raise BadField("value") from None
         if out - out == 0.0:  # finite: inf - inf and nan - nan are nan
-            return out
+            return out + 0.0  # "-0.0" is 0, not a negative zero on /metrics
     raise BadField("value")
 
 
-def optional_number(entry: dict, key: str) -> float | None:
-    """Binance documents some account fields as "" when they do not apply: treat as absent."""
-    value = entry.get(key)
-    if value is None or value == "":
-        return None
-    return number(entry, key)
+class Fields:
+    """Reads the fields of one reply one at a time, counting what it could and could not read.
 
+    A field is absent, and not counted, when it is ``""`` (Binance documents it as the value of
+    a field that does not apply) or when an ``optional`` field (one live replies carry beyond
+    Binance's docs) is missing or null. A documented field that is missing or null, or any
+    value that is not a finite decimal, is unreadable: left out and counted.
+    """
 
-def seconds(entry: dict, key: str) -> float:
-    """A millisecond timestamp as seconds; 0 (never updated) stays 0."""
-    ms = number(entry, key)
-    if ms < 0:
-        raise BadField(key)
-    return ms / 1000.0
+    __slots__ = ("read", "unreadable")
+
+    def __init__(self) -> None:
+        self.read = 0
+        self.unreadable = 0
+
+    def number(self, entry: dict, key: str, optional: bool = False) -> float | None:
+        value = entry.get(key)
+        if value is None:
+            if not optional:
+                self.unreadable += 1
+            return None
+        if value == "":
+            return None
+        try:
+            out = to_number(value)
+        except BadField:
+            self.unreadable += 1
+            return None
+        self.read += 1
+        return out
+
+    def seconds(self, entry: dict, key: str) -> float | None:
+        """A millisecond timestamp as seconds; 0 (never updated) stays 0, negative is unreadable."""
+        ms = self.number(entry, key)
+        if ms is None:
+            return None
+        if ms < 0:
+            self.read -= 1
+            self.unreadable += 1
+            return None
+        return ms / 1000.0
 
 
 def text(entry: dict, key: str) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value:
         raise BadField(key)
-    return value
-
-
-def as_dict(value: Any) -> dict:
-    if not isinstance(value, dict):
-        raise BadField("entry")
     return value

@@ -8,46 +8,73 @@ from typing import Any
 import msgspec
 
 from exporter.collectors import BadPayload, ParseOptions, PositionKey, Result, decode_json
-from exporter.collectors._fields import BadField, as_dict, number, seconds, text, to_number
+from exporter.collectors._fields import BadField, Fields, text
 from exporter.metrics import Family, Samples
 
 ASSET_LABELS = ("asset",)
 POSITION_LABELS = ("symbol", "position_side")
 
-# (metric suffix, Binance field, help)
+# (metric suffix, Binance field, help), as Binance's account detail pages describe the fields;
+# every figure is in the asset itself (the margin asset of the wallet's positions).
 ASSET_FIELDS = (
-    ("cross_wallet_balance", "crossWalletBalance", "Cross wallet balance of the asset."),
-    ("cross_unrealized_pnl", "crossUnPnl", "Unrealized PnL of the asset's cross positions."),
+    ("cross_wallet_balance", "crossWalletBalance", "Wallet balance of the asset."),
+    ("cross_unrealized_pnl", "crossUnPnl", "Unrealized profit of the asset's positions."),
     ("maint_margin", "maintMargin", "Maintenance margin required."),
     (
         "initial_margin",
         "initialMargin",
         "Total initial margin required with the current mark price.",
     ),
-    ("position_initial_margin", "positionInitialMargin", "Initial margin required for positions."),
+    (
+        "position_initial_margin",
+        "positionInitialMargin",
+        "Initial margin required for positions with the current mark price.",
+    ),
     (
         "open_order_initial_margin",
         "openOrderInitialMargin",
-        "Initial margin required for open orders.",
+        "Initial margin required for open orders with the current mark price.",
     ),
 )
+# The amount's help comes from the collector: a base-asset quantity (UM) or contracts (COIN-M).
 POSITION_FIELDS = (
-    ("amount", "positionAmt", "Position amount, signed (negative is short)."),
     ("entry_price", "entryPrice", "Average entry price."),
     ("leverage", "leverage", "Current initial leverage."),
-    ("unrealized_pnl", "unrealizedProfit", "Unrealized profit of the position."),
+    (
+        "unrealized_pnl",
+        "unrealizedProfit",
+        "Unrealized profit of the position, in its margin asset.",
+    ),
     ("initial_margin", "initialMargin", "Initial margin required with the current mark price."),
     ("maint_margin", "maintMargin", "Maintenance margin required."),
     (
         "position_initial_margin",
         "positionInitialMargin",
-        "Initial margin required for the position.",
+        "Initial margin required for the position with the current mark price.",
     ),
     (
         "open_order_initial_margin",
         "openOrderInitialMargin",
-        "Initial margin required for open orders.",
+        "Initial margin required for open orders with the current mark price.",
     ),
+)
+
+# Position figures live replies carry beyond Binance's docs (captured from PM accounts by ccxt),
+# which the position-risk replies carry too: (metric suffix, field, help).
+BREAK_EVEN_PRICE = (
+    "break_even_price",
+    "breakEvenPrice",
+    "Price at which closing the position breaks even after trading fees; 0 when flat.",
+)
+UM_NOTIONAL = (
+    "notional",
+    "notional",
+    "Notional value in the quote asset (mark price times amount); negative for a short.",
+)
+CM_NOTIONAL_VALUE = (
+    "notional_value",
+    "notionalValue",
+    "Notional value in the base asset (contracts times contract size over the mark price).",
 )
 
 
@@ -66,17 +93,29 @@ _Scalar = str | int | float | bool | None
 
 
 class FuturesAccount:
-    """Parser for /papi/v1/um/account and /papi/v1/cm/account, which differ in prefix and limit."""
+    """Parser for /papi/v1/um/account and /papi/v1/cm/account, which differ in prefix and limit.
 
-    def __init__(self, prefix: str, limit_suffix: str, limit_field: str, limit_help: str) -> None:
+    ``extras`` are (suffix, field, help) of position fields live replies carry beyond Binance's
+    docs: read when there, absent (not unreadable) when not.
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        amount_help: str,
+        limit: tuple[str, str, str],
+        extras: tuple[tuple[str, str, str], ...] = (),
+    ) -> None:
+        """``limit`` and each of ``extras`` are (metric suffix, field, help)."""
         a, p = f"{prefix}_asset_", f"{prefix}_position_"
         self.asset_fields = tuple((a + s, f) for s, f, _ in ASSET_FIELDS)
         self.asset_update = a + "update_timestamp_seconds"
         self.margin_balance = a + "margin_balance"
         self.margin_ratio = a + "margin_ratio"
+        position_fields = (("amount", "positionAmt", amount_help), *POSITION_FIELDS, limit)
         self.position_fields = (
-            *((p + s, f) for s, f, _ in POSITION_FIELDS),
-            (p + limit_suffix, limit_field),
+            *((p + s, f, False) for s, f, _ in position_fields),
+            *((p + s, f, True) for s, f, _ in extras),
         )
         self.position_update = p + "update_timestamp_seconds"
         self.families = (
@@ -85,12 +124,14 @@ class FuturesAccount:
             Family(self.margin_balance, "Cross wallet balance plus unrealized PnL.", ASSET_LABELS),
             Family(
                 self.margin_ratio,
-                "Maintenance margin / margin balance; 0 without maintenance margin, "
-                "+Inf when the margin balance is not positive.",
+                "Maintenance margin / margin balance of this asset in this wallet alone; 0 "
+                "without maintenance margin, +Inf when the margin balance is not positive. "
+                "Portfolio Margin shares collateral across wallets, so a negative wallet can "
+                "read huge or +Inf on a healthy account: uniMMR decides.",
                 ASSET_LABELS,
             ),
-            *(Family(p + s, h, POSITION_LABELS) for s, _, h in POSITION_FIELDS),
-            Family(p + limit_suffix, limit_help, POSITION_LABELS),
+            *(Family(p + s, h, POSITION_LABELS) for s, _, h in position_fields),
+            *(Family(p + s, h, POSITION_LABELS) for s, _, h in extras),
             Family(
                 self.position_update,
                 "Last update time of the position (0 if never).",
@@ -101,7 +142,7 @@ class FuturesAccount:
 
     def _fast_decoder(self) -> msgspec.json.Decoder:
         """Decodes only the position fields parse reads; msgspec skips the rest unparsed."""
-        read = {"symbol", "positionSide", "updateTime", *(f for _, f in self.position_fields)}
+        read = {"symbol", "positionSide", "updateTime", *(f for _, f, _ in self.position_fields)}
         read -= {"positionAmt", "openOrderInitialMargin"}
         position = msgspec.defstruct(
             "Position",
@@ -126,11 +167,13 @@ class FuturesAccount:
             return decode_json(body, options)
         positions = reply.positions
         if not options.include_zero:
-            zeros = _ZEROS
+            zeros, flat = _ZEROS, _both_zero
+            # The set test alone settles nearly every entry; the rest get the full zero test.
             positions = [
                 p
                 for p in positions
                 if not (p.positionAmt in zeros and p.openOrderInitialMargin in zeros)
+                and not flat(p.positionAmt, p.openOrderInitialMargin)
             ]
         kept = [msgspec.structs.asdict(p) for p in positions]
         return DecodedAccount(reply.assets, kept, len(reply.positions) - len(kept))
@@ -146,20 +189,26 @@ class FuturesAccount:
         if not isinstance(assets, list) or not isinstance(positions, list):
             raise BadPayload("expected 'assets' and 'positions' lists")
         samples: Samples = {f.name: [] for f in self.families}
-        skipped = self._assets(assets, samples)
-        kept, skipped_positions = self._positions(positions, options.include_zero, samples)
-        if skipped_positions and skipped_positions == len(positions) + flat:
-            raise BadPayload("no position entry could be read")
-        return Result(samples, skipped + skipped_positions, positions=kept)
+        fields = Fields()
+        skipped = self._assets(assets, samples, fields)
+        kept, skipped_positions, flat_here = self._positions(
+            positions, options.include_zero, samples, fields
+        )
+        flat += flat_here
+        # A flat entry was read (as flat): only a reply with nothing readable at all is bad.
+        if (assets or positions or flat) and not (fields.read or flat):
+            raise BadPayload("no asset or position field could be read")
+        return Result(samples, skipped + skipped_positions, fields.unreadable, positions=kept)
 
-    def _assets(self, assets: list, samples: Samples) -> int:
+    def _assets(self, assets: list, samples: Samples, fields: Fields) -> int:
+        """Each asset's fields on their own; returns the entries skipped whole."""
         skipped, seen = 0, set()
-        for raw in assets:
+        for entry in assets:
+            if type(entry) is not dict:
+                skipped += 1
+                continue
             try:
-                entry = as_dict(raw)
                 asset = text(entry, "asset")
-                values = [number(entry, field) for _, field in self.asset_fields]
-                updated = seconds(entry, "updateTime")
             except BadField:
                 skipped += 1
                 continue
@@ -168,57 +217,89 @@ class FuturesAccount:
                 continue
             seen.add(asset)
             labels = (asset,)
-            for (name, _), value in zip(self.asset_fields, values, strict=True):
-                samples[name].append((labels, value))
-            samples[self.asset_update].append((labels, updated))
+            values = []
+            for name, field in self.asset_fields:
+                value = fields.number(entry, field)
+                if value is not None:
+                    samples[name].append((labels, value))
+                values.append(value)
+            updated = fields.seconds(entry, "updateTime")
+            if updated is not None:
+                samples[self.asset_update].append((labels, updated))
             wallet, pnl, maint = values[0], values[1], values[2]
-            balance = wallet + pnl
-            samples[self.margin_balance].append((labels, balance))
-            samples[self.margin_ratio].append((labels, margin_ratio(maint, balance)))
-        if assets and skipped == len(assets):
-            raise BadPayload("no asset entry could be read")
+            if wallet is not None and pnl is not None:
+                balance = wallet + pnl
+                samples[self.margin_balance].append((labels, balance))
+                if maint is not None:
+                    samples[self.margin_ratio].append((labels, margin_ratio(maint, balance)))
         return skipped
 
     def _positions(
-        self, positions: list, include_zero: bool, samples: Samples
-    ) -> tuple[frozenset[PositionKey], int]:
-        skipped, kept = 0, set()
-        fields = self.position_fields
-        field_names = [field for _, field in fields]
-        for raw in positions:
+        self, positions: list, include_zero: bool, samples: Samples, fields: Fields
+    ) -> tuple[dict[PositionKey, frozenset[str]], int, int]:
+        """Each position's fields on their own.
+
+        Returns the positions kept, each with the families it got (for the position-risk
+        twin), the entries skipped whole, and the flat entries dropped.
+        """
+        skipped, flat = 0, 0
+        kept: dict[PositionKey, frozenset[str]] = {}
+        shared: dict[tuple[str, ...], frozenset[str]] = {}  # one set per distinct outcome
+        number = fields.number
+        for entry in positions:
+            if type(entry) is not dict:
+                skipped += 1
+                continue
+            # The market's every symbol comes back; most are flat and skipped here cheaply.
+            if not include_zero and _is_flat(entry):
+                flat += 1
+                continue
             try:
-                entry = raw if type(raw) is dict else as_dict(raw)
-                # The market's every symbol comes back; most are flat and skipped here cheaply.
-                if not include_zero and _is_flat(entry):
-                    continue
                 key = (text(entry, "symbol"), text(entry, "positionSide"))
-                get = entry.get
-                values = [to_number(get(field)) for field in field_names]
-                updated = seconds(entry, "updateTime")
             except BadField:
                 skipped += 1
                 continue
             if key in kept:
                 skipped += 1
                 continue
-            kept.add(key)
-            for (name, _), value in zip(fields, values, strict=True):
-                samples[name].append((key, value))
-            samples[self.position_update].append((key, updated))
-        return frozenset(kept), skipped
+            exported = []
+            for name, field, optional in self.position_fields:
+                value = number(entry, field, optional)
+                if value is not None:
+                    samples[name].append((key, value))
+                    exported.append(name)
+            updated = fields.seconds(entry, "updateTime")
+            if updated is not None:
+                samples[self.position_update].append((key, updated))
+                exported.append(self.position_update)
+            names = tuple(exported)
+            given = shared.get(names)
+            if given is None:
+                given = shared[names] = frozenset(names)
+            kept[key] = given
+        return kept, skipped, flat
 
 
 def _is_flat(entry: dict) -> bool:
     """No position and no open order margin; a malformed amount is not flat (it gets counted)."""
-    amount, orders = entry.get("positionAmt"), entry.get("openOrderInitialMargin")
+    return _both_zero(entry.get("positionAmt"), entry.get("openOrderInitialMargin"))
+
+
+def _both_zero(amount: object, orders: object) -> bool:
     # Hot path: nearly every entry of a full-market reply is a literal zero string.
     if type(amount) is str and type(orders) is str and amount in _ZEROS and orders in _ZEROS:
         return True
     return _is_zero(amount) and _is_zero(orders)
 
 
-# Binance formats zero with the symbol's precision ("0", "0.000", "0.00000000").
-_ZEROS = frozenset(["0", "0.0", "0.00", "0.000", "0.0000", "0.00000", "0.000000", "0.00000000"])
+# Zero as Binance writes it: at the symbol's precision in its docs ("0", "0.000",
+# "0.00000000"), trimmed in live replies ("0.0"), and with a sign ("-0.0"). Other spellings
+# ("0E-8", JSON 0) are still zero through the numeric test below, only slower.
+_ZEROS = frozenset(
+    sign + "0" + decimals
+    for sign in ("", "-")
+    for decimals in ("", ".", *("." + "0" * n for n in range(1, 19)))
+)
 
 
 def _is_zero(value: object) -> bool:

@@ -1,13 +1,13 @@
 """GET /papi/v1/um/account (Get UM Account Detail, weight 5): USDⓈ-M assets and positions."""
 
 from exporter.collectors import Collector
-from exporter.collectors._futures import FuturesAccount
+from exporter.collectors._futures import BREAK_EVEN_PRICE, UM_NOTIONAL, FuturesAccount
 
 _parser = FuturesAccount(
     "binance_pm_um",
-    "max_notional",
-    "maxNotional",
-    "Maximum notional allowed at the current leverage.",
+    "Position amount in the base asset, signed (negative is short).",
+    ("max_notional", "maxNotional", "Maximum notional available at the current leverage."),
+    extras=(UM_NOTIONAL, BREAK_EVEN_PRICE),
 )
 
 COLLECTOR = Collector(

@@ -16,16 +16,34 @@ numbers served by the four endpoints agree with each other the way Binance's do:
   ``accountInitialMargin`` are UM plus CM margins in USD; ``uniMMR = equity / maint``.
 * ``uniMMR`` is truncated (ROUND_DOWN) to 8 decimals from the 8-decimal equity and maintenance
   strings that are served, so ``Decimal(equity) / Decimal(maint)`` truncated gives it exactly.
-  With no maintenance margin it is ``NO_MAINT_UNI_MMR`` ("999999.00000000"): a huge ratio, as
-  Binance shows for an account without positions, rather than a division by zero or "0".
-* ``accountStatus`` follows uniMMR: > 1.5 NORMAL, > 1.2 MARGIN_CALL, > 1.05 REDUCE_ONLY, else
-  ACTIVE_LIQUIDATION; ``status_override`` replaces it with any string.
+  With no maintenance margin it is ``NO_MAINT_UNI_MMR``, served as "99999999": the sentinel live
+  PM accounts without positions return (rather than a division by zero or "0").
+* ``accountStatus`` follows Binance's published uniMMR levels: above 1.5 NORMAL, above 1.2
+  MARGIN_CALL, above 1.05 REDUCE_ONLY, above 1.0 FORCE_LIQUIDATION (liquidation, as the account
+  stream reports it), 1.0 and below BANKRUPTED. ``status_override`` serves any string instead:
+  SUPPLY_MARGIN and ACTIVE_LIQUIDATION, which no level maps to, or one Binance has yet to add.
+* ``breakEvenPrice = entry * (1 + BREAK_EVEN_FEE)`` for a long, ``entry * (1 - BREAK_EVEN_FEE)``
+  for a short, 0 when flat: the entry price moved by the fees of a round trip. The fee, 0.04% of
+  the entry price, is the ratio a live BTCUSDT reply shows (entry "44525.0", break-even
+  "44542.81"); Binance's real figure depends on the account's fee tier.
 * UM ``liquidationPrice = mark - (accountEquity - accountMaintMargin) / amt``: the mark at which,
   everything else held, uniMMR would reach 1 (to first order: it ignores that maintenance margin
   moves with the mark). "0" when there is no position or the price would not be positive, which
-  is how Binance says "no liquidation price".
+  is how Binance says "no liquidation price". COIN-M: the same with the position's exposure in
+  the coin (its notional value) in place of ``amt``.
+* Position risk rows are the open positions; with ``flat_rows`` (off by default) also flat rows
+  as Binance's examples show them: every symbol of the market in one-way mode, the other side of
+  each symbol with a position in hedge mode. A flat row keeps a leftover ``liquidationPrice``:
+  ``FLAT_ROW_LIQUIDATION`` of the mark (Binance's example has "6170.20509059" on a flat row at a
+  mark of "6679.50671178"), a number that means nothing for a side without a position.
 * Every other money figure is rounded half-up to 8 decimals; sums are taken over the rounded
   figures, so a test can add up what was served and get the served total exactly.
+* Numbers are spelled as live PM replies spell them (``Spelling``, style ``live``): trailing
+  zeros trimmed, at least one decimal ("0.0", "45464.1735922", "500000.0"), amounts to the
+  symbol's quantity precision trimmed the same way ("0.01"), COIN-M contracts as integers. Style
+  ``padded`` spells them as Binance's doc examples do: money to 8 decimals ("0.00000000"),
+  amounts to the quantity precision ("0.250"), prices as entered. Flat full-market entries keep
+  the spellings both show ("0", "0.0", "0.00000000") in either style.
 """
 
 from __future__ import annotations
@@ -34,9 +52,10 @@ import base64
 import hashlib
 import hmac
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import unquote
 
 import orjson
@@ -55,13 +74,18 @@ from exporter.simulator.market import (
 )
 
 Mode = Literal["one_way", "hedge"]
+NumberStyle = Literal["live", "padded"]
+NUMBER_STYLES: tuple[NumberStyle, ...] = get_args(NumberStyle)
 PositionKey = tuple[str, str]  # (symbol, positionSide)
 
 Q8 = quantum(8)
-NO_MAINT_UNI_MMR = Decimal("999999.00000000")
+NO_MAINT_UNI_MMR = Decimal("99999999")
 MARGIN_CALL_AT = Decimal("1.5")
 REDUCE_ONLY_AT = Decimal("1.2")
-ACTIVE_LIQUIDATION_AT = Decimal("1.05")
+LIQUIDATION_AT = Decimal("1.05")
+BANKRUPTCY_AT = Decimal("1.0")
+BREAK_EVEN_FEE = Decimal("0.0004")
+FLAT_ROW_LIQUIDATION = Decimal("0.924")
 
 SIDES: dict[str, tuple[str, ...]] = {"one_way": ("BOTH",), "hedge": ("LONG", "SHORT")}
 
@@ -83,14 +107,51 @@ def plain(value: Decimal) -> str:
     return format(value, "f")
 
 
+def trimmed(text: str) -> str:
+    """Trailing zeros dropped, one decimal kept: "25.50000000" -> "25.5", "60000" -> "60000.0"."""
+    whole, _, decimals = text.partition(".")
+    return f"{whole}.{decimals.rstrip('0') or '0'}"
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How the served decimals are written (see the module doc): ``live`` or ``padded``."""
+
+    style: NumberStyle = "live"
+
+    def __post_init__(self) -> None:
+        if self.style not in NUMBER_STYLES:
+            raise ValueError(f"number style must be one of {NUMBER_STYLES}, not {self.style!r}")
+
+    def money(self, value: Decimal) -> str:
+        """An 8-decimal figure: "0.00000000" padded, "0.0" live."""
+        text = fmt(value)
+        return text if self.style == "padded" else trimmed(text)
+
+    def amount(self, value: Decimal, places: int) -> str:
+        """A position amount at the symbol's quantity precision ("0.250" or "0.25")."""
+        text = fmt(value, places)
+        return text if self.style == "padded" or places == 0 else trimmed(text)
+
+    def price(self, value: Decimal) -> str:
+        """A price or limit kept as entered: "60000" padded, "60000.0" live."""
+        text = plain(value)
+        return text if self.style == "padded" else trimmed(text)
+
+
+LIVE = Spelling()
+
+
 def status_for(uni_mmr: Decimal) -> str:
     if uni_mmr > MARGIN_CALL_AT:
         return "NORMAL"
     if uni_mmr > REDUCE_ONLY_AT:
         return "MARGIN_CALL"
-    if uni_mmr > ACTIVE_LIQUIDATION_AT:
+    if uni_mmr > LIQUIDATION_AT:
         return "REDUCE_ONLY"
-    return "ACTIVE_LIQUIDATION"
+    if uni_mmr > BANKRUPTCY_AT:
+        return "FORCE_LIQUIDATION"
+    return "BANKRUPTED"
 
 
 @dataclass
@@ -222,6 +283,7 @@ class PositionFigures:
     position_initial: Decimal
     maint: Decimal
     open_order_initial: Decimal
+    break_even: Decimal
 
     @property
     def initial(self) -> Decimal:
@@ -262,6 +324,13 @@ class Risk:
     status: str
 
 
+def break_even_price(position: UMPosition | CMPosition) -> Decimal:
+    if not position.amount:
+        return ZERO
+    side = 1 if position.amount > 0 else -1
+    return q8(position.entry_price * (1 + side * BREAK_EVEN_FEE))
+
+
 def um_figures(position: UMPosition, sym: UMSymbol) -> PositionFigures:
     notional = q8(sym.mark * position.amount)
     return PositionFigures(
@@ -270,6 +339,7 @@ def um_figures(position: UMPosition, sym: UMSymbol) -> PositionFigures:
         position_initial=q8(abs(notional) / position.leverage),
         maint=q8(abs(notional) * sym.maint_margin_rate),
         open_order_initial=q8(position.open_order_initial_margin),
+        break_even=break_even_price(position),
     )
 
 
@@ -285,6 +355,7 @@ def cm_figures(position: CMPosition, sym: CMSymbol) -> PositionFigures:
         position_initial=q8(abs(notional) / position.leverage),
         maint=q8(abs(notional) * sym.maint_margin_rate),
         open_order_initial=q8(position.open_order_initial_margin),
+        break_even=break_even_price(position),
     )
 
 
@@ -345,11 +416,12 @@ def _compute(account: SimAccount, market: Market) -> Risk:
     )
 
 
-def liquidation_price(position: UMPosition, sym: UMSymbol, risk: Risk) -> Decimal:
-    if not position.amount:
+def liquidation_price(mark: Decimal, exposure: Decimal, risk: Risk) -> Decimal:
+    """Where uniMMR would reach 1 if only this mark moved; ``exposure`` in base units, signed."""
+    if not exposure:
         return ZERO
     try:
-        price = q8(sym.mark - (risk.account_equity - risk.maint) / position.amount)
+        price = q8(mark - (risk.account_equity - risk.maint) / exposure)
     except InvalidOperation:
         return ZERO
     return price if price > 0 else ZERO
@@ -407,7 +479,8 @@ def templates(market: Market) -> _Templates:
 
 
 def _um_zero(sym: UMSymbol, side: str) -> dict:
-    # Field order and zero spellings as in "Get UM Account Detail".
+    # Field order and zero spellings as in "Get UM Account Detail", plus the two fields live
+    # replies add at the end.
     return {
         "symbol": sym.symbol,
         "initialMargin": "0",
@@ -423,145 +496,263 @@ def _um_zero(sym: UMSymbol, side: str) -> dict:
         "positionSide": side,
         "positionAmt": "0",
         "updateTime": 0,
+        "notional": "0",
+        "breakEvenPrice": "0.0",
     }
 
 
 def _cm_zero(sym: CMSymbol, side: str) -> dict:
-    # As in "Get CM Account Detail": maxQty (contracts) instead of maxNotional.
+    # Field order and zero spellings of a live "Get CM Account Detail" entry: maxQty instead
+    # of maxNotional, then notionalValue and breakEvenPrice (beyond the docs).
     return {
         "symbol": sym.symbol,
-        "positionAmt": "0",
         "initialMargin": "0",
         "maintMargin": "0",
         "unrealizedProfit": "0.00000000",
         "positionInitialMargin": "0",
         "openOrderInitialMargin": "0",
         "leverage": str(sym.default_leverage),
+        "entryPrice": "0.00000000",
         "positionSide": side,
-        "entryPrice": "0.0",
+        "positionAmt": "0",
         "maxQty": plain(sym.max_qty),
         "updateTime": 0,
+        "notionalValue": "0",
+        "breakEvenPrice": "0.00000000",
     }
 
 
-def _asset_entry(asset: str, wallet: Decimal, margins: AssetMargins, update_time: int) -> dict:
+def _asset_entry(
+    asset: str, wallet: Decimal, margins: AssetMargins, update_time: int, spell: Spelling
+) -> dict:
     return {
         "asset": asset,
-        "crossWalletBalance": fmt(wallet),
-        "crossUnPnl": fmt(margins.unrealized),
-        "maintMargin": fmt(margins.maint),
-        "initialMargin": fmt(margins.initial),
-        "positionInitialMargin": fmt(margins.position_initial),
-        "openOrderInitialMargin": fmt(margins.open_order_initial),
+        "crossWalletBalance": spell.money(wallet),
+        "crossUnPnl": spell.money(margins.unrealized),
+        "maintMargin": spell.money(margins.maint),
+        "initialMargin": spell.money(margins.initial),
+        "positionInitialMargin": spell.money(margins.position_initial),
+        "openOrderInitialMargin": spell.money(margins.open_order_initial),
         "updateTime": update_time,
     }
 
 
-def _entry_price(position: UMPosition | CMPosition) -> str:
-    return plain(position.entry_price) if position.amount else "0.0"
+def _entry_price(position: UMPosition | CMPosition, spell: Spelling) -> str:
+    return spell.price(position.entry_price) if position.amount else "0.0"
 
 
-def um_account_payload(account: SimAccount, risk: Risk, market: Market) -> Payload:
+def um_account_payload(
+    account: SimAccount, risk: Risk, market: Market, spell: Spelling = LIVE
+) -> Payload:
     """GET /papi/v1/um/account: assets plus one entry per symbol and side of the market."""
     assets = []
     for asset, wallet in account.balances.items():
         margins = risk.um_usdt if asset == UM_QUOTE else AssetMargins()
-        assets.append(_asset_entry(asset, wallet, margins, account.update_time))
+        assets.append(_asset_entry(asset, wallet, margins, account.update_time, spell))
     zero_entries, index = templates(market).um[account.mode]
     entries = list(zero_entries)
     for position, sym, f in risk.um:
         entries[index[(position.symbol, position.side)]] = orjson.dumps(
             {
                 "symbol": sym.symbol,
-                "initialMargin": fmt(f.initial),
-                "maintMargin": fmt(f.maint),
-                "unrealizedProfit": fmt(f.unrealized),
-                "positionInitialMargin": fmt(f.position_initial),
-                "openOrderInitialMargin": fmt(f.open_order_initial),
+                "initialMargin": spell.money(f.initial),
+                "maintMargin": spell.money(f.maint),
+                "unrealizedProfit": spell.money(f.unrealized),
+                "positionInitialMargin": spell.money(f.position_initial),
+                "openOrderInitialMargin": spell.money(f.open_order_initial),
                 "leverage": str(position.leverage),
-                "entryPrice": _entry_price(position),
+                "entryPrice": _entry_price(position, spell),
                 "maxNotional": plain(sym.max_notional),
                 "bidNotional": "0",
                 "askNotional": "0",
                 "positionSide": position.side,
-                "positionAmt": fmt(position.amount, sym.quantity_precision),
+                "positionAmt": spell.amount(position.amount, sym.quantity_precision),
                 "updateTime": position.update_time,
+                "notional": spell.money(f.notional),
+                "breakEvenPrice": spell.money(f.break_even),
             }
         )
     return Payload(b'{"assets":' + orjson.dumps(assets) + b',"positions":[', entries, b"]}")
 
 
-def cm_account_payload(account: SimAccount, risk: Risk, market: Market) -> Payload:
+def cm_account_payload(
+    account: SimAccount, risk: Risk, market: Market, spell: Spelling = LIVE
+) -> Payload:
     """GET /papi/v1/cm/account: coin assets plus one entry per COIN-M symbol and side."""
     assets = []
     coins = list(account.cm_balances) + [c for c in risk.cm_assets if c not in account.cm_balances]
     for coin in coins:
         wallet = account.cm_balances.get(coin, ZERO)
         margins = risk.cm_assets.get(coin, AssetMargins())
-        assets.append(_asset_entry(coin, wallet, margins, account.update_time))
+        assets.append(_asset_entry(coin, wallet, margins, account.update_time, spell))
     zero_entries, index = templates(market).cm[account.mode]
     entries = list(zero_entries)
     for position, sym, f in risk.cm:
         entries[index[(position.symbol, position.side)]] = orjson.dumps(
             {
                 "symbol": sym.symbol,
-                "positionAmt": fmt(position.amount, 0),
-                "initialMargin": fmt(f.initial),
-                "maintMargin": fmt(f.maint),
-                "unrealizedProfit": fmt(f.unrealized),
-                "positionInitialMargin": fmt(f.position_initial),
-                "openOrderInitialMargin": fmt(f.open_order_initial),
+                "initialMargin": spell.money(f.initial),
+                "maintMargin": spell.money(f.maint),
+                "unrealizedProfit": spell.money(f.unrealized),
+                "positionInitialMargin": spell.money(f.position_initial),
+                "openOrderInitialMargin": spell.money(f.open_order_initial),
                 "leverage": str(position.leverage),
+                "entryPrice": _entry_price(position, spell),
                 "positionSide": position.side,
-                "entryPrice": _entry_price(position),
+                "positionAmt": spell.amount(position.amount, 0),
                 "maxQty": plain(sym.max_qty),
                 "updateTime": position.update_time,
+                "notionalValue": spell.money(f.notional),
+                "breakEvenPrice": spell.money(f.break_even),
             }
         )
     return Payload(b'{"assets":' + orjson.dumps(assets) + b',"positions":[', entries, b"]}")
 
 
-def position_risk_payload(risk: Risk, symbol: str | None = None) -> Payload:
-    """GET /papi/v1/um/positionRisk: open positions only (amount not 0), optionally one symbol."""
+def _risk_keys(
+    account: SimAccount, held: list[PositionKey], symbols: Iterable[str], flat_rows: bool
+) -> list[PositionKey]:
+    """The rows of a position risk reply, in order (see the module doc)."""
+    if not flat_rows:
+        return held
+    if account.mode == "one_way":
+        return [(symbol, "BOTH") for symbol in symbols]
+    return [
+        (symbol, side) for symbol in dict.fromkeys(s for s, _ in held) for side in SIDES["hedge"]
+    ]
+
+
+def position_risk_payload(
+    account: SimAccount,
+    risk: Risk,
+    market: Market,
+    symbol: str | None = None,
+    spell: Spelling = LIVE,
+    flat_rows: bool = False,
+) -> Payload:
+    """GET /papi/v1/um/positionRisk: open positions (and flat rows), optionally one symbol."""
+    held = {(p.symbol, p.side): (p, sym, f) for p, sym, f in risk.um if p.amount}
     out = []
-    for position, sym, f in risk.um:
-        if not position.amount or (symbol is not None and sym.symbol != symbol):
+    for key in _risk_keys(account, list(held), market.um, flat_rows):
+        if symbol is not None and key[0] != symbol:
             continue
-        liquidation = liquidation_price(position, sym, risk)
+        found = held.get(key)
+        if found is None:
+            out.append(_um_flat_row(market.um[key[0]], key[1], account.um_position(*key), spell))
+            continue
+        position, sym, f = found
+        liquidation = liquidation_price(sym.mark, position.amount, risk)
+        # Field order of a live reply (ccxt's capture), breakEvenPrice included.
         out.append(
             {
-                "entryPrice": plain(position.entry_price),
-                "leverage": str(position.leverage),
-                "markPrice": fmt(sym.mark),
-                "maxNotionalValue": plain(sym.max_notional),
-                "positionAmt": fmt(position.amount, sym.quantity_precision),
-                "notional": fmt(f.notional),
                 "symbol": sym.symbol,
-                "unRealizedProfit": fmt(f.unrealized),
-                "liquidationPrice": fmt(liquidation) if liquidation else "0",
+                "positionAmt": spell.amount(position.amount, sym.quantity_precision),
+                "entryPrice": spell.price(position.entry_price),
+                "markPrice": spell.money(sym.mark),
+                "unRealizedProfit": spell.money(f.unrealized),
+                "liquidationPrice": spell.money(liquidation) if liquidation else "0",
+                "leverage": str(position.leverage),
                 "positionSide": position.side,
                 "updateTime": position.update_time,
+                "maxNotionalValue": spell.price(sym.max_notional),
+                "notional": spell.money(f.notional),
+                "breakEvenPrice": spell.money(f.break_even),
             }
         )
     return Payload(orjson.dumps(out))
 
 
-def account_payload(risk: Risk, update_time: int) -> Payload:
+def _um_flat_row(sym: UMSymbol, side: str, order: UMPosition | None, spell: Spelling) -> dict:
+    """A flat side: zero figures, the mark, and a leftover liquidation price."""
+    return {
+        "symbol": sym.symbol,
+        "positionAmt": spell.amount(ZERO, sym.quantity_precision),
+        "entryPrice": "0.0",
+        "markPrice": spell.money(sym.mark),
+        "unRealizedProfit": "0.00000000",
+        "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
+        "leverage": str(sym.default_leverage if order is None else order.leverage),
+        "positionSide": side,
+        "updateTime": 0 if order is None else order.update_time,
+        "maxNotionalValue": spell.price(sym.max_notional),
+        "notional": "0",
+        "breakEvenPrice": "0.0",
+    }
+
+
+def cm_position_risk_payload(
+    account: SimAccount,
+    risk: Risk,
+    market: Market,
+    symbol: str | None = None,
+    spell: Spelling = LIVE,
+    flat_rows: bool = False,
+) -> Payload:
+    """GET /papi/v1/cm/positionRisk: the COIN-M twin, in a live reply's field order."""
+    held = {(p.symbol, p.side): (p, sym, f) for p, sym, f in risk.cm if p.amount}
+    out = []
+    for key in _risk_keys(account, list(held), market.cm, flat_rows):
+        if symbol is not None and key[0] != symbol:
+            continue
+        found = held.get(key)
+        if found is None:
+            out.append(_cm_flat_row(market.cm[key[0]], key[1], account.cm_position(*key), spell))
+            continue
+        position, sym, f = found
+        liquidation = liquidation_price(sym.mark, f.notional, risk)
+        out.append(
+            {
+                "symbol": sym.symbol,
+                "positionAmt": spell.amount(position.amount, 0),
+                "entryPrice": spell.price(position.entry_price),
+                "markPrice": spell.money(sym.mark),
+                "unRealizedProfit": spell.money(f.unrealized),
+                "liquidationPrice": spell.money(liquidation) if liquidation else "0",
+                "leverage": str(position.leverage),
+                "positionSide": position.side,
+                "updateTime": position.update_time,
+                "maxQty": plain(sym.max_qty),
+                "notionalValue": spell.money(f.notional),
+                "breakEvenPrice": spell.money(f.break_even),
+            }
+        )
+    return Payload(orjson.dumps(out))
+
+
+def _cm_flat_row(sym: CMSymbol, side: str, order: CMPosition | None, spell: Spelling) -> dict:
+    return {
+        "symbol": sym.symbol,
+        "positionAmt": "0",
+        "entryPrice": "0.0",
+        "markPrice": spell.money(sym.mark),
+        "unRealizedProfit": "0.00000000",
+        "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
+        "leverage": str(sym.default_leverage if order is None else order.leverage),
+        "positionSide": side,
+        "updateTime": 0 if order is None else order.update_time,
+        "maxQty": plain(sym.max_qty),
+        "notionalValue": "0",
+        "breakEvenPrice": "0.00000000",
+    }
+
+
+def account_payload(risk: Risk, update_time: int, spell: Spelling = LIVE) -> Payload:
     """GET /papi/v1/account (Account Information): the USD-valued unified figures."""
     available = max(ZERO, risk.account_equity - risk.initial)
     return Payload(
         orjson.dumps(
             {
-                "uniMMR": fmt(risk.uni_mmr),
-                "accountEquity": fmt(risk.account_equity),
-                "actualEquity": fmt(risk.actual_equity),
-                "accountInitialMargin": fmt(risk.initial),
-                "accountMaintMargin": fmt(risk.maint),
+                # The sentinel goes out as Binance writes it, not as a padded decimal.
+                "uniMMR": spell.money(risk.uni_mmr) if risk.maint > 0 else plain(NO_MAINT_UNI_MMR),
+                "accountEquity": spell.money(risk.account_equity),
+                "actualEquity": spell.money(risk.actual_equity),
+                "accountInitialMargin": spell.money(risk.initial),
+                "accountMaintMargin": spell.money(risk.maint),
                 "accountStatus": risk.status,
-                "virtualMaxWithdrawAmount": fmt(available),
-                "totalAvailableBalance": fmt(available),
+                "virtualMaxWithdrawAmount": spell.money(available),
+                "totalAvailableBalance": spell.money(available),
                 # Open loss of spot-margin orders: margin orders are not simulated.
-                "totalMarginOpenLoss": fmt(ZERO),
+                "totalMarginOpenLoss": spell.money(ZERO),
                 "updateTime": update_time,
             }
         )

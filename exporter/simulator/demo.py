@@ -21,7 +21,7 @@ from exporter.simulator.server import Simulator
 if TYPE_CHECKING:
     from exporter.config import Config
 
-DEMO_COLLECTORS = ["um_account", "account", "um_position_risk", "cm_account"]
+DEMO_COLLECTORS = ["um_account", "account", "um_position_risk", "cm_account", "cm_position_risk"]
 DEMO_POLL_INTERVAL_SECONDS = 2
 
 

@@ -102,7 +102,7 @@ _REAL_UM: tuple[tuple[str, str, int, int, int, str], ...] = (
     ("ORDI", "40.000", 3, 1, 1_000_000, "0.015"),
 )
 
-# (symbol, base, contract size in USD, price precision, max quantity in contracts, mmr, basis)
+# (symbol, base, contract size in USD, price precision, maxQty (base asset), mmr, basis)
 _REAL_CM: tuple[tuple[str, str, int, int, int, str, str], ...] = (
     ("BTCUSD_PERP", "BTC", 100, 1, 1000, "0.004", "1"),
     ("ETHUSD_PERP", "ETH", 10, 2, 5000, "0.005", "1"),

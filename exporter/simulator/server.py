@@ -7,9 +7,11 @@ path                       weight  kind   payload
 =========================  ======  =====  ==========================================
 /papi/v1/um/account        5       PAPI   Get UM Account Detail (full market)
 /papi/v1/account           20      PAPI   Account Information (uniMMR, status)
-/papi/v1/um/positionRisk   5       PAPI   Query UM Position Information (open only;
+/papi/v1/um/positionRisk   5       PAPI   Query UM Position Information (open ones,
+                                          flat ones too with ``set_flat_position_rows``;
                                           optional ``symbol``)
 /papi/v1/cm/account        5       PAPI   Get CM Account Detail (full COIN-M market)
+/papi/v1/cm/positionRisk   1       PAPI   Query CM Position Information (the same rows)
 /fapi/v1/time              1       FAPI   ``{"serverTime": ms}``, unsigned
 =========================  ======  =====  ==========================================
 
@@ -57,8 +59,14 @@ Knobs (methods of ``Simulator``; ``SimulatorThread`` has the same ones, thread-s
 * ``set_clock_skew(ms)``: the simulator clock runs ``ms`` ahead (negative: behind).
 * ``freeze_prices(frozen=True)``; ``tick()`` moves every mark one step (even when frozen).
 * ``set_mark_price(symbol, price)``: UM or COIN-M.
-* ``set_status_override(account, status)``: serve this ``accountStatus`` (any string, also one
-  Binance does not have yet); ``None`` goes back to the uniMMR thresholds.
+* ``set_number_style(style)``: ``"live"`` (the default) spells numbers as live PM replies do
+  ("0.0", "45464.1735922"), ``"padded"`` as Binance's doc examples do ("0.00000000"); see
+  ``exporter.simulator.accounts``.
+* ``set_flat_position_rows(enabled=True)``: the position risk endpoints also return flat rows,
+  as Binance's examples show (see ``exporter.simulator.accounts``).
+* ``set_status_override(account, status)``: serve this ``accountStatus`` (any of Binance's seven,
+  SUPPLY_MARGIN and ACTIVE_LIQUIDATION included, or one it does not have yet); ``None`` goes back
+  to the uniMMR levels.
 * ``open_position(account, symbol, side, amount, entry_price, leverage=20, *,
   open_order_initial_margin=0)``: opens or replaces a UM or COIN-M (symbol with ``_``)
   position; amount 0 with an open-order margin is an open order without a position.
@@ -79,9 +87,10 @@ Over HTTP, for a simulator in another process (not rate limited, not recorded):
 ``fault``, ``clear_faults``, ``clock_skew`` (``{"ms": N}``), ``freeze_prices``
 (``{"frozen": bool}``), ``status_override``, ``open_position``, ``close_position``,
 ``mark_price``, ``add_account``, ``remove_account``, ``falling_uni_mmr``, ``clear_ramp``,
-``trickle``, ``huge_body``, ``tick``, ``reset_rate_limits``. Decimals travel as strings,
-``body`` as text, ``public_key_pem`` as text. ``GET /_sim/requests`` lists the records and
-``GET /_sim/last_payload?account=NAME&path=PATH`` returns the last payload (404 if none).
+``trickle``, ``huge_body``, ``tick``, ``reset_rate_limits``, ``number_style``
+(``{"style": "padded"}``), ``flat_position_rows`` (``{"enabled": bool}``). Decimals travel as
+strings, ``body`` as text, ``public_key_pem`` as text. ``GET /_sim/requests`` lists the records
+and ``GET /_sim/last_payload?account=NAME&path=PATH`` returns the last payload (404 if none).
 """
 
 from __future__ import annotations
@@ -105,12 +114,15 @@ from aiohttp import web
 
 from exporter.simulator.accounts import (
     CMPosition,
+    NumberStyle,
     Payload,
     SimAccount,
+    Spelling,
     UMPosition,
     UniMMRRamp,
     account_payload,
     cm_account_payload,
+    cm_position_risk_payload,
     compute_risk,
     position_risk_payload,
     um_account_payload,
@@ -123,6 +135,7 @@ UM_ACCOUNT = "/papi/v1/um/account"
 ACCOUNT = "/papi/v1/account"
 UM_POSITION_RISK = "/papi/v1/um/positionRisk"
 CM_ACCOUNT = "/papi/v1/cm/account"
+CM_POSITION_RISK = "/papi/v1/cm/positionRisk"
 TIME = "/fapi/v1/time"
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
@@ -177,6 +190,7 @@ ENDPOINTS = {
         Endpoint(ACCOUNT, 20, "papi", True),
         Endpoint(UM_POSITION_RISK, 5, "papi", True),
         Endpoint(CM_ACCOUNT, 5, "papi", True),
+        Endpoint(CM_POSITION_RISK, 1, "papi", True),
         Endpoint(TIME, 1, "fapi", False),
     )
 }
@@ -250,6 +264,8 @@ class Simulator:
         self.ban_seconds = ban_seconds
         self.clock_skew_ms = 0
         self.prices_frozen = False
+        self.spelling = Spelling()
+        self.flat_position_rows = False
         self.requests: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
         self._accounts: dict[str, SimAccount] = {}
         self._by_key: dict[str, SimAccount] = {}
@@ -380,6 +396,12 @@ class Simulator:
     def set_mark_price(self, symbol: str, price: Decimal | str) -> None:
         self.market.set_mark(symbol, Decimal(price))
 
+    def set_number_style(self, style: NumberStyle) -> None:
+        self.spelling = Spelling(style)
+
+    def set_flat_position_rows(self, enabled: bool = True) -> None:
+        self.flat_position_rows = bool(enabled)
+
     def set_status_override(self, account: str, status: str | None) -> None:
         self.account(account).status_override = status
 
@@ -460,7 +482,7 @@ class Simulator:
     def falling_uni_mmr(
         self, account: str, duration_seconds: float, start: float = 2.0, end: float = 1.0
     ) -> None:
-        """Walk uniMMR down a straight line so the status crosses 1.5, 1.2 and 1.05 in turn."""
+        """Walk uniMMR down a straight line so the status crosses 1.5, 1.2, 1.05 and 1.0 in turn."""
         sim = self.account(account)
         if not sim.um_positions and not sim.cm_positions:
             raise ValueError(f"{account}: needs a position (maintenance margin) to drive uniMMR")
@@ -624,13 +646,16 @@ class Simulator:
 
     def _payload(self, account: SimAccount, path: str, params: dict[str, str]) -> Payload:
         risk = compute_risk(account, self.market, time.time())
+        spell = self.spelling
         if path == UM_ACCOUNT:
-            return um_account_payload(account, risk, self.market)
+            return um_account_payload(account, risk, self.market, spell)
         if path == ACCOUNT:
-            return account_payload(risk, self.clock_ms())
-        if path == UM_POSITION_RISK:
-            return position_risk_payload(risk, params.get("symbol"))
-        return cm_account_payload(account, risk, self.market)
+            return account_payload(risk, self.clock_ms(), spell)
+        if path in (UM_POSITION_RISK, CM_POSITION_RISK):
+            build = position_risk_payload if path == UM_POSITION_RISK else cm_position_risk_payload
+            symbol, flat = params.get("symbol"), self.flat_position_rows
+            return build(account, risk, self.market, symbol, spell, flat)
+        return cm_account_payload(account, risk, self.market, spell)
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, or return True early when the simulator is stopping."""
@@ -732,6 +757,8 @@ _CONTROL_KNOBS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]
     "freeze_prices": ("freeze_prices", _same),
     "tick": ("tick", _same),
     "mark_price": ("set_mark_price", _same),
+    "number_style": ("set_number_style", _same),
+    "flat_position_rows": ("set_flat_position_rows", _same),
     "status_override": ("set_status_override", _same),
     "open_position": ("open_position", _same),
     "close_position": ("close_position", _same),
@@ -875,6 +902,12 @@ class SimulatorThread:
 
     def set_mark_price(self, symbol: str, price: Decimal | str) -> None:
         self.call(self.simulator.set_mark_price, symbol, price)
+
+    def set_number_style(self, style: NumberStyle) -> None:
+        self.call(self.simulator.set_number_style, style)
+
+    def set_flat_position_rows(self, enabled: bool = True) -> None:
+        self.call(self.simulator.set_flat_position_rows, enabled)
 
     def set_status_override(self, account: str, status: str | None) -> None:
         self.call(self.simulator.set_status_override, account, status)

@@ -17,7 +17,7 @@ def test_hmac_signed_request_is_served(papi):
 def test_rsa_signed_request_is_served(papi):
     reply = papi.get(ACCOUNT, "rsa")
     assert reply.status_code == 200
-    assert reply.json()["accountEquity"] == "1000.00000000"
+    assert reply.json()["accountEquity"] == "1000.0"
 
 
 def test_ed25519_signed_request_is_served(papi):

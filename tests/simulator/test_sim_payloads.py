@@ -15,6 +15,7 @@ UM = "/papi/v1/um/account"
 ACCOUNT = "/papi/v1/account"
 RISK = "/papi/v1/um/positionRisk"
 CM = "/papi/v1/cm/account"
+CM_RISK = "/papi/v1/cm/positionRisk"
 
 UM_POSITION_FIELDS = [
     "symbol",
@@ -31,6 +32,8 @@ UM_POSITION_FIELDS = [
     "positionSide",
     "positionAmt",
     "updateTime",
+    "notional",
+    "breakEvenPrice",
 ]
 ASSET_FIELDS = [
     "asset",
@@ -42,18 +45,36 @@ ASSET_FIELDS = [
     "openOrderInitialMargin",
     "updateTime",
 ]
+# The order of live replies (ccxt's captures), with the fields they add beyond the docs.
 RISK_FIELDS = [
-    "entryPrice",
-    "leverage",
-    "markPrice",
-    "maxNotionalValue",
-    "positionAmt",
-    "notional",
     "symbol",
+    "positionAmt",
+    "entryPrice",
+    "markPrice",
     "unRealizedProfit",
     "liquidationPrice",
+    "leverage",
     "positionSide",
     "updateTime",
+    "maxNotionalValue",
+    "notional",
+    "breakEvenPrice",
+]
+CM_POSITION_FIELDS = [
+    "symbol",
+    "initialMargin",
+    "maintMargin",
+    "unrealizedProfit",
+    "positionInitialMargin",
+    "openOrderInitialMargin",
+    "leverage",
+    "entryPrice",
+    "positionSide",
+    "positionAmt",
+    "maxQty",
+    "updateTime",
+    "notionalValue",
+    "breakEvenPrice",
 ]
 ACCOUNT_FIELDS = [
     "uniMMR",
@@ -81,29 +102,14 @@ def by_key(entries: list[dict]) -> dict[tuple[str, str], dict]:
     return {(e["symbol"], e["positionSide"]): e for e in entries}
 
 
-def test_field_names_and_order_follow_binance_docs(papi):
+def test_field_names_and_order_follow_live_replies(papi):
     um = papi.json(UM)
     assert [list(a) for a in um["assets"]] == [ASSET_FIELDS] * len(um["assets"])
     assert {tuple(p) for p in um["positions"]} == {tuple(UM_POSITION_FIELDS)}
     assert [list(p) for p in papi.json(RISK)] == [RISK_FIELDS] * 2
     assert list(papi.json(ACCOUNT)) == ACCOUNT_FIELDS
     cm = papi.json(CM)
-    assert {tuple(p) for p in cm["positions"]} == {
-        (
-            "symbol",
-            "positionAmt",
-            "initialMargin",
-            "maintMargin",
-            "unrealizedProfit",
-            "positionInitialMargin",
-            "openOrderInitialMargin",
-            "leverage",
-            "positionSide",
-            "entryPrice",
-            "maxQty",
-            "updateTime",
-        )
-    }
+    assert {tuple(p) for p in cm["positions"]} == {tuple(CM_POSITION_FIELDS)}
 
 
 def test_one_way_um_account_lists_every_symbol_once_as_both(papi):
@@ -139,14 +145,59 @@ def test_untouched_zero_positions_look_like_binances(papi):
         "positionSide": "BOTH",
         "positionAmt": "0",
         "updateTime": 0,
+        "notional": "0",
+        "breakEvenPrice": "0.0",
     }
+
+
+def test_untouched_coin_m_zero_positions_look_like_live_ones(papi):
+    entry = by_key(papi.json(CM)["positions"])[("ETHUSD_PERP", "BOTH")]
+    assert entry == {
+        "symbol": "ETHUSD_PERP",
+        "initialMargin": "0",
+        "maintMargin": "0",
+        "unrealizedProfit": "0.00000000",
+        "positionInitialMargin": "0",
+        "openOrderInitialMargin": "0",
+        "leverage": "20",
+        "entryPrice": "0.00000000",
+        "positionSide": "BOTH",
+        "positionAmt": "0",
+        "maxQty": "5000",
+        "updateTime": 0,
+        "notionalValue": "0",
+        "breakEvenPrice": "0.00000000",
+    }
+
+
+def test_break_even_is_the_entry_moved_by_a_round_trip_fee_and_notional_is_mark_times_amount(
+    papi,
+):
+    papi.sim.freeze_prices()
+    um = by_key(papi.json(UM)["positions"])
+    risk = by_key(papi.json(RISK))
+    long, short = um[("BTCUSDT", "BOTH")], um[("ETHUSDT", "BOTH")]
+    assert (long["entryPrice"], long["breakEvenPrice"]) == ("60000.0", "60024.0")
+    assert (short["entryPrice"], short["breakEvenPrice"]) == ("3500.0", "3498.6")
+    for key, entry in [(("BTCUSDT", "BOTH"), long), (("ETHUSDT", "BOTH"), short)]:
+        mark = papi.sim.market.um[key[0]].mark
+        assert d(entry["notional"]) == q8(mark * d(entry["positionAmt"]))
+        assert (risk[key]["notional"], risk[key]["breakEvenPrice"]) == (
+            entry["notional"],
+            entry["breakEvenPrice"],
+        )
+    assert um[("LINKUSDT", "BOTH")]["breakEvenPrice"] == "0.0"  # an open order: flat
+    cm = by_key(papi.json(CM)["positions"])[("BTCUSD_PERP", "BOTH")]
+    sym = papi.sim.market.cm["BTCUSD_PERP"]
+    assert d(cm["notionalValue"]) == q8(Decimal(20 * 100) / sym.mark)
+    assert cm["breakEvenPrice"] == "64025.6"
 
 
 def test_open_order_without_position_has_margin_and_zero_amount(papi):
     entry = by_key(papi.json(UM)["positions"])[("LINKUSDT", "BOTH")]
     assert d(entry["positionAmt"]) == 0
-    assert entry["openOrderInitialMargin"] == "12.50000000"
-    assert entry["initialMargin"] == "12.50000000"
+    assert entry["openOrderInitialMargin"] == "12.5"
+    assert entry["initialMargin"] == "12.5"
     assert entry["updateTime"] > 0
     assert "LINKUSDT" not in {p["symbol"] for p in papi.json(RISK)}
 
@@ -169,7 +220,7 @@ def test_position_figures_follow_mark_entry_and_leverage(papi):
             u["openOrderInitialMargin"]
         )
         assert u["unrealizedProfit"] == r["unRealizedProfit"]
-    assert risk[("ETHUSDT", "BOTH")]["positionAmt"] == "-3.000"
+    assert risk[("ETHUSDT", "BOTH")]["positionAmt"] == "-3.0"
 
 
 def test_usdt_asset_carries_the_sums_over_positions(papi):
@@ -184,8 +235,8 @@ def test_usdt_asset_carries_the_sums_over_positions(papi):
     ]:
         assert d(usdt[field]) == sum(d(p[position_field]) for p in um["positions"]), field
     btc = next(a for a in um["assets"] if a["asset"] == "BTC")
-    assert btc["crossWalletBalance"] == "0.05000000"
-    assert {btc[f] for f in ASSET_FIELDS[2:7]} == {"0.00000000"}
+    assert btc["crossWalletBalance"] == "0.05"
+    assert {btc[f] for f in ASSET_FIELDS[2:7]} == {"0.0"}
 
 
 def test_uni_mmr_is_equity_over_maint_margin_to_8_decimals(papi):
@@ -253,7 +304,7 @@ def test_liquidation_price_moves_with_the_mark(papi):
     before = by_key(papi.json(RISK))[("ETHUSDT", "BOTH")]["liquidationPrice"]
     papi.sim.set_mark_price("ETHUSDT", "3600")
     after = by_key(papi.json(RISK))[("ETHUSDT", "BOTH")]
-    assert after["markPrice"] == "3600.00000000"
+    assert after["markPrice"] == "3600.0"
     assert after["liquidationPrice"] != before
 
 
@@ -263,11 +314,32 @@ def test_no_liquidation_price_is_served_as_zero(papi):
     assert risk[("SOLUSDT", "LONG")]["liquidationPrice"] == "0"
 
 
-def test_account_without_maint_margin_serves_a_huge_uni_mmr(papi):
+def test_account_without_maint_margin_serves_binances_sentinel(papi):
     served = papi.json(ACCOUNT, "rsa")
-    assert served["uniMMR"] == "999999.00000000"
-    assert served["accountMaintMargin"] == "0.00000000"
+    assert served["uniMMR"] == "99999999"
+    assert served["accountMaintMargin"] == "0.0"
     assert served["accountStatus"] == "NORMAL"
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "NORMAL",
+        "MARGIN_CALL",
+        "SUPPLY_MARGIN",
+        "REDUCE_ONLY",
+        "ACTIVE_LIQUIDATION",
+        "FORCE_LIQUIDATION",
+        "BANKRUPTED",
+    ],
+)
+def test_status_override_serves_every_documented_status_also_over_http(papi, status):
+    papi.sim.set_status_override("hmac", status)
+    assert papi.json(ACCOUNT)["accountStatus"] == status
+    papi.sim.set_status_override("hmac", None)
+    reply = papi.http.post("/_sim/status_override", json={"account": "hmac", "status": status})
+    assert reply.status_code == 200
+    assert papi.json(ACCOUNT)["accountStatus"] == status
 
 
 def test_status_override_serves_any_string(papi):
@@ -282,6 +354,94 @@ def test_position_risk_lists_open_positions_and_filters_by_symbol(papi):
     assert keys == [("BTCUSDT", "LONG"), ("BTCUSDT", "SHORT"), ("SOLUSDT", "LONG")]
     only = papi.json(RISK, "ed", params={"symbol": "SOLUSDT"})
     assert [p["symbol"] for p in only] == ["SOLUSDT"]
+
+
+def test_flat_rows_are_off_by_default_and_every_symbol_in_one_way_mode_when_on(papi):
+    papi.sim.freeze_prices()
+    assert len(papi.json(RISK)) == 2
+    papi.sim.set_flat_position_rows()
+    rows = papi.json(RISK)
+    assert [r["symbol"] for r in rows] == list(papi.sim.market.um)
+    assert {r["positionSide"] for r in rows} == {"BOTH"}
+    risk = by_key(rows)
+    assert d(risk[("BTCUSDT", "BOTH")]["positionAmt"]) == d("0.5")
+    ltc, mark = risk[("LTCUSDT", "BOTH")], papi.sim.market.um["LTCUSDT"].mark
+    assert (ltc["positionAmt"], ltc["entryPrice"], ltc["notional"]) == ("0.0", "0.0", "0")
+    assert (ltc["updateTime"], ltc["breakEvenPrice"]) == (0, "0.0")
+    # Binance leaves a liquidation price on a flat row; the simulator serves 92.4% of the mark.
+    assert d(ltc["markPrice"]) == mark
+    assert d(ltc["liquidationPrice"]) == q8(mark * d("0.924")) > 0
+    # The open order without a position is a flat row too, with its leverage and update time.
+    link = risk[("LINKUSDT", "BOTH")]
+    assert (d(link["positionAmt"]), link["leverage"]) == (0, "10")
+    assert link["updateTime"] > 0 and d(link["liquidationPrice"]) > 0
+    assert [r["symbol"] for r in papi.json(RISK, params={"symbol": "DOGEUSDT"})] == ["DOGEUSDT"]
+
+
+def test_flat_rows_in_hedge_mode_are_the_other_side_of_held_symbols(papi):
+    papi.sim.set_flat_position_rows()
+    keys = [(r["symbol"], r["positionSide"]) for r in papi.json(RISK, "ed")]
+    assert keys == [
+        ("BTCUSDT", "LONG"),
+        ("BTCUSDT", "SHORT"),
+        ("SOLUSDT", "LONG"),
+        ("SOLUSDT", "SHORT"),
+    ]
+    flat = by_key(papi.json(RISK, "ed"))[("SOLUSDT", "SHORT")]
+    assert (flat["positionAmt"], flat["updateTime"]) == ("0", 0)
+    assert d(flat["liquidationPrice"]) > 0
+
+
+def test_flat_rows_knob_is_reachable_over_http(papi):
+    assert papi.http.post("/_sim/flat_position_rows", json={"enabled": True}).status_code == 200
+    assert len(papi.json(RISK)) == len(papi.sim.market.um)
+    assert papi.http.post("/_sim/flat_position_rows", json={"enabled": False}).status_code == 200
+    assert len(papi.json(RISK)) == 2
+
+
+def test_cm_position_risk_serves_coin_m_rows_in_a_live_replys_shape(papi):
+    papi.sim.freeze_prices()
+    papi.sim.open_position("hmac", "BTCUSD_PERP", "BOTH", "-20", "64000", 20)
+    rows = papi.json(CM_RISK)
+    assert [list(r) for r in rows] == [
+        [
+            "symbol",
+            "positionAmt",
+            "entryPrice",
+            "markPrice",
+            "unRealizedProfit",
+            "liquidationPrice",
+            "leverage",
+            "positionSide",
+            "updateTime",
+            "maxQty",
+            "notionalValue",
+            "breakEvenPrice",
+        ]
+    ]
+    (row,) = rows
+    cm = by_key(papi.json(CM)["positions"])[("BTCUSD_PERP", "BOTH")]
+    assert (row["positionAmt"], row["entryPrice"], row["maxQty"]) == ("-20", "64000.0", "1000")
+    for risk_field, account_field in [
+        ("notionalValue", "notionalValue"),
+        ("breakEvenPrice", "breakEvenPrice"),
+        ("unRealizedProfit", "unrealizedProfit"),
+    ]:
+        assert row[risk_field] == cm[account_field]
+    account = papi.json(ACCOUNT)
+    equity, maint = d(account["accountEquity"]), d(account["accountMaintMargin"])
+    mark, exposure = d(row["markPrice"]), d(row["notionalValue"])
+    # A short is liquidated above the mark, where uniMMR would reach 1.
+    assert d(row["liquidationPrice"]) == q8(mark - (equity - maint) / exposure) > mark
+
+
+def test_cm_position_risk_has_flat_rows_too_when_asked(papi):
+    papi.sim.set_flat_position_rows()
+    rows = by_key(papi.json(CM_RISK))
+    assert set(rows) == {(s, "BOTH") for s in papi.sim.market.cm}
+    flat = rows[("ETHUSD_PERP", "BOTH")]
+    assert (flat["positionAmt"], flat["notionalValue"], flat["updateTime"]) == ("0", "0", 0)
+    assert d(flat["liquidationPrice"]) > 0
 
 
 def test_opened_position_appears_and_closed_one_returns_to_zero(papi):
@@ -300,7 +460,7 @@ def test_opened_position_appears_and_closed_one_returns_to_zero(papi):
 
 
 def test_last_payload_is_exactly_what_was_served(papi):
-    for path in (UM, ACCOUNT, RISK, CM):
+    for path in (UM, ACCOUNT, RISK, CM, CM_RISK):
         served = papi.json(path, "ed")
         assert papi.sim.last_payload("ed", path) == served
     assert papi.sim.last_payload("rsa", UM) is None
@@ -331,6 +491,48 @@ def test_price_walk_is_deterministic_for_a_seed():
     assert walk(7) == walk(7)
     assert walk(7) != walk(8)
     assert list(Market(1).um) == list(Market(2).um)  # the symbol list never depends on it
+
+
+def test_numbers_are_spelled_as_live_replies_spell_them(papi):
+    papi.sim.freeze_prices()
+    papi.sim.set_mark_price("BTCUSDT", "65432.1")
+    papi.sim.open_position("hmac", "BTCUSDT", "BOTH", "0.010", "43120", 10)
+    risk = by_key(papi.json(RISK))[("BTCUSDT", "BOTH")]
+    assert (risk["positionAmt"], risk["entryPrice"], risk["markPrice"]) == (
+        "0.01",
+        "43120.0",
+        "65432.1",
+    )
+    assert (risk["maxNotionalValue"], risk["notional"]) == ("80000000.0", "654.321")
+    account = papi.json(ACCOUNT, "rsa")
+    assert (account["accountMaintMargin"], account["accountEquity"]) == ("0.0", "1000.0")
+    cm = by_key(papi.json(CM)["positions"])[("BTCUSD_PERP", "BOTH")]
+    assert (cm["positionAmt"], cm["entryPrice"]) == ("20", "64000.0")
+
+
+def test_padded_style_spells_numbers_as_binances_doc_examples(papi):
+    papi.sim.freeze_prices()
+    papi.sim.set_number_style("padded")
+    papi.sim.set_mark_price("BTCUSDT", "65432.1")
+    papi.sim.open_position("hmac", "BTCUSDT", "BOTH", "0.010", "43120", 10)
+    risk = by_key(papi.json(RISK))[("BTCUSDT", "BOTH")]
+    assert (risk["positionAmt"], risk["entryPrice"], risk["markPrice"]) == (
+        "0.010",
+        "43120",
+        "65432.10000000",
+    )
+    assert (risk["maxNotionalValue"], risk["notional"]) == ("80000000", "654.32100000")
+    account = papi.json(ACCOUNT, "rsa")
+    assert (account["accountMaintMargin"], account["uniMMR"]) == ("0.00000000", "99999999")
+    papi.sim.set_number_style("live")
+    assert papi.json(ACCOUNT, "rsa")["accountMaintMargin"] == "0.0"
+
+
+def test_number_style_is_reachable_over_http_and_checked(papi):
+    assert papi.http.post("/_sim/number_style", json={"style": "padded"}).status_code == 200
+    assert papi.json(ACCOUNT, "rsa")["accountEquity"] == "1000.00000000"
+    refused = papi.http.post("/_sim/number_style", json={"style": "trimmed"})
+    assert refused.status_code == 400 and "number style" in refused.json()["error"]
 
 
 def test_served_decimals_are_plain_strings_without_exponent(papi):
@@ -388,7 +590,7 @@ def test_open_order_and_coin_m_positions_can_be_opened(papi):
     papi.sim.open_position("ed", "ADAUSDT", "SHORT", "0", "0", open_order_initial_margin="7")
     papi.sim.open_position("ed", "ETHUSD_PERP", "LONG", "5", "3300", 10)
     entry = by_key(papi.json(UM, "ed")["positions"])[("ADAUSDT", "SHORT")]
-    assert (entry["positionAmt"], entry["openOrderInitialMargin"]) == ("0", "7.00000000")
+    assert (entry["positionAmt"], entry["openOrderInitialMargin"]) == ("0", "7.0")
     cm = by_key(papi.json(CM, "ed")["positions"])[("ETHUSD_PERP", "LONG")]
     assert (cm["positionAmt"], cm["leverage"]) == ("5", "10")
     assert [a["asset"] for a in papi.json(CM, "ed")["assets"]] == ["ETH"]

@@ -22,17 +22,20 @@ from exporter.simulator.server import Simulator
 ACCOUNT = "/papi/v1/account"
 UM = "/papi/v1/um/account"
 RISK = "/papi/v1/um/positionRisk"
-STATUSES = ["NORMAL", "MARGIN_CALL", "REDUCE_ONLY", "ACTIVE_LIQUIDATION"]
+STATUSES = ["NORMAL", "MARGIN_CALL", "REDUCE_ONLY", "FORCE_LIQUIDATION", "BANKRUPTED"]
 
 
 def expected_status(uni_mmr: Decimal) -> str:
+    """Binance's published levels: 1.5, 1.2, 1.05 (liquidation) and 1.0 (bankruptcy)."""
     if uni_mmr > Decimal("1.5"):
         return "NORMAL"
     if uni_mmr > Decimal("1.2"):
         return "MARGIN_CALL"
     if uni_mmr > Decimal("1.05"):
         return "REDUCE_ONLY"
-    return "ACTIVE_LIQUIDATION"
+    if uni_mmr > Decimal("1.0"):
+        return "FORCE_LIQUIDATION"
+    return "BANKRUPTED"
 
 
 def test_falling_uni_mmr_walks_the_status_through_every_threshold(papi):
@@ -51,6 +54,27 @@ def test_falling_uni_mmr_walks_the_status_through_every_threshold(papi):
     assert all(status == expected_status(u) for u, status in seen)
     order = [s for i, (_, s) in enumerate(seen) if i == 0 or s != seen[i - 1][1]]
     assert order == STATUSES
+
+
+@pytest.mark.parametrize(
+    ("uni_mmr", "status"),
+    [
+        (1.51, "NORMAL"),
+        (1.5, "MARGIN_CALL"),
+        (1.21, "MARGIN_CALL"),
+        (1.2, "REDUCE_ONLY"),
+        (1.06, "REDUCE_ONLY"),
+        (1.05, "FORCE_LIQUIDATION"),
+        (1.01, "FORCE_LIQUIDATION"),
+        (1.0, "BANKRUPTED"),
+        (0.8, "BANKRUPTED"),
+    ],
+)
+def test_status_follows_binances_uni_mmr_levels(papi, uni_mmr, status):
+    papi.sim.falling_uni_mmr("hmac", duration_seconds=0, start=uni_mmr, end=uni_mmr)
+    served = papi.json(ACCOUNT)
+    assert abs(Decimal(served["uniMMR"]) - Decimal(repr(uni_mmr))) < Decimal("0.00000002")
+    assert served["accountStatus"] == status
 
 
 def test_falling_uni_mmr_holds_the_end_value_while_prices_move(papi):

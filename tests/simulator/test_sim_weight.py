@@ -8,13 +8,14 @@ UM = "/papi/v1/um/account"
 ACCOUNT = "/papi/v1/account"
 RISK = "/papi/v1/um/positionRisk"
 CM = "/papi/v1/cm/account"
+CM_RISK = "/papi/v1/cm/positionRisk"
 
 
 def test_weight_header_grows_by_exactly_the_endpoint_weight(papi):
     used = []
-    for path in (UM, ACCOUNT, RISK, CM, UM):
+    for path in (UM, ACCOUNT, RISK, CM, CM_RISK, UM):
         used.append(papi.weight(papi.get(path)))
-    assert used == [5, 25, 30, 35, 40]
+    assert used == [5, 25, 30, 35, 36, 41]
 
 
 def test_time_endpoint_has_its_own_budget(papi):

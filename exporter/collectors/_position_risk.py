@@ -1,0 +1,100 @@
+"""The UM and COIN-M position-risk replies share one shape: one row per position side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exporter.collectors import BadPayload, ParseOptions, Result
+from exporter.collectors._fields import BadField, Fields, text, to_number
+from exporter.metrics import Family, Samples
+
+LABELS = ("symbol", "position_side")
+
+
+class PositionRisk:
+    """Parser for /papi/v1/um/positionRisk and /papi/v1/cm/positionRisk.
+
+    Rows follow the account detail the collector follows: the positions it kept, and only the
+    families it did not export for them (it wins, so both on never duplicate a series). Without
+    it, open positions only. Binance also returns flat rows, and a flat row still carries a
+    leftover liquidationPrice ("6170.20509059" in its docs' example): a flat side kept for its
+    open orders has nothing to liquidate and gets 0.
+    """
+
+    def __init__(
+        self,
+        prefix: str,
+        notional: tuple[str, str, str],
+        extras: tuple[tuple[str, str, str], ...] = (),
+    ) -> None:
+        """``notional`` and each of ``extras`` are (metric suffix, field, help)."""
+        p = f"{prefix}_position_"
+        self.liquidation = p + "liquidation_price"
+        # (metric, field, optional): the extras are beyond Binance's docs, absent when missing.
+        self.fields = (
+            (p + "mark_price", "markPrice", False),
+            (p + notional[0], notional[1], False),
+            *((p + s, f, True) for s, f, _ in extras),
+        )
+        self.families = (
+            Family(p + "mark_price", "Mark price of the position's symbol.", LABELS),
+            Family(
+                self.liquidation,
+                "Estimated liquidation price; 0 when Binance gives none, and for a flat side "
+                "(kept for its open orders: nothing to liquidate).",
+                LABELS,
+            ),
+            Family(p + notional[0], notional[2], LABELS),
+            *(Family(p + s, h, LABELS) for s, _, h in extras),
+        )
+
+    def parse(self, payload: Any, options: ParseOptions) -> Result:
+        if not isinstance(payload, list):
+            raise BadPayload("expected a JSON array")
+        samples: Samples = {f.name: [] for f in self.families}
+        provided = options.provided
+        fields = Fields()
+        skipped, left_out, seen = 0, 0, set()
+        for entry in payload:
+            if type(entry) is not dict:
+                skipped += 1
+                continue
+            try:
+                key = (text(entry, "symbol"), text(entry, "positionSide"))
+            except BadField:
+                skipped += 1
+                continue
+            if key in seen:
+                skipped += 1
+                continue
+            if provided is not None:
+                given = provided.get(key)
+                if given is None:
+                    left_out += 1
+                    continue
+                amount = fields.number(entry, "positionAmt")
+            else:
+                given = frozenset()
+                try:
+                    amount = to_number(entry.get("positionAmt"))
+                except BadField:  # without the account detail, it cannot tell if the row is open
+                    skipped += 1
+                    continue
+                if amount == 0:
+                    left_out += 1
+                    continue
+            seen.add(key)
+            for name, field, optional in self.fields:
+                if name not in given:
+                    value = fields.number(entry, field, optional)
+                    if value is not None:
+                        samples[name].append((key, value))
+            if amount == 0:
+                samples[self.liquidation].append((key, 0.0))
+            elif amount is not None:  # an unreadable amount cannot tell 0 from a leftover
+                value = fields.number(entry, "liquidationPrice")
+                if value is not None:
+                    samples[self.liquidation].append((key, value))
+        if payload and not left_out and not any(samples.values()):
+            raise BadPayload("no position field could be read")
+        return Result(samples, skipped, fields.unreadable)
