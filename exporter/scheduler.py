@@ -19,7 +19,14 @@ import structlog
 from exporter.binance.client import Credentials, PapiClient
 from exporter.binance.errors import ApiError, unexpected_error
 from exporter.binance.signing import HmacSigner, signer_from_pem
-from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Provided, Result
+from exporter.collectors import (
+    COLLECTORS,
+    BadPayload,
+    Collector,
+    ParseOptions,
+    Provided,
+    Result,
+)
 from exporter.config import AccountConfig, Config
 from exporter.snapshot import AccountState, CollectorHealth, Store
 
@@ -184,7 +191,8 @@ class Scheduler:
     async def poll(self, account: AccountConfig, state: AccountState, creds: Credentials) -> bool:
         """Poll every collector of the account once; returns True when the key was refused."""
         names = account.collectors
-        fetched = await asyncio.gather(*(self._fetch(COLLECTORS[n].path, creds) for n in names))
+        endpoints = {n: self._endpoint(state, n) for n in names}
+        fetched = await asyncio.gather(*(self._fetch(endpoints[n].path, creds) for n in names))
         if self.store.accounts.get(account.name) is not state:
             return False  # a reload replaced the account meanwhile; it is polled again at once
         by_name = dict(zip(names, fetched, strict=True))
@@ -196,24 +204,15 @@ class Scheduler:
         for name in sorted(names, key=lambda n: COLLECTORS[n].follows is not None):
             item = by_name[name]
             health = state.health[name]
-            collector = COLLECTORS[name]
-            if item.timestamp_rejections:
-                health.errors["timestamp"] += 1
-            error = item.error
-            result: Result | None = None
-            if error is None:
-                started = time.perf_counter()
-                leader = provided.get(collector.follows) if collector.follows else None
-                options = ParseOptions(self.config.include_zero_positions, leader)
-                try:
-                    result = collector.parse(collector.decode(item.payload, options), options)
-                except BadPayload as exc:
-                    error = ApiError("bad_response", f"unexpected payload: {exc}")
-                except Exception as exc:  # a bug in one collector fails only that collector
-                    error = unexpected_error(exc)
-                item.seconds += time.perf_counter() - started
-            if item.error is None or item.error.sent:
-                health.observe(item.seconds)
+            collector = endpoints[name]
+            leader = provided.get(collector.follows) if collector.follows else None
+            options = ParseOptions(self.config.include_zero_positions, leader)
+            result, error = self._settle(collector, item, health, options)
+            if error is not None and error.retired and collector.successor is not None:
+                # Binance retired the endpoint: its successor from now on, starting now.
+                collector = self._fall_back(state, name, health, collector, error)
+                item = await self._fetch(collector.path, creds)
+                result, error = self._settle(collector, item, health, options)
             if error is not None:
                 all_ok = False
                 # The first -1021 is counted once; a retry failing the same way adds nothing.
@@ -243,6 +242,57 @@ class Scheduler:
         self.store.changed()
         self._note_auth(account.name, auth_error)
         return auth_error is not None
+
+    @staticmethod
+    def _endpoint(state: AccountState, name: str) -> Collector:
+        """The collector's endpoint for this account: its successor once Binance retired it."""
+        collector = COLLECTORS[name]
+        if state.health[name].on_successor and collector.successor is not None:
+            return collector.successor
+        return collector
+
+    def _settle(
+        self, collector: Collector, item: _Fetched, health: CollectorHealth, options: ParseOptions
+    ) -> tuple[Result | None, ApiError | None]:
+        """One fetched reply parsed, its duration observed: the result, or why there is none."""
+        if item.timestamp_rejections:
+            health.errors["timestamp"] += 1
+        error = item.error
+        result: Result | None = None
+        if error is None:
+            started = time.perf_counter()
+            try:
+                result = collector.parse(collector.decode(item.payload, options), options)
+            except BadPayload as exc:
+                error = ApiError("bad_response", f"unexpected payload: {exc}")
+            except Exception as exc:  # a bug in one collector fails only that collector
+                error = unexpected_error(exc)
+            item.seconds += time.perf_counter() - started
+        if item.error is None or item.error.sent:
+            health.observe(item.seconds)
+        return result, error
+
+    def _fall_back(
+        self,
+        state: AccountState,
+        name: str,
+        health: CollectorHealth,
+        retired: Collector,
+        error: ApiError,
+    ) -> Collector:
+        successor = retired.successor
+        assert successor is not None
+        health.on_successor = True
+        health.fallbacks += 1
+        log.warning(
+            "Binance retired the endpoint; using its successor for this account",
+            account=state.name,
+            collector=name,
+            retired=retired.path,
+            successor=successor.path,
+            error=str(error),
+        )
+        return successor
 
     def _note_auth(self, account: str, error: ApiError | None) -> None:
         """One line when a key starts or stops being refused, not one per poll and endpoint."""

@@ -67,6 +67,13 @@ SKIPPED_FIELDS = Family(
     ("collector",),
     "counter",
 )
+ENDPOINT_FALLBACKS = Family(
+    "binance_pm_exporter_endpoint_fallbacks_total",
+    "Times Binance answered that the collector's endpoint is retired and the exporter moved the "
+    "account to its successor (UM account detail v1 to v2).",
+    ("collector",),
+    "counter",
+)
 ACCOUNT_FAMILIES = (
     UP,
     LAST_SUCCESS,
@@ -76,6 +83,7 @@ ACCOUNT_FAMILIES = (
     POLL_ERRORS,
     SKIPPED,
     SKIPPED_FIELDS,
+    ENDPOINT_FALLBACKS,
 )
 
 
@@ -99,6 +107,8 @@ class CollectorHealth:
     skipped: int = 0
     skipped_fields: int = 0
     failure_logged: bool = False  # the current run of failures has had its warning
+    on_successor: bool = False  # Binance retired the endpoint: its successor is polled
+    fallbacks: int = 0
 
     def observe(self, seconds: float) -> None:
         self.duration_sum += seconds
@@ -177,6 +187,7 @@ class AccountState:
             ],
             SKIPPED.name: [((c,), float(h[c].skipped)) for c in self.collectors],
             SKIPPED_FIELDS.name: [((c,), float(h[c].skipped_fields)) for c in self.collectors],
+            ENDPOINT_FALLBACKS.name: [((c,), float(h[c].fallbacks)) for c in self.collectors],
         }
 
     def render_health(self) -> None:

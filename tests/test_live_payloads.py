@@ -318,3 +318,54 @@ def test_help_texts_give_units_and_pm_meaning(sim, accounts):
     assert "base asset" in help_line(text, "binance_pm_um_position_amount")
     ratio = help_line(text, "binance_pm_um_asset_margin_ratio")
     assert "shares collateral across wallets" in ratio and "uniMMR decides" in ratio
+
+
+UM_V2 = "/papi/v2/um/account"
+V1_ONLY = ("leverage", "entry_price", "max_notional", "position_initial_margin",
+           "open_order_initial_margin")  # fmt: skip
+
+
+def test_a_retired_um_account_v1_falls_back_to_v2_keeping_what_v2_gives(sim, accounts, capfd):
+    sim.freeze_prices()
+    config = make_config(sim.base_url, accounts, collectors=["um_account", "um_position_risk"])
+    with ExporterThread(config) as exp:
+        wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="hedge") == 1)
+        before = exp.samples()
+        sim.retire_endpoint(UM, UM_V2)
+        retired_at = sim.requests[-1].time
+        name = "binance_pm_exporter_endpoint_fallbacks_total"
+
+        def moved(account: str) -> bool:
+            return value(exp.samples(), name, account=account, collector="um_account") == 1
+
+        wait_for(lambda: moved("oneway") and moved("hedge"))
+        # Two more polls on v2: nothing lost, nothing counted as an error.
+        polled = len([r for r in sim.requests if r.path == UM_V2])
+        wait_for(lambda: len([r for r in sim.requests if r.path == UM_V2]) >= polled + 4)
+        after = exp.samples()
+    requests = [r for r in sim.requests if r.time > retired_at and r.path in (UM, UM_V2)]
+    assert [r.account for r in requests if r.path == UM] in (
+        ["oneway", "hedge"],
+        ["hedge", "oneway"],
+    )
+    assert all(r.status == 200 for r in requests if r.path == UM_V2)
+    for account in ("oneway", "hedge"):
+        assert value(after, "binance_pm_exporter_up", account=account) == 1
+        errors = series(after, "binance_pm_exporter_poll_errors_total", account=account)
+        assert set(errors.values()) == {0.0}
+        v2 = {
+            k: v for k, v in um_samples(after, account).items()
+            if not any(k[0].endswith(f"_position_{f}") for f in V1_ONLY)
+        }  # fmt: skip
+        v1 = um_samples(before, account)
+        # Every series v2 can give keeps its value; the v1-only ones are gone.
+        for key, val in v2.items():
+            if key in v1 and "update_timestamp" not in key[0]:
+                assert val == v1[key], key
+        for field in V1_ONLY:
+            assert series(after, f"binance_pm_um_position_{field}", account=account) == {}
+            assert series(before, f"binance_pm_um_position_{field}", account=account) != {}
+    # The position-risk collector now gives the break-even price v2 no longer has.
+    assert value(after, "binance_pm_um_position_break_even_price", account="oneway",
+                 symbol="BTCUSDT", position_side="BOTH") > 0  # fmt: skip
+    assert capfd.readouterr().out.count("Binance retired the endpoint") == 2

@@ -21,6 +21,9 @@ REASONS = (
 # Binance error codes: https://developers.binance.com/docs/derivatives/portfolio-margin/error-code
 AUTH_CODES = frozenset({-2014, -2015, -1022})  # bad key format, key/IP/permission, bad signature
 TIMESTAMP_CODE = -1021
+# How Binance answered for an endpoint it retired (GET /fapi/v1/account): HTTP 400, code -5000,
+# "GET /fapi/v1/account is retired, please use GET /fapi/v2/account".
+RETIRED_CODE = -5000
 DEFAULT_RETRY_AFTER = 60.0  # when a 429/418 comes without Retry-After
 
 
@@ -48,6 +51,8 @@ class ApiError(Exception):
         self.after_timestamp_retry = False
         # The original text of an unexpected exception, for one log line (never the page).
         self.detail = ""
+        # Binance said the endpoint is retired (its successor, if any, takes over).
+        self.retired = code == RETIRED_CODE and "retired" in message.lower()
 
 
 # A URL's query holds the timestamp and the signature: never let it reach a log line.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -103,16 +104,28 @@ class FuturesAccount:
         self,
         prefix: str,
         amount_help: str,
-        limit: tuple[str, str, str],
+        limit: tuple[str, str, str] | None,
         extras: tuple[tuple[str, str, str], ...] = (),
+        fields: tuple[tuple[str, str, str], ...] = POSITION_FIELDS,
+        order_margin_field: str = "openOrderInitialMargin",
     ) -> None:
-        """``limit`` and each of ``extras`` are (metric suffix, field, help)."""
+        """``limit`` and each of ``extras`` and ``fields`` are (metric suffix, field, help).
+
+        ``order_margin_field`` is the margin that keeps a position without amount (an open
+        order) from being flat: the open-order margin, or the initial margin in a reply that
+        has no open-order split (v2).
+        """
+        self._order_field = order_margin_field
         a, p = f"{prefix}_asset_", f"{prefix}_position_"
         self.asset_fields = tuple((a + s, f) for s, f, _ in ASSET_FIELDS)
         self.asset_update = a + "update_timestamp_seconds"
         self.margin_balance = a + "margin_balance"
         self.margin_ratio = a + "margin_ratio"
-        position_fields = (("amount", "positionAmt", amount_help), *POSITION_FIELDS, limit)
+        position_fields = (
+            ("amount", "positionAmt", amount_help),
+            *fields,
+            *((limit,) if limit is not None else ()),
+        )
         self.position_fields = (
             *((p + s, f, False) for s, f, _ in position_fields),
             *((p + s, f, True) for s, f, _ in extras),
@@ -143,12 +156,12 @@ class FuturesAccount:
     def _fast_decoder(self) -> msgspec.json.Decoder:
         """Decodes only the position fields parse reads; msgspec skips the rest unparsed."""
         read = {"symbol", "positionSide", "updateTime", *(f for _, f, _ in self.position_fields)}
-        read -= {"positionAmt", "openOrderInitialMargin"}
+        read -= {"positionAmt", self._order_field}
         position = msgspec.defstruct(
             "Position",
             [
                 ("positionAmt", _Scalar, None),
-                ("openOrderInitialMargin", _Scalar, None),
+                (self._order_field, _Scalar, None),
                 *((name, Any, None) for name in sorted(read)),
             ],
         )
@@ -168,12 +181,13 @@ class FuturesAccount:
         positions = reply.positions
         if not options.include_zero:
             zeros, flat = _ZEROS, _both_zero
+            orders = attrgetter(self._order_field)
             # The set test alone settles nearly every entry; the rest get the full zero test.
             positions = [
                 p
                 for p in positions
-                if not (p.positionAmt in zeros and p.openOrderInitialMargin in zeros)
-                and not flat(p.positionAmt, p.openOrderInitialMargin)
+                if not (p.positionAmt in zeros and orders(p) in zeros)
+                and not flat(p.positionAmt, orders(p))
             ]
         kept = [msgspec.structs.asdict(p) for p in positions]
         return DecodedAccount(reply.assets, kept, len(reply.positions) - len(kept))
@@ -245,13 +259,13 @@ class FuturesAccount:
         skipped, flat = 0, 0
         kept: dict[PositionKey, frozenset[str]] = {}
         shared: dict[tuple[str, ...], frozenset[str]] = {}  # one set per distinct outcome
-        number = fields.number
+        number, order_field = fields.number, self._order_field
         for entry in positions:
             if type(entry) is not dict:
                 skipped += 1
                 continue
             # The market's every symbol comes back; most are flat and skipped here cheaply.
-            if not include_zero and _is_flat(entry):
+            if not include_zero and _both_zero(entry.get("positionAmt"), entry.get(order_field)):
                 flat += 1
                 continue
             try:
@@ -280,12 +294,8 @@ class FuturesAccount:
         return kept, skipped, flat
 
 
-def _is_flat(entry: dict) -> bool:
-    """No position and no open order margin; a malformed amount is not flat (it gets counted)."""
-    return _both_zero(entry.get("positionAmt"), entry.get("openOrderInitialMargin"))
-
-
 def _both_zero(amount: object, orders: object) -> bool:
+    """No position and no open-order margin; a malformed amount is not flat (it gets counted)."""
     # Hot path: nearly every entry of a full-market reply is a literal zero string.
     if type(amount) is str and type(orders) is str and amount in _ZEROS and orders in _ZEROS:
         return True

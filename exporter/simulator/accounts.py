@@ -575,6 +575,32 @@ def um_account_payload(
     return Payload(b'{"assets":' + orjson.dumps(assets) + b',"positions":[', entries, b"]}")
 
 
+# "Get UM Account Detail V2": what each position entry keeps of v1's, in v1's order.
+UM_V2_POSITION_FIELDS = (
+    "symbol",
+    "initialMargin",
+    "maintMargin",
+    "unrealizedProfit",
+    "positionSide",
+    "positionAmt",
+    "updateTime",
+    "notional",
+)
+
+
+def um_account_v2_payload(
+    account: SimAccount, risk: Risk, market: Market, spell: Spelling = LIVE
+) -> Payload:
+    """GET /papi/v2/um/account: v1's assets; positions without leverage, entry price, limits
+    and the initial-margin splits (served for the v1-retired fallback, not on a hot path)."""
+    v1 = um_account_payload(account, risk, market, spell)
+    entries = []
+    for raw in v1.entries:
+        entry = orjson.loads(raw)
+        entries.append(orjson.dumps({k: entry[k] for k in UM_V2_POSITION_FIELDS if k in entry}))
+    return Payload(v1.head, entries, v1.tail)
+
+
 def cm_account_payload(
     account: SimAccount, risk: Risk, market: Market, spell: Spelling = LIVE
 ) -> Payload:

@@ -64,6 +64,9 @@ Knobs (methods of ``Simulator``; ``SimulatorThread`` has the same ones, thread-s
   ``exporter.simulator.accounts``.
 * ``set_flat_position_rows(enabled=True)``: the position risk endpoints also return flat rows,
   as Binance's examples show (see ``exporter.simulator.accounts``).
+* ``retire_endpoint(path, successor)``: answer ``path`` as Binance answered for an endpoint it
+  retired (HTTP 400, code -5000, "GET <path> is retired, please use GET <successor>").
+  ``/papi/v2/um/account`` is always served, in v2's shape.
 * ``set_status_override(account, status)``: serve this ``accountStatus`` (any of Binance's seven,
   SUPPLY_MARGIN and ACTIVE_LIQUIDATION included, or one it does not have yet); ``None`` goes back
   to the uniMMR levels.
@@ -88,7 +91,8 @@ Over HTTP, for a simulator in another process (not rate limited, not recorded):
 (``{"frozen": bool}``), ``status_override``, ``open_position``, ``close_position``,
 ``mark_price``, ``add_account``, ``remove_account``, ``falling_uni_mmr``, ``clear_ramp``,
 ``trickle``, ``huge_body``, ``tick``, ``reset_rate_limits``, ``number_style``
-(``{"style": "padded"}``), ``flat_position_rows`` (``{"enabled": bool}``). Decimals travel as
+(``{"style": "padded"}``), ``flat_position_rows`` (``{"enabled": bool}``), ``retire_endpoint``
+(``{"path": ..., "successor": ...}``). Decimals travel as
 strings, ``body`` as text, ``public_key_pem`` as text. ``GET /_sim/requests`` lists the records
 and ``GET /_sim/last_payload?account=NAME&path=PATH`` returns the last payload (404 if none).
 """
@@ -126,12 +130,14 @@ from exporter.simulator.accounts import (
     compute_risk,
     position_risk_payload,
     um_account_payload,
+    um_account_v2_payload,
 )
 from exporter.simulator.market import Market
 
 T = TypeVar("T")
 
 UM_ACCOUNT = "/papi/v1/um/account"
+UM_ACCOUNT_V2 = "/papi/v2/um/account"
 ACCOUNT = "/papi/v1/account"
 UM_POSITION_RISK = "/papi/v1/um/positionRisk"
 CM_ACCOUNT = "/papi/v1/cm/account"
@@ -187,6 +193,7 @@ ENDPOINTS = {
     e.path: e
     for e in (
         Endpoint(UM_ACCOUNT, 5, "papi", True),
+        Endpoint(UM_ACCOUNT_V2, 5, "papi", True),
         Endpoint(ACCOUNT, 20, "papi", True),
         Endpoint(UM_POSITION_RISK, 5, "papi", True),
         Endpoint(CM_ACCOUNT, 5, "papi", True),
@@ -401,6 +408,11 @@ class Simulator:
 
     def set_flat_position_rows(self, enabled: bool = True) -> None:
         self.flat_position_rows = bool(enabled)
+
+    def retire_endpoint(self, path: str, successor: str) -> None:
+        """Answer ``path`` the way Binance answered for a retired endpoint (400, code -5000)."""
+        msg = f"GET {path} is retired, please use GET {successor}"
+        self.set_fault(path=path, status=400, code=-5000, msg=msg)
 
     def set_status_override(self, account: str, status: str | None) -> None:
         self.account(account).status_override = status
@@ -649,6 +661,8 @@ class Simulator:
         spell = self.spelling
         if path == UM_ACCOUNT:
             return um_account_payload(account, risk, self.market, spell)
+        if path == UM_ACCOUNT_V2:
+            return um_account_v2_payload(account, risk, self.market, spell)
         if path == ACCOUNT:
             return account_payload(risk, self.clock_ms(), spell)
         if path in (UM_POSITION_RISK, CM_POSITION_RISK):
@@ -759,6 +773,7 @@ _CONTROL_KNOBS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]
     "mark_price": ("set_mark_price", _same),
     "number_style": ("set_number_style", _same),
     "flat_position_rows": ("set_flat_position_rows", _same),
+    "retire_endpoint": ("retire_endpoint", _same),
     "status_override": ("set_status_override", _same),
     "open_position": ("open_position", _same),
     "close_position": ("close_position", _same),
@@ -908,6 +923,9 @@ class SimulatorThread:
 
     def set_flat_position_rows(self, enabled: bool = True) -> None:
         self.call(self.simulator.set_flat_position_rows, enabled)
+
+    def retire_endpoint(self, path: str, successor: str) -> None:
+        self.call(self.simulator.retire_endpoint, path, successor)
 
     def set_status_override(self, account: str, status: str | None) -> None:
         self.call(self.simulator.set_status_override, account, status)
