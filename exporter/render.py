@@ -270,6 +270,8 @@ class Renderer:
                         await self._wake.wait()
                 self._wake.clear()
                 wanted = self.wanted()
+                for fmt in [f for f in self.published if f not in wanted]:
+                    del self.published[fmt]  # nobody asks for it: free its bytes
                 try:
                     if wanted and not self._up_to_date(wanted):
                         await self.publish(wanted)

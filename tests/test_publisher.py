@@ -150,3 +150,27 @@ def test_the_publisher_coalesces_a_burst_of_polls_into_few_publishes():
     publishes, version = asyncio.run(scenario())
     assert 1 <= publishes <= 3
     assert version == store.version  # the last poll is in the last publish
+
+
+def test_a_format_nobody_asks_for_any_more_is_no_longer_built_nor_kept():
+    store, state = store_with_account()
+    renderer = Renderer(store)
+    renderer.DEMAND_SECONDS = 0.3  # type: ignore[misc]
+    poll(store, state, time.time())
+
+    async def scenario() -> tuple[set[str], set[str], int]:
+        task = await running(renderer)
+        await renderer.serve(TEXT, gzip_ok=False)
+        await renderer.serve(OPENMETRICS, gzip_ok=False)
+        both = set(renderer.published)
+        await asyncio.sleep(0.4)  # neither asked for since
+        poll(store, state, time.time())
+        await asyncio.sleep(renderer.MIN_GAP_SECONDS + 0.2)
+        builds = renderer.builds
+        task.cancel()
+        return both, set(renderer.published), builds
+
+    both, left, builds = asyncio.run(scenario())
+    assert both == {TEXT, OPENMETRICS}
+    assert left == set()
+    assert builds == 2  # one per format's first scrape, none for the poll nobody fetched
