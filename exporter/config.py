@@ -420,10 +420,10 @@ def _secret(item: dict, path: str, key: str, warnings: list[str]) -> Secret | No
         secret = Secret(inline.strip())
         _check_key_characters(secret, f"{path}.{key}", "")
         return secret
-    secret = _secret_file(item, path, file_key, warnings, strip=True)
-    if secret is not None:
-        _check_key_characters(secret, f"{path}.{file_key}", f" of {item[file_key]}")
-    return secret
+    from_file = _secret_file(item, path, file_key, warnings, strip=True)
+    if from_file is not None:
+        _check_key_characters(from_file, f"{path}.{file_key}", f" of {item[file_key]}")
+    return from_file
 
 
 def _check_key_characters(secret: Secret, where: str, source: str) -> None:

@@ -103,10 +103,10 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl
 
 import orjson
@@ -832,7 +832,13 @@ class SimulatorThread:
             self._thread.join(timeout=5)
             self._loop.close()
 
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    @overload
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T: ...
+
+    @overload
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` (plain or async) on the simulator's loop and return its result."""
 
         async def run() -> Any:
