@@ -181,7 +181,7 @@ class Scheduler:
                 # slot far away: the slot's next time round.
                 next_at -= (math.ceil((next_at - now) / interval) - 1) * interval
 
-    async def poll(self, account: AccountConfig, state: AccountState, creds: Credentials) -> bool:
+    async def poll(self, account: AccountConfig, state: AccountState, creds: Credentials) -> bool:  # noqa: C901 (split planned with the scheduler refactor)
         """Poll every collector of the account once; returns True when the key was refused."""
         names = account.collectors
         fetched = await asyncio.gather(*(self._fetch(COLLECTORS[n].path, creds) for n in names))

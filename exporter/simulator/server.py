@@ -236,6 +236,47 @@ class _WeightState:
     banned_until: float = 0.0
 
 
+class _Reply:
+    """One API request's answer: the weight header it carries and the record it leaves."""
+
+    def __init__(
+        self,
+        records: deque[RequestRecord],
+        now: float,
+        path: str,
+        account: SimAccount | None,
+        weight: int,
+        state: _WeightState,
+    ) -> None:
+        self._records, self._now, self._path = records, now, path
+        self.account = account.name if account is not None else None
+        self._weight, self._state = weight, state
+        self.headers = {WEIGHT_HEADER: str(state.used)}
+
+    def record(self, status: int, code: int | None = None) -> None:
+        self._records.append(
+            RequestRecord(
+                self._now,
+                self._path,
+                self.account,
+                status,
+                code,
+                self._weight,
+                self._state.used,  # a slow answer records the weight spent by then
+            )
+        )
+
+    def answer(self, status: int, body: bytes, code: int | None = None) -> web.Response:
+        self.record(status, code)
+        return web.Response(
+            status=status, body=body, headers=self.headers, content_type="application/json"
+        )
+
+    def reject(self, error: _Rejected) -> web.Response:
+        body = orjson.dumps({"code": error.code, "msg": error.msg})
+        return self.answer(error.status, body, error.code)
+
+
 class _Rejected(Exception):
     """An API error answer: status and Binance code."""
 
@@ -505,67 +546,59 @@ class Simulator:
         path = request.path
         endpoint = ENDPOINTS.get(path)
         if endpoint is None or request.method != "GET":
-            status = 404 if endpoint is None else 405
-            body = orjson.dumps({"code": -1000, "msg": f"{request.method} {path} is not supported"})
-            self.requests.append(RequestRecord(now, path, None, status, -1000, 0, 0))
-            return web.Response(status=status, body=body, content_type="application/json")
+            return self._unsupported(request, endpoint, now)
 
         state = self._weight_state(request.remote or "", endpoint.api, now)
         state.used += endpoint.weight
-        headers = {WEIGHT_HEADER: str(state.used)}
         raw_key = request.headers.get(API_KEY_HEADER)
         account = self._by_key.get(raw_key) if raw_key else None
-        name = account.name if account is not None else None
-
-        def record(status: int, code: int | None = None) -> None:
-            self.requests.append(
-                RequestRecord(now, path, name, status, code, endpoint.weight, state.used)
-            )
-
-        def answer(status: int, body: bytes, code: int | None = None) -> web.Response:
-            record(status, code)
-            return web.Response(
-                status=status, body=body, headers=headers, content_type="application/json"
-            )
-
-        def reject(error: _Rejected) -> web.Response:
-            return answer(
-                error.status, orjson.dumps({"code": error.code, "msg": error.msg}), error.code
-            )
+        reply = _Reply(self.requests, now, path, account, endpoint.weight, state)
 
         limited = self._limit(state, now, request.remote or "")
         if limited is not None:
             error, retry_after = limited
-            headers["Retry-After"] = str(retry_after)
-            return reject(error)
+            reply.headers["Retry-After"] = str(retry_after)
+            return reply.reject(error)
 
-        fault = self._take_fault(name, path)
+        fault = self._take_fault(reply.account, path)
         if fault is not None:
-            if fault.latency and await self._pause(fault.latency):
-                return answer(503, b"")
-            if fault.kind in ("trickle", "huge"):
-                record(200)
-                return await self._stream(request, fault, headers)
-            if fault.kind == "malformed":
-                return answer(200, _MALFORMED_BODY)
-            if fault.kind == "body":
-                return answer(fault.status, fault.body or b"")
-            if fault.kind == "error":
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after)))
-                code = default_code(fault.status) if fault.code is None else fault.code
-                return reject(_Rejected(fault.status, code, fault.msg or MESSAGES.get(code, "")))
+            faulted = await self._faulted(request, fault, reply)
+            if faulted is not None:
+                return faulted
 
         if not endpoint.signed:
-            return answer(200, orjson.dumps({"serverTime": self.clock_ms()}))
+            return reply.answer(200, orjson.dumps({"serverTime": self.clock_ms()}))
         try:
             params = self._authenticate(request, raw_key, account)
         except _Rejected as error:
-            return reject(error)
+            return reply.reject(error)
         assert account is not None  # _authenticate checked it
         payload = self._payload(account, path, params)
         self._payloads[(account.name, path)] = payload
-        return answer(200, bytes(payload))
+        return reply.answer(200, bytes(payload))
+
+    async def _faulted(
+        self, request: web.Request, fault: Fault, reply: _Reply
+    ) -> web.StreamResponse | None:
+        """The fault's answer; None when it only delays the normal one."""
+        if fault.latency and await self._pause(fault.latency):
+            return reply.answer(503, b"")
+        if fault.kind in ("trickle", "huge"):
+            reply.record(200)
+            return await self._stream(request, fault, reply.headers)
+        faulted = _fault_answer(fault, reply.headers)
+        if isinstance(faulted, _Rejected):
+            return reply.reject(faulted)
+        return None if faulted is None else reply.answer(*faulted)
+
+    def _unsupported(
+        self, request: web.Request, endpoint: Endpoint | None, now: float
+    ) -> web.Response:
+        status = 404 if endpoint is None else 405
+        msg = f"{request.method} {request.path} is not supported"
+        self.requests.append(RequestRecord(now, request.path, None, status, -1000, 0, 0))
+        body = orjson.dumps({"code": -1000, "msg": msg})
+        return web.Response(status=status, body=body, content_type="application/json")
 
     def _weight_state(self, ip: str, api: str, now: float) -> _WeightState:
         state = self._weights.setdefault((ip, api), _WeightState())
@@ -637,12 +670,15 @@ class Simulator:
         signature = parts[-1][len("signature=") :]
         if not signature or not account.verify("&".join(signed_parts), signature):
             raise _Rejected(400, -1022)
-        timestamp, server_time = int(timestamp_text), self.clock_ms()
+        self._check_timestamp(int(timestamp_text), recv_window)
+        return params
+
+    def _check_timestamp(self, timestamp: int, recv_window: int) -> None:
+        server_time = self.clock_ms()
         if timestamp >= server_time + 1000:
             raise _Rejected(400, -1021, AHEAD_MSG)
         if server_time - timestamp > recv_window:
             raise _Rejected(400, -1021)
-        return params
 
     def _payload(self, account: SimAccount, path: str, params: dict[str, str]) -> Payload:
         risk = compute_risk(account, self.market, time.time())
@@ -725,6 +761,21 @@ class Simulator:
         except (TypeError, ValueError, KeyError) as exc:
             return _json({"error": str(exc)}, 400)
         return _json({"ok": True})
+
+
+def _fault_answer(fault: Fault, headers: dict[str, str]) -> _Rejected | tuple[int, bytes] | None:
+    """What a fault answers instead of the payload (status and body, or an API error); None
+    for a fault with only a latency, which answers normally after it."""
+    if fault.kind == "malformed":
+        return 200, _MALFORMED_BODY
+    if fault.kind == "body":
+        return fault.status, fault.body or b""
+    if fault.kind != "error":
+        return None
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after)))
+    code = default_code(fault.status) if fault.code is None else fault.code
+    return _Rejected(fault.status, code, fault.msg or MESSAGES.get(code, ""))
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
