@@ -40,63 +40,28 @@ Rules, checked in this order, with Binance's JSON error body ``{"code": N, "msg"
 The simulator clock is the wall clock plus ``clock_skew_ms``; it is the ``serverTime`` of both
 the timestamp check and ``/fapi/v1/time``. Marks move every ``tick_seconds`` unless frozen.
 
-Knobs (methods of ``Simulator``; ``SimulatorThread`` has the same ones, thread-safe):
-
-* ``set_fault(account=None, path=None, *, status=None, code=None, msg="", retry_after=None,
-  latency=0.0, malformed=False, body=None, times=None)``: requests matching ``account`` (name)
-  and ``path`` (``None`` = any) are answered with ``status`` (default 500) and
-  ``{"code": code, "msg": msg}`` (code and msg default from the status: 5xx -1001, 429/418
-  -1003, 401/403 -2015, else -1000); ``retry_after`` adds ``Retry-After`` (whole seconds,
-  rounded up); ``latency`` sleeps first; ``malformed`` answers 200 with truncated JSON; ``body``
-  answers those exact bytes with ``status`` (default 200). A fault with only ``latency`` answers
-  normally after the delay. ``times`` = how many requests it applies to (None: until cleared).
-  The first matching fault, in the order they were set, applies.
-* ``trickle(path, bytes_per_second, *, account=None, times=None)``: a 200 whose body is sent one
-  byte at a time at that rate (a complete JSON document of ``TRICKLE_BODY_BYTES`` bytes).
-* ``huge_body(path, size_bytes, *, account=None, times=None)``: a 200 streaming a valid JSON
-  document of exactly ``size_bytes`` bytes in 64 KiB chunks, never held in memory.
-* ``clear_faults()``.
-* ``set_clock_skew(ms)``: the simulator clock runs ``ms`` ahead (negative: behind).
-* ``freeze_prices(frozen=True)``; ``tick()`` moves every mark one step (even when frozen).
-* ``set_mark_price(symbol, price)``: UM or COIN-M.
-* ``set_number_style(style)``: ``"live"`` (the default) spells numbers as live PM replies do
-  ("0.0", "45464.1735922"), ``"padded"`` as Binance's doc examples do ("0.00000000"); see
-  ``exporter.simulator.accounts``.
-* ``set_flat_position_rows(enabled=True)``: the position risk endpoints also return flat rows,
-  as Binance's examples show (see ``exporter.simulator.accounts``).
-* ``set_status_override(account, status)``: serve this ``accountStatus`` (any of Binance's seven,
-  SUPPLY_MARGIN and ACTIVE_LIQUIDATION included, or one it does not have yet); ``None`` goes back
-  to the uniMMR levels.
-* ``open_position(account, symbol, side, amount, entry_price, leverage=20, *,
-  open_order_initial_margin=0)``: opens or replaces a UM or COIN-M (symbol with ``_``)
-  position; amount 0 with an open-order margin is an open order without a position.
-* ``close_position(account, symbol, side="BOTH")``.
-* ``add_account(SimAccount)``, ``remove_account(name)``, ``account(name)``.
-* ``falling_uni_mmr(account, duration_seconds, start=2.0, end=1.0)``: from now on the account's
-  USDT wallet is set, on every computation, so that uniMMR follows a straight line from
-  ``start`` to ``end`` over the duration, then holds ``end``; ``clear_ramp(account)`` stops it.
-  The account needs maintenance margin (an open position).
-* ``reset_rate_limits()``: forget every IP's weight, 429 and ban.
+Knobs: the methods of ``Simulator`` marked ``@knob``, each described by its own docstring;
+``KNOBS`` is the registry and ``knob_reference()`` lists them all.
+``SimulatorThread`` runs every knob, with the same arguments, on the simulator's loop (so a
+test's thread can call ``sim.set_fault(...)``), and ``POST /_sim/<name>`` runs it over HTTP.
 
 Observability: ``requests`` (a deque of the last 100 000 ``RequestRecord``), ``last_payload(
 account, path)`` (the JSON last served with 200 for that account and path, decoded),
 ``clock_ms()``, ``market``.
 
 Over HTTP, for a simulator in another process (not rate limited, not recorded):
-``POST /_sim/<knob>`` with a JSON object of the keyword arguments, where knob is one of
-``fault``, ``clear_faults``, ``clock_skew`` (``{"ms": N}``), ``freeze_prices``
-(``{"frozen": bool}``), ``status_override``, ``open_position``, ``close_position``,
-``mark_price``, ``add_account``, ``remove_account``, ``falling_uni_mmr``, ``clear_ramp``,
-``trickle``, ``huge_body``, ``tick``, ``reset_rate_limits``, ``number_style``
-(``{"style": "padded"}``), ``flat_position_rows`` (``{"enabled": bool}``). Decimals travel as
-strings, ``body`` as text, ``public_key_pem`` as text. ``GET /_sim/requests`` lists the records
-and ``GET /_sim/last_payload?account=NAME&path=PATH`` returns the last payload (404 if none).
+``POST /_sim/<name>`` with a JSON object of the keyword arguments, where name is the knob's
+method name without ``set_`` (``fault``, ``clock_skew`` with ``{"ms": N}``, ``freeze_prices``
+with ``{"frozen": bool}``, ...). Decimals travel as strings, ``body`` as text,
+``public_key_pem`` as text. ``GET /_sim/requests`` lists the records and
+``GET /_sim/last_payload?account=NAME&path=PATH`` returns the last payload (404 if none).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import math
 import re
@@ -285,8 +250,50 @@ class _Rejected(Exception):
         self.status, self.code, self.msg = status, code, msg or MESSAGES.get(code, "")
 
 
+JsonArgs = dict[str, Any]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _same(args: JsonArgs) -> JsonArgs:
+    return args
+
+
+def _fault_args(args: JsonArgs) -> JsonArgs:
+    if isinstance(args.get("body"), str):
+        args = {**args, "body": args["body"].encode()}
+    return args
+
+
+def _account_args(args: JsonArgs) -> JsonArgs:
+    return {"account": account_from_json(args)}
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A ``Simulator`` method that sets up a scenario, from a test's thread or over HTTP."""
+
+    method: str  # on Simulator and SimulatorThread
+    http: str  # POST /_sim/<http>: the method's name without "set_"
+    convert: Callable[[JsonArgs], JsonArgs]  # the JSON keyword arguments -> the method's
+
+
+KNOBS: dict[str, Knob] = {}  # by method name, in the order Simulator declares them
+
+
+def knob(convert: Callable[[JsonArgs], JsonArgs] = _same) -> Callable[[F], F]:
+    """Registers a Simulator method as a knob; ``convert`` turns its JSON arguments into its own
+    (decimals may stay strings: the knobs take them)."""
+
+    def register(method: F) -> F:
+        name = method.__name__
+        KNOBS[name] = Knob(name, name.removeprefix("set_"), convert)
+        return method
+
+    return register
+
+
 class Simulator:
-    """The fake PAPI server; its knobs are plain methods, to be called on its event loop."""
+    """The fake PAPI server; its knobs (``@knob``) are plain methods, run on its event loop."""
 
     def __init__(
         self,
@@ -372,6 +379,7 @@ class Simulator:
 
     # -- knobs ---------------------------------------------------------------------------------
 
+    @knob(_fault_args)
     def set_fault(
         self,
         account: str | None = None,
@@ -386,7 +394,17 @@ class Simulator:
         body: bytes | None = None,
         times: int | None = None,
     ) -> None:
-        """Answer matching requests with an error, bad bytes, or just later (see module doc)."""
+        """Answer matching requests with an error, bad bytes, or just later.
+
+        Requests matching ``account`` (name) and ``path`` (``None`` = any) are answered with
+        ``status`` (default 500) and ``{"code": code, "msg": msg}`` (code and msg default from
+        the status: 5xx -1001, 429/418 -1003, 401/403 -2015, else -1000); ``retry_after`` adds
+        ``Retry-After`` (whole seconds, rounded up); ``latency`` sleeps first; ``malformed``
+        answers 200 with truncated JSON; ``body`` answers those exact bytes with ``status``
+        (default 200). A fault with only ``latency`` answers normally after the delay.
+        ``times`` = how many requests it applies to (None: until cleared). The first matching
+        fault, in the order they were set, applies.
+        """
         if body is not None:
             kind, status = "body", 200 if status is None else status
         elif malformed:
@@ -399,6 +417,7 @@ class Simulator:
             Fault(account, path, kind, status, code, msg, retry_after, latency, body, times)
         )
 
+    @knob()
     def trickle(
         self,
         path: str,
@@ -407,45 +426,74 @@ class Simulator:
         account: str | None = None,
         times: int | None = None,
     ) -> None:
-        """A 200 that sends its body a byte at a time: for read timeouts that must fire."""
+        """A 200 that sends its body a byte at a time: for read timeouts that must fire.
+
+        The body is a complete JSON document of ``TRICKLE_BODY_BYTES`` bytes.
+        """
         if bytes_per_second <= 0:
             raise ValueError("bytes_per_second must be positive")
         self._faults.append(
             Fault(account, path, "trickle", 200, times=times, rate=bytes_per_second)
         )
 
+    @knob()
     def huge_body(
         self, path: str, size_bytes: int, *, account: str | None = None, times: int | None = None
     ) -> None:
-        """A 200 with a body of ``size_bytes``: for response size limits that must hold."""
+        """A 200 with a body of ``size_bytes``: for response size limits that must hold.
+
+        A valid JSON document, streamed in 64 KiB chunks and never held in memory.
+        """
         if size_bytes < 16:
             raise ValueError("size_bytes must be at least 16")
         self._faults.append(Fault(account, path, "huge", 200, times=times, size=size_bytes))
 
+    @knob()
     def clear_faults(self) -> None:
+        """Forget every fault."""
         self._faults.clear()
 
+    @knob()
     def set_clock_skew(self, ms: int) -> None:
+        """The simulator clock runs ``ms`` ahead (negative: behind)."""
         self.clock_skew_ms = int(ms)
 
+    @knob()
     def freeze_prices(self, frozen: bool = True) -> None:
+        """Stop (or restart) the marks' walk."""
         self.prices_frozen = frozen
 
+    @knob()
     def tick(self) -> None:
+        """Move every mark one step, even when frozen."""
         self.market.tick()
 
+    @knob()
     def set_mark_price(self, symbol: str, price: Decimal | str) -> None:
+        """The mark of a UM or COIN-M symbol."""
         self.market.set_mark(symbol, Decimal(price))
 
+    @knob()
     def set_number_style(self, style: NumberStyle) -> None:
+        """``"live"`` (the default) spells numbers as live PM replies do ("0.0",
+        "45464.1735922"), ``"padded"`` as Binance's doc examples do ("0.00000000"); see
+        ``exporter.simulator.accounts``."""
         self.spelling = Spelling(style)
 
+    @knob()
     def set_flat_position_rows(self, enabled: bool = True) -> None:
+        """The position risk endpoints also return flat rows, as Binance's examples show (see
+        ``exporter.simulator.accounts``)."""
         self.flat_position_rows = bool(enabled)
 
+    @knob()
     def set_status_override(self, account: str, status: str | None) -> None:
+        """Serve this ``accountStatus`` (any of Binance's seven, SUPPLY_MARGIN and
+        ACTIVE_LIQUIDATION included, or one it does not have yet); ``None`` goes back to the
+        uniMMR levels."""
         self.account(account).status_override = status
 
+    @knob()
     def open_position(
         self,
         account: str,
@@ -457,6 +505,8 @@ class Simulator:
         *,
         open_order_initial_margin: Decimal | str = "0",
     ) -> None:
+        """Open or replace a UM or COIN-M (symbol with ``_``) position; amount 0 with an
+        open-order margin is an open order without a position."""
         sim = self.account(account)
         amount, entry = Decimal(amount), Decimal(entry_price)
         sim.check_side(side, amount)
@@ -478,12 +528,17 @@ class Simulator:
         else:
             raise KeyError(f"unknown symbol {symbol}")
 
+    @knob()
     def close_position(self, account: str, symbol: str, side: str = "BOTH") -> None:
+        """Close a UM or COIN-M position side."""
         sim = self.account(account)
         sim.um_positions = [p for p in sim.um_positions if (p.symbol, p.side) != (symbol, side)]
         sim.cm_positions = [p for p in sim.cm_positions if (p.symbol, p.side) != (symbol, side)]
 
+    @knob(_account_args)
     def add_account(self, account: SimAccount) -> None:
+        """Serve a new account (its symbols and assets checked); over HTTP, the account's own
+        fields as ``account_from_json`` reads them."""
         if account.name in self._accounts:
             raise ValueError(f"account {account.name} already exists")
         if account.api_key in self._by_key:
@@ -506,7 +561,9 @@ class Simulator:
         self._accounts[account.name] = account
         self._by_key[account.api_key] = account
 
+    @knob()
     def remove_account(self, name: str) -> None:
+        """Forget an account and its API key."""
         account = self._accounts.pop(name)
         self._by_key.pop(account.api_key, None)
 
@@ -520,19 +577,29 @@ class Simulator:
     def accounts(self) -> list[SimAccount]:
         return list(self._accounts.values())
 
+    @knob()
     def falling_uni_mmr(
         self, account: str, duration_seconds: float, start: float = 2.0, end: float = 1.0
     ) -> None:
-        """Walk uniMMR down a straight line so the status crosses 1.5, 1.2, 1.05 and 1.0 in turn."""
+        """Walk uniMMR down a straight line so the status crosses 1.5, 1.2, 1.05 and 1.0 in turn.
+
+        From now on the account's USDT wallet is set, on every computation, so that uniMMR goes
+        from ``start`` to ``end`` over the duration, then holds ``end``. The account needs
+        maintenance margin (an open position).
+        """
         sim = self.account(account)
         if not sim.um_positions and not sim.cm_positions:
             raise ValueError(f"{account}: needs a position (maintenance margin) to drive uniMMR")
         sim.ramp = UniMMRRamp(start, end, time.time(), duration_seconds)
 
+    @knob()
     def clear_ramp(self, account: str) -> None:
+        """Stop the account's ``falling_uni_mmr``."""
         self.account(account).ramp = None
 
+    @knob()
     def reset_rate_limits(self) -> None:
+        """Forget every IP's weight, 429 and ban."""
         self._weights.clear()
 
     def last_payload(self, account: str, path: str) -> dict | list | None:
@@ -751,13 +818,13 @@ class Simulator:
                 if found is None:
                     return _json({"error": "no payload served yet"}, 404)
                 return web.Response(body=bytes(found), content_type="application/json")
-            if request.method != "POST" or knob not in _CONTROL_KNOBS:
+            found_knob = _HTTP_KNOBS.get(knob)
+            if request.method != "POST" or found_knob is None:
                 return _json({"error": f"unknown control {request.method} {knob}"}, 404)
             args = await request.json() if request.can_read_body else {}
             if not isinstance(args, dict):
                 raise ValueError("expected a JSON object of keyword arguments")
-            method, convert = _CONTROL_KNOBS[knob]
-            getattr(self, method)(**convert(args))
+            getattr(self, found_knob.method)(**found_knob.convert(args))
         except (TypeError, ValueError, KeyError) as exc:
             return _json({"error": str(exc)}, 400)
         return _json({"ok": True})
@@ -778,6 +845,21 @@ def _fault_answer(fault: Fault, headers: dict[str, str]) -> _Rejected | tuple[in
     return _Rejected(fault.status, code, fault.msg or MESSAGES.get(code, ""))
 
 
+_HTTP_KNOBS = {k.http: k for k in KNOBS.values()}
+
+
+def knob_reference() -> str:
+    """Every knob: its HTTP name, its method's arguments and its docstring's first paragraph."""
+    lines = []
+    for k in KNOBS.values():
+        method = getattr(Simulator, k.method)
+        params = list(inspect.signature(method).parameters.values())[1:]  # without self
+        arguments = inspect.Signature([p.replace(annotation=p.empty) for p in params])
+        summary = " ".join(inspect.cleandoc(method.__doc__ or "").split("\n\n")[0].split())
+        lines.append(f"* POST /_sim/{k.http} ({k.method}{arguments}): {summary}")
+    return "\n".join(lines)
+
+
 def _json(value: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(value), content_type="application/json")
 
@@ -785,42 +867,6 @@ def _json(value: Any, status: int = 200) -> web.Response:
 def _padded_json(size: int) -> bytes:
     head, tail = b'{"pad":"', b'"}'
     return head + b"x" * (size - len(head) - len(tail)) + tail
-
-
-def _same(args: dict[str, Any]) -> dict[str, Any]:
-    return args
-
-
-def _fault_args(args: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(args.get("body"), str):
-        args = {**args, "body": args["body"].encode()}
-    return args
-
-
-def _account_args(args: dict[str, Any]) -> dict[str, Any]:
-    return {"account": account_from_json(args)}
-
-
-_CONTROL_KNOBS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
-    "fault": ("set_fault", _fault_args),
-    "clear_faults": ("clear_faults", _same),
-    "clock_skew": ("set_clock_skew", _same),
-    "freeze_prices": ("freeze_prices", _same),
-    "tick": ("tick", _same),
-    "mark_price": ("set_mark_price", _same),
-    "number_style": ("set_number_style", _same),
-    "flat_position_rows": ("set_flat_position_rows", _same),
-    "status_override": ("set_status_override", _same),
-    "open_position": ("open_position", _same),
-    "close_position": ("close_position", _same),
-    "add_account": ("add_account", _account_args),
-    "remove_account": ("remove_account", _same),
-    "falling_uni_mmr": ("falling_uni_mmr", _same),
-    "clear_ramp": ("clear_ramp", _same),
-    "trickle": ("trickle", _same),
-    "huge_body": ("huge_body", _same),
-    "reset_rate_limits": ("reset_rate_limits", _same),
-}
 
 
 def account_from_json(data: dict[str, Any]) -> SimAccount:
@@ -843,8 +889,9 @@ def account_from_json(data: dict[str, Any]) -> SimAccount:
 class SimulatorThread:
     """A Simulator on its own event loop in a daemon thread, for synchronous tests.
 
-    ``with SimulatorThread(accounts, tick_seconds=0.05) as sim:`` starts it; every knob below
-    runs on the simulator's loop through ``call`` so it is safe from the test's thread.
+    ``with SimulatorThread(accounts, tick_seconds=0.05) as sim:`` starts it; every knob
+    (``sim.set_fault(...)``, ``sim.freeze_prices()``, ...) runs on the simulator's loop through
+    ``call``, so it is safe from the test's thread.
     """
 
     def __init__(
@@ -926,87 +973,14 @@ class SimulatorThread:
         """The live account object; change it only through ``call``."""
         return self.call(self.simulator.account, name)
 
-    def set_fault(self, account: str | None = None, path: str | None = None, **fault: Any) -> None:
-        """``Simulator.set_fault`` on the simulator's loop (same keyword arguments)."""
-        self.call(self.simulator.set_fault, account, path, **fault)
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """Every knob (``KNOBS``) as a method of the same name, run on the simulator's loop."""
+        if name not in KNOBS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        method = getattr(self.simulator, name)
 
-    def trickle(
-        self,
-        path: str,
-        bytes_per_second: float,
-        *,
-        account: str | None = None,
-        times: int | None = None,
-    ) -> None:
-        self.call(self.simulator.trickle, path, bytes_per_second, account=account, times=times)
+        @functools.wraps(method)
+        def run_on_loop(*args: Any, **kwargs: Any) -> Any:
+            return self.call(method, *args, **kwargs)
 
-    def huge_body(
-        self, path: str, size_bytes: int, *, account: str | None = None, times: int | None = None
-    ) -> None:
-        self.call(self.simulator.huge_body, path, size_bytes, account=account, times=times)
-
-    def clear_faults(self) -> None:
-        self.call(self.simulator.clear_faults)
-
-    def set_clock_skew(self, ms: int) -> None:
-        self.call(self.simulator.set_clock_skew, ms)
-
-    def freeze_prices(self, frozen: bool = True) -> None:
-        self.call(self.simulator.freeze_prices, frozen)
-
-    def tick(self) -> None:
-        self.call(self.simulator.tick)
-
-    def set_mark_price(self, symbol: str, price: Decimal | str) -> None:
-        self.call(self.simulator.set_mark_price, symbol, price)
-
-    def set_number_style(self, style: NumberStyle) -> None:
-        self.call(self.simulator.set_number_style, style)
-
-    def set_flat_position_rows(self, enabled: bool = True) -> None:
-        self.call(self.simulator.set_flat_position_rows, enabled)
-
-    def set_status_override(self, account: str, status: str | None) -> None:
-        self.call(self.simulator.set_status_override, account, status)
-
-    def open_position(
-        self,
-        account: str,
-        symbol: str,
-        side: str,
-        amount: Decimal | str,
-        entry_price: Decimal | str,
-        leverage: int = 20,
-        *,
-        open_order_initial_margin: Decimal | str = "0",
-    ) -> None:
-        self.call(
-            self.simulator.open_position,
-            account,
-            symbol,
-            side,
-            amount,
-            entry_price,
-            leverage,
-            open_order_initial_margin=open_order_initial_margin,
-        )
-
-    def close_position(self, account: str, symbol: str, side: str = "BOTH") -> None:
-        self.call(self.simulator.close_position, account, symbol, side)
-
-    def add_account(self, account: SimAccount) -> None:
-        self.call(self.simulator.add_account, account)
-
-    def remove_account(self, name: str) -> None:
-        self.call(self.simulator.remove_account, name)
-
-    def falling_uni_mmr(
-        self, account: str, duration_seconds: float, start: float = 2.0, end: float = 1.0
-    ) -> None:
-        self.call(self.simulator.falling_uni_mmr, account, duration_seconds, start, end)
-
-    def clear_ramp(self, account: str) -> None:
-        self.call(self.simulator.clear_ramp, account)
-
-    def reset_rate_limits(self) -> None:
-        self.call(self.simulator.reset_rate_limits)
+        return run_on_loop
