@@ -18,6 +18,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check exporter tests mixin benchmarks
 	$(BIN)/ruff format --check exporter tests mixin benchmarks
+	$(BIN)/mypy exporter
 
 format: $(STAMP)
 	$(BIN)/ruff format exporter tests mixin benchmarks

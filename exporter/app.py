@@ -10,6 +10,7 @@ from functools import partial
 import httpx
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from exporter import __version__
 from exporter.binance.client import PapiClient, RetryAfterGate
@@ -111,9 +112,9 @@ class Exporter:
         reload = self.reload if self.config_path is not None else None
         security = self.web_security
         guard = ConnectionGuard(connection_cap(self.max_connections))
-        middlewares = (guard.middleware,)
+        middlewares: list[Middleware] = [guard.middleware]
         if security is not None:
-            middlewares += (security.middleware,)
+            middlewares.append(security.middleware)
         app = build_app(
             self.store,
             self.renderer,

@@ -104,32 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure(args.log_level, args.log_format)
+    flag_error = _invalid_flag(args)
+    if flag_error is not None:
+        log.error("invalid flag", error=flag_error)
+        return EXIT_CONFIG
     try:
-        parse_listen_address(args.listen_address)
-    except ListenAddressError as exc:
-        log.error("invalid flag", error=str(exc))
+        web_security = _web_security(args.web_config_file)
+    except ConfigError as exc:
+        log.error("invalid web configuration", file=args.web_config_file, error=str(exc))
         return EXIT_CONFIG
-    if not args.telemetry_path.startswith("/"):
-        log.error("invalid flag", error="--web.telemetry-path must start with '/'")
-        return EXIT_CONFIG
-    if args.max_connections < 1:
-        log.error("invalid flag", error="--web.max-connections must be at least 1")
-        return EXIT_CONFIG
-    web_security = None
-    if args.web_config_file:
-        try:
-            web_config = load_in_time(
-                partial(load_web_config, args.web_config_file),
-                "web config file",
-                args.web_config_file,
-            )
-        except ConfigError as exc:
-            log.error("invalid web configuration", file=args.web_config_file, error=str(exc))
-            return EXIT_CONFIG
-        for warning in web_config.warnings:
-            log.warning("web configuration", detail=warning)
-        log.info("web configuration loaded", file=web_config.path, **describe(web_config))
-        web_security = WebSecurity(web_config)
     if args.demo:
         return asyncio.run(_run_demo(args, web_security))
     try:
@@ -154,6 +137,30 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(
         _serve(config, args, config_path=args.config_file, web_security=web_security)
     )
+
+
+def _invalid_flag(args: argparse.Namespace) -> str | None:
+    """What is wrong with the --web.* flags that argparse alone cannot check, if anything."""
+    try:
+        parse_listen_address(args.listen_address)
+    except ListenAddressError as exc:
+        return str(exc)
+    if not args.telemetry_path.startswith("/"):
+        return "--web.telemetry-path must start with '/'"
+    if args.max_connections < 1:
+        return "--web.max-connections must be at least 1"
+    return None
+
+
+def _web_security(path: str | None) -> WebSecurity | None:
+    """TLS and basic auth from --web.config.file; None without one."""
+    if not path:
+        return None
+    web_config = load_in_time(partial(load_web_config, path), "web config file", path)
+    for warning in web_config.warnings:
+        log.warning("web configuration", detail=warning)
+    log.info("web configuration loaded", file=web_config.path, **describe(web_config))
+    return WebSecurity(web_config)
 
 
 async def _serve(

@@ -364,31 +364,12 @@ def _accounts(
         if not isinstance(item, dict):
             raise ConfigError(path, f"must be a mapping, not {_type_name(item)}")
         reject_unknown(item, _ACCOUNT_KEYS, path)
-        name = item.get("name")
-        if name is None:
-            raise ConfigError(f"{path}.name", "is required")
-        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-            raise ConfigError(f"{path}.name", f"{name!r} must match [A-Za-z0-9_.-]+")
-        if name in seen:
-            raise ConfigError(f"{path}.name", f"duplicate account name {name!r}")
+        name = _account_name(item, path, seen)
         seen.add(name)
-
         api_key = _secret(item, path, "api_key", warnings)
         if api_key is None:
             raise ConfigError(f"{path}.api_key", "is required (api_key or api_key_file)")
-        api_secret = _secret(item, path, "api_secret", warnings)
-        private_key = _secret_file(item, path, "private_key_file", warnings, strip=False)
-        if api_secret is not None and private_key is not None:
-            raise ConfigError(
-                f"{path}.private_key_file", "give either api_secret or private_key_file, not both"
-            )
-        if api_secret is None and private_key is None:
-            raise ConfigError(
-                f"{path}.api_secret",
-                "is required (api_secret, api_secret_file or private_key_file)",
-            )
-        if private_key is not None:
-            _check_private_key(private_key, f"{path}.private_key_file", item["private_key_file"])
+        api_secret, private_key = _signing_key(item, path, warnings)
         collectors = (
             _collectors(item["collectors"], f"{path}.collectors")
             if "collectors" in item
@@ -396,6 +377,35 @@ def _accounts(
         )
         out.append(AccountConfig(name, api_key, api_secret, private_key, collectors))
     return tuple(out)
+
+
+def _account_name(item: dict, path: str, seen: set[str]) -> str:
+    name = item.get("name")
+    if name is None:
+        raise ConfigError(f"{path}.name", "is required")
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ConfigError(f"{path}.name", f"{name!r} must match [A-Za-z0-9_.-]+")
+    if name in seen:
+        raise ConfigError(f"{path}.name", f"duplicate account name {name!r}")
+    return name
+
+
+def _signing_key(item: dict, path: str, warnings: list[str]) -> tuple[Secret | None, Secret | None]:
+    """The HMAC secret or the private key (exactly one of them), checked."""
+    api_secret = _secret(item, path, "api_secret", warnings)
+    private_key = _secret_file(item, path, "private_key_file", warnings, strip=False)
+    if api_secret is not None and private_key is not None:
+        raise ConfigError(
+            f"{path}.private_key_file", "give either api_secret or private_key_file, not both"
+        )
+    if api_secret is None and private_key is None:
+        raise ConfigError(
+            f"{path}.api_secret",
+            "is required (api_secret, api_secret_file or private_key_file)",
+        )
+    if private_key is not None:
+        _check_private_key(private_key, f"{path}.private_key_file", item["private_key_file"])
+    return api_secret, private_key
 
 
 def _check_private_key(pem: Secret, path: str, filename: str) -> None:
@@ -420,10 +430,10 @@ def _secret(item: dict, path: str, key: str, warnings: list[str]) -> Secret | No
         secret = Secret(inline.strip())
         _check_key_characters(secret, f"{path}.{key}", "")
         return secret
-    secret = _secret_file(item, path, file_key, warnings, strip=True)
-    if secret is not None:
-        _check_key_characters(secret, f"{path}.{file_key}", f" of {item[file_key]}")
-    return secret
+    from_file = _secret_file(item, path, file_key, warnings, strip=True)
+    if from_file is not None:
+        _check_key_characters(from_file, f"{path}.{file_key}", f" of {item[file_key]}")
+    return from_file
 
 
 def _check_key_characters(secret: Secret, where: str, source: str) -> None:

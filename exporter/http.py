@@ -6,10 +6,11 @@ Nothing here calls Binance: a scrape only reads what the scheduler last publishe
 from __future__ import annotations
 
 import html
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from exporter import __version__
 from exporter.negotiation import accepts_gzip, negotiate
@@ -26,7 +27,7 @@ def build_app(
     *,
     reload: ReloadHook | None = None,
     lifecycle: bool = False,
-    middlewares: tuple = (),
+    middlewares: Iterable[Middleware] = (),
 ) -> web.Application:
     app = web.Application(middlewares=list(middlewares))
     handlers = _Handlers(store, renderer, telemetry_path, reload, lifecycle)

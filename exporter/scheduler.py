@@ -18,7 +18,7 @@ import structlog
 
 from exporter.binance.client import Credentials, PapiClient
 from exporter.binance.errors import ApiError, unexpected_error
-from exporter.binance.signing import HmacSigner, signer_from_pem
+from exporter.binance.signing import HmacSigner, Signer, signer_from_pem
 from exporter.collectors import (
     COLLECTORS,
     BadPayload,
@@ -37,7 +37,7 @@ AUTH_BACKOFF_CAP = 600.0  # a bad key is retried at most every 10 minutes
 
 def credentials_for(account: AccountConfig) -> Credentials:
     if account.api_secret is not None:
-        signer: Any = HmacSigner(account.api_secret.reveal())
+        signer: Signer = HmacSigner(account.api_secret.reveal())
     else:
         assert account.private_key_pem is not None
         signer = signer_from_pem(account.private_key_pem.reveal().encode())

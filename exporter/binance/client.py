@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from exporter.binance.clock import ServerClock
-from exporter.binance.errors import ApiError, classify_reply
+from exporter.binance.errors import ApiError, Reason, classify_reply
 from exporter.binance.reply import get_capped
 from exporter.binance.signing import Signer
 
@@ -36,12 +36,12 @@ class RetryAfterGate:
 
     def __init__(self) -> None:
         self.until = 0.0  # monotonic
-        self.reason = "rate_limited"
+        self.reason: Reason = "rate_limited"
 
     def remaining(self) -> float:
         return max(0.0, self.until - time.monotonic())
 
-    def close_for(self, seconds: float, reason: str) -> None:
+    def close_for(self, seconds: float, reason: Reason) -> None:
         until = time.monotonic() + seconds
         if until > self.until:
             self.until, self.reason = until, reason

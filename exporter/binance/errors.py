@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Literal, get_args
 
 import orjson
 
-REASONS = (
+Reason = Literal[
     "timeout",
     "network",
     "http_5xx",
@@ -16,7 +17,8 @@ REASONS = (
     "timestamp",
     "bad_response",
     "other",
-)
+]
+REASONS: tuple[Reason, ...] = get_args(Reason)
 
 # Binance error codes: https://developers.binance.com/docs/derivatives/portfolio-margin/error-code
 AUTH_CODES = frozenset({-2014, -2015, -1022})  # bad key format, key/IP/permission, bad signature
@@ -32,7 +34,7 @@ class ApiError(Exception):
 
     def __init__(
         self,
-        reason: str,
+        reason: Reason,
         message: str,
         *,
         status: int | None = None,
@@ -40,7 +42,6 @@ class ApiError(Exception):
         retry_after: float | None = None,
         sent: bool = True,
     ) -> None:
-        assert reason in REASONS, reason
         super().__init__(message)
         self.reason = reason
         self.status = status
@@ -83,7 +84,7 @@ def classify_reply(status: int, body: bytes, retry_after_header: str | None) -> 
     code, msg = _error_body(body)
     detail = f"HTTP {status}" + (f" code {code}: {msg}" if code is not None else "")
     if status in (429, 418):
-        reason = "rate_limited" if status == 429 else "ip_banned"
+        reason: Reason = "rate_limited" if status == 429 else "ip_banned"
         wait = parse_retry_after(retry_after_header)
         return ApiError(reason, detail, status=status, code=code, retry_after=wait)
     if code == TIMESTAMP_CODE:

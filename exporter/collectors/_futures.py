@@ -165,7 +165,9 @@ class FuturesAccount:
                 *((name, Any, None) for name in sorted(read)),
             ],
         )
-        reply = msgspec.defstruct("Reply", [("assets", Any), ("positions", list[position])])
+        # defstruct makes a class at run time; mypy sees only a variable, not a type.
+        positions = list[position]  # type: ignore[valid-type]
+        reply = msgspec.defstruct("Reply", [("assets", Any), ("positions", positions)])
         return msgspec.json.Decoder(reply)
 
     def decode(self, body: bytes, options: ParseOptions) -> Any:
@@ -194,6 +196,8 @@ class FuturesAccount:
 
     def parse(self, payload: Any, options: ParseOptions) -> Result:
         flat = 0
+        assets: Any
+        positions: Any
         if isinstance(payload, DecodedAccount):
             assets, positions, flat = payload.assets, payload.positions, payload.flat
         elif isinstance(payload, dict):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from exporter.collectors import BadPayload, ParseOptions, Result
+from exporter.collectors import BadPayload, ParseOptions, PositionKey, Provided, Result
 from exporter.collectors._fields import BadField, Fields, text, to_number
 from exporter.metrics import Family, Samples
 
@@ -52,49 +52,64 @@ class PositionRisk:
         if not isinstance(payload, list):
             raise BadPayload("expected a JSON array")
         samples: Samples = {f.name: [] for f in self.families}
-        provided = options.provided
         fields = Fields()
-        skipped, left_out, seen = 0, 0, set()
+        dropped = {"skipped": 0, "left_out": 0}
+        seen: set[PositionKey] = set()
         for entry in payload:
-            if type(entry) is not dict:
-                skipped += 1
+            row = _row(entry, options.provided, fields, seen)
+            if isinstance(row, str):
+                dropped[row] += 1
                 continue
-            try:
-                key = (text(entry, "symbol"), text(entry, "positionSide"))
-            except BadField:
-                skipped += 1
-                continue
-            if key in seen:
-                skipped += 1
-                continue
-            if provided is not None:
-                given = provided.get(key)
-                if given is None:
-                    left_out += 1
-                    continue
-                amount = fields.number(entry, "positionAmt")
-            else:
-                given = frozenset()
-                try:
-                    amount = to_number(entry.get("positionAmt"))
-                except BadField:  # without the account detail, it cannot tell if the row is open
-                    skipped += 1
-                    continue
-                if amount == 0:
-                    left_out += 1
-                    continue
-            seen.add(key)
-            for name, field, optional in self.fields:
-                if name not in given:
-                    value = fields.number(entry, field, optional)
-                    if value is not None:
-                        samples[name].append((key, value))
-            if amount == 0:
-                samples[self.liquidation].append((key, 0.0))
-            elif amount is not None:  # an unreadable amount cannot tell 0 from a leftover
-                value = fields.number(entry, "liquidationPrice")
-                if value is not None:
-                    samples[self.liquidation].append((key, value))
-        if payload and not left_out and not any(samples.values()):
+            seen.add(row[0])
+            self._read(entry, *row, fields, samples)
+        if payload and not dropped["left_out"] and not any(samples.values()):
             raise BadPayload("no position field could be read")
-        return Result(samples, skipped, fields.unreadable)
+        return Result(samples, dropped["skipped"], fields.unreadable)
+
+    def _read(
+        self,
+        entry: dict,
+        key: PositionKey,
+        given: frozenset[str],
+        amount: float | None,
+        fields: Fields,
+        samples: Samples,
+    ) -> None:
+        """One kept row's figures, less the families its account-detail twin gave."""
+        for name, field, optional in self.fields:
+            if name not in given:
+                value = fields.number(entry, field, optional)
+                if value is not None:
+                    samples[name].append((key, value))
+        if amount == 0:
+            samples[self.liquidation].append((key, 0.0))
+        elif amount is not None:  # an unreadable amount cannot tell 0 from a leftover
+            value = fields.number(entry, "liquidationPrice")
+            if value is not None:
+                samples[self.liquidation].append((key, value))
+
+
+def _row(
+    entry: Any, provided: Provided | None, fields: Fields, seen: set[PositionKey]
+) -> tuple[PositionKey, frozenset[str], float | None] | Literal["skipped", "left_out"]:
+    """The row's key, the families already given for it and its amount; or why it is dropped."""
+    if type(entry) is not dict:
+        return "skipped"
+    try:
+        key = (text(entry, "symbol"), text(entry, "positionSide"))
+    except BadField:
+        return "skipped"
+    if key in seen:
+        return "skipped"
+    if provided is not None:
+        given = provided.get(key)
+        if given is None:
+            return "left_out"
+        return key, given, fields.number(entry, "positionAmt")
+    try:
+        amount = to_number(entry.get("positionAmt"))
+    except BadField:  # without the account detail, it cannot tell if the row is open
+        return "skipped"
+    if amount == 0:
+        return "left_out"
+    return key, frozenset(), amount

@@ -93,7 +93,7 @@ def parse(payload: Any, options: ParseOptions) -> Result:
             fields.unreadable += 1
         else:
             fields.read += 1
-            states = STATUSES
+            states: tuple[str, ...] = STATUSES
             if status not in STATUSES:
                 # A state Binance added after this release still shows, as its own series.
                 states = (*STATUSES, status)

@@ -15,11 +15,16 @@ import sys
 from pathlib import Path
 
 from exporter.simulator.demo import DemoCredentials, demo_accounts
-from exporter.simulator.server import Simulator
+from exporter.simulator.server import Simulator, knob_reference
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m exporter.simulator", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter.simulator",
+        description=__doc__,
+        epilog="knobs (JSON keyword arguments):\n" + knob_reference(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default loopback)")
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--seed", type=int, default=1, help="seed of the price walk")

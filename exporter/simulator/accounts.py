@@ -384,11 +384,11 @@ def _compute(account: SimAccount, market: Market) -> Risk:
         um_rows.append((position, sym, figures))
     cm_rows = []
     cm_assets: dict[str, AssetMargins] = {}
-    for position in account.cm_positions:
-        sym = market.cm[position.symbol]
-        figures = cm_figures(position, sym)
-        cm_assets.setdefault(sym.base, AssetMargins()).add(figures)
-        cm_rows.append((position, sym, figures))
+    for cm_position in account.cm_positions:
+        cm_sym = market.cm[cm_position.symbol]
+        cm_figs = cm_figures(cm_position, cm_sym)
+        cm_assets.setdefault(cm_sym.base, AssetMargins()).add(cm_figs)
+        cm_rows.append((cm_position, cm_sym, cm_figs))
 
     holdings: dict[str, Decimal] = {}
     for asset, wallet in account.balances.items():
@@ -454,7 +454,8 @@ class _Templates:
         self.um: dict[str, tuple[list[bytes], dict[PositionKey, int]]] = {}
         self.cm: dict[str, tuple[list[bytes], dict[PositionKey, int]]] = {}
         for mode, sides in SIDES.items():
-            entries, index = [], {}
+            entries: list[bytes] = []
+            index: dict[PositionKey, int] = {}
             for sym in market.um.values():
                 for side in sides:
                     index[(sym.symbol, side)] = len(entries)

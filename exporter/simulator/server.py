@@ -40,77 +40,38 @@ Rules, checked in this order, with Binance's JSON error body ``{"code": N, "msg"
 The simulator clock is the wall clock plus ``clock_skew_ms``; it is the ``serverTime`` of both
 the timestamp check and ``/fapi/v1/time``. Marks move every ``tick_seconds`` unless frozen.
 
-Knobs (methods of ``Simulator``; ``SimulatorThread`` has the same ones, thread-safe):
-
-* ``set_fault(account=None, path=None, *, status=None, code=None, msg="", retry_after=None,
-  latency=0.0, malformed=False, body=None, times=None)``: requests matching ``account`` (name)
-  and ``path`` (``None`` = any) are answered with ``status`` (default 500) and
-  ``{"code": code, "msg": msg}`` (code and msg default from the status: 5xx -1001, 429/418
-  -1003, 401/403 -2015, else -1000); ``retry_after`` adds ``Retry-After`` (whole seconds,
-  rounded up); ``latency`` sleeps first; ``malformed`` answers 200 with truncated JSON; ``body``
-  answers those exact bytes with ``status`` (default 200). A fault with only ``latency`` answers
-  normally after the delay. ``times`` = how many requests it applies to (None: until cleared).
-  The first matching fault, in the order they were set, applies.
-* ``trickle(path, bytes_per_second, *, account=None, times=None)``: a 200 whose body is sent one
-  byte at a time at that rate (a complete JSON document of ``TRICKLE_BODY_BYTES`` bytes).
-* ``huge_body(path, size_bytes, *, account=None, times=None)``: a 200 streaming a valid JSON
-  document of exactly ``size_bytes`` bytes in 64 KiB chunks, never held in memory.
-* ``clear_faults()``.
-* ``set_clock_skew(ms)``: the simulator clock runs ``ms`` ahead (negative: behind).
-* ``freeze_prices(frozen=True)``; ``tick()`` moves every mark one step (even when frozen).
-* ``set_mark_price(symbol, price)``: UM or COIN-M.
-* ``set_number_style(style)``: ``"live"`` (the default) spells numbers as live PM replies do
-  ("0.0", "45464.1735922"), ``"padded"`` as Binance's doc examples do ("0.00000000"); see
-  ``exporter.simulator.accounts``.
-* ``set_flat_position_rows(enabled=True)``: the position risk endpoints also return flat rows,
-  as Binance's examples show (see ``exporter.simulator.accounts``).
-* ``retire_endpoint(path, successor)``: answer ``path`` as Binance answered for an endpoint it
-  retired (HTTP 400, code -5000, "GET <path> is retired, please use GET <successor>").
-  ``/papi/v2/um/account`` is always served, in v2's shape.
-* ``set_status_override(account, status)``: serve this ``accountStatus`` (any of Binance's seven,
-  SUPPLY_MARGIN and ACTIVE_LIQUIDATION included, or one it does not have yet); ``None`` goes back
-  to the uniMMR levels.
-* ``open_position(account, symbol, side, amount, entry_price, leverage=20, *,
-  open_order_initial_margin=0)``: opens or replaces a UM or COIN-M (symbol with ``_``)
-  position; amount 0 with an open-order margin is an open order without a position.
-* ``close_position(account, symbol, side="BOTH")``.
-* ``add_account(SimAccount)``, ``remove_account(name)``, ``account(name)``.
-* ``falling_uni_mmr(account, duration_seconds, start=2.0, end=1.0)``: from now on the account's
-  USDT wallet is set, on every computation, so that uniMMR follows a straight line from
-  ``start`` to ``end`` over the duration, then holds ``end``; ``clear_ramp(account)`` stops it.
-  The account needs maintenance margin (an open position).
-* ``reset_rate_limits()``: forget every IP's weight, 429 and ban.
+Knobs: the methods of ``Simulator`` marked ``@knob``, each described by its own docstring;
+``KNOBS`` is the registry and ``knob_reference()`` lists them all.
+``SimulatorThread`` runs every knob, with the same arguments, on the simulator's loop (so a
+test's thread can call ``sim.set_fault(...)``), and ``POST /_sim/<name>`` runs it over HTTP.
 
 Observability: ``requests`` (a deque of the last 100 000 ``RequestRecord``), ``last_payload(
 account, path)`` (the JSON last served with 200 for that account and path, decoded),
 ``clock_ms()``, ``market``.
 
 Over HTTP, for a simulator in another process (not rate limited, not recorded):
-``POST /_sim/<knob>`` with a JSON object of the keyword arguments, where knob is one of
-``fault``, ``clear_faults``, ``clock_skew`` (``{"ms": N}``), ``freeze_prices``
-(``{"frozen": bool}``), ``status_override``, ``open_position``, ``close_position``,
-``mark_price``, ``add_account``, ``remove_account``, ``falling_uni_mmr``, ``clear_ramp``,
-``trickle``, ``huge_body``, ``tick``, ``reset_rate_limits``, ``number_style``
-(``{"style": "padded"}``), ``flat_position_rows`` (``{"enabled": bool}``), ``retire_endpoint``
-(``{"path": ..., "successor": ...}``). Decimals travel as
-strings, ``body`` as text, ``public_key_pem`` as text. ``GET /_sim/requests`` lists the records
-and ``GET /_sim/last_payload?account=NAME&path=PATH`` returns the last payload (404 if none).
+``POST /_sim/<name>`` with a JSON object of the keyword arguments, where name is the knob's
+method name without ``set_`` (``fault``, ``clock_skew`` with ``{"ms": N}``, ``freeze_prices``
+with ``{"frozen": bool}``, ...). Decimals travel as strings, ``body`` as text,
+``public_key_pem`` as text. ``GET /_sim/requests`` lists the records and
+``GET /_sim/last_payload?account=NAME&path=PATH`` returns the last payload (404 if none).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import math
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl
 
 import orjson
@@ -243,6 +204,47 @@ class _WeightState:
     banned_until: float = 0.0
 
 
+class _Reply:
+    """One API request's answer: the weight header it carries and the record it leaves."""
+
+    def __init__(
+        self,
+        records: deque[RequestRecord],
+        now: float,
+        path: str,
+        account: SimAccount | None,
+        weight: int,
+        state: _WeightState,
+    ) -> None:
+        self._records, self._now, self._path = records, now, path
+        self.account = account.name if account is not None else None
+        self._weight, self._state = weight, state
+        self.headers = {WEIGHT_HEADER: str(state.used)}
+
+    def record(self, status: int, code: int | None = None) -> None:
+        self._records.append(
+            RequestRecord(
+                self._now,
+                self._path,
+                self.account,
+                status,
+                code,
+                self._weight,
+                self._state.used,  # a slow answer records the weight spent by then
+            )
+        )
+
+    def answer(self, status: int, body: bytes, code: int | None = None) -> web.Response:
+        self.record(status, code)
+        return web.Response(
+            status=status, body=body, headers=self.headers, content_type="application/json"
+        )
+
+    def reject(self, error: _Rejected) -> web.Response:
+        body = orjson.dumps({"code": error.code, "msg": error.msg})
+        return self.answer(error.status, body, error.code)
+
+
 class _Rejected(Exception):
     """An API error answer: status and Binance code."""
 
@@ -251,8 +253,50 @@ class _Rejected(Exception):
         self.status, self.code, self.msg = status, code, msg or MESSAGES.get(code, "")
 
 
+JsonArgs = dict[str, Any]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _same(args: JsonArgs) -> JsonArgs:
+    return args
+
+
+def _fault_args(args: JsonArgs) -> JsonArgs:
+    if isinstance(args.get("body"), str):
+        args = {**args, "body": args["body"].encode()}
+    return args
+
+
+def _account_args(args: JsonArgs) -> JsonArgs:
+    return {"account": account_from_json(args)}
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A ``Simulator`` method that sets up a scenario, from a test's thread or over HTTP."""
+
+    method: str  # on Simulator and SimulatorThread
+    http: str  # POST /_sim/<http>: the method's name without "set_"
+    convert: Callable[[JsonArgs], JsonArgs]  # the JSON keyword arguments -> the method's
+
+
+KNOBS: dict[str, Knob] = {}  # by method name, in the order Simulator declares them
+
+
+def knob(convert: Callable[[JsonArgs], JsonArgs] = _same) -> Callable[[F], F]:
+    """Registers a Simulator method as a knob; ``convert`` turns its JSON arguments into its own
+    (decimals may stay strings: the knobs take them)."""
+
+    def register(method: F) -> F:
+        name = method.__name__
+        KNOBS[name] = Knob(name, name.removeprefix("set_"), convert)
+        return method
+
+    return register
+
+
 class Simulator:
-    """The fake PAPI server; its knobs are plain methods, to be called on its event loop."""
+    """The fake PAPI server; its knobs (``@knob``) are plain methods, run on its event loop."""
 
     def __init__(
         self,
@@ -338,6 +382,7 @@ class Simulator:
 
     # -- knobs ---------------------------------------------------------------------------------
 
+    @knob(_fault_args)
     def set_fault(
         self,
         account: str | None = None,
@@ -352,7 +397,17 @@ class Simulator:
         body: bytes | None = None,
         times: int | None = None,
     ) -> None:
-        """Answer matching requests with an error, bad bytes, or just later (see module doc)."""
+        """Answer matching requests with an error, bad bytes, or just later.
+
+        Requests matching ``account`` (name) and ``path`` (``None`` = any) are answered with
+        ``status`` (default 500) and ``{"code": code, "msg": msg}`` (code and msg default from
+        the status: 5xx -1001, 429/418 -1003, 401/403 -2015, else -1000); ``retry_after`` adds
+        ``Retry-After`` (whole seconds, rounded up); ``latency`` sleeps first; ``malformed``
+        answers 200 with truncated JSON; ``body`` answers those exact bytes with ``status``
+        (default 200). A fault with only ``latency`` answers normally after the delay.
+        ``times`` = how many requests it applies to (None: until cleared). The first matching
+        fault, in the order they were set, applies.
+        """
         if body is not None:
             kind, status = "body", 200 if status is None else status
         elif malformed:
@@ -365,6 +420,7 @@ class Simulator:
             Fault(account, path, kind, status, code, msg, retry_after, latency, body, times)
         )
 
+    @knob()
     def trickle(
         self,
         path: str,
@@ -373,50 +429,82 @@ class Simulator:
         account: str | None = None,
         times: int | None = None,
     ) -> None:
-        """A 200 that sends its body a byte at a time: for read timeouts that must fire."""
+        """A 200 that sends its body a byte at a time: for read timeouts that must fire.
+
+        The body is a complete JSON document of ``TRICKLE_BODY_BYTES`` bytes.
+        """
         if bytes_per_second <= 0:
             raise ValueError("bytes_per_second must be positive")
         self._faults.append(
             Fault(account, path, "trickle", 200, times=times, rate=bytes_per_second)
         )
 
+    @knob()
     def huge_body(
         self, path: str, size_bytes: int, *, account: str | None = None, times: int | None = None
     ) -> None:
-        """A 200 with a body of ``size_bytes``: for response size limits that must hold."""
+        """A 200 with a body of ``size_bytes``: for response size limits that must hold.
+
+        A valid JSON document, streamed in 64 KiB chunks and never held in memory.
+        """
         if size_bytes < 16:
             raise ValueError("size_bytes must be at least 16")
         self._faults.append(Fault(account, path, "huge", 200, times=times, size=size_bytes))
 
+    @knob()
     def clear_faults(self) -> None:
+        """Forget every fault."""
         self._faults.clear()
 
+    @knob()
     def set_clock_skew(self, ms: int) -> None:
+        """The simulator clock runs ``ms`` ahead (negative: behind)."""
         self.clock_skew_ms = int(ms)
 
+    @knob()
     def freeze_prices(self, frozen: bool = True) -> None:
+        """Stop (or restart) the marks' walk."""
         self.prices_frozen = frozen
 
+    @knob()
     def tick(self) -> None:
+        """Move every mark one step, even when frozen."""
         self.market.tick()
 
+    @knob()
     def set_mark_price(self, symbol: str, price: Decimal | str) -> None:
+        """The mark of a UM or COIN-M symbol."""
         self.market.set_mark(symbol, Decimal(price))
 
+    @knob()
     def set_number_style(self, style: NumberStyle) -> None:
+        """``"live"`` (the default) spells numbers as live PM replies do ("0.0",
+        "45464.1735922"), ``"padded"`` as Binance's doc examples do ("0.00000000"); see
+        ``exporter.simulator.accounts``."""
         self.spelling = Spelling(style)
 
+    @knob()
     def set_flat_position_rows(self, enabled: bool = True) -> None:
+        """The position risk endpoints also return flat rows, as Binance's examples show (see
+        ``exporter.simulator.accounts``)."""
         self.flat_position_rows = bool(enabled)
 
+    @knob()
     def retire_endpoint(self, path: str, successor: str) -> None:
-        """Answer ``path`` the way Binance answered for a retired endpoint (400, code -5000)."""
+        """Answer ``path`` as Binance answered for an endpoint it retired (HTTP 400, code -5000,
+        "GET <path> is retired, please use GET <successor>"); ``/papi/v2/um/account`` is always
+        served, in v2's shape."""
         msg = f"GET {path} is retired, please use GET {successor}"
         self.set_fault(path=path, status=400, code=-5000, msg=msg)
 
+    @knob()
     def set_status_override(self, account: str, status: str | None) -> None:
+        """Serve this ``accountStatus`` (any of Binance's seven, SUPPLY_MARGIN and
+        ACTIVE_LIQUIDATION included, or one it does not have yet); ``None`` goes back to the
+        uniMMR levels."""
         self.account(account).status_override = status
 
+    @knob()
     def open_position(
         self,
         account: str,
@@ -428,6 +516,8 @@ class Simulator:
         *,
         open_order_initial_margin: Decimal | str = "0",
     ) -> None:
+        """Open or replace a UM or COIN-M (symbol with ``_``) position; amount 0 with an
+        open-order margin is an open order without a position."""
         sim = self.account(account)
         amount, entry = Decimal(amount), Decimal(entry_price)
         sim.check_side(side, amount)
@@ -449,12 +539,17 @@ class Simulator:
         else:
             raise KeyError(f"unknown symbol {symbol}")
 
+    @knob()
     def close_position(self, account: str, symbol: str, side: str = "BOTH") -> None:
+        """Close a UM or COIN-M position side."""
         sim = self.account(account)
         sim.um_positions = [p for p in sim.um_positions if (p.symbol, p.side) != (symbol, side)]
         sim.cm_positions = [p for p in sim.cm_positions if (p.symbol, p.side) != (symbol, side)]
 
+    @knob(_account_args)
     def add_account(self, account: SimAccount) -> None:
+        """Serve a new account (its symbols and assets checked); over HTTP, the account's own
+        fields as ``account_from_json`` reads them."""
         if account.name in self._accounts:
             raise ValueError(f"account {account.name} already exists")
         if account.api_key in self._by_key:
@@ -477,7 +572,9 @@ class Simulator:
         self._accounts[account.name] = account
         self._by_key[account.api_key] = account
 
+    @knob()
     def remove_account(self, name: str) -> None:
+        """Forget an account and its API key."""
         account = self._accounts.pop(name)
         self._by_key.pop(account.api_key, None)
 
@@ -491,19 +588,29 @@ class Simulator:
     def accounts(self) -> list[SimAccount]:
         return list(self._accounts.values())
 
+    @knob()
     def falling_uni_mmr(
         self, account: str, duration_seconds: float, start: float = 2.0, end: float = 1.0
     ) -> None:
-        """Walk uniMMR down a straight line so the status crosses 1.5, 1.2, 1.05 and 1.0 in turn."""
+        """Walk uniMMR down a straight line so the status crosses 1.5, 1.2, 1.05 and 1.0 in turn.
+
+        From now on the account's USDT wallet is set, on every computation, so that uniMMR goes
+        from ``start`` to ``end`` over the duration, then holds ``end``. The account needs
+        maintenance margin (an open position).
+        """
         sim = self.account(account)
         if not sim.um_positions and not sim.cm_positions:
             raise ValueError(f"{account}: needs a position (maintenance margin) to drive uniMMR")
         sim.ramp = UniMMRRamp(start, end, time.time(), duration_seconds)
 
+    @knob()
     def clear_ramp(self, account: str) -> None:
+        """Stop the account's ``falling_uni_mmr``."""
         self.account(account).ramp = None
 
+    @knob()
     def reset_rate_limits(self) -> None:
+        """Forget every IP's weight, 429 and ban."""
         self._weights.clear()
 
     def last_payload(self, account: str, path: str) -> dict | list | None:
@@ -517,67 +624,59 @@ class Simulator:
         path = request.path
         endpoint = ENDPOINTS.get(path)
         if endpoint is None or request.method != "GET":
-            status = 404 if endpoint is None else 405
-            body = orjson.dumps({"code": -1000, "msg": f"{request.method} {path} is not supported"})
-            self.requests.append(RequestRecord(now, path, None, status, -1000, 0, 0))
-            return web.Response(status=status, body=body, content_type="application/json")
+            return self._unsupported(request, endpoint, now)
 
         state = self._weight_state(request.remote or "", endpoint.api, now)
         state.used += endpoint.weight
-        headers = {WEIGHT_HEADER: str(state.used)}
         raw_key = request.headers.get(API_KEY_HEADER)
         account = self._by_key.get(raw_key) if raw_key else None
-        name = account.name if account is not None else None
-
-        def record(status: int, code: int | None = None) -> None:
-            self.requests.append(
-                RequestRecord(now, path, name, status, code, endpoint.weight, state.used)
-            )
-
-        def answer(status: int, body: bytes, code: int | None = None) -> web.Response:
-            record(status, code)
-            return web.Response(
-                status=status, body=body, headers=headers, content_type="application/json"
-            )
-
-        def reject(error: _Rejected) -> web.Response:
-            return answer(
-                error.status, orjson.dumps({"code": error.code, "msg": error.msg}), error.code
-            )
+        reply = _Reply(self.requests, now, path, account, endpoint.weight, state)
 
         limited = self._limit(state, now, request.remote or "")
         if limited is not None:
             error, retry_after = limited
-            headers["Retry-After"] = str(retry_after)
-            return reject(error)
+            reply.headers["Retry-After"] = str(retry_after)
+            return reply.reject(error)
 
-        fault = self._take_fault(name, path)
+        fault = self._take_fault(reply.account, path)
         if fault is not None:
-            if fault.latency and await self._pause(fault.latency):
-                return answer(503, b"")
-            if fault.kind in ("trickle", "huge"):
-                record(200)
-                return await self._stream(request, fault, headers)
-            if fault.kind == "malformed":
-                return answer(200, _MALFORMED_BODY)
-            if fault.kind == "body":
-                return answer(fault.status, fault.body or b"")
-            if fault.kind == "error":
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after)))
-                code = default_code(fault.status) if fault.code is None else fault.code
-                return reject(_Rejected(fault.status, code, fault.msg or MESSAGES.get(code, "")))
+            faulted = await self._faulted(request, fault, reply)
+            if faulted is not None:
+                return faulted
 
         if not endpoint.signed:
-            return answer(200, orjson.dumps({"serverTime": self.clock_ms()}))
+            return reply.answer(200, orjson.dumps({"serverTime": self.clock_ms()}))
         try:
             params = self._authenticate(request, raw_key, account)
         except _Rejected as error:
-            return reject(error)
+            return reply.reject(error)
         assert account is not None  # _authenticate checked it
         payload = self._payload(account, path, params)
         self._payloads[(account.name, path)] = payload
-        return answer(200, bytes(payload))
+        return reply.answer(200, bytes(payload))
+
+    async def _faulted(
+        self, request: web.Request, fault: Fault, reply: _Reply
+    ) -> web.StreamResponse | None:
+        """The fault's answer; None when it only delays the normal one."""
+        if fault.latency and await self._pause(fault.latency):
+            return reply.answer(503, b"")
+        if fault.kind in ("trickle", "huge"):
+            reply.record(200)
+            return await self._stream(request, fault, reply.headers)
+        faulted = _fault_answer(fault, reply.headers)
+        if isinstance(faulted, _Rejected):
+            return reply.reject(faulted)
+        return None if faulted is None else reply.answer(*faulted)
+
+    def _unsupported(
+        self, request: web.Request, endpoint: Endpoint | None, now: float
+    ) -> web.Response:
+        status = 404 if endpoint is None else 405
+        msg = f"{request.method} {request.path} is not supported"
+        self.requests.append(RequestRecord(now, request.path, None, status, -1000, 0, 0))
+        body = orjson.dumps({"code": -1000, "msg": msg})
+        return web.Response(status=status, body=body, content_type="application/json")
 
     def _weight_state(self, ip: str, api: str, now: float) -> _WeightState:
         state = self._weights.setdefault((ip, api), _WeightState())
@@ -649,12 +748,15 @@ class Simulator:
         signature = parts[-1][len("signature=") :]
         if not signature or not account.verify("&".join(signed_parts), signature):
             raise _Rejected(400, -1022)
-        timestamp, server_time = int(timestamp_text), self.clock_ms()
+        self._check_timestamp(int(timestamp_text), recv_window)
+        return params
+
+    def _check_timestamp(self, timestamp: int, recv_window: int) -> None:
+        server_time = self.clock_ms()
         if timestamp >= server_time + 1000:
             raise _Rejected(400, -1021, AHEAD_MSG)
         if server_time - timestamp > recv_window:
             raise _Rejected(400, -1021)
-        return params
 
     def _payload(self, account: SimAccount, path: str, params: dict[str, str]) -> Payload:
         risk = compute_risk(account, self.market, time.time())
@@ -729,16 +831,46 @@ class Simulator:
                 if found is None:
                     return _json({"error": "no payload served yet"}, 404)
                 return web.Response(body=bytes(found), content_type="application/json")
-            if request.method != "POST" or knob not in _CONTROL_KNOBS:
+            found_knob = _HTTP_KNOBS.get(knob)
+            if request.method != "POST" or found_knob is None:
                 return _json({"error": f"unknown control {request.method} {knob}"}, 404)
             args = await request.json() if request.can_read_body else {}
             if not isinstance(args, dict):
                 raise ValueError("expected a JSON object of keyword arguments")
-            method, convert = _CONTROL_KNOBS[knob]
-            getattr(self, method)(**convert(args))
+            getattr(self, found_knob.method)(**found_knob.convert(args))
         except (TypeError, ValueError, KeyError) as exc:
             return _json({"error": str(exc)}, 400)
         return _json({"ok": True})
+
+
+def _fault_answer(fault: Fault, headers: dict[str, str]) -> _Rejected | tuple[int, bytes] | None:
+    """What a fault answers instead of the payload (status and body, or an API error); None
+    for a fault with only a latency, which answers normally after it."""
+    if fault.kind == "malformed":
+        return 200, _MALFORMED_BODY
+    if fault.kind == "body":
+        return fault.status, fault.body or b""
+    if fault.kind != "error":
+        return None
+    if fault.retry_after is not None:
+        headers["Retry-After"] = str(max(0, math.ceil(fault.retry_after)))
+    code = default_code(fault.status) if fault.code is None else fault.code
+    return _Rejected(fault.status, code, fault.msg or MESSAGES.get(code, ""))
+
+
+_HTTP_KNOBS = {k.http: k for k in KNOBS.values()}
+
+
+def knob_reference() -> str:
+    """Every knob: its HTTP name, its method's arguments and its docstring's first paragraph."""
+    lines = []
+    for k in KNOBS.values():
+        method = getattr(Simulator, k.method)
+        params = list(inspect.signature(method).parameters.values())[1:]  # without self
+        arguments = inspect.Signature([p.replace(annotation=p.empty) for p in params])
+        summary = " ".join(inspect.cleandoc(method.__doc__ or "").split("\n\n")[0].split())
+        lines.append(f"* POST /_sim/{k.http} ({k.method}{arguments}): {summary}")
+    return "\n".join(lines)
 
 
 def _json(value: Any, status: int = 200) -> web.Response:
@@ -748,43 +880,6 @@ def _json(value: Any, status: int = 200) -> web.Response:
 def _padded_json(size: int) -> bytes:
     head, tail = b'{"pad":"', b'"}'
     return head + b"x" * (size - len(head) - len(tail)) + tail
-
-
-def _same(args: dict[str, Any]) -> dict[str, Any]:
-    return args
-
-
-def _fault_args(args: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(args.get("body"), str):
-        args = {**args, "body": args["body"].encode()}
-    return args
-
-
-def _account_args(args: dict[str, Any]) -> dict[str, Any]:
-    return {"account": account_from_json(args)}
-
-
-_CONTROL_KNOBS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
-    "fault": ("set_fault", _fault_args),
-    "clear_faults": ("clear_faults", _same),
-    "clock_skew": ("set_clock_skew", _same),
-    "freeze_prices": ("freeze_prices", _same),
-    "tick": ("tick", _same),
-    "mark_price": ("set_mark_price", _same),
-    "number_style": ("set_number_style", _same),
-    "flat_position_rows": ("set_flat_position_rows", _same),
-    "retire_endpoint": ("retire_endpoint", _same),
-    "status_override": ("set_status_override", _same),
-    "open_position": ("open_position", _same),
-    "close_position": ("close_position", _same),
-    "add_account": ("add_account", _account_args),
-    "remove_account": ("remove_account", _same),
-    "falling_uni_mmr": ("falling_uni_mmr", _same),
-    "clear_ramp": ("clear_ramp", _same),
-    "trickle": ("trickle", _same),
-    "huge_body": ("huge_body", _same),
-    "reset_rate_limits": ("reset_rate_limits", _same),
-}
 
 
 def account_from_json(data: dict[str, Any]) -> SimAccount:
@@ -807,8 +902,9 @@ def account_from_json(data: dict[str, Any]) -> SimAccount:
 class SimulatorThread:
     """A Simulator on its own event loop in a daemon thread, for synchronous tests.
 
-    ``with SimulatorThread(accounts, tick_seconds=0.05) as sim:`` starts it; every knob below
-    runs on the simulator's loop through ``call`` so it is safe from the test's thread.
+    ``with SimulatorThread(accounts, tick_seconds=0.05) as sim:`` starts it; every knob
+    (``sim.set_fault(...)``, ``sim.freeze_prices()``, ...) runs on the simulator's loop through
+    ``call``, so it is safe from the test's thread.
     """
 
     def __init__(
@@ -847,7 +943,13 @@ class SimulatorThread:
             self._thread.join(timeout=5)
             self._loop.close()
 
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    @overload
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T: ...
+
+    @overload
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T: ...
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` (plain or async) on the simulator's loop and return its result."""
 
         async def run() -> Any:
@@ -884,90 +986,14 @@ class SimulatorThread:
         """The live account object; change it only through ``call``."""
         return self.call(self.simulator.account, name)
 
-    def set_fault(self, account: str | None = None, path: str | None = None, **fault: Any) -> None:
-        """``Simulator.set_fault`` on the simulator's loop (same keyword arguments)."""
-        self.call(self.simulator.set_fault, account, path, **fault)
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        """Every knob (``KNOBS``) as a method of the same name, run on the simulator's loop."""
+        if name not in KNOBS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        method = getattr(self.simulator, name)
 
-    def trickle(
-        self,
-        path: str,
-        bytes_per_second: float,
-        *,
-        account: str | None = None,
-        times: int | None = None,
-    ) -> None:
-        self.call(self.simulator.trickle, path, bytes_per_second, account=account, times=times)
+        @functools.wraps(method)
+        def run_on_loop(*args: Any, **kwargs: Any) -> Any:
+            return self.call(method, *args, **kwargs)
 
-    def huge_body(
-        self, path: str, size_bytes: int, *, account: str | None = None, times: int | None = None
-    ) -> None:
-        self.call(self.simulator.huge_body, path, size_bytes, account=account, times=times)
-
-    def clear_faults(self) -> None:
-        self.call(self.simulator.clear_faults)
-
-    def set_clock_skew(self, ms: int) -> None:
-        self.call(self.simulator.set_clock_skew, ms)
-
-    def freeze_prices(self, frozen: bool = True) -> None:
-        self.call(self.simulator.freeze_prices, frozen)
-
-    def tick(self) -> None:
-        self.call(self.simulator.tick)
-
-    def set_mark_price(self, symbol: str, price: Decimal | str) -> None:
-        self.call(self.simulator.set_mark_price, symbol, price)
-
-    def set_number_style(self, style: NumberStyle) -> None:
-        self.call(self.simulator.set_number_style, style)
-
-    def set_flat_position_rows(self, enabled: bool = True) -> None:
-        self.call(self.simulator.set_flat_position_rows, enabled)
-
-    def retire_endpoint(self, path: str, successor: str) -> None:
-        self.call(self.simulator.retire_endpoint, path, successor)
-
-    def set_status_override(self, account: str, status: str | None) -> None:
-        self.call(self.simulator.set_status_override, account, status)
-
-    def open_position(
-        self,
-        account: str,
-        symbol: str,
-        side: str,
-        amount: Decimal | str,
-        entry_price: Decimal | str,
-        leverage: int = 20,
-        *,
-        open_order_initial_margin: Decimal | str = "0",
-    ) -> None:
-        self.call(
-            self.simulator.open_position,
-            account,
-            symbol,
-            side,
-            amount,
-            entry_price,
-            leverage,
-            open_order_initial_margin=open_order_initial_margin,
-        )
-
-    def close_position(self, account: str, symbol: str, side: str = "BOTH") -> None:
-        self.call(self.simulator.close_position, account, symbol, side)
-
-    def add_account(self, account: SimAccount) -> None:
-        self.call(self.simulator.add_account, account)
-
-    def remove_account(self, name: str) -> None:
-        self.call(self.simulator.remove_account, name)
-
-    def falling_uni_mmr(
-        self, account: str, duration_seconds: float, start: float = 2.0, end: float = 1.0
-    ) -> None:
-        self.call(self.simulator.falling_uni_mmr, account, duration_seconds, start, end)
-
-    def clear_ramp(self, account: str) -> None:
-        self.call(self.simulator.clear_ramp, account)
-
-    def reset_rate_limits(self) -> None:
-        self.call(self.simulator.reset_rate_limits)
+        return run_on_loop

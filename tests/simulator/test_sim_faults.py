@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import httpx
@@ -9,6 +10,7 @@ import orjson
 import pytest
 
 from exporter.binance.signing import HmacSigner
+from exporter.simulator.server import KNOBS
 
 UM = "/papi/v1/um/account"
 ACCOUNT = "/papi/v1/account"
@@ -173,3 +175,23 @@ def test_account_added_over_http_is_served(papi):
     httpx.post(papi.sim.base_url + "/_sim/remove_account", json={"name": "added"})
     reply = papi.get(RISK, api_key="addedKey123", signer=HmacSigner("added-secret"))
     assert papi.error(reply)[:2] == (401, -2015)
+
+
+def test_every_knob_runs_through_the_thread_with_the_simulators_signature(papi):
+    for name in KNOBS:
+        through_thread = getattr(papi.sim, name)
+        assert inspect.signature(through_thread) == inspect.signature(
+            getattr(papi.sim.simulator, name)
+        )
+    papi.sim.set_clock_skew(-250)
+    assert papi.sim.call(lambda: papi.sim.simulator.clock_skew_ms) == -250
+
+
+def test_a_method_that_is_no_knob_is_not_forwarded(papi):
+    with pytest.raises(AttributeError):
+        papi.sim.port  # noqa: B018 (the attribute lookup is the behaviour under test)
+
+
+def test_unknown_knob_over_http_is_a_404(papi):
+    reply = httpx.post(papi.sim.base_url + "/_sim/account", json={"name": "hmac"})
+    assert reply.status_code == 404
