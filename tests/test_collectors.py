@@ -739,7 +739,11 @@ ACCOUNT_FIELDS = {
 }
 
 
-@pytest.mark.parametrize("bad", ["abc", "NaN", None, MISSING, {"v": 1}], ids=repr)
+@pytest.mark.parametrize(
+    "bad",
+    ["abc", "NaN", None, MISSING, {"v": 1}],
+    ids=lambda v: "missing" if v is MISSING else repr(v),
+)
 @pytest.mark.parametrize("field", ACCOUNT_FIELDS)
 def test_unreadable_account_field_leaves_out_only_its_own_gauge(field: str, bad: Any) -> None:
     if field == "accountStatus" and isinstance(bad, str):
