@@ -62,6 +62,19 @@ class _Polling:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+def count_errors(health: CollectorHealth, item: _Fetched, error: ApiError | None) -> None:
+    """The one place a request's outcome becomes ``poll_errors_total``.
+
+    Binance refusing the timestamp (-1021) counts once per request, whether the client's retry
+    after a resync then succeeded (``timestamp_rejections``), failed otherwise, or was refused
+    again; any other failure that was sent counts under its own reason.
+    """
+    if item.timestamp_rejections or (error is not None and error.reason == "timestamp"):
+        health.errors["timestamp"] += 1
+    if error is not None and error.sent and error.reason != "timestamp":
+        health.errors[error.reason] += 1
+
+
 class Scheduler:
     def __init__(self, config: Config, store: Store, client: PapiClient) -> None:
         self.config = config
@@ -210,14 +223,14 @@ class Scheduler:
             result, error = self._settle(collector, item, health, options)
             if error is not None and error.retired and collector.successor is not None:
                 # Binance retired the endpoint: its successor from now on, starting now.
+                count_errors(health, item, None)  # that answer is not a failure
                 collector = self._fall_back(state, name, health, collector, error)
                 item = await self._fetch(collector.path, creds)
                 result, error = self._settle(collector, item, health, options)
+            count_errors(health, item, error)
             if error is not None:
                 all_ok = False
-                # The first -1021 is counted once; a retry failing the same way adds nothing.
-                counted = error.reason == "timestamp" and item.timestamp_rejections > 0
-                self._record_failure(state, name, health, error, counted=counted)
+                self._record_failure(state, name, health, error)
                 if error.reason == "auth":
                     auth_error = auth_error or error
                 continue
@@ -255,8 +268,6 @@ class Scheduler:
         self, collector: Collector, item: _Fetched, health: CollectorHealth, options: ParseOptions
     ) -> tuple[Result | None, ApiError | None]:
         """One fetched reply parsed, its duration observed: the result, or why there is none."""
-        if item.timestamp_rejections:
-            health.errors["timestamp"] += 1
         error = item.error
         result: Result | None = None
         if error is None:
@@ -327,13 +338,9 @@ class Scheduler:
         collector: str,
         health: CollectorHealth,
         error: ApiError,
-        *,
-        counted: bool = False,
     ) -> None:
         first = not health.failure_logged
         health.up = False
-        if error.sent and not counted:
-            health.errors[error.reason] += 1
         state.last_error = f"{collector}: {error.reason}: {error}"
         state.last_error_time = time.time()
         fields: dict[str, Any] = {
