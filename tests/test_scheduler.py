@@ -13,6 +13,7 @@ from exporter.scheduler import (
     AUTH_BACKOFF_CAP,
     MAX_SLOT_JITTER,
     Scheduler,
+    _Polling,
     auth_backoff,
     credentials_for,
     slot_jitter_bound,
@@ -274,3 +275,59 @@ def test_one_failing_collector_sets_the_account_down_and_leaves_the_others_up():
     assert (state.health["um_account"].up, state.health["account"].up) == (True, False)
     assert state.health["um_account"].errors == counted()
     assert state.health["account"].errors == counted(timeout=1)
+
+
+# --- an account's loop in fake time ------------------------------------------------------------
+
+
+class Stop(BaseException):
+    """Ends an account's loop once its scripted polls are used up."""
+
+
+class FakeTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock only moves when the scheduler sleeps."""
+
+    now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def poll_times(monkeypatch, refusals: list[bool]) -> list[float]:
+    """When the account's loop polls, given whether each poll's key was refused."""
+    scheduler, _, _ = make_scheduler({})
+    account = scheduler.config.accounts[0]
+    assert scheduler.config.poll_interval_seconds == 15.0
+    loop = FakeTimeLoop()
+    polled: list[float] = []
+
+    async def fake_poll(*args: object) -> bool:
+        if len(polled) == len(refusals):
+            raise Stop
+        polled.append(loop.now)
+        return refusals[len(polled) - 1]
+
+    async def fake_sleep(wake: asyncio.Event, seconds: float) -> bool:
+        loop.now += max(0.0, seconds)
+        return False
+
+    monkeypatch.setattr(scheduler, "poll", fake_poll)
+    monkeypatch.setattr("exporter.scheduler._sleep_or_wake", fake_sleep)
+
+    async def run() -> None:
+        scheduler._polling[account.name] = _Polling(account, credentials_for(account))
+        await scheduler._run_account(account.name, first_at=0.0)
+
+    with asyncio.Runner(loop_factory=lambda: loop) as runner, pytest.raises(Stop):
+        runner.run(run())
+    return polled
+
+
+def test_a_refused_key_is_retried_after_a_doubling_delay_up_to_the_cap(monkeypatch):
+    polled = poll_times(monkeypatch, [True] * 9)
+    assert polled == [0.0, 15.0, 45.0, 105.0, 225.0, 465.0, 945.0, 1545.0, 2145.0]
+
+
+def test_an_accepted_key_is_polled_at_the_interval_again(monkeypatch):
+    polled = poll_times(monkeypatch, [True, True, True, False, False, True, False])
+    assert polled == [0.0, 15.0, 45.0, 105.0, 120.0, 135.0, 150.0]
