@@ -33,6 +33,27 @@ from exporter.snapshot import AccountState, CollectorHealth, Store
 log = structlog.get_logger("exporter.scheduler")
 
 AUTH_BACKOFF_CAP = 600.0  # a bad key is retried at most every 10 minutes
+MAX_SLOT_JITTER = 1.0  # seconds; never more than a quarter of the spacing between slots
+
+
+def slot_offset(slot: int, slots: int, interval: float, jitter: float) -> float:
+    """Seconds after the epoch at which slot ``slot`` of ``slots`` first polls.
+
+    ``jitter`` is drawn by the caller, at most ``slot_jitter_bound(slots, interval)``.
+    """
+    return slot * (interval / slots) + jitter
+
+
+def slot_jitter_bound(slots: int, interval: float) -> float:
+    """The largest jitter for a slot: small enough that neighbouring slots never swap."""
+    return min(MAX_SLOT_JITTER, interval / slots / 4)
+
+
+def auth_backoff(failures: int, interval: float, cap: float = AUTH_BACKOFF_CAP) -> float:
+    """The delay after ``failures`` refused polls in a row: the interval, doubled each time."""
+    # The exponent is bounded: a key refused for days would otherwise overflow a float.
+    doublings = min(failures - 1, 64)
+    return min(interval * 2**doublings, cap)
 
 
 def credentials_for(account: AccountConfig) -> Credentials:
@@ -99,8 +120,8 @@ class Scheduler:
     def _start_account(self, account: AccountConfig, slot: int, slots: int) -> None:
         loop = asyncio.get_running_loop()
         interval = self.config.poll_interval_seconds
-        spacing = interval / slots
-        first_at = self._epoch + slot * spacing + random.uniform(0, min(1.0, spacing / 4))
+        jitter = random.uniform(0, slot_jitter_bound(slots, interval))
+        first_at = self._epoch + slot_offset(slot, slots, interval, jitter)
         now = loop.time()
         if first_at < now:  # added by a reload: the next time round at its slot
             first_at += math.ceil((now - first_at) / interval) * interval
@@ -185,7 +206,7 @@ class Scheduler:
             interval = self.config.poll_interval_seconds
             if auth_failed:
                 auth_failures += 1
-                delay = min(interval * 2 ** (auth_failures - 1), AUTH_BACKOFF_CAP)
+                delay = auth_backoff(auth_failures, interval)
                 if auth_failures > 1 or delay > interval:
                     log.info("auth back-off", account=name, retry_in_seconds=delay)
             else:

@@ -1,0 +1,333 @@
+"""The scheduler without sockets or real time: its arithmetic, and a poll against a fake client."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from exporter.binance.client import Credentials
+from exporter.binance.errors import REASONS, ApiError, classify_reply
+from exporter.config import parse_config
+from exporter.scheduler import (
+    AUTH_BACKOFF_CAP,
+    MAX_SLOT_JITTER,
+    Scheduler,
+    _Polling,
+    auth_backoff,
+    credentials_for,
+    slot_jitter_bound,
+    slot_offset,
+)
+from exporter.snapshot import AccountState, ExporterStatus, Store
+
+
+def test_slots_are_spread_evenly_over_the_interval():
+    assert [slot_offset(i, 4, 60.0, 0.0) for i in range(4)] == [0.0, 15.0, 30.0, 45.0]
+    assert [slot_offset(i, 3, 15.0, 0.0) for i in range(3)] == [0.0, 5.0, 10.0]
+    assert slot_offset(0, 1, 15.0, 0.0) == 0.0
+
+
+def test_slot_offset_adds_the_jitter_drawn_by_the_caller():
+    assert slot_offset(2, 4, 60.0, 0.75) == 30.75
+
+
+def test_jitter_is_at_most_a_second():
+    assert MAX_SLOT_JITTER == 1.0
+    assert slot_jitter_bound(1, 15.0) == 1.0
+    assert slot_jitter_bound(3, 60.0) == 1.0
+
+
+def test_jitter_is_at_most_a_quarter_of_the_spacing():
+    assert slot_jitter_bound(10, 15.0) == 0.375
+    assert slot_jitter_bound(4, 1.0) == 0.0625
+
+
+def test_jittered_slots_never_reach_the_next_slot():
+    slots, interval = 7, 15.0
+    bound = slot_jitter_bound(slots, interval)
+    for slot in range(slots - 1):
+        assert slot_offset(slot, slots, interval, bound) < slot_offset(
+            slot + 1, slots, interval, 0.0
+        )
+
+
+def test_auth_backoff_doubles_the_interval():
+    assert [auth_backoff(n, 15.0) for n in range(1, 7)] == [15.0, 30.0, 60.0, 120.0, 240.0, 480.0]
+
+
+def test_auth_backoff_is_capped():
+    assert AUTH_BACKOFF_CAP == 600.0
+    assert auth_backoff(7, 15.0) == 600.0
+    assert auth_backoff(8, 15.0) == 600.0
+    assert auth_backoff(3, 15.0, cap=45.0) == 45.0
+
+
+def test_auth_backoff_of_an_interval_over_the_cap_is_the_cap():
+    assert auth_backoff(1, 900.0) == 600.0
+
+
+@pytest.mark.parametrize("failures", [1100, 10**6])
+def test_auth_backoff_of_a_key_refused_for_days_is_the_cap(failures):
+    assert auth_backoff(failures, 15.0) == AUTH_BACKOFF_CAP
+
+
+# --- one poll against a fake client ------------------------------------------------------------
+
+UM_V1 = "/papi/v1/um/account"
+UM_V2 = "/papi/v2/um/account"
+UM_REPLY = b'{"assets": [], "positions": []}'
+RETIRED_BODY = (
+    b'{"code": -5000, "msg": "GET /papi/v1/um/account is retired, '
+    b'please use GET /papi/v2/um/account"}'
+)
+
+Reply = bytes | tuple[bytes, int] | Exception
+
+
+class FakeClock:
+    offset_seconds = 0.25
+
+
+class FakeClient:
+    """What the scheduler uses of a PapiClient; each path answers its canned replies in turn."""
+
+    def __init__(self, replies: dict[str, list[Reply]]) -> None:
+        self.replies = replies
+        self.requested: list[str] = []
+        self.used_weight_1m: float | None = 42.0
+        self.clock = FakeClock()
+
+    async def get_signed(self, path: str, credentials: Credentials) -> tuple[bytes, int]:
+        self.requested.append(path)
+        reply = self.replies[path].pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(reply, bytes):
+            return reply, 0
+        return reply
+
+
+def make_scheduler(replies: dict[str, list[Reply]], collectors: list[str] | None = None):
+    config = parse_config(
+        {
+            "base_url": "http://papi.invalid",
+            "collectors": collectors or ["um_account"],
+            "accounts": [{"name": "main", "api_key": "key-0123", "api_secret": "secret-4567"}],
+        },
+        {},
+    )
+    store = Store(ExporterStatus(version="test"), config.stale_after_seconds)
+    client = FakeClient(replies)
+    scheduler = Scheduler(config, store, client)  # type: ignore[arg-type]
+    return scheduler, store, client
+
+
+def poll(scheduler: Scheduler, store: Store) -> tuple[bool, AccountState]:
+    account = scheduler.config.accounts[0]
+    state = store.accounts[account.name]
+    refused = asyncio.run(scheduler.poll(account, state, credentials_for(account)))
+    return refused, state
+
+
+def counted(**reasons: int) -> dict[str, int]:
+    return {reason: reasons.get(reason, 0) for reason in REASONS}
+
+
+def test_a_good_reply_sets_the_collector_and_the_account_up():
+    scheduler, store, client = make_scheduler({UM_V1: [UM_REPLY]})
+    refused, state = poll(scheduler, store)
+    health = state.health["um_account"]
+    assert refused is False
+    assert client.requested == [UM_V1]
+    assert (state.up, state.ever_succeeded, health.up) == (True, True, True)
+    assert health.errors == counted()
+    assert (health.skipped, health.skipped_fields, health.duration_count) == (0, 0, 1)
+    assert state.last_success == health.last_success > 0
+    assert "um_account" in state.data
+    assert (store.status.used_weight_1m, store.status.clock_offset_seconds) == (42.0, 0.25)
+    assert store.version == 1
+
+
+def test_skipped_entries_and_fields_are_counted_on_a_success():
+    asset = b'{"asset": "USDT", "crossWalletBalance": "1"}'
+    reply = b'{"assets": [' + asset + b", " + asset + b", 5], " + b'"positions": []}'
+    scheduler, store, _ = make_scheduler({UM_V1: [reply, reply]})
+    _, state = poll(scheduler, store)
+    health = state.health["um_account"]
+    assert (health.skipped, health.skipped_fields) == (2, 6)
+    assert (state.up, health.up) == (True, True)
+    assert health.errors == counted()
+    poll(scheduler, store)
+    assert (health.skipped, health.skipped_fields) == (4, 12)
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (ApiError("timeout", "no complete reply within 10s"), "timeout"),
+        (ApiError("network", "ConnectError"), "network"),
+        (classify_reply(502, b"Bad Gateway", None), "http_5xx"),
+        (classify_reply(400, b'{"code": -1100, "msg": "Illegal characters"}', None), "other"),
+        (classify_reply(418, b'{"code": -1003}', "120"), "ip_banned"),
+        (classify_reply(429, b'{"code": -1003}', "30"), "rate_limited"),
+    ],
+)
+def test_a_failed_request_is_counted_once_under_its_reason(error, reason):
+    scheduler, store, _ = make_scheduler({UM_V1: [error]})
+    refused, state = poll(scheduler, store)
+    health = state.health["um_account"]
+    assert refused is False
+    assert (state.up, health.up, health.last_success) == (False, False, 0.0)
+    assert health.errors == counted(**{reason: 1})
+    assert health.duration_count == 1
+    assert state.last_error == f"um_account: {reason}: {error}"
+
+
+def test_a_refused_key_is_counted_as_auth_and_reported_to_the_loop():
+    error = classify_reply(401, b'{"code": -2015, "msg": "Invalid API-key"}', None)
+    scheduler, store, _ = make_scheduler({UM_V1: [error]})
+    refused, state = poll(scheduler, store)
+    assert refused is True
+    assert state.health["um_account"].errors == counted(auth=1)
+    assert (state.up, state.health["um_account"].up) == (False, False)
+
+
+def test_a_request_held_back_by_retry_after_is_not_counted():
+    error = ApiError("rate_limited", "Retry-After: 30s left, not sent", sent=False)
+    scheduler, store, _ = make_scheduler({UM_V1: [error]})
+    refused, state = poll(scheduler, store)
+    health = state.health["um_account"]
+    assert refused is False
+    assert health.errors == counted()
+    assert (state.up, health.up, health.duration_count) == (False, False, 0)
+
+
+def test_a_body_that_is_not_json_is_a_bad_response():
+    scheduler, store, _ = make_scheduler({UM_V1: [b"<html>maintenance</html>"]})
+    _, state = poll(scheduler, store)
+    assert state.health["um_account"].errors == counted(bad_response=1)
+    assert state.last_error == "um_account: bad_response: unexpected payload: body is not JSON"
+    assert state.up is False
+
+
+def test_an_unexpected_exception_is_counted_as_other_without_its_text():
+    scheduler, store, _ = make_scheduler({UM_V1: [RuntimeError("key-0123 in a message")]})
+    _, state = poll(scheduler, store)
+    assert state.health["um_account"].errors == counted(other=1)
+    assert state.last_error == "um_account: other: unexpected error: RuntimeError"
+    assert state.up is False
+
+
+def test_a_timestamp_refusal_that_succeeded_on_retry_is_counted_once_and_up():
+    scheduler, store, _ = make_scheduler({UM_V1: [(UM_REPLY, 1)]})
+    refused, state = poll(scheduler, store)
+    health = state.health["um_account"]
+    assert refused is False
+    assert health.errors == counted(timestamp=1)
+    assert (state.up, health.up) == (True, True)
+
+
+def test_a_timestamp_refusal_refused_again_on_retry_is_counted_once():
+    error = classify_reply(400, b'{"code": -1021, "msg": "Timestamp outside recvWindow"}', None)
+    error.after_timestamp_retry = True
+    scheduler, store, _ = make_scheduler({UM_V1: [error]})
+    refused, state = poll(scheduler, store)
+    health = state.health["um_account"]
+    assert refused is False
+    assert health.errors == counted(timestamp=1)
+    assert (state.up, health.up) == (False, False)
+
+
+def test_a_timestamp_refusal_without_a_retry_is_counted_once():
+    # The clock could not be measured, so the client did not retry.
+    error = classify_reply(400, b'{"code": -1021, "msg": "Timestamp outside recvWindow"}', None)
+    scheduler, store, _ = make_scheduler({UM_V1: [error]})
+    _, state = poll(scheduler, store)
+    assert state.health["um_account"].errors == counted(timestamp=1)
+
+
+def test_a_retired_endpoint_moves_the_account_to_its_successor_within_the_poll():
+    retired = classify_reply(400, RETIRED_BODY, None)
+    assert retired is not None and retired.retired
+    scheduler, store, client = make_scheduler({UM_V1: [retired], UM_V2: [UM_REPLY, UM_REPLY]})
+    refused, state = poll(scheduler, store)
+    health = state.health["um_account"]
+    assert refused is False
+    assert client.requested == [UM_V1, UM_V2]
+    assert (health.on_successor, health.fallbacks) == (True, 1)
+    assert health.errors == counted()
+    assert (state.up, health.up) == (True, True)
+    fallbacks = state.self_fragments["binance_pm_exporter_endpoint_fallbacks_total"]
+    assert b'{account="main",collector="um_account"} 1.0' in fallbacks
+    poll(scheduler, store)
+    assert client.requested == [UM_V1, UM_V2, UM_V2]
+    assert health.fallbacks == 1
+
+
+def test_one_failing_collector_sets_the_account_down_and_leaves_the_others_up():
+    scheduler, store, _ = make_scheduler(
+        {UM_V1: [UM_REPLY], "/papi/v1/account": [ApiError("timeout", "slow")]},
+        collectors=["um_account", "account"],
+    )
+    _, state = poll(scheduler, store)
+    assert state.up is False
+    assert (state.health["um_account"].up, state.health["account"].up) == (True, False)
+    assert state.health["um_account"].errors == counted()
+    assert state.health["account"].errors == counted(timeout=1)
+
+
+# --- an account's loop in fake time ------------------------------------------------------------
+
+
+class Stop(BaseException):
+    """Ends an account's loop once its scripted polls are used up."""
+
+
+class FakeTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock only moves when the scheduler sleeps."""
+
+    now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def poll_times(monkeypatch, refusals: list[bool]) -> list[float]:
+    """When the account's loop polls, given whether each poll's key was refused."""
+    scheduler, _, _ = make_scheduler({})
+    account = scheduler.config.accounts[0]
+    assert scheduler.config.poll_interval_seconds == 15.0
+    loop = FakeTimeLoop()
+    polled: list[float] = []
+
+    async def fake_poll(*args: object) -> bool:
+        if len(polled) == len(refusals):
+            raise Stop
+        polled.append(loop.now)
+        return refusals[len(polled) - 1]
+
+    async def fake_sleep(wake: asyncio.Event, seconds: float) -> bool:
+        loop.now += max(0.0, seconds)
+        return False
+
+    monkeypatch.setattr(scheduler, "poll", fake_poll)
+    monkeypatch.setattr("exporter.scheduler._sleep_or_wake", fake_sleep)
+
+    async def run() -> None:
+        scheduler._polling[account.name] = _Polling(account, credentials_for(account))
+        await scheduler._run_account(account.name, first_at=0.0)
+
+    with asyncio.Runner(loop_factory=lambda: loop) as runner, pytest.raises(Stop):
+        runner.run(run())
+    return polled
+
+
+def test_a_refused_key_is_retried_after_a_doubling_delay_up_to_the_cap(monkeypatch):
+    polled = poll_times(monkeypatch, [True] * 9)
+    assert polled == [0.0, 15.0, 45.0, 105.0, 225.0, 465.0, 945.0, 1545.0, 2145.0]
+
+
+def test_an_accepted_key_is_polled_at_the_interval_again(monkeypatch):
+    polled = poll_times(monkeypatch, [True, True, True, False, False, True, False])
+    assert polled == [0.0, 15.0, 45.0, 105.0, 120.0, 135.0, 150.0]
