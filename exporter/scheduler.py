@@ -26,6 +26,7 @@ from exporter.collectors import (
     ParseOptions,
     Provided,
     Result,
+    poll_order,
 )
 from exporter.config import AccountConfig, Config
 from exporter.snapshot import AccountState, CollectorHealth, Store
@@ -235,7 +236,7 @@ class Scheduler:
         auth_error: ApiError | None = None
         all_ok = True
         # Account details first: their positions decide which position-risk rows are kept.
-        for name in sorted(names, key=lambda n: COLLECTORS[n].follows is not None):
+        for name in poll_order(names):
             item = by_name[name]
             health = state.health[name]
             collector = endpoints[name]
@@ -262,9 +263,15 @@ class Scheduler:
                 log.info("collector recovered", account=account.name, collector=name)
             health.up, health.last_success, health.failure_logged = True, now, False
             self._note_result(account.name, name, health, result)
+        self._roll_up(state, all_ok, now)
+        self._note_auth(account.name, auth_error)
+        return auth_error is not None
+
+    def _roll_up(self, state: AccountState, all_ok: bool, now: float) -> None:
+        """The account's own state after its collectors settled, and the poll published."""
         if all_ok:
             if not state.up and state.ever_succeeded:
-                log.info("account recovered", account=account.name)
+                log.info("account recovered", account=state.name)
             state.up, state.last_success, state.ever_succeeded = True, now, True
         else:
             state.up = False
@@ -274,8 +281,6 @@ class Scheduler:
             status.used_weight_1m = self.client.used_weight_1m
         status.clock_offset_seconds = self.client.clock.offset_seconds
         self.store.changed()
-        self._note_auth(account.name, auth_error)
-        return auth_error is not None
 
     @staticmethod
     def _endpoint(state: AccountState, name: str) -> Collector:

@@ -331,3 +331,21 @@ def test_a_refused_key_is_retried_after_a_doubling_delay_up_to_the_cap(monkeypat
 def test_an_accepted_key_is_polled_at_the_interval_again(monkeypatch):
     polled = poll_times(monkeypatch, [True, True, True, False, False, True, False])
     assert polled == [0.0, 15.0, 45.0, 105.0, 120.0, 135.0, 150.0]
+
+
+def test_poll_order_puts_each_collector_after_the_one_it_follows() -> None:
+    from exporter.collectors import poll_order
+
+    assert poll_order(("um_position_risk", "account", "um_account")) == (
+        "account",
+        "um_account",
+        "um_position_risk",
+    )
+    assert poll_order(("cm_position_risk", "um_position_risk", "cm_account", "um_account")) == (
+        "cm_account",
+        "um_account",
+        "cm_position_risk",
+        "um_position_risk",
+    )
+    # Without its leader, a follower keeps its place (it then keeps open positions alone).
+    assert poll_order(("um_position_risk", "account")) == ("um_position_risk", "account")

@@ -86,4 +86,15 @@ def _registry() -> dict[str, Collector]:
 
 
 COLLECTORS: dict[str, Collector] = _registry()
+
+
+def poll_order(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The order a poll settles collectors in: each after the one it ``follows``.
+
+    Follows chains are one step (a position-risk collector after its account detail); the
+    relative order of the others is kept.
+    """
+    return tuple(sorted(names, key=lambda n: COLLECTORS[n].follows in names))
+
+
 DEFAULT_COLLECTORS: tuple[str, ...] = ("um_account", "account", "um_position_risk")
