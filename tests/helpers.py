@@ -144,11 +144,16 @@ def unblock(fifo: Path) -> None:
     os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
 
 
-def promtool() -> str:
-    """The promtool binary; CI must have it (fail), elsewhere skip with the reason."""
-    path = shutil.which("promtool")
+def required_binary(name: str) -> str:
+    """A binary of Debian's prometheus package: CI must have it (fail), elsewhere skip."""
+    path = shutil.which(name)
     if path:
         return path
     if os.environ.get("CI") == "true":
-        pytest.fail("promtool is required under CI=true (Debian package 'prometheus')")
-    pytest.skip("promtool not installed (apt-get install prometheus)")
+        pytest.fail(f"{name} is required under CI=true (Debian package 'prometheus')")
+    pytest.skip(f"{name} not installed (apt-get install prometheus)")
+
+
+def promtool() -> str:
+    """The promtool binary, the one lookup every test uses."""
+    return required_binary("promtool")

@@ -178,7 +178,7 @@ def test_self_metrics_exist_from_the_first_scrape_with_zero_counters(sim, accoun
     exp = ExporterThread(config)
     with exp:
         # Stop the polls before they run so the scrape sees the initial state.
-        exp.call(lambda: [t.cancel() for t in exp.exporter.scheduler._tasks.values()])
+        exp.stop_polling()
         samples = exp.samples()
     reasons = {
         "timeout",
@@ -231,7 +231,7 @@ def test_openmetrics_when_asked_and_same_samples_as_text(sim, accounts):
     config = make_config(sim.base_url, accounts)
     with ExporterThread(config) as exp:
         wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="hedge") == 1)
-        exp.call(lambda: [t.cancel() for t in exp.exporter.scheduler._tasks.values()])
+        exp.stop_polling()
         text = exp.text()
         om = exp.text(Accept="application/openmetrics-text; version=1.0.0")
     assert om.endswith("# EOF\n")
@@ -252,7 +252,7 @@ def test_gzip_is_served_when_accepted(sim, accounts):
     config = make_config(sim.base_url, accounts[:1])
     with ExporterThread(config) as exp:
         wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
-        exp.call(lambda: [t.cancel() for t in exp.exporter.scheduler._tasks.values()])
+        exp.stop_polling()
         # The first scrape of a new body gets it uncompressed while it is compressed in the
         # background; the next ones get the cached gzip.
         first = httpx.get(exp.url + "/metrics", headers={"Accept-Encoding": "gzip"})
