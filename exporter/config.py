@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from exporter.binance.signing import HmacSigner, InvalidKeyError, Signer, signer_from_pem
 from exporter.blocking import start_in_daemon_thread, thread_result
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
 from exporter.redaction import redact_url
@@ -84,6 +85,13 @@ class AccountConfig:
     api_secret: Secret | None
     private_key_pem: Secret | None
     collectors: tuple[str, ...]
+    # Built once, at load, from the secret or key above (which decide equality on reload); its
+    # repr never shows key material.
+    signer: Signer = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.signer is None:
+            object.__setattr__(self, "signer", make_signer(self.api_secret, self.private_key_pem))
 
     def weight_per_poll(self) -> int:
         return sum(COLLECTORS[c].weight for c in self.collectors)
@@ -369,13 +377,13 @@ def _accounts(
         api_key = _secret(item, path, "api_key", warnings)
         if api_key is None:
             raise ConfigError(f"{path}.api_key", "is required (api_key or api_key_file)")
-        api_secret, private_key = _signing_key(item, path, warnings)
+        api_secret, private_key, signer = _signing_key(item, path, warnings)
         collectors = (
             _collectors(item["collectors"], f"{path}.collectors")
             if "collectors" in item
             else default_collectors
         )
-        out.append(AccountConfig(name, api_key, api_secret, private_key, collectors))
+        out.append(AccountConfig(name, api_key, api_secret, private_key, collectors, signer))
     return tuple(out)
 
 
@@ -390,8 +398,10 @@ def _account_name(item: dict, path: str, seen: set[str]) -> str:
     return name
 
 
-def _signing_key(item: dict, path: str, warnings: list[str]) -> tuple[Secret | None, Secret | None]:
-    """The HMAC secret or the private key (exactly one of them), checked."""
+def _signing_key(
+    item: dict, path: str, warnings: list[str]
+) -> tuple[Secret | None, Secret | None, Signer]:
+    """The HMAC secret or the private key (exactly one of them), checked, and its signer."""
     api_secret = _secret(item, path, "api_secret", warnings)
     private_key = _secret_file(item, path, "private_key_file", warnings, strip=False)
     if api_secret is not None and private_key is not None:
@@ -404,15 +414,27 @@ def _signing_key(item: dict, path: str, warnings: list[str]) -> tuple[Secret | N
             "is required (api_secret, api_secret_file or private_key_file)",
         )
     if private_key is not None:
-        _check_private_key(private_key, f"{path}.private_key_file", item["private_key_file"])
-    return api_secret, private_key
+        signer = _private_key_signer(
+            private_key, f"{path}.private_key_file", item["private_key_file"]
+        )
+        return None, private_key, signer
+    assert api_secret is not None
+    return api_secret, None, HmacSigner(api_secret.reveal())
 
 
-def _check_private_key(pem: Secret, path: str, filename: str) -> None:
-    from exporter.binance.signing import InvalidKeyError, signer_from_pem
+def make_signer(api_secret: Secret | None, private_key_pem: Secret | None) -> Signer:
+    """The account's signer: HMAC from the secret, or RSA/Ed25519 from the private key."""
+    if api_secret is not None:
+        return HmacSigner(api_secret.reveal())
+    if private_key_pem is None:
+        raise ValueError("an account needs an API secret or a private key")
+    return signer_from_pem(private_key_pem.reveal().encode())
 
+
+def _private_key_signer(pem: Secret, path: str, filename: str) -> Signer:
+    """The key parsed once, at load: its signer, or a config error naming the file."""
     try:
-        signer_from_pem(pem.reveal().encode())
+        return signer_from_pem(pem.reveal().encode())
     except InvalidKeyError as exc:
         raise ConfigError(path, f"{filename}: {exc}") from None
 

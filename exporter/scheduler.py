@@ -18,7 +18,6 @@ import structlog
 
 from exporter.binance.client import Credentials, PapiClient
 from exporter.binance.errors import ApiError, unexpected_error
-from exporter.binance.signing import HmacSigner, Signer, signer_from_pem
 from exporter.collectors import (
     COLLECTORS,
     BadPayload,
@@ -58,12 +57,8 @@ def auth_backoff(failures: int, interval: float, cap: float = AUTH_BACKOFF_CAP) 
 
 
 def credentials_for(account: AccountConfig) -> Credentials:
-    if account.api_secret is not None:
-        signer: Signer = HmacSigner(account.api_secret.reveal())
-    else:
-        assert account.private_key_pem is not None
-        signer = signer_from_pem(account.private_key_pem.reveal().encode())
-    return Credentials(account.api_key.reveal(), signer)
+    """The key and the signer the config built at load (a private key is parsed once)."""
+    return Credentials(account.api_key.reveal(), account.signer)
 
 
 @dataclass

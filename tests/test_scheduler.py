@@ -349,3 +349,33 @@ def test_poll_order_puts_each_collector_after_the_one_it_follows() -> None:
     )
     # Without its leader, a follower keeps its place (it then keeps open positions alone).
     assert poll_order(("um_position_risk", "account")) == ("um_position_risk", "account")
+
+
+def test_each_signer_is_built_once_at_load_and_never_shows_its_key(tmp_path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from exporter.config import parse_config
+
+    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(pem)
+    key_file.chmod(0o600)
+    raw = {
+        "base_url": "http://127.0.0.1:1",
+        "accounts": [
+            {"name": "h", "api_key": "k1", "api_secret": "s3cr3t-value"},
+            {"name": "e", "api_key": "k2", "private_key_file": str(key_file)},
+        ],
+    }
+    first, again = parse_config(raw, {}), parse_config(raw, {})
+    hmac_account, ed_account = first.accounts
+    assert (hmac_account.signer.kind, ed_account.signer.kind) == ("hmac", "ed25519")
+    assert credentials_for(ed_account).signer is ed_account.signer  # no parse per loop start
+    assert first.accounts == again.accounts  # a reload of the same file changes no account
+    shown = repr(first.accounts) + repr(hmac_account.signer) + repr(ed_account.signer)
+    assert "s3cr3t-value" not in shown and "PRIVATE KEY" not in shown

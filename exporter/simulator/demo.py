@@ -134,7 +134,7 @@ async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator,
     """
     from dataclasses import replace
 
-    from exporter.config import Secret, parse_config
+    from exporter.config import Secret, make_signer, parse_config
 
     accounts, credentials = demo_accounts()
     simulator = Simulator(accounts)
@@ -157,8 +157,9 @@ async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator,
     keyed = []
     for account, c in zip(config.accounts, credentials, strict=True):
         if c.private_key_pem is not None:
+            pem = Secret(c.private_key_pem.decode())
             account = replace(
-                account, api_secret=None, private_key_pem=Secret(c.private_key_pem.decode())
+                account, api_secret=None, private_key_pem=pem, signer=make_signer(None, pem)
             )
         keyed.append(account)
     return simulator, replace(config, accounts=tuple(keyed))
