@@ -390,31 +390,30 @@ class Scheduler:
     ) -> None:
         if result.skipped:
             health.skipped += result.skipped
-            key = (account, collector, "skipped")
-            if key not in self._warned:
-                self._warned.add(key)
-                log.warning(
-                    "malformed entries skipped",
-                    account=account,
-                    collector=collector,
-                    count=result.skipped,
-                )
+            self._warn_once(
+                (account, collector, "skipped"),
+                "malformed entries skipped",
+                account=account,
+                collector=collector,
+                count=result.skipped,
+            )
         if result.skipped_fields:
             health.skipped_fields += result.skipped_fields
-            key = (account, collector, "fields")
-            if key not in self._warned:
-                self._warned.add(key)
-                log.warning(
-                    "unreadable fields left out",
-                    account=account,
-                    collector=collector,
-                    count=result.skipped_fields,
-                )
+            self._warn_once(
+                (account, collector, "fields"),
+                "unreadable fields left out",
+                account=account,
+                collector=collector,
+                count=result.skipped_fields,
+            )
         for note in result.notes:
-            key = ("", collector, note)  # e.g. a new account status: once per process
-            if key not in self._warned:
-                self._warned.add(key)
-                log.warning(note, account=account, collector=collector)
+            # e.g. a new account status: once per process, whichever account shows it first
+            self._warn_once(("", collector, note), note, account=account, collector=collector)
+
+    def _warn_once(self, key: tuple[str, str, str], event: str, **fields: Any) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(event, **fields)
 
 
 async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
