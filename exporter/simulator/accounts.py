@@ -52,10 +52,10 @@ import base64
 import hashlib
 import hmac
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Literal, get_args
+from typing import Literal, TypeVar, get_args
 from urllib.parse import unquote
 
 import orjson
@@ -77,6 +77,8 @@ Mode = Literal["one_way", "hedge"]
 NumberStyle = Literal["live", "padded"]
 NUMBER_STYLES: tuple[NumberStyle, ...] = get_args(NumberStyle)
 PositionKey = tuple[str, str]  # (symbol, positionSide)
+P = TypeVar("P", bound="UMPosition")  # a UM or COIN-M position
+S = TypeVar("S", "UMSymbol", "CMSymbol")
 
 Q8 = quantum(8)
 NO_MAINT_UNI_MMR = Decimal("99999999")
@@ -649,6 +651,30 @@ def _risk_keys(
     ]
 
 
+def _position_risk(
+    account: SimAccount,
+    rows: Sequence[tuple[P, S, PositionFigures]],
+    symbols: Mapping[str, S],
+    symbol: str | None,
+    flat_rows: bool,
+    open_row: Callable[[P, S, PositionFigures], dict],
+    flat_row: Callable[[S, str, P | None], dict],
+) -> Payload:
+    """One position risk reply, UM or COIN-M: open positions, and flat rows when asked."""
+    held = {(p.symbol, p.side): (p, sym, f) for p, sym, f in rows if p.amount}
+    orders = {(p.symbol, p.side): p for p, _, _ in rows}
+    out = []
+    for key in _risk_keys(account, list(held), symbols, flat_rows):
+        if symbol is not None and key[0] != symbol:
+            continue
+        found = held.get(key)
+        if found is None:
+            out.append(flat_row(symbols[key[0]], key[1], orders.get(key)))
+        else:
+            out.append(open_row(*found))
+    return Payload(orjson.dumps(out))
+
+
 def position_risk_payload(
     account: SimAccount,
     risk: Risk,
@@ -658,53 +684,43 @@ def position_risk_payload(
     flat_rows: bool = False,
 ) -> Payload:
     """GET /papi/v1/um/positionRisk: open positions (and flat rows), optionally one symbol."""
-    held = {(p.symbol, p.side): (p, sym, f) for p, sym, f in risk.um if p.amount}
-    out = []
-    for key in _risk_keys(account, list(held), market.um, flat_rows):
-        if symbol is not None and key[0] != symbol:
-            continue
-        found = held.get(key)
-        if found is None:
-            out.append(_um_flat_row(market.um[key[0]], key[1], account.um_position(*key), spell))
-            continue
-        position, sym, f = found
+
+    def open_row(position: UMPosition, sym: UMSymbol, f: PositionFigures) -> dict:
         liquidation = liquidation_price(sym.mark, position.amount, risk)
         # Field order of a live reply (ccxt's capture), breakEvenPrice included.
-        out.append(
-            {
-                "symbol": sym.symbol,
-                "positionAmt": spell.amount(position.amount, sym.quantity_precision),
-                "entryPrice": spell.price(position.entry_price),
-                "markPrice": spell.money(sym.mark),
-                "unRealizedProfit": spell.money(f.unrealized),
-                "liquidationPrice": spell.money(liquidation) if liquidation else "0",
-                "leverage": str(position.leverage),
-                "positionSide": position.side,
-                "updateTime": position.update_time,
-                "maxNotionalValue": spell.price(sym.max_notional),
-                "notional": spell.money(f.notional),
-                "breakEvenPrice": spell.money(f.break_even),
-            }
-        )
-    return Payload(orjson.dumps(out))
+        return {
+            "symbol": sym.symbol,
+            "positionAmt": spell.amount(position.amount, sym.quantity_precision),
+            "entryPrice": spell.price(position.entry_price),
+            "markPrice": spell.money(sym.mark),
+            "unRealizedProfit": spell.money(f.unrealized),
+            "liquidationPrice": spell.money(liquidation) if liquidation else "0",
+            "leverage": str(position.leverage),
+            "positionSide": position.side,
+            "updateTime": position.update_time,
+            "maxNotionalValue": spell.price(sym.max_notional),
+            "notional": spell.money(f.notional),
+            "breakEvenPrice": spell.money(f.break_even),
+        }
 
+    def flat_row(sym: UMSymbol, side: str, order: UMPosition | None) -> dict:
+        """A flat side: zero figures, the mark, and a leftover liquidation price."""
+        return {
+            "symbol": sym.symbol,
+            "positionAmt": spell.amount(ZERO, sym.quantity_precision),
+            "entryPrice": "0.0",
+            "markPrice": spell.money(sym.mark),
+            "unRealizedProfit": "0.00000000",
+            "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
+            "leverage": str(sym.default_leverage if order is None else order.leverage),
+            "positionSide": side,
+            "updateTime": 0 if order is None else order.update_time,
+            "maxNotionalValue": spell.price(sym.max_notional),
+            "notional": "0",
+            "breakEvenPrice": "0.0",
+        }
 
-def _um_flat_row(sym: UMSymbol, side: str, order: UMPosition | None, spell: Spelling) -> dict:
-    """A flat side: zero figures, the mark, and a leftover liquidation price."""
-    return {
-        "symbol": sym.symbol,
-        "positionAmt": spell.amount(ZERO, sym.quantity_precision),
-        "entryPrice": "0.0",
-        "markPrice": spell.money(sym.mark),
-        "unRealizedProfit": "0.00000000",
-        "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
-        "leverage": str(sym.default_leverage if order is None else order.leverage),
-        "positionSide": side,
-        "updateTime": 0 if order is None else order.update_time,
-        "maxNotionalValue": spell.price(sym.max_notional),
-        "notional": "0",
-        "breakEvenPrice": "0.0",
-    }
+    return _position_risk(account, risk.um, market.um, symbol, flat_rows, open_row, flat_row)
 
 
 def cm_position_risk_payload(
@@ -716,51 +732,41 @@ def cm_position_risk_payload(
     flat_rows: bool = False,
 ) -> Payload:
     """GET /papi/v1/cm/positionRisk: the COIN-M twin, in a live reply's field order."""
-    held = {(p.symbol, p.side): (p, sym, f) for p, sym, f in risk.cm if p.amount}
-    out = []
-    for key in _risk_keys(account, list(held), market.cm, flat_rows):
-        if symbol is not None and key[0] != symbol:
-            continue
-        found = held.get(key)
-        if found is None:
-            out.append(_cm_flat_row(market.cm[key[0]], key[1], account.cm_position(*key), spell))
-            continue
-        position, sym, f = found
+
+    def open_row(position: CMPosition, sym: CMSymbol, f: PositionFigures) -> dict:
         liquidation = liquidation_price(sym.mark, f.notional, risk)
-        out.append(
-            {
-                "symbol": sym.symbol,
-                "positionAmt": spell.amount(position.amount, 0),
-                "entryPrice": spell.price(position.entry_price),
-                "markPrice": spell.money(sym.mark),
-                "unRealizedProfit": spell.money(f.unrealized),
-                "liquidationPrice": spell.money(liquidation) if liquidation else "0",
-                "leverage": str(position.leverage),
-                "positionSide": position.side,
-                "updateTime": position.update_time,
-                "maxQty": plain(sym.max_qty),
-                "notionalValue": spell.money(f.notional),
-                "breakEvenPrice": spell.money(f.break_even),
-            }
-        )
-    return Payload(orjson.dumps(out))
+        return {
+            "symbol": sym.symbol,
+            "positionAmt": spell.amount(position.amount, 0),
+            "entryPrice": spell.price(position.entry_price),
+            "markPrice": spell.money(sym.mark),
+            "unRealizedProfit": spell.money(f.unrealized),
+            "liquidationPrice": spell.money(liquidation) if liquidation else "0",
+            "leverage": str(position.leverage),
+            "positionSide": position.side,
+            "updateTime": position.update_time,
+            "maxQty": plain(sym.max_qty),
+            "notionalValue": spell.money(f.notional),
+            "breakEvenPrice": spell.money(f.break_even),
+        }
 
+    def flat_row(sym: CMSymbol, side: str, order: CMPosition | None) -> dict:
+        return {
+            "symbol": sym.symbol,
+            "positionAmt": "0",
+            "entryPrice": "0.0",
+            "markPrice": spell.money(sym.mark),
+            "unRealizedProfit": "0.00000000",
+            "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
+            "leverage": str(sym.default_leverage if order is None else order.leverage),
+            "positionSide": side,
+            "updateTime": 0 if order is None else order.update_time,
+            "maxQty": plain(sym.max_qty),
+            "notionalValue": "0",
+            "breakEvenPrice": "0.00000000",
+        }
 
-def _cm_flat_row(sym: CMSymbol, side: str, order: CMPosition | None, spell: Spelling) -> dict:
-    return {
-        "symbol": sym.symbol,
-        "positionAmt": "0",
-        "entryPrice": "0.0",
-        "markPrice": spell.money(sym.mark),
-        "unRealizedProfit": "0.00000000",
-        "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
-        "leverage": str(sym.default_leverage if order is None else order.leverage),
-        "positionSide": side,
-        "updateTime": 0 if order is None else order.update_time,
-        "maxQty": plain(sym.max_qty),
-        "notionalValue": "0",
-        "breakEvenPrice": "0.00000000",
-    }
+    return _position_risk(account, risk.cm, market.cm, symbol, flat_rows, open_row, flat_row)
 
 
 def account_payload(risk: Risk, update_time: int, spell: Spelling = LIVE) -> Payload:
