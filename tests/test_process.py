@@ -36,6 +36,14 @@ def start_exporter(config: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def sigterm(proc: subprocess.Popen) -> tuple[str, str, float]:
+    """SIGTERM, then the process' output and how long it took to exit."""
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    return out, err, time.monotonic() - started
+
+
 def listening_port(proc: subprocess.Popen, lines: list[str]) -> int:
     assert proc.stderr is not None
     deadline = time.monotonic() + 15
@@ -84,10 +92,7 @@ def test_debug_log_of_a_full_run_holds_no_secret_and_sigterm_exits_cleanly(sim, 
         assert httpx.get(url + "/readyz").status_code == 503  # badkey never succeeds
         page = httpx.get(url + "/").text
         assert "badkey" in page and "auth" in page
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=10)
-        stopped_in = time.monotonic() - started
+        out, err, stopped_in = sigterm(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -140,10 +145,7 @@ def test_sigterm_during_the_first_clock_sync_exits_at_once(sim, accounts, tmp_pa
         proc = start_exporter(config)
         try:
             listening_port(proc, [])  # logged before the first clock sync
-            started = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=10)
-            stopped_in = time.monotonic() - started
+            _, _, stopped_in = sigterm(proc)
         finally:
             if proc.poll() is None:
                 proc.kill()

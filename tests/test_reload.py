@@ -27,7 +27,7 @@ from tests.helpers import (
     value,
     wait_for,
 )
-from tests.test_process import listening_port, start_exporter
+from tests.test_process import listening_port, sigterm, start_exporter
 
 
 def write_config(path: Path, sim, accounts: list[dict], **extra) -> Path:
@@ -202,10 +202,7 @@ def test_a_config_that_blocks_on_read_holds_neither_scrapes_nor_polls_nor_sigter
         wait_for(lambda: last_success() > before, timeout=5)
         for _ in range(10):
             assert httpx.get(url, timeout=1).status_code == 200
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
-        stopped_in = time.monotonic() - started
+        _, err, stopped_in = sigterm(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -286,10 +283,7 @@ def test_sigterm_while_reload_requests_wait_for_a_blocked_read_exits_at_once(
         for post in posts:
             post.start()
         wait_for(lambda: len(established(proc.pid, port)) == 3)
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
-        stopped_in = time.monotonic() - started
+        _, err, stopped_in = sigterm(proc)
         for post in posts:
             post.join(5)
     finally:
