@@ -18,6 +18,7 @@ from exporter.binance.clock import ServerClock
 from exporter.blocking import start_in_daemon_thread
 from exporter.config import (
     LOAD_TIMEOUT_SECONDS,
+    ClientSettings,
     Config,
     ConfigError,
     load_config,
@@ -79,10 +80,10 @@ class Exporter:
         status = ExporterStatus(
             version=__version__,
             planned_weight_per_minute=config.planned_weight_per_minute(),
-            poll_interval_seconds=config.poll_interval_seconds,
+            poll_interval_seconds=config.polling.interval_seconds,
             reload_success_time=time.time(),
         )
-        self.store = Store(status, config.stale_after_seconds)
+        self.store = Store(status)
         self.renderer = Renderer(self.store)
         self._http: httpx.AsyncClient | None = None
         self._runner: web.AppRunner | None = None
@@ -104,9 +105,9 @@ class Exporter:
         # One keep-alive client for the base URL; Binance allows many requests per connection.
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self._http = httpx.AsyncClient(
-            limits=limits, timeout=cfg.request_timeout_seconds, follow_redirects=False
+            limits=limits, timeout=cfg.client.request_timeout_seconds, follow_redirects=False
         )
-        client = self._make_client(cfg)
+        client = self._make_client(cfg.client)
         # Every account's state exists before the first scrape can arrive.
         self.scheduler = Scheduler(cfg, self.store, client)
         reload = self.reload if self.config_path is not None else None
@@ -152,14 +153,14 @@ class Exporter:
             address=f"{self.listen_host or ''}:{self.port}",
             path=self.telemetry_path,
             accounts=len(cfg.accounts),
-            poll_interval_seconds=cfg.poll_interval_seconds,
+            poll_interval_seconds=cfg.polling.interval_seconds,
             planned_weight_per_minute=round(cfg.planned_weight_per_minute(), 1),
             max_connections=guard.cap,
         )
         await self._start_clock(client.clock)
         self.scheduler.start()
 
-    def _make_client(self, cfg: Config) -> PapiClient:
+    def _make_client(self, cfg: ClientSettings) -> PapiClient:
         assert self._http is not None
         # A new clock on the same time URL starts from the offset measured so far, in case its
         # first measurement fails.
@@ -222,14 +223,13 @@ class Exporter:
             for warning in new.warnings:
                 log.warning("insecure secret file", detail=warning)
             client = self.scheduler.client
-            if _client_settings(new) != _client_settings(self.config):
-                client = self._make_client(new)
+            if new.client != self.config.client:
+                client = self._make_client(new.client)
                 await self._start_clock(client.clock)
             added, removed, changed = await self.scheduler.apply(new, client)
             self.config = new
-            self.store.stale_after = new.stale_after_seconds
             status.planned_weight_per_minute = new.planned_weight_per_minute()
-            status.poll_interval_seconds = new.poll_interval_seconds
+            status.poll_interval_seconds = new.polling.interval_seconds
             status.reload_successful, status.reload_success_time = True, time.time()
             self.store.changed()
             await self.renderer.publish()  # a scrape right after the reply sees the new state
@@ -239,7 +239,7 @@ class Exporter:
                 added=",".join(added),
                 removed=",".join(removed),
                 changed=",".join(changed),
-                poll_interval_seconds=new.poll_interval_seconds,
+                poll_interval_seconds=new.polling.interval_seconds,
             )
             return True, "configuration reloaded"
 
@@ -280,14 +280,3 @@ class Exporter:
             await self._runner.cleanup()
         if self._http is not None:
             await self._http.aclose()
-
-
-def _client_settings(cfg: Config) -> tuple:
-    """What the PAPI client is built from; a change needs a new client (not a new gate)."""
-    return (
-        cfg.base_url,
-        cfg.time_url,
-        cfg.recv_window_ms,
-        cfg.request_timeout_seconds,
-        cfg.max_response_bytes,
-    )

@@ -124,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     for warning in config.warnings:
         log.warning("insecure secret file", detail=warning)
-    if config.poll_interval_auto:
+    if config.polling.interval_auto:
         log.info(
             "poll interval chosen to fit the weight budget",
-            poll_interval_seconds=config.poll_interval_seconds,
+            poll_interval_seconds=config.polling.interval_seconds,
             planned_weight_per_minute=round(config.planned_weight_per_minute(), 1),
-            max_weight_per_minute=config.max_weight_per_minute,
+            max_weight_per_minute=config.polling.max_weight_per_minute,
         )
     if args.config_check:
         print(f"configuration {args.config_file} is valid\n{config.summary()}")
@@ -229,7 +229,7 @@ async def _run_demo(args: argparse.Namespace, web_security: WebSecurity | None) 
         )
     log.info(
         "demo mode: polling the built-in simulator",
-        base_url=redact_url(config.base_url),
+        base_url=redact_url(config.client.base_url),
         accounts=[a.name for a in config.accounts],
     )
     try:

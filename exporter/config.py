@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -29,6 +29,8 @@ MAX_RECV_WINDOW_MS = 60_000
 # Binance's PM REST limit per IP per minute (REQUEST_WEIGHT); the budget may not exceed it.
 BINANCE_WEIGHT_LIMIT = 6000
 DEFAULT_POLL_INTERVAL = 15.0
+# Data older than this many of its collector's intervals is stale (unless stale_after_seconds).
+STALE_INTERVALS = 3.0
 # A config or web config file is a few KiB; a secret file holds one key (a 16384-bit RSA PEM is
 # about 13 KiB). Only this much (plus one byte, to tell) is ever read, so /dev/zero or a huge
 # file is refused at once instead of filling the memory.
@@ -79,12 +81,22 @@ class Secret:
 
 
 @dataclass(frozen=True)
+class CollectorEntry:
+    """One collector of an account and how often it polls (resolved at load)."""
+
+    name: str
+    interval_seconds: float
+    # No interval of its own: it follows the poll interval (and ``auto`` may stretch it).
+    follows_poll: bool = True
+
+
+@dataclass(frozen=True)
 class AccountConfig:
     name: str
     api_key: Secret
     api_secret: Secret | None
     private_key_pem: Secret | None
-    collectors: tuple[str, ...]
+    collectors: tuple[CollectorEntry, ...]
     # Built once, at load, from the secret or key above (which decide equality on reload); its
     # repr never shows key material.
     signer: Signer = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
@@ -93,56 +105,103 @@ class AccountConfig:
         if self.signer is None:
             object.__setattr__(self, "signer", make_signer(self.api_secret, self.private_key_pem))
 
-    def weight_per_poll(self) -> int:
-        return sum(COLLECTORS[c].weight for c in self.collectors)
+    @property
+    def collector_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.collectors)
+
+    def weight_per_minute(self) -> float:
+        return planned_weight((self,))
 
 
 @dataclass(frozen=True, repr=False)
-class Config:
+class ClientSettings:
+    """What the API client and the clock are built from: a change needs a new client."""
+
     base_url: str
     time_url: str
-    poll_interval_seconds: float
-    poll_interval_auto: bool
     request_timeout_seconds: float
     recv_window_ms: int
-    stale_after_seconds: float
-    include_zero_positions: bool
-    collectors: tuple[str, ...]
-    max_weight_per_minute: int
     max_response_bytes: int
+
+    def __repr__(self) -> str:
+        # The dataclass repr, with the URLs' passwords hidden like everywhere else.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["base_url"] = redact_url(self.base_url)
+        shown["time_url"] = redact_url(self.time_url)
+        return f"ClientSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+
+@dataclass(frozen=True)
+class PollingSettings:
+    """When collectors poll and how long their data counts as fresh."""
+
+    interval_seconds: float
+    interval_auto: bool
+    max_weight_per_minute: int
+    # Given by the user for every collector; None: 3 x each collector's own interval.
+    stale_after_seconds: float | None = None
+
+    def stale_after(self, entry: CollectorEntry) -> float:
+        if self.stale_after_seconds is not None:
+            return self.stale_after_seconds
+        return STALE_INTERVALS * entry.interval_seconds
+
+
+@dataclass(frozen=True)
+class PositionSettings:
+    include_zero: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    client: ClientSettings
+    polling: PollingSettings
+    positions: PositionSettings
     accounts: tuple[AccountConfig, ...]
     # Non-fatal findings (loose secret file permissions) for the caller to log.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
-    def __repr__(self) -> str:
-        # The dataclass repr, with the URLs' passwords hidden like everywhere else.
-        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
-        shown["base_url"] = redact_url(self.base_url)
-        shown["time_url"] = redact_url(self.time_url)
-        return f"Config({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
-
     def planned_weight_per_minute(self) -> float:
-        return planned_weight(self.accounts, self.poll_interval_seconds)
+        return planned_weight(self.accounts)
 
     def summary(self) -> str:
-        interval = f"{self.poll_interval_seconds:g}s" + (
-            " (auto)" if self.poll_interval_auto else ""
+        polling = self.polling
+        interval = f"{polling.interval_seconds:g}s" + (" (auto)" if polling.interval_auto else "")
+        stale = (
+            f"{polling.stale_after_seconds:g}s"
+            if polling.stale_after_seconds is not None
+            else f"{STALE_INTERVALS:g} x each collector's interval"
         )
         lines = [
-            f"base_url: {redact_url(self.base_url)}",
-            f"poll interval: {interval}, stale after {self.stale_after_seconds:g}s",
+            f"base_url: {redact_url(self.client.base_url)}",
+            f"poll interval: {interval}, stale after {stale}",
             f"planned weight: {self.planned_weight_per_minute():g}/min "
-            f"(budget {self.max_weight_per_minute}/min)",
+            f"(budget {polling.max_weight_per_minute}/min)",
             f"accounts: {len(self.accounts)}",
         ]
         for acc in self.accounts:
             signing = "hmac" if acc.api_secret is not None else "private key"
-            lines.append(f"  - {acc.name}: {signing}, collectors {', '.join(acc.collectors)}")
+            collectors = ", ".join(f"{c.name} {c.interval_seconds:g}s" for c in acc.collectors)
+            lines.append(
+                f"  - {acc.name}: {signing}, {acc.weight_per_minute():g} weight/min, "
+                f"collectors {collectors}"
+            )
         return "\n".join(lines)
 
 
-def planned_weight(accounts: tuple[AccountConfig, ...], interval: float) -> float:
-    return sum(a.weight_per_poll() for a in accounts) * 60.0 / interval
+def planned_weight(accounts: tuple[AccountConfig, ...]) -> float:
+    """Request weight per minute: each collector's weight times its polls per minute.
+
+    Weights are summed per interval first, so one interval's plan is exactly weight x 60 / it.
+    """
+    per_interval: dict[float, int] = {}
+    for account in accounts:
+        for entry in account.collectors:
+            weight = COLLECTORS[entry.name].weight
+            per_interval[entry.interval_seconds] = (
+                per_interval.get(entry.interval_seconds, 0) + weight
+            )
+    return sum(weight * 60.0 / interval for interval, weight in per_interval.items())
 
 
 def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
@@ -270,6 +329,7 @@ _ACCOUNT_KEYS = {
     "api_key_file",
     "api_secret",
     "api_secret_file",
+    "private_key",
     "private_key_file",
     "collectors",
 }
@@ -282,17 +342,24 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
         raise ConfigError("", f"the config must be a mapping, not {_type_name(raw)}")
     raw = _expand_env(raw, "", env)
     reject_unknown(raw, _TOP_KEYS, "")
+    client = ClientSettings(
+        base_url=_url(raw, "base_url", "https://papi.binance.com"),
+        time_url=_url(raw, "time_url", "https://fapi.binance.com/fapi/v1/time"),
+        request_timeout_seconds=_number(raw, "request_timeout_seconds", 10, lo=0.1, hi=300),
+        recv_window_ms=_integer(raw, "recv_window_ms", 5000, lo=1, hi=MAX_RECV_WINDOW_MS),
+        max_response_bytes=_integer(
+            raw, "max_response_bytes", 32 * 1024 * 1024, lo=1024, hi=1 << 31
+        ),
+    )
+    positions = _positions(raw)
+    default_collectors = _collectors(raw.get("collectors", list(DEFAULT_COLLECTORS)), "collectors")
+    warnings: list[str] = []
+    parsed = _accounts(raw.get("accounts"), default_collectors, warnings)
+    polling, accounts = _plan(raw, parsed)
+    return Config(client, polling, positions, accounts, tuple(warnings))
 
-    base_url = _url(raw, "base_url", "https://papi.binance.com")
-    time_url = _url(raw, "time_url", "https://fapi.binance.com/fapi/v1/time")
-    auto = raw.get("poll_interval_seconds") == "auto"
-    interval = DEFAULT_POLL_INTERVAL if auto else _number(raw, "poll_interval_seconds", 15, lo=1)
-    auto_min = _number(raw, "auto_interval_min_seconds", DEFAULT_POLL_INTERVAL, lo=1)
-    timeout = _number(raw, "request_timeout_seconds", 10, lo=0.1, hi=300)
-    recv_window = _integer(raw, "recv_window_ms", 5000, lo=1, hi=MAX_RECV_WINDOW_MS)
-    max_weight = _integer(raw, "max_weight_per_minute", 3000, lo=1, hi=BINANCE_WEIGHT_LIMIT)
-    max_bytes = _integer(raw, "max_response_bytes", 32 * 1024 * 1024, lo=1024, hi=1 << 31)
 
+def _positions(raw: dict) -> PositionSettings:
     positions = raw.get("positions", {})
     if positions is None:
         positions = {}
@@ -302,47 +369,97 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     include_zero = positions.get("include_zero", False)
     if not isinstance(include_zero, bool):
         raise ConfigError("positions.include_zero", f"must be true or false, not {include_zero!r}")
+    return PositionSettings(include_zero)
 
-    collectors = _collectors(raw.get("collectors", list(DEFAULT_COLLECTORS)), "collectors")
 
-    warnings: list[str] = []
-    accounts = _accounts(raw.get("accounts"), collectors, warnings)
+# A collector entry as written: its name and its own interval (None: the collector's default).
+_Wanted = tuple[str, float | None]
 
-    if auto:
-        interval = _auto_interval(accounts, max_weight, auto_min)
-    else:
-        planned = planned_weight(accounts, interval)
-        if planned > max_weight:
-            fit = math.ceil(sum(a.weight_per_poll() for a in accounts) * 60.0 / max_weight)
-            raise ConfigError(
-                "poll_interval_seconds",
-                f"planned API weight {planned:g}/min exceeds max_weight_per_minute "
-                f"{max_weight}; poll_interval_seconds: {fit} (or more) would fit, or set "
-                "poll_interval_seconds: auto",
-            )
 
-    stale = _number(raw, "stale_after_seconds", 3 * interval, lo=1)
-    if stale < interval:
-        raise ConfigError(
-            "stale_after_seconds",
-            f"{stale:g} is shorter than the poll interval {interval:g}; data would vanish "
-            "between polls",
-        )
-    return Config(
-        base_url=base_url,
-        time_url=time_url,
-        poll_interval_seconds=interval,
-        poll_interval_auto=auto,
-        request_timeout_seconds=timeout,
-        recv_window_ms=recv_window,
-        stale_after_seconds=stale,
-        include_zero_positions=include_zero,
-        collectors=collectors,
-        max_weight_per_minute=max_weight,
-        max_response_bytes=max_bytes,
-        accounts=accounts,
-        warnings=tuple(warnings),
+@dataclass(frozen=True)
+class _ParsedAccount:
+    """An account before its collectors' intervals are resolved against the poll interval."""
+
+    config: AccountConfig
+    wanted: tuple[_Wanted, ...]
+
+
+def _plan(raw: dict, parsed: list[_ParsedAccount]) -> tuple[PollingSettings, tuple]:
+    """The poll interval (chosen, with ``auto``), every collector's interval and the budget check.
+
+    The plan is the sum over accounts and collectors of weight x polls per minute.
+    """
+    auto = raw.get("poll_interval_seconds") == "auto"
+    interval = DEFAULT_POLL_INTERVAL if auto else _number(raw, "poll_interval_seconds", 15, lo=1)
+    auto_min = _number(raw, "auto_interval_min_seconds", DEFAULT_POLL_INTERVAL, lo=1)
+    budget = _integer(raw, "max_weight_per_minute", 3000, lo=1, hi=BINANCE_WEIGHT_LIMIT)
+    # Weight per poll of the collectors that follow the poll interval, and weight per minute of
+    # those with intervals of their own.
+    following = sum(_weight(n) for p in parsed for n, every in p.wanted if _follows(n, every))
+    fixed = sum(
+        _weight(n) * 60.0 / _fixed_interval(n, every)
+        for p in parsed
+        for n, every in p.wanted
+        if not _follows(n, every)
     )
+    if auto:
+        interval = _auto_interval(following, fixed, budget, auto_min)
+    accounts = tuple(_resolved(p, interval) for p in parsed)
+    planned = planned_weight(accounts)
+    if planned > budget:
+        raise ConfigError("poll_interval_seconds", _over_budget(planned, budget, following, fixed))
+    stale = raw.get("stale_after_seconds")
+    if stale is not None:
+        stale = _number(raw, "stale_after_seconds", 0, lo=1)
+        _check_stale(stale, accounts)
+    return PollingSettings(interval, auto, budget, stale), accounts
+
+
+def _follows(name: str, every: float | None) -> bool:
+    return every is None and COLLECTORS[name].default_interval is None
+
+
+def _fixed_interval(name: str, every: float | None) -> float:
+    chosen = every if every is not None else COLLECTORS[name].default_interval
+    assert chosen is not None
+    return chosen
+
+
+def _weight(name: str) -> int:
+    return COLLECTORS[name].weight
+
+
+def _resolved(parsed: _ParsedAccount, interval: float) -> AccountConfig:
+    entries = tuple(
+        CollectorEntry(name, interval, True)
+        if _follows(name, every)
+        else CollectorEntry(name, _fixed_interval(name, every), False)
+        for name, every in parsed.wanted
+    )
+    return replace(parsed.config, collectors=entries)
+
+
+def _over_budget(planned: float, budget: int, following: float, fixed: float) -> str:
+    message = f"planned API weight {planned:g}/min exceeds max_weight_per_minute {budget}"
+    if fixed >= budget:
+        return (
+            f"{message}; the collectors with intervals of their own alone plan {fixed:g}/min: "
+            "lengthen their interval_seconds or poll fewer of them"
+        )
+    fit = math.ceil(following * 60.0 / (budget - fixed))
+    return f"{message}; poll_interval_seconds: {fit} (or more) would fit, or set it to auto"
+
+
+def _check_stale(stale: float, accounts: tuple[AccountConfig, ...]) -> None:
+    for account in accounts:
+        for entry in account.collectors:
+            if stale < entry.interval_seconds:
+                raise ConfigError(
+                    "stale_after_seconds",
+                    f"{stale:g} is shorter than the interval {entry.interval_seconds:g} of "
+                    f"collector {entry.name} (account {account.name}); its data would vanish "
+                    "between polls",
+                )
 
 
 # With `auto`, the plan may use this share of the budget: the rest is kept for what the plan
@@ -350,15 +467,27 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
 AUTO_BUDGET_SHARE = 0.9
 
 
-def _auto_interval(accounts: tuple[AccountConfig, ...], budget: int, floor: float) -> float:
-    """The shortest whole-second interval, not below ``floor``, whose plan fits the budget."""
-    per_round = sum(a.weight_per_poll() for a in accounts)
-    return float(max(floor, math.ceil(per_round * 60.0 / (budget * AUTO_BUDGET_SHARE))))
+def _auto_interval(following: float, fixed: float, budget: int, floor: float) -> float:
+    """The shortest whole-second interval, not below ``floor``, whose plan fits the budget.
+
+    Only the collectors that follow the poll interval are stretched; the weight per minute of
+    the others is taken off the budget first.
+    """
+    room = budget * AUTO_BUDGET_SHARE - fixed
+    if following == 0:
+        return floor
+    if room <= 0:
+        raise ConfigError(
+            "poll_interval_seconds",
+            f"auto: the collectors with intervals of their own alone plan {fixed:g}/min, more "
+            f"than {AUTO_BUDGET_SHARE:.0%} of max_weight_per_minute {budget}",
+        )
+    return float(max(floor, math.ceil(following * 60.0 / room)))
 
 
 def _accounts(
-    raw: Any, default_collectors: tuple[str, ...], warnings: list[str]
-) -> tuple[AccountConfig, ...]:
+    raw: Any, default_collectors: tuple[_Wanted, ...], warnings: list[str]
+) -> list[_ParsedAccount]:
     if raw is None:
         raise ConfigError("accounts", "at least one account is required")
     if not isinstance(raw, list):
@@ -378,13 +507,14 @@ def _accounts(
         if api_key is None:
             raise ConfigError(f"{path}.api_key", "is required (api_key or api_key_file)")
         api_secret, private_key, signer = _signing_key(item, path, warnings)
-        collectors = (
+        wanted = (
             _collectors(item["collectors"], f"{path}.collectors")
             if "collectors" in item
             else default_collectors
         )
-        out.append(AccountConfig(name, api_key, api_secret, private_key, collectors, signer))
-    return tuple(out)
+        account = AccountConfig(name, api_key, api_secret, private_key, (), signer)
+        out.append(_ParsedAccount(account, wanted))
+    return out
 
 
 def _account_name(item: dict, path: str, seen: set[str]) -> str:
@@ -403,23 +533,35 @@ def _signing_key(
 ) -> tuple[Secret | None, Secret | None, Signer]:
     """The HMAC secret or the private key (exactly one of them), checked, and its signer."""
     api_secret = _secret(item, path, "api_secret", warnings)
-    private_key = _secret_file(item, path, "private_key_file", warnings, strip=False)
+    private_key, key_path, source = _private_key(item, path, warnings)
     if api_secret is not None and private_key is not None:
-        raise ConfigError(
-            f"{path}.private_key_file", "give either api_secret or private_key_file, not both"
-        )
+        raise ConfigError(key_path, "give either an API secret or a private key, not both")
     if api_secret is None and private_key is None:
         raise ConfigError(
             f"{path}.api_secret",
-            "is required (api_secret, api_secret_file or private_key_file)",
+            "is required (api_secret, api_secret_file, private_key or private_key_file)",
         )
     if private_key is not None:
-        signer = _private_key_signer(
-            private_key, f"{path}.private_key_file", item["private_key_file"]
-        )
-        return None, private_key, signer
+        return None, private_key, _private_key_signer(private_key, key_path, source)
     assert api_secret is not None
     return api_secret, None, HmacSigner(api_secret.reveal())
+
+
+def _private_key(item: dict, path: str, warnings: list[str]) -> tuple[Secret | None, str, str]:
+    """The PEM inline (``private_key``) or from its file, its key path and where it came from."""
+    inline = item.get("private_key")
+    if inline is None:
+        where = f"{path}.private_key_file"
+        key = _secret_file(item, path, "private_key_file", warnings, strip=False)
+        return key, where, str(item.get("private_key_file", ""))
+    where = f"{path}.private_key"
+    if "private_key_file" in item:
+        raise ConfigError(
+            f"{path}.private_key_file", "give either private_key or private_key_file, not both"
+        )
+    if not isinstance(inline, str) or not inline.strip():
+        raise ConfigError(where, f"must be a PEM string, not {_type_name(inline)}")
+    return Secret(inline), where, "the inline key"
 
 
 def make_signer(api_secret: Secret | None, private_key_pem: Secret | None) -> Signer:
@@ -431,12 +573,12 @@ def make_signer(api_secret: Secret | None, private_key_pem: Secret | None) -> Si
     return signer_from_pem(private_key_pem.reveal().encode())
 
 
-def _private_key_signer(pem: Secret, path: str, filename: str) -> Signer:
+def _private_key_signer(pem: Secret, path: str, source: str) -> Signer:
     """The key parsed once, at load: its signer, or a config error naming the file."""
     try:
         return signer_from_pem(pem.reveal().encode())
     except InvalidKeyError as exc:
-        raise ConfigError(path, f"{filename}: {exc}") from None
+        raise ConfigError(path, f"{source}: {exc}") from None
 
 
 def _secret(item: dict, path: str, key: str, warnings: list[str]) -> Secret | None:
@@ -518,18 +660,34 @@ def _secret_file(
     return Secret(value if strip else content)
 
 
-def _collectors(raw: Any, path: str) -> tuple[str, ...]:
+def _collectors(raw: Any, path: str) -> tuple[_Wanted, ...]:
+    """Collector entries: a name, or ``{name: ..., interval_seconds: ...}``."""
     if not isinstance(raw, list) or not raw:
-        raise ConfigError(path, f"must be a non-empty list of collector names, not {raw!r}")
-    out: list[str] = []
-    for i, name in enumerate(raw):
-        if not isinstance(name, str) or name not in COLLECTORS:
-            known = ", ".join(COLLECTORS)
-            raise ConfigError(f"{path}[{i}]", f"unknown collector {name!r} (known: {known})")
-        if name in out:
-            raise ConfigError(f"{path}[{i}]", f"collector {name!r} is listed twice")
-        out.append(name)
+        raise ConfigError(path, f"must be a non-empty list of collectors, not {raw!r}")
+    out: list[_Wanted] = []
+    for i, item in enumerate(raw):
+        where = f"{path}[{i}]"
+        name, every = _collector_entry(item, where)
+        if name in (n for n, _ in out):
+            raise ConfigError(where, f"collector {name!r} is listed twice")
+        out.append((name, every))
     return tuple(out)
+
+
+def _collector_entry(item: Any, where: str) -> _Wanted:
+    every: float | None = None
+    if isinstance(item, dict):
+        reject_unknown(item, {"name", "interval_seconds"}, where)
+        if "name" not in item:
+            raise ConfigError(f"{where}.name", "is required")
+        if "interval_seconds" in item:
+            every = _number(item, "interval_seconds", 0, lo=1, where=f"{where}.interval_seconds")
+        item = item["name"]
+        where = f"{where}.name"
+    if not isinstance(item, str) or item not in COLLECTORS:
+        known = ", ".join(COLLECTORS)
+        raise ConfigError(where, f"unknown collector {item!r} (known: {known})")
+    return item, every
 
 
 def _expand_env(value: Any, path: str, env: Mapping[str, str]) -> Any:
@@ -591,23 +749,32 @@ def _checked(
     hi: float | None,
     accept: Callable[[Any], bool],
     kind: str,
+    where: str | None = None,
 ) -> Any:
     value = raw.get(key, default)
+    where = where or key
     if isinstance(value, bool) or not accept(value):
-        raise ConfigError(key, f"must be {kind}, not {value!r}")
+        raise ConfigError(where, f"must be {kind}, not {value!r}")
     try:
         finite = math.isfinite(value)
     except OverflowError:  # an integer too large for a float
         finite = False
     if not finite or value < lo or (hi is not None and value > hi):
         bound = f"between {lo:g} and {hi:g}" if hi is not None else f"at least {lo:g}"
-        raise ConfigError(key, f"{value!r} is out of range (must be {bound})")
+        raise ConfigError(where, f"{value!r} is out of range (must be {bound})")
     return value
 
 
-def _number(raw: dict, key: str, default: float, lo: float, hi: float | None = None) -> float:
+def _number(
+    raw: dict,
+    key: str,
+    default: float,
+    lo: float,
+    hi: float | None = None,
+    where: str | None = None,
+) -> float:
     accept = lambda v: isinstance(v, int | float)  # noqa: E731
-    return float(_checked(raw, key, default, lo, hi, accept, "a number"))
+    return float(_checked(raw, key, default, lo, hi, accept, "a number", where))
 
 
 def _integer(raw: dict, key: str, default: int, lo: int, hi: int | None = None) -> int:

@@ -231,7 +231,6 @@ class Renderer:
             self._build,
             views,
             status,
-            store.stale_after,
             time.time(),
             wanted,
         )
@@ -294,11 +293,10 @@ class Renderer:
         self,
         views: list[AccountView],
         status: ExporterStatus,
-        stale_after: float,
         now: float,
         wanted: dict[str, bool],
     ) -> tuple[dict[str, tuple[bytes, bytes | None]], float]:
-        sections, valid_until = self._sections(views, status, stale_after, now)
+        sections, valid_until = self._sections(views, status, now)
         out: dict[str, tuple[bytes, bytes | None]] = {}
         for fmt, gz in wanted.items():
             headers = self._headers[fmt]
@@ -313,16 +311,19 @@ class Renderer:
         return out, valid_until
 
     def _sections(
-        self, views: list[AccountView], status: ExporterStatus, stale_after: float, now: float
+        self, views: list[AccountView], status: ExporterStatus, now: float
     ) -> tuple[list[tuple[Family, list[bytes]]], float]:
-        """Each family with samples, in exposition order, and until when all of it is fresh."""
+        """Each family with samples, in exposition order, and until when all of it is fresh.
+
+        Each collector's data has its own staleness (3 x its own interval by default).
+        """
         valid_until = math.inf
         fresh: list[CollectorData] = []
         for view in views:
             for d in view.data:
-                if now - d.time <= stale_after:
+                if now <= d.valid_until:
                     fresh.append(d)
-                    valid_until = min(valid_until, d.time + stale_after)
+                    valid_until = min(valid_until, d.valid_until)
         sections: list[tuple[Family, list[bytes]]] = []
         for fam in self._data_families:
             name = fam.name

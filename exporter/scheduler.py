@@ -11,7 +11,8 @@ import asyncio
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
@@ -23,7 +24,6 @@ from exporter.collectors import (
     BadPayload,
     Collector,
     ParseOptions,
-    Provided,
     Result,
     poll_order,
 )
@@ -70,13 +70,70 @@ class _Fetched:
 
 
 @dataclass
+class _Group:
+    """An account's collectors that share an interval: polled together, at one slot.
+
+    ``wake`` set means poll now (the slot stays where it is): a reload changed the account
+    (``requested`` None: all of them), or ``request_poll`` asked for ``requested`` only.
+    """
+
+    interval: float
+    names: tuple[str, ...]
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    requested: set[str] | None = None
+
+    def ask(self, names: set[str] | None) -> None:
+        if names is None or (self.wake.is_set() and self.requested is None):
+            self.requested = None
+        else:
+            self.requested = (self.requested or set()) | names
+        self.wake.set()
+
+    def take(self) -> tuple[str, ...]:
+        """The collectors this round polls, and the request cleared."""
+        requested, self.requested = self.requested, None
+        self.wake.clear()
+        if requested is None:
+            return self.names
+        return tuple(n for n in self.names if n in requested)
+
+
+@dataclass
 class _Polling:
-    """What an account's loop polls with. A reload updates it in place (the loop keeps running
-    and so keeps its slot) and sets ``wake`` when the account changed, to poll it at once."""
+    """What an account's loops poll with. A reload updates it in place (the loops keep running
+    and so keep their slots) and wakes them when the account changed, to poll it at once."""
 
     account: AccountConfig
     credentials: Credentials
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    groups: list[_Group]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def collector_groups(account: AccountConfig) -> list[tuple[float, tuple[str, ...]]]:
+    """The account's collectors by interval, shortest first, each in config order."""
+    by_interval: dict[float, list[str]] = {}
+    for entry in account.collectors:
+        by_interval.setdefault(entry.interval_seconds, []).append(entry.name)
+    return [(interval, tuple(names)) for interval, names in sorted(by_interval.items())]
+
+
+def slot_layout(
+    accounts: tuple[AccountConfig, ...],
+) -> dict[tuple[str, float], tuple[float, float]]:
+    """Each (account, interval) group's first poll after start, and its largest jitter.
+
+    All groups share one cycle (the shortest interval), evenly spaced: requests of different
+    collectors and accounts never start at the same instant, whatever their intervals.
+    """
+    groups = [(a.name, interval) for a in accounts for interval, _ in collector_groups(a)]
+    if not groups:
+        return {}
+    cycle = min(interval for _, interval in groups)
+    bound = slot_jitter_bound(len(groups), cycle)
+    return {
+        group: (slot_offset(slot, len(groups), cycle, 0.0), bound)
+        for slot, group in enumerate(groups)
+    }
 
 
 def count_errors(health: CollectorHealth, item: _Fetched, error: ApiError | None) -> None:
@@ -97,100 +154,146 @@ class Scheduler:
         self.config = config
         self.store = store
         self.client = client  # read at each request: a reload may replace it
-        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._polling: dict[str, _Polling] = {}
-        self._epoch = 0.0  # loop time of start(): slot i of n is at epoch + i/n of the interval
+        self._epoch = 0.0  # loop time of start(): slot k of n is at epoch + k/n of the cycle
         self._running = False
         self._warned: set[tuple[str, str, str]] = set()
         self._auth_failing: set[str] = set()
         for account in config.accounts:
-            store.accounts[account.name] = AccountState(account.name, account.collectors)
+            store.accounts[account.name] = AccountState(account.name, account.collector_names)
 
     def start(self) -> None:
         self._running = True
         self._epoch = asyncio.get_running_loop().time()
-        accounts = self.config.accounts
-        for i, account in enumerate(accounts):
-            self._start_account(account, i, len(accounts))
+        for account in self.config.accounts:
+            self._start_account(account, prompt=False)
 
-    def _start_account(self, account: AccountConfig, slot: int, slots: int) -> None:
+    def _start_account(self, account: AccountConfig, *, prompt: bool) -> None:
+        """Start the account's loops, one per interval, each at its slot (polling at once too
+        when ``prompt``: a reload added or regrouped it)."""
         loop = asyncio.get_running_loop()
-        interval = self.config.poll_interval_seconds
-        jitter = random.uniform(0, slot_jitter_bound(slots, interval))
-        first_at = self._epoch + slot_offset(slot, slots, interval, jitter)
-        now = loop.time()
-        if first_at < now:  # added by a reload: the next time round at its slot
-            first_at += math.ceil((now - first_at) / interval) * interval
-        self._polling[account.name] = _Polling(account, credentials_for(account))
-        self._tasks[account.name] = asyncio.create_task(
-            self._run_account(account.name, first_at), name=f"poll-{account.name}"
-        )
+        layout = slot_layout(self.config.accounts)
+        polling = _Polling(account, credentials_for(account), [])
+        self._polling[account.name] = polling
+        for interval, names in collector_groups(account):
+            offset, jitter_bound = layout[(account.name, interval)]
+            first_at = self._epoch + offset + random.uniform(0, jitter_bound)
+            now = loop.time()
+            if first_at < now:  # added by a reload: the next time round at its slot
+                first_at += math.ceil((now - first_at) / interval) * interval
+            group = _Group(interval, names)
+            if prompt:
+                group.ask(None)
+            polling.groups.append(group)
+            task = asyncio.create_task(
+                self._run_group(account.name, group, first_at),
+                name=f"poll-{account.name}-{interval:g}s",
+            )
+            polling.tasks.append(task)
+
+    def request_poll(self, account: str, collectors: Collection[str]) -> None:
+        """Poll these collectors of the account soon, without moving their slots.
+
+        Unknown accounts and collectors the account does not poll are ignored: the caller (an
+        event stream) does not need to know the config.
+        """
+        polling = self._polling.get(account)
+        if polling is None:
+            return
+        wanted = set(collectors)
+        for group in polling.groups:
+            names = wanted.intersection(group.names)
+            if names:
+                group.ask(names)
 
     async def apply(
         self, new: Config, client: PapiClient
     ) -> tuple[list[str], list[str], list[str]]:
         """Switch to a reloaded config without disturbing the accounts it keeps.
 
-        A kept, unchanged account keeps its running loop, hence its slot and its data: a storm
-        of reloads cannot starve it. A changed account (key, signer or collectors) is polled at
-        once, then at its slot; added accounts get a slot and removed ones stop. Loops read the
-        interval and the client at each poll, so a new one applies from the next poll.
+        A kept, unchanged account keeps its running loops, hence its slots and its data: a storm
+        of reloads cannot starve it. A changed account (key, signer, collectors or intervals) is
+        polled at once, then at its slots; added accounts get slots and removed ones stop. Loops
+        read the client at each poll, so a new one applies from the next poll.
         """
         old = {a.name: a for a in self.config.accounts}
         states = self.store.accounts
-        added, changed = [], []
+        fresh, added, changed, regrouped = self._compare(old, new)
+        removed = [name for name in old if name not in fresh]
+        await self._stop_accounts(removed + regrouped)
+        # New intervals alone (a new poll interval): new slots, but no poll at once, or a
+        # reload would poll every account in the same instant.
+        retimed = {n for n in regrouped if _same_but_intervals(old[n], self._new(new, n))}
+        states.clear()
+        states.update(fresh)
+        self.config, self.client = new, client
+        self._auth_failing &= set(fresh)
+        if self._running:
+            for account in new.accounts:
+                if account.name in added or account.name in regrouped:
+                    prompt = account.name in regrouped and account.name not in retimed
+                    self._start_account(account, prompt=prompt)
+                elif account.name in changed:
+                    polling = self._polling[account.name]
+                    polling.account, polling.credentials = account, credentials_for(account)
+                    for group in polling.groups:
+                        group.ask(None)
+        return added, removed, changed
+
+    @staticmethod
+    def _new(config: Config, name: str) -> AccountConfig:
+        return next(a for a in config.accounts if a.name == name)
+
+    def _compare(
+        self, old: dict[str, AccountConfig], new: Config
+    ) -> tuple[dict[str, AccountState], list[str], list[str], list[str]]:
+        """The reloaded accounts' states, and which were added, changed and regrouped."""
+        states = self.store.accounts
+        added, changed, regrouped = [], [], []
         fresh: dict[str, AccountState] = {}
         for account in new.accounts:
             previous = old.get(account.name)
             state = states.get(account.name)
             if previous is None or state is None:
                 added.append(account.name)
-                state = AccountState(account.name, account.collectors)
+                state = AccountState(account.name, account.collector_names)
             elif previous != account:
                 changed.append(account.name)
-                if previous.collectors != account.collectors:
-                    state = state.with_collectors(account.collectors)
+                if previous.collector_names != account.collector_names:
+                    state = state.with_collectors(account.collector_names)
+                if collector_groups(previous) != collector_groups(account):
+                    regrouped.append(account.name)
             fresh[account.name] = state
-        removed = [name for name in old if name not in fresh]
-        await self._stop_accounts(removed)
-        states.clear()
-        states.update(fresh)
-        self.config, self.client = new, client
-        self._auth_failing &= set(fresh)
-        if self._running:
-            for i, account in enumerate(new.accounts):
-                if account.name in added:
-                    self._start_account(account, i, len(new.accounts))
-                elif account.name in changed:
-                    polling = self._polling[account.name]
-                    polling.account, polling.credentials = account, credentials_for(account)
-                    polling.wake.set()
-        return added, removed, changed
+        return fresh, added, changed, regrouped
 
     async def stop(self) -> None:
         self._running = False
-        await self._stop_accounts(list(self._tasks))
+        await self._stop_accounts(list(self._polling))
+
+    def running_accounts(self) -> list[str]:
+        """The accounts whose loops run (for tests and diagnostics)."""
+        return [name for name, p in self._polling.items() if any(not t.done() for t in p.tasks)]
 
     async def _stop_accounts(self, names: list[str]) -> None:
-        tasks = [self._tasks.pop(name) for name in names if name in self._tasks]
-        for name in names:
-            self._polling.pop(name, None)
+        tasks = [t for name in names if (p := self._polling.pop(name, None)) for t in p.tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run_account(self, name: str, first_at: float) -> None:
+    async def _run_group(self, name: str, group: _Group, first_at: float) -> None:
         loop = asyncio.get_running_loop()
         polling = self._polling[name]
         auth_failures = 0
         crashed = False
         next_at = first_at
+        interval = group.interval
         while True:
-            prompt = await _sleep_or_wake(polling.wake, next_at - loop.time())
-            polling.wake.clear()
+            prompt = await _sleep_or_wake(group.wake, next_at - loop.time())
+            asked = group.take()  # a slot's poll polls them all, asked for or not
+            names = asked if prompt else group.names
             try:
                 auth_failed = await self.poll(
-                    polling.account, self.store.accounts[name], polling.credentials
+                    polling.account, self.store.accounts[name], polling.credentials, names
                 )
                 crashed = False
             except Exception as exc:  # a bug must not end the account's loop, nor flood the log
@@ -199,7 +302,6 @@ class Scheduler:
                     log.error("poll crashed", account=name, error=_describe(exc))
                     log.debug("poll crashed", account=name, exc_info=exc)
                 crashed = True
-            interval = self.config.poll_interval_seconds
             if auth_failed:
                 auth_failures += 1
                 delay = auth_backoff(auth_failures, interval)
@@ -208,35 +310,35 @@ class Scheduler:
             else:
                 auth_failures = 0
                 delay = interval
-            if not prompt:  # a poll a reload asked for leaves the slot where it was
-                next_at += delay
-            now = loop.time()
-            if next_at < now:  # we fell behind (a long poll): keep the slot, skip missed polls
-                next_at += ((now - next_at) // interval + 1) * interval
-            elif not auth_failed and next_at > now + interval:
-                # A prompt poll succeeded where a back-off (or a longer interval) had put the
-                # slot far away: the slot's next time round.
-                next_at -= (math.ceil((next_at - now) / interval) - 1) * interval
+            next_at = _next_slot(next_at, delay, interval, loop.time(), prompt, auth_failed)
 
-    async def poll(self, account: AccountConfig, state: AccountState, creds: Credentials) -> bool:
-        """Poll every collector of the account once; returns True when the key was refused."""
-        names = account.collectors
+    async def poll(
+        self,
+        account: AccountConfig,
+        state: AccountState,
+        creds: Credentials,
+        names: tuple[str, ...] | None = None,
+    ) -> bool:
+        """Poll the account's collectors once (``names``, default all of them).
+
+        Returns True when the key was refused.
+        """
+        names = account.collector_names if names is None else names
         endpoints = {n: self._endpoint(state, n) for n in names}
         fetched = await asyncio.gather(*(self._fetch(endpoints[n].path, creds) for n in names))
         if self.store.accounts.get(account.name) is not state:
             return False  # a reload replaced the account meanwhile; it is polled again at once
         by_name = dict(zip(names, fetched, strict=True))
         now = time.time()
-        provided: dict[str, Provided | None] = {}
+        stale_after = {e.name: self.config.polling.stale_after(e) for e in account.collectors}
         auth_error: ApiError | None = None
-        all_ok = True
         # Account details first: their positions decide which position-risk rows are kept.
         for name in poll_order(names):
             item = by_name[name]
             health = state.health[name]
             collector = endpoints[name]
-            leader = provided.get(collector.follows) if collector.follows else None
-            options = ParseOptions(self.config.include_zero_positions, leader)
+            leader = state.provided.get(collector.follows) if collector.follows else None
+            options = ParseOptions(self.config.positions.include_zero, leader)
             result, error = self._settle(collector, item, health, options)
             if error is not None and error.retired and collector.successor is not None:
                 # Binance retired the endpoint: its successor from now on, starting now.
@@ -246,25 +348,29 @@ class Scheduler:
                 result, error = self._settle(collector, item, health, options)
             count_errors(health, item, error)
             if error is not None:
-                all_ok = False
+                state.provided.pop(name, None)
                 self._record_failure(state, name, health, error)
                 if error.reason == "auth":
                     auth_error = auth_error or error
                 continue
             assert result is not None
-            provided[name] = result.positions
-            state.set_data(name, result.samples, collector.families, now)
+            state.provided[name] = result.positions
+            state.set_data(name, result.samples, collector.families, now, stale_after[name])
             if health.failure_logged:
                 log.info("collector recovered", account=account.name, collector=name)
             health.up, health.last_success, health.failure_logged = True, now, False
             self._note_result(account.name, name, health, result)
-        self._roll_up(state, all_ok, now)
+        self._roll_up(state, now)
         self._note_auth(account.name, auth_error)
         return auth_error is not None
 
-    def _roll_up(self, state: AccountState, all_ok: bool, now: float) -> None:
-        """The account's own state after its collectors settled, and the poll published."""
-        if all_ok:
+    def _roll_up(self, state: AccountState, now: float) -> None:
+        """The account's own state after its collectors settled, and the poll published.
+
+        The account is up when the latest request of every one of its collectors succeeded,
+        whichever interval each polls at.
+        """
+        if all(h.up for h in state.health.values()):
             if not state.up and state.ever_succeeded:
                 log.info("account recovered", account=state.name)
             state.up, state.last_success, state.ever_succeeded = True, now, True
@@ -414,6 +520,27 @@ class Scheduler:
         if key not in self._warned:
             self._warned.add(key)
             log.warning(event, **fields)
+
+
+def _same_but_intervals(old: AccountConfig, new: AccountConfig) -> bool:
+    """Only the collectors' intervals differ (a new poll interval, say)."""
+    same_keys = replace(old, collectors=()) == replace(new, collectors=())
+    return same_keys and old.collector_names == new.collector_names
+
+
+def _next_slot(
+    next_at: float, delay: float, interval: float, now: float, prompt: bool, auth_failed: bool
+) -> float:
+    """When a loop polls next, after a poll that was due at ``next_at`` (or ``prompt``)."""
+    if not prompt:  # a poll a reload or an event asked for leaves the slot where it was
+        next_at += delay
+    if next_at < now:  # we fell behind (a long poll): keep the slot, skip missed polls
+        next_at += ((now - next_at) // interval + 1) * interval
+    elif not auth_failed and next_at > now + interval:
+        # A prompt poll succeeded where a back-off (or a longer interval) had put the slot far
+        # away: the slot's next time round.
+        next_at -= (math.ceil((next_at - now) / interval) - 1) * interval
+    return next_at
 
 
 async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from exporter.binance.errors import REASONS
+from exporter.collectors import Provided
 from exporter.metrics import (
     Family,
     Row,
@@ -25,11 +26,13 @@ from exporter.metrics import (
 DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 UP = Family(
-    "binance_pm_exporter_up", "1 if every collector of the account's last poll succeeded.", ()
+    "binance_pm_exporter_up",
+    "1 if the latest request of every collector of the account succeeded.",
+    (),
 )
 LAST_SUCCESS = Family(
     "binance_pm_exporter_last_success_timestamp_seconds",
-    "When every collector of the account last succeeded in one poll (0: never).",
+    "When a poll last left every collector of the account succeeded (0: never).",
     (),
 )
 COLLECTOR_UP = Family(
@@ -94,6 +97,11 @@ class CollectorData:
     samples: Samples
     fragments: dict[str, bytes]  # family name -> rendered sample lines
     time: float  # wall clock of the success
+    stale_after: float  # seconds after ``time`` the data is no longer served
+
+    @property
+    def valid_until(self) -> float:
+        return self.time + self.stale_after
 
 
 @dataclass
@@ -145,6 +153,9 @@ class AccountState:
         self.last_error_time = 0.0
         self.ever_succeeded = False
         self.self_fragments: dict[str, bytes] = {}
+        # What each account-detail collector last exported (its positions), for the collectors
+        # that follow it: kept between polls, since they may poll at other intervals.
+        self.provided: dict[str, Provided | None] = {}
         self.render_health()
 
     def with_collectors(self, collectors: tuple[str, ...]) -> AccountState:
@@ -155,12 +166,21 @@ class AccountState:
                 state.health[name] = self.health[name]
             if name in self.data:
                 state.data[name] = self.data[name]
+            if name in self.provided:
+                state.provided[name] = self.provided[name]
         state.up, state.last_success, state.ever_succeeded = False, self.last_success, False
         state.last_error, state.last_error_time = self.last_error, self.last_error_time
         state.render_health()
         return state
 
-    def set_data(self, collector: str, samples: Samples, families: tuple[Family, ...], now: float):
+    def set_data(
+        self,
+        collector: str,
+        samples: Samples,
+        families: tuple[Family, ...],
+        now: float,
+        stale_after: float,
+    ) -> None:
         fragments = {}
         caches: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
         for fam in families:
@@ -169,10 +189,7 @@ class AccountState:
                 cache = caches.setdefault(fam.labels, {})
                 text = render_rows(fam.name, self.label, fam.labels, rows, cache)
                 fragments[fam.name] = text.encode()
-        self.data[collector] = CollectorData(samples, fragments, now)
-
-    def fresh_data(self, now: float, stale_after: float) -> list[CollectorData]:
-        return [d for d in self.data.values() if now - d.time <= stale_after]
+        self.data[collector] = CollectorData(samples, fragments, now, stale_after)
 
     def health_rows(self) -> dict[str, list[Row]]:
         """Rows of the per-account self metrics (histograms rendered separately)."""
@@ -230,9 +247,8 @@ class ExporterStatus:
 class Store:
     """The accounts in config order plus a version that changes with every published poll."""
 
-    def __init__(self, status: ExporterStatus, stale_after: float) -> None:
+    def __init__(self, status: ExporterStatus) -> None:
         self.status = status
-        self.stale_after = stale_after
         self.accounts: dict[str, AccountState] = {}
         self.version = 0
         self.listeners: list[Callable[[], None]] = []  # told of every change (the renderer)

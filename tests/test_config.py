@@ -94,16 +94,16 @@ EXAMPLE_ENV = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}
 def test_example_config_parses_with_documented_values(example_config_path: Path) -> None:
     config = load_config(example_config_path, env=EXAMPLE_ENV)
 
-    assert config.base_url == "https://papi.binance.com"
-    assert config.time_url == "https://fapi.binance.com/fapi/v1/time"
-    assert config.poll_interval_seconds == 15
-    assert config.poll_interval_auto is False
-    assert config.request_timeout_seconds == 10
-    assert config.recv_window_ms == 5000
-    assert config.stale_after_seconds == 45
-    assert config.include_zero_positions is False
-    assert config.collectors == ("um_account", "account", "um_position_risk")
-    assert config.max_weight_per_minute == 3000
+    assert config.client.base_url == "https://papi.binance.com"
+    assert config.client.time_url == "https://fapi.binance.com/fapi/v1/time"
+    assert config.polling.interval_seconds == 15
+    assert config.polling.interval_auto is False
+    assert config.client.request_timeout_seconds == 10
+    assert config.client.recv_window_ms == 5000
+    assert config.polling.stale_after_seconds == 45
+    assert config.positions.include_zero is False
+    assert config.accounts[0].collector_names == ("um_account", "account", "um_position_risk")
+    assert config.polling.max_weight_per_minute == 3000
     assert config.warnings == ()
 
 
@@ -117,32 +117,34 @@ def test_example_config_accounts(example_config_path: Path, ed25519_pem: str) ->
         API_SECRET,
     )
     assert main.private_key_pem is None
-    assert main.collectors == ("um_account", "account", "um_position_risk")
+    assert main.collector_names == ("um_account", "account", "um_position_risk")
     assert desk2.name == "desk2"
     assert desk2.api_key.reveal() == "desk2-api-key"
     assert desk2.api_secret is None
     assert desk2.private_key_pem.reveal() == ed25519_pem
-    assert desk2.collectors == ("um_account", "account", "um_position_risk", "cm_account")
+    assert desk2.collector_names == ("um_account", "account", "um_position_risk", "cm_account")
 
 
 def test_minimal_config_gets_documented_defaults() -> None:
     config = parse_config(raw_config(), {})
 
-    assert config.base_url == "https://papi.binance.com"
-    assert config.time_url == "https://fapi.binance.com/fapi/v1/time"
-    assert config.poll_interval_seconds == 15
-    assert config.request_timeout_seconds == 10
-    assert config.recv_window_ms == 5000
-    assert config.stale_after_seconds == 45
-    assert config.include_zero_positions is False
-    assert config.collectors == ("um_account", "account", "um_position_risk")
-    assert config.max_weight_per_minute == 3000
+    assert config.client.base_url == "https://papi.binance.com"
+    assert config.client.time_url == "https://fapi.binance.com/fapi/v1/time"
+    assert config.polling.interval_seconds == 15
+    assert config.client.request_timeout_seconds == 10
+    assert config.client.recv_window_ms == 5000
+    assert config.polling.stale_after_seconds is None
+    assert {config.polling.stale_after(e) for e in config.accounts[0].collectors} == {45}
+    assert config.positions.include_zero is False
+    assert config.accounts[0].collector_names == ("um_account", "account", "um_position_risk")
+    assert config.polling.max_weight_per_minute == 3000
 
 
 def test_stale_after_defaults_to_three_poll_intervals() -> None:
     config = parse_config(raw_config(poll_interval_seconds=20), {})
 
-    assert config.stale_after_seconds == 60
+    entries = config.accounts[0].collectors
+    assert [config.polling.stale_after(e) for e in entries] == [60, 60, 60]
 
 
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
@@ -269,7 +271,7 @@ def test_env_variable_expands_inside_a_top_level_string() -> None:
 
     config = parse_config(raw, {"PAPI_HOST": "papi.example.test"})
 
-    assert config.base_url == "https://papi.example.test"
+    assert config.client.base_url == "https://papi.example.test"
 
 
 def test_env_variables_expand_in_account_fields() -> None:
@@ -290,7 +292,7 @@ def test_env_variable_expands_in_a_list_item() -> None:
 
     config = parse_config(raw, {"EXTRA": "cm_account"})
 
-    assert config.collectors == ("um_account", "cm_account")
+    assert config.accounts[0].collector_names == ("um_account", "cm_account")
 
 
 def test_unset_env_variable_names_the_variable_and_key_path() -> None:
@@ -579,7 +581,9 @@ def test_stale_after_shorter_than_interval_is_rejected() -> None:
     error = config_error(raw_config(poll_interval_seconds=15, stale_after_seconds=10))
 
     assert error.path == "stale_after_seconds"
-    assert str(error).startswith("stale_after_seconds: 10 is shorter than the poll interval 15")
+    assert str(error).startswith(
+        "stale_after_seconds: 10 is shorter than the interval 15 of collector um_account"
+    )
 
 
 # --- the weight budget ------------------------------------------------------------------------
@@ -590,7 +594,7 @@ def test_twenty_accounts_at_15s_fit_the_default_budget() -> None:
 
     # 20 accounts x (5 + 20 + 5) weight x 4 polls a minute.
     assert config.planned_weight_per_minute() == 2400
-    assert config.poll_interval_seconds == 15
+    assert config.polling.interval_seconds == 15
 
 
 def test_plan_over_budget_names_the_interval_that_fits() -> None:
@@ -611,22 +615,23 @@ def test_suggested_interval_fits_the_budget() -> None:
 def test_auto_interval_stays_15_when_it_fits() -> None:
     config = parse_config(raw_config(accounts=many_accounts(20), poll_interval_seconds="auto"), {})
 
-    assert config.poll_interval_auto is True
-    assert config.poll_interval_seconds == 15
+    assert config.polling.interval_auto is True
+    assert config.polling.interval_seconds == 15
 
 
 def test_auto_interval_stretches_to_fit_the_budget() -> None:
     config = parse_config(raw_config(accounts=many_accounts(40), poll_interval_seconds="auto"), {})
 
     # 40 x 30 = 1200 weight a round; auto plans for 90% of 3000: ceil(1200 x 60 / 2700) = 27 s.
-    assert config.poll_interval_seconds == 27
+    assert config.polling.interval_seconds == 27
     assert round(config.planned_weight_per_minute(), 2) == 2666.67
 
 
 def test_auto_interval_stale_after_follows_the_stretched_interval() -> None:
     config = parse_config(raw_config(accounts=many_accounts(40), poll_interval_seconds="auto"), {})
 
-    assert config.stale_after_seconds == 81
+    entry = config.accounts[0].collectors[0]
+    assert config.polling.stale_after(entry) == 81
 
 
 def test_auto_interval_min_lets_auto_go_below_15() -> None:
@@ -640,7 +645,7 @@ def test_auto_interval_min_lets_auto_go_below_15() -> None:
     config = parse_config(raw, {})
 
     # 20 x 30 = 600 weight a round; 600 x 60 / (0.9 x 6000) = 6.67, so 7 s.
-    assert config.poll_interval_seconds == 7
+    assert config.polling.interval_seconds == 7
 
 
 def test_per_account_collectors_override_changes_its_weight() -> None:
@@ -649,8 +654,8 @@ def test_per_account_collectors_override_changes_its_weight() -> None:
     config = parse_config(raw, {})
 
     light, full = config.accounts
-    assert light.weight_per_poll() == 5
-    assert full.weight_per_poll() == 30
+    assert light.weight_per_minute() == 5 * 4
+    assert full.weight_per_minute() == 30 * 4
     assert config.planned_weight_per_minute() == (5 + 30) * 4
 
 

@@ -25,17 +25,17 @@ def without_process(body: bytes) -> list[bytes]:
     return [line for line in body.splitlines() if b"process_" not in line]
 
 
-def store_with_account(stale_after: float = 45.0) -> tuple[Store, AccountState]:
-    store = Store(ExporterStatus(version="test"), stale_after)
+def store_with_account() -> tuple[Store, AccountState]:
+    store = Store(ExporterStatus(version="test"))
     state = AccountState("main", ("um_account",))
     store.accounts["main"] = state
     return store, state
 
 
-def poll(store: Store, state: AccountState, at: float) -> None:
+def poll(store: Store, state: AccountState, at: float, stale_after: float = 45.0) -> None:
     collector = COLLECTORS["um_account"]
     result = collector.parse(PAYLOAD, ParseOptions())
-    state.set_data("um_account", result.samples, collector.families, at)
+    state.set_data("um_account", result.samples, collector.families, at, stale_after)
     store.changed()
 
 
@@ -123,9 +123,9 @@ def test_nothing_is_built_while_nobody_scrapes():
 
 
 def test_data_past_stale_after_is_never_served_from_an_old_publish():
-    store, state = store_with_account(stale_after=10)
+    store, state = store_with_account()
     renderer = Renderer(store)
-    poll(store, state, time.time() - 9.6)  # turns stale in 0.4 s
+    poll(store, state, time.time() - 9.6, stale_after=10)  # turns stale in 0.4 s
 
     async def scenario() -> tuple[bytes, bytes]:
         task = await running(renderer)

@@ -150,15 +150,15 @@ def build_store(include_zero: bool) -> Store:
         clock_offset_seconds=-0.0125,
         reload_success_time=1700000000.5,
     )
-    store = Store(status, stale_after=45.0)
+    store = Store(status)
     collectors = ("um_account", "account", "um_position_risk", "cm_account")
     for index, name in enumerate(("main", "desk-2", "desk_3.hedge")):
         state = AccountState(name, collectors)
         now = time.time()
         um = COLLECTORS["um_account"].parse(um_payload(index), ParseOptions(include_zero))
-        state.set_data("um_account", um.samples, COLLECTORS["um_account"].families, now)
+        state.set_data("um_account", um.samples, COLLECTORS["um_account"].families, now, 45.0)
         account = COLLECTORS["account"].parse(ACCOUNT_PAYLOAD, ParseOptions(include_zero))
-        state.set_data("account", account.samples, COLLECTORS["account"].families, now)
+        state.set_data("account", account.samples, COLLECTORS["account"].families, now, 45.0)
         risk_payload = [
             risk_entry("BTCUSDT", "LONG", "0.150"),
             risk_entry(UNICODE_SYMBOL, "SHORT", "-3000"),
@@ -168,10 +168,10 @@ def build_store(include_zero: bool) -> Store:
             risk_payload, ParseOptions(include_zero, um.positions)
         )
         families = COLLECTORS["um_position_risk"].families
-        state.set_data("um_position_risk", risk.samples, families, now)
+        state.set_data("um_position_risk", risk.samples, families, now, 45.0)
         if index != 1:  # one account without COIN-M data: its families have fewer accounts
             cm = COLLECTORS["cm_account"].parse(CM_PAYLOAD, ParseOptions(include_zero))
-            state.set_data("cm_account", cm.samples, COLLECTORS["cm_account"].families, now)
+            state.set_data("cm_account", cm.samples, COLLECTORS["cm_account"].families, now, 45.0)
         health = state.health["um_account"]
         health.up, health.last_success = True, now
         for seconds in (0.01, 0.03, 0.3, 42.0):

@@ -13,7 +13,6 @@ from exporter.scheduler import (
     AUTH_BACKOFF_CAP,
     MAX_SLOT_JITTER,
     Scheduler,
-    _Polling,
     auth_backoff,
     credentials_for,
     slot_jitter_bound,
@@ -117,7 +116,7 @@ def make_scheduler(replies: dict[str, list[Reply]], collectors: list[str] | None
         },
         {},
     )
-    store = Store(ExporterStatus(version="test"), config.stale_after_seconds)
+    store = Store(ExporterStatus(version="test"))
     client = FakeClient(replies)
     scheduler = Scheduler(config, store, client)  # type: ignore[arg-type]
     return scheduler, store, client
@@ -296,13 +295,14 @@ class FakeTimeLoop(asyncio.SelectorEventLoop):
 def poll_times(monkeypatch, refusals: list[bool]) -> list[float]:
     """When the account's loop polls, given whether each poll's key was refused."""
     scheduler, _, _ = make_scheduler({})
-    account = scheduler.config.accounts[0]
-    assert scheduler.config.poll_interval_seconds == 15.0
+    assert scheduler.config.polling.interval_seconds == 15.0
     loop = FakeTimeLoop()
     polled: list[float] = []
+    finished = asyncio.Event()
 
     async def fake_poll(*args: object) -> bool:
         if len(polled) == len(refusals):
+            finished.set()
             raise Stop
         polled.append(loop.now)
         return refusals[len(polled) - 1]
@@ -313,12 +313,14 @@ def poll_times(monkeypatch, refusals: list[bool]) -> list[float]:
 
     monkeypatch.setattr(scheduler, "poll", fake_poll)
     monkeypatch.setattr("exporter.scheduler._sleep_or_wake", fake_sleep)
+    monkeypatch.setattr("exporter.scheduler.random.uniform", lambda low, high: low)
 
     async def run() -> None:
-        scheduler._polling[account.name] = _Polling(account, credentials_for(account))
-        await scheduler._run_account(account.name, first_at=0.0)
+        scheduler.start()  # one account, one interval: its slot is the start
+        await finished.wait()
+        await scheduler.stop()
 
-    with asyncio.Runner(loop_factory=lambda: loop) as runner, pytest.raises(Stop):
+    with asyncio.Runner(loop_factory=lambda: loop) as runner:
         runner.run(run())
     return polled
 

@@ -61,6 +61,9 @@ class Collector:
     # The account-detail collector whose positions this one's rows follow: parsed before it in
     # a poll, its ``Result.positions`` handed over as ``ParseOptions.provided``.
     follows: str | None = None
+    # Seconds between polls when the config gives none; None: the poll interval (which ``auto``
+    # may stretch). Data that changes slowly, or that Binance refreshes on its own clock, has one.
+    default_interval: float | None = None
     # Where Binance points once it retires this endpoint (HTTP 400, code -5000, "... is
     # retired, please use ..."): same name and series, the families the newer reply still has.
     successor: Collector | None = None

@@ -132,34 +132,31 @@ async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator,
     This is the only place the simulator package touches the exporter's own code, and only
     to hand ``--demo`` a config: the simulator checks signatures with its own code.
     """
-    from dataclasses import replace
-
-    from exporter.config import Secret, make_signer, parse_config
+    from exporter.config import parse_config
 
     accounts, credentials = demo_accounts()
     simulator = Simulator(accounts)
     await simulator.start(host, port)
-    # Keys stay in memory: a read-only root filesystem (no writable /tmp) still runs the demo.
-    # The config is validated with a placeholder secret, then given the real key material.
+    # Keys stay in memory (inline in the config): a read-only root filesystem (no writable
+    # /tmp) still runs the demo.
     config = parse_config(
         {
             "base_url": simulator.base_url,
             "time_url": simulator.time_url,
             "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
             "collectors": DEMO_COLLECTORS,
-            "accounts": [
-                {"name": c.name, "api_key": c.api_key, "api_secret": c.api_secret or "pending"}
-                for c in credentials
-            ],
+            "accounts": [_account_entry(c) for c in credentials],
         },
         {},
     )
-    keyed = []
-    for account, c in zip(config.accounts, credentials, strict=True):
-        if c.private_key_pem is not None:
-            pem = Secret(c.private_key_pem.decode())
-            account = replace(
-                account, api_secret=None, private_key_pem=pem, signer=make_signer(None, pem)
-            )
-        keyed.append(account)
-    return simulator, replace(config, accounts=tuple(keyed))
+    return simulator, config
+
+
+def _account_entry(credentials: DemoCredentials) -> dict[str, str]:
+    entry = {"name": credentials.name, "api_key": credentials.api_key}
+    if credentials.private_key_pem is not None:
+        entry["private_key"] = credentials.private_key_pem.decode()
+    else:
+        assert credentials.api_secret is not None
+        entry["api_secret"] = credentials.api_secret
+    return entry

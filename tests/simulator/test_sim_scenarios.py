@@ -131,7 +131,7 @@ def test_start_demo_gives_a_config_that_matches_the_simulator():
         simulator, config = await start_demo()
         try:
             assert isinstance(simulator, Simulator)
-            return config.base_url, [a.name for a in config.accounts], simulator.port
+            return config.client.base_url, [a.name for a in config.accounts], simulator.port
         finally:
             await simulator.stop()
 
