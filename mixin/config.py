@@ -57,6 +57,10 @@ class Thresholds:
     margin_ratio_critical: float = 0.8
     liquidation_distance_warning: float = 0.10
     liquidation_distance_critical: float = 0.05
+    # BinancePMCrossMarginInterestHigh: how much the cross margin interest Binance reports owed on
+    # one asset (crossMarginInterest) may grow per hour, in units of that asset. 1 USDT an hour is
+    # about the interest on an 88,000 USDT loan at 10% a year.
+    cross_margin_interest_per_hour: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,10 @@ DEFAULT_FOR: dict[str, str] = {
     "BinancePMUMMarginRatioCritical": "1m",
     "BinancePMPositionNearLiquidation": "5m",
     "BinancePMPositionLiquidationImminent": "0m",
+    "BinancePMNegativeBalance": "15m",
+    "BinancePMCrossMarginInterestHigh": "15m",
+    "BinancePMPositionADLFirstInLine": "5m",
+    "BinancePMPositionADLQuantileHigh": "15m",
     "BinancePMExporterDown": "5m",
     "BinancePMExporterAccountDown": "5m",
     "BinancePMExporterNoRecentSuccess": "0m",

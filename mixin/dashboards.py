@@ -27,6 +27,10 @@ from mixin.config import (
     MixinConfig,
 )
 from mixin.rules import (
+    ADL_FIRST_IN_LINE,
+    ADL_HIGH,
+    FUNDING,
+    INTEREST_WINDOW_HOURS,
     LIQUIDATION_DISTANCE,
     UM_MAINT_MARGIN,
     UM_MARGIN_BALANCE,
@@ -218,7 +222,8 @@ def overview(config: MixinConfig) -> dm.Dashboard:
         config,
         "overview",
         "Binance PM / Overview",
-        "Portfolio Margin risk per account: uniMMR, status, equity, UM assets and positions.",
+        "Portfolio Margin risk per account: uniMMR, status, equity, UM assets and positions, "
+        "loans, funding and the ADL queue.",
     )
     d.with_variable(datasource_variable())
     d.with_variable(
@@ -373,7 +378,131 @@ def overview(config: MixinConfig) -> dm.Dashboard:
         ),
         width=24,
     )
+    loans_and_funding(config, layout)
     return d.build()
+
+
+MARKETS = (("um", "UM"), ("cm", "COIN-M"))
+
+
+def loans_and_funding(config: MixinConfig, layout: Layout) -> None:
+    """Cross margin loans, negative balances, funding and the ADL queue (the balance, income and
+    ADL collectors): amounts in units of each asset, so never summed across assets."""
+    s = selector(config, ACCOUNT)
+    layout.row("Loans and funding")
+    layout.add(
+        graph(
+            "Cross margin borrowed",
+            "short",
+            query(f"binance_pm_balance_cross_margin_borrowed{s}", "{{account}} {{asset}}"),
+            description="Principal borrowed in the Cross Margin wallet (crossMarginBorrowed), in "
+            "units of the asset.",
+        ),
+        width=8,
+    )
+    interest = f"binance_pm_balance_cross_margin_interest{s}"
+    hours = INTEREST_WINDOW_HOURS
+    layout.add(
+        graph(
+            "Cross margin interest",
+            "short",
+            query(interest, "{{account}} {{asset}} owed", ref="A"),
+            query(
+                f"delta({interest}[{hours}h]) / {hours}",
+                "{{account}} {{asset}} per hour",
+                ref="B",
+            ),
+            description="Interest owed on the Cross Margin loan (crossMarginInterest; Binance adds "
+            f"an hour's interest at the start of each hour), and its growth per hour over {hours} "
+            "hours, in units of the asset. The dashed line is the alert's threshold.",
+        )
+        .thresholds(
+            thresholds((None, "green"), (config.thresholds.cross_margin_interest_per_hour, "blue"))
+        )
+        .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.DASHED)),
+        width=8,
+    )
+    layout.add(
+        graph(
+            "Negative balance",
+            "short",
+            query(f"binance_pm_balance_negative_balance{s}", "{{account}} {{asset}}"),
+            description="Binance's negativeBalance, the size of a negative balance as a positive "
+            "number, in units of the asset; anything above 0 is alerted on.",
+        )
+        .thresholds(thresholds((None, "green"), (0.00000001, "red")))
+        .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.AREA))
+        .min(0),
+        width=8,
+    )
+    funding = selector(config, ACCOUNT, 'income_type="FUNDING_FEE"')
+    by_symbol = "max by (account, asset, symbol)"  # an HA pair's exporters count the same fees
+    per_symbol = []
+    for market, label in MARKETS:
+        for way, sign in (("received", ""), ("paid", "-")):
+            counter = f"binance_pm_{market}_income_{way}_total{funding}"
+            per_symbol.append(
+                query(
+                    f"{sign}{by_symbol} (increase({counter}[$__interval]))",
+                    f"{{{{account}}}} {{{{symbol}}}} {label} {way} ({{{{asset}}}})",
+                    ref=REF_IDS[len(per_symbol)],
+                )
+            )
+    layout.add(
+        graph(
+            "Funding by symbol",
+            "short",
+            *per_symbol,
+            description="Funding fees received (up) and paid (down) in each interval of the graph, "
+            "in the margin asset. Counted from the exporter's start.",
+        )
+        .draw_style(cm.GraphDrawStyle.BARS)
+        .fill_opacity(60)
+        .interval("1m"),
+        width=12,
+    )
+    per_day = []
+    for market, label in MARKETS:
+        for way, sign in (("received", ""), ("paid", "-")):
+            per_day.append(
+                query(
+                    f"{sign}{FUNDING[(market, way)]}{s}",
+                    f"{{{{account}}}} {label} {way} ({{{{asset}}}})",
+                    ref=REF_IDS[len(per_day)],
+                )
+            )
+    layout.add(
+        graph(
+            "Funding per day",
+            "short",
+            *per_day,
+            description="Funding fees received (up) and paid (down) over the last 24 hours, per "
+            "account and margin asset (the recording rules account_asset:..._funding_...).",
+        ),
+        width=12,
+    )
+    layout.add(
+        graph(
+            "ADL quantile",
+            "none",
+            *(
+                query(
+                    f"binance_pm_{market}_position_adl_quantile{s}",
+                    f"{{{{account}}}} {{{{symbol}}}} {{{{position_side}}}} ({label})",
+                    ref=REF_IDS[i],
+                )
+                for i, (market, label) in enumerate(MARKETS)
+            ),
+            description="Binance's auto-deleveraging queue for each open position, 0 to 4: 4 is "
+            "first in line (alerted on, as is 3).",
+        )
+        .thresholds(thresholds((None, "green"), (ADL_HIGH, "orange"), (ADL_FIRST_IN_LINE, "red")))
+        .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.DASHED))
+        .decimals(0)
+        .min(0)
+        .max(ADL_FIRST_IN_LINE),
+        width=24,
+    )
 
 
 # Positions table: (column, query, unit); the first query's labels name the rows.

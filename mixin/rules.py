@@ -18,6 +18,20 @@ UM_UNREALIZED_PNL = "account:binance_pm_um_unrealized_pnl:sum"
 UM_MARGIN_BALANCE = "account:binance_pm_um_margin_balance:sum"
 UM_MAINT_MARGIN = "account:binance_pm_um_maint_margin:sum"
 UM_SYMBOL_PNL = "account_symbol:binance_pm_um_position_unrealized_pnl:sum"
+# Funding fees paid and received over the last 24 hours, per account and margin asset.
+FUNDING = {
+    (market, way): f"account_asset:binance_pm_{market}_funding_{way}:increase1d"
+    for market in ("um", "cm")
+    for way in ("paid", "received")
+}
+
+# Binance's auto-deleveraging queue, 0-4 ("UM Position ADL Quantile Estimation"): 4 is first in
+# line when a liquidation cannot be filled in the market.
+ADL_FIRST_IN_LINE = 4
+ADL_HIGH = 3
+# Binance adds a whole hour's margin interest at the start of each hour: the interest alert
+# averages over a few hours, so that when in the hour a step is polled does not move the figure.
+INTEREST_WINDOW_HOURS = 3
 
 # Binance's accountStatus values (README, binance_pm_account_status) and what each one means here.
 WARNING_STATUSES = ("MARGIN_CALL", "SUPPLY_MARGIN")
@@ -85,7 +99,30 @@ def recording_rules(config: MixinConfig) -> list[dict[str, Any]]:
                 f"(binance_pm_um_position_unrealized_pnl{s})"
             ),
         },
+        *funding_rules(config),
     ]
+
+
+def funding_rules(config: MixinConfig) -> Iterator[dict[str, Any]]:
+    """Funding per account and asset (the units differ by asset), summed over symbols.
+
+    Two exporters polling the same account (an HA pair) each count the same payments: the max
+    over ``instance`` counts them once, and an exporter restarted within the day (its counters
+    start again at 0) undercounts rather than doubles.
+    """
+    funding = selector(config, 'income_type="FUNDING_FEE"')
+    for (market, way), record in FUNDING.items():
+        counter = f"binance_pm_{market}_income_{way}_total{funding}"
+        yield {
+            "record": record,
+            "expr": (
+                "sum by (job, account, asset) (\n"
+                "  max by (job, account, asset, symbol) (\n"
+                f"    increase({counter}[1d])\n"
+                "  )\n"
+                ")\n"
+            ),
+        }
 
 
 def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Iterator[Alert]:
@@ -161,6 +198,62 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
         f"Position {position} of account {acc} is about to be liquidated",
         f"Account {acc}: the mark price of {position} is {pct} away from its liquidation price, "
         f"within the critical threshold {percent(t.liquidation_distance_critical)}.",
+    )
+    # crossMarginInterest is the interest owed, not a rate: its growth is the accrual. delta, not
+    # increase: a repayment lowers it, which increase() would read as a counter reset.
+    interest = f"binance_pm_balance_cross_margin_interest{s}"
+    hours = INTEREST_WINDOW_HOURS
+    asset = "{{ $labels.asset }}"
+    yield Alert(
+        "BinancePMCrossMarginInterestHigh",
+        f"max by (job, account, asset) (\n  delta({interest}[{hours}h])\n) / {hours}\n"
+        f"> {t.cross_margin_interest_per_hour}\n",
+        "info",
+        f"Cross margin interest on {asset} of account {acc} grows fast",
+        f"Account {acc}: the cross margin interest owed on {asset} grew by "
+        f'{{{{ $value | printf "%.8g" }}}} {asset} an hour over the last {hours} hours, above the '
+        f"threshold {t.cross_margin_interest_per_hour} {asset} an hour.",
+    )
+
+
+def balance_alerts(config: MixinConfig) -> Iterator[Alert]:
+    """Negative balances and the ADL queue, over ``instance``: an HA pair alerts once."""
+    s = selector(config)
+    acc = "{{ $labels.account }}"
+    asset = "{{ $labels.asset }}"
+    yield Alert(
+        "BinancePMNegativeBalance",
+        f"max by (job, account, asset) (binance_pm_balance_negative_balance{s}) > 0",
+        "warning",
+        f"Account {acc} has a negative {asset} balance",
+        f"Binance reports a negative {asset} balance of {{{{ $value }}}} {asset} on account {acc} "
+        "(threshold 0): Binance may charge interest on it daily at 00:00 UTC.",
+    )
+    position = "{{ $labels.symbol }} {{ $labels.position_side }}"
+    by_position = "max by (job, account, symbol, position_side)"
+
+    def adl(quantile: int) -> str:
+        return "\nor\n".join(
+            f"{by_position} (binance_pm_{market}_position_adl_quantile{s}) == {quantile}"
+            for market in ("um", "cm")
+        )
+
+    yield Alert(
+        "BinancePMPositionADLFirstInLine",
+        adl(ADL_FIRST_IN_LINE) + "\n",
+        "warning",
+        f"Position {position} of account {acc} is first in line for auto-deleveraging",
+        f"Account {acc}: Binance puts {position} in ADL quantile {{{{ $value }}}} of 0-4 "
+        f"(threshold {ADL_FIRST_IN_LINE}): if a liquidation cannot be filled in the market, "
+        "this position is among the first to be closed against it.",
+    )
+    yield Alert(
+        "BinancePMPositionADLQuantileHigh",
+        adl(ADL_HIGH) + "\n",
+        "info",
+        f"Position {position} of account {acc} is high in the auto-deleveraging queue",
+        f"Account {acc}: Binance puts {position} in ADL quantile {{{{ $value }}}} of 0-4 "
+        f"(threshold {ADL_HIGH}; {ADL_FIRST_IN_LINE} is BinancePMPositionADLFirstInLine).",
     )
 
 
@@ -296,6 +389,7 @@ def risk_alerts(config: MixinConfig) -> Iterator[Alert]:
         matcher = f'account=~"{accounts_regex(override.accounts)}"'
         yield from threshold_alerts(config, config.thresholds_for(override), matcher)
     yield from status_alerts(config)
+    yield from balance_alerts(config)
 
 
 def alert_rule(config: MixinConfig, alert: Alert) -> dict[str, Any]:

@@ -10,8 +10,13 @@ from pathlib import Path
 from mixin.dashboards import panels
 
 # What Grafana puts in place of the dashboard variables, for Prometheus to run the query as is:
-# "All" accounts and assets, and a rate window that holds a few 1 s scrapes.
-SUBSTITUTIONS = {"$account": ".*", "$asset": ".*", "$__rate_interval": "10s"}
+# "All" accounts and assets, and rate and graph-step windows that hold a few 1 s scrapes.
+SUBSTITUTIONS = {
+    "$account": ".*",
+    "$asset": ".*",
+    "$__rate_interval": "10s",
+    "$__interval": "10s",
+}
 
 LABEL_VALUES = re.compile(r"^label_values\((?P<series>.+),\s*(?P<label>\w+)\)$", re.S)
 

@@ -18,6 +18,7 @@ from exporter.render import all_families
 from exporter.simulator.demo import demo_accounts
 from mixin.dashboards import panels
 from tests.mixin.conftest import REPO
+from tests.mixin.new_collectors import NEW_PANELS, pending_metrics
 from tests.mixin.queries import dashboard_files, fill, load, panel_queries, variable_queries
 
 FILES = dashboard_files(REPO)
@@ -37,7 +38,8 @@ def known_metric_names() -> set[str]:
             names.add(family.name)
     rules = yaml.safe_load((REPO / "prometheus" / "rules.yml").read_text())
     names |= {r["record"] for g in rules["groups"] for r in g["rules"]}
-    return names
+    # The contracted names of collectors being added next to the mixin (empty once all exist).
+    return names | pending_metrics()
 
 
 def metric_names(expr: str) -> set[str]:
@@ -272,3 +274,78 @@ def test_uni_mmr_panel_queries_on_an_account_without_positions(tmp_path: Path, p
         [promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def row_panels(dashboard: dict, row: str) -> list[dict]:
+    """The panels under a row, up to the next row."""
+    out: list[dict] = []
+    inside = False
+    for panel in panels(dashboard):
+        if panel["type"] == "row":
+            inside = panel["title"] == row
+        elif inside:
+            out.append(panel)
+    return out
+
+
+def test_loans_and_funding_row_shows_loans_negative_balances_funding_and_adl():
+    overview = DASHBOARDS["overview.json"]
+    row = row_panels(overview, "Loans and funding")
+    assert [p["title"] for p in row] == [
+        "Cross margin borrowed",
+        "Cross margin interest",
+        "Negative balance",
+        "Funding by symbol",
+        "Funding per day",
+        "ADL quantile",
+    ]
+    queries = {
+        ("overview.json", name): expr
+        for name, expr in panel_queries(overview)
+        if name.split(" [")[0] in {p["title"] for p in row}
+    }
+    # The end-to-end test's list of panels that need the new collectors is this row, exactly.
+    assert set(queries) == set(NEW_PANELS)
+    s = '{job="binance-pm-exporter", account=~"$account"}'
+    interest = titled(overview, "Cross margin interest")
+    assert [t["expr"] for t in interest["targets"]] == [
+        f"binance_pm_balance_cross_margin_interest{s}",
+        f"delta(binance_pm_balance_cross_margin_interest{s}[3h]) / 3",
+    ]
+    steps = interest["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [st["value"] for st in steps] == [None, 1.0]  # the alert's default threshold
+
+
+def test_funding_by_symbol_counts_an_ha_pair_once_and_draws_paid_below_zero():
+    funding = titled(DASHBOARDS["overview.json"], "Funding by symbol")
+    sel = '{job="binance-pm-exporter", account=~"$account", income_type="FUNDING_FEE"}'
+    assert {t["refId"]: t["expr"] for t in funding["targets"]} == {
+        "A": f"max by (account, asset, symbol) "
+        f"(increase(binance_pm_um_income_received_total{sel}[$__interval]))",
+        "B": f"-max by (account, asset, symbol) "
+        f"(increase(binance_pm_um_income_paid_total{sel}[$__interval]))",
+        "C": f"max by (account, asset, symbol) "
+        f"(increase(binance_pm_cm_income_received_total{sel}[$__interval]))",
+        "D": f"-max by (account, asset, symbol) "
+        f"(increase(binance_pm_cm_income_paid_total{sel}[$__interval]))",
+    }
+    assert funding["fieldConfig"]["defaults"]["custom"]["drawStyle"] == "bars"
+    per_day = titled(DASHBOARDS["overview.json"], "Funding per day")
+    s = '{job="binance-pm-exporter", account=~"$account"}'
+    assert [t["expr"] for t in per_day["targets"]] == [
+        f"account_asset:binance_pm_um_funding_received:increase1d{s}",
+        f"-account_asset:binance_pm_um_funding_paid:increase1d{s}",
+        f"account_asset:binance_pm_cm_funding_received:increase1d{s}",
+        f"-account_asset:binance_pm_cm_funding_paid:increase1d{s}",
+    ]
+
+
+def test_adl_panel_marks_quantiles_3_and_4():
+    adl = titled(DASHBOARDS["overview.json"], "ADL quantile")
+    defaults = adl["fieldConfig"]["defaults"]
+    assert [st["value"] for st in defaults["thresholds"]["steps"]] == [None, 3, 4]
+    assert (defaults["min"], defaults["max"]) == (0, 4)
+    assert [t["expr"] for t in adl["targets"]] == [
+        'binance_pm_um_position_adl_quantile{job="binance-pm-exporter", account=~"$account"}',
+        'binance_pm_cm_position_adl_quantile{job="binance-pm-exporter", account=~"$account"}',
+    ]

@@ -176,3 +176,35 @@ def test_an_overridden_account_is_judged_by_one_threshold_only():
     assert len(lows) == 2
     assert 'account!~"desk2"' in lows[0]["expr"] and "< 1.5" in lows[0]["expr"]
     assert 'account=~"desk2"' in lows[1]["expr"] and "< 1.8" in lows[1]["expr"]
+
+
+def test_interest_threshold_comes_from_the_config_and_account_overrides():
+    config = from_mapping(
+        {
+            "thresholds": {"cross_margin_interest_per_hour": 2.5},
+            "account_overrides": [
+                {"accounts": ["desk2"], "thresholds": {"cross_margin_interest_per_hour": 0.01}}
+            ],
+        }
+    )
+    rules_ = [
+        r
+        for r in alert_rules(rules.alerts_file(config))
+        if r["alert"] == "BinancePMCrossMarginInterestHigh"
+    ]
+    assert [r["expr"].splitlines()[-1] for r in rules_] == ["> 2.5", "> 0.01"]
+    assert 'account!~"desk2"' in rules_[0]["expr"] and 'account=~"desk2"' in rules_[1]["expr"]
+    assert "threshold 0.01 {{ $labels.asset }} an hour." in rules_[1]["annotations"]["description"]
+
+
+def test_balance_and_adl_alerts_aggregate_over_instance():
+    # Two exporters polling one account (an HA pair) must not double an alert.
+    for rule in committed_alerts():
+        if rule["alert"] in {
+            "BinancePMNegativeBalance",
+            "BinancePMCrossMarginInterestHigh",
+            "BinancePMPositionADLFirstInLine",
+            "BinancePMPositionADLQuantileHigh",
+        }:
+            assert rule["expr"].startswith("max by (job, account, "), rule["alert"]
+            assert "instance" not in rule["expr"], rule["alert"]
