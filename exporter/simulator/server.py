@@ -220,6 +220,7 @@ class Fault:
     times: int | None = None
     rate: float = 0.0  # trickle: bytes per second
     size: int = 0  # huge: bytes
+    after: int = 0  # matching requests let through before it applies
 
     def matches(self, account: str | None, path: str) -> bool:
         return (self.account is None or self.account == account) and (
@@ -470,6 +471,7 @@ class Simulator:
         malformed: bool = False,
         body: bytes | None = None,
         times: int | None = None,
+        after: int = 0,
     ) -> None:
         """Answer matching requests with an error, bad bytes, or just later.
 
@@ -479,8 +481,9 @@ class Simulator:
         ``Retry-After`` (whole seconds, rounded up); ``latency`` sleeps first; ``malformed``
         answers 200 with truncated JSON; ``body`` answers those exact bytes with ``status``
         (default 200). A fault with only ``latency`` answers normally after the delay.
-        ``times`` = how many requests it applies to (None: until cleared). The first matching
-        fault, in the order they were set, applies.
+        ``times`` = how many requests it applies to (None: until cleared), ``after`` = how many
+        matching requests it lets through first (the second page of a paged poll). The first
+        matching fault, in the order they were set, applies.
         """
         if body is not None:
             kind, status = "body", 200 if status is None else status
@@ -491,7 +494,19 @@ class Simulator:
         else:
             kind, status = "error", 500 if status is None else status
         self._faults.append(
-            Fault(account, path, kind, status, code, msg, retry_after, latency, body, times)
+            Fault(
+                account,
+                path,
+                kind,
+                status,
+                code,
+                msg,
+                retry_after,
+                latency,
+                body,
+                times,
+                after=after,
+            )
         )
 
     @knob()
@@ -900,6 +915,9 @@ class Simulator:
     def _take_fault(self, account: str | None, path: str) -> Fault | None:
         for fault in self._faults:
             if fault.matches(account, path):
+                if fault.after > 0:
+                    fault.after -= 1
+                    return None
                 if fault.times is not None:
                     fault.times -= 1
                     if fault.times <= 0:
