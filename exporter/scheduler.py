@@ -11,7 +11,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,6 +23,7 @@ from exporter.collectors import (
     COLLECTORS,
     BadPayload,
     Collector,
+    Fetcher,
     ParseOptions,
     Result,
     poll_order,
@@ -63,7 +64,7 @@ def credentials_for(account: AccountConfig) -> Credentials:
 
 @dataclass
 class _Fetched:
-    payload: bytes = b""
+    payload: bytes | Any = b""  # what the collector's ``fetch`` returned, if it has one
     error: ApiError | None = None
     timestamp_rejections: int = 0
     seconds: float = 0.0
@@ -325,7 +326,7 @@ class Scheduler:
         """
         names = account.collector_names if names is None else names
         endpoints = {n: self._endpoint(state, n) for n in names}
-        fetched = await asyncio.gather(*(self._fetch(endpoints[n].path, creds) for n in names))
+        fetched = await asyncio.gather(*(self._fetch(endpoints[n], creds, state) for n in names))
         if self.store.accounts.get(account.name) is not state:
             return False  # a reload replaced the account meanwhile; it is polled again at once
         by_name = dict(zip(names, fetched, strict=True))
@@ -338,13 +339,14 @@ class Scheduler:
             health = state.health[name]
             collector = endpoints[name]
             leader = state.provided.get(collector.follows) if collector.follows else None
-            options = ParseOptions(self.config.positions.include_zero, leader)
+            memory = state.memory.get(name)
+            options = ParseOptions(self.config.positions.include_zero, leader, memory)
             result, error = self._settle(collector, item, health, options)
             if error is not None and error.retired and collector.successor is not None:
                 # Binance retired the endpoint: its successor from now on, starting now.
                 count_errors(health, item, None)  # that answer is not a failure
                 collector = self._fall_back(state, name, health, collector, error)
-                item = await self._fetch(collector.path, creds)
+                item = await self._fetch(collector, creds, state)
                 result, error = self._settle(collector, item, health, options)
             count_errors(health, item, error)
             if error is not None:
@@ -445,11 +447,21 @@ class Scheduler:
             self._auth_failing.discard(account)
             log.info("API key accepted again", account=account)
 
-    async def _fetch(self, path: str, creds: Credentials) -> _Fetched:
+    async def _fetch(
+        self, collector: Collector, creds: Credentials, state: AccountState
+    ) -> _Fetched:
         started = time.perf_counter()
         out = _Fetched()
         try:
-            out.payload, out.timestamp_rejections = await self.client.get_signed(path, creds)
+            if collector.fetch is None:
+                out.payload, out.timestamp_rejections = await self.client.get_signed(
+                    collector.path, creds
+                )
+            else:
+                memory = state.memory.get(collector.name)
+                if memory is None and collector.memory is not None:
+                    memory = state.memory[collector.name] = collector.memory()
+                out.payload = await collector.fetch(self._fetcher(creds, out), memory)
         except ApiError as exc:
             out.error = exc
             if exc.after_timestamp_retry:
@@ -458,6 +470,16 @@ class Scheduler:
             out.error = unexpected_error(exc, secrets=(creds.api_key,))
         out.seconds = time.perf_counter() - started
         return out
+
+    def _fetcher(self, creds: Credentials, out: _Fetched) -> Fetcher:
+        """Signed GETs for a collector's own ``fetch``, their -1021 retries added to ``out``."""
+
+        async def get(path: str, params: Mapping[str, str]) -> bytes:
+            body, rejections = await self.client.get_signed(path, creds, params)
+            out.timestamp_rejections += rejections
+            return body
+
+        return get
 
     def _record_failure(
         self,

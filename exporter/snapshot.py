@@ -147,6 +147,8 @@ class AccountState:
         self.collectors = collectors
         self.data: dict[str, CollectorData] = {}
         self.health = {c: CollectorHealth() for c in collectors}
+        # Collectors' own state kept across polls (``Collector.memory``), by collector name.
+        self.memory: dict[str, object] = {}
         self.up = False
         self.last_success = 0.0
         self.last_error: str | None = None
@@ -168,6 +170,8 @@ class AccountState:
                 state.data[name] = self.data[name]
             if name in self.provided:
                 state.provided[name] = self.provided[name]
+            if name in self.memory:
+                state.memory[name] = self.memory[name]
         state.up, state.last_success, state.ever_succeeded = False, self.last_success, False
         state.last_error, state.last_error_time = self.last_error, self.last_error_time
         state.render_health()

@@ -94,6 +94,26 @@ def test_a_signed_get_carries_the_key_window_timestamp_and_signature():
     assert (client.used_weight_1m, client.requests_sent) == (7.0, 1)
 
 
+def test_extra_parameters_come_first_and_are_signed_with_the_rest():
+    binance = Binance([httpx.Response(200, content=BODY)])
+    client = make_client(binance)
+    params = {"startTime": "1700000000000", "limit": "1000"}
+    assert asyncio.run(client.get_signed(UM, CREDENTIALS, params)) == (BODY, 0)
+    (request,) = binance.requests
+    raw = request.url.query.decode()
+    assert raw.startswith("startTime=1700000000000&limit=1000&recvWindow=5000&timestamp=")
+    signed = raw.rsplit("&signature=", 1)[0]
+    assert parse_qs(raw)["signature"] == [CREDENTIALS.signer.sign(signed)]
+
+
+def test_a_timestamp_retry_sends_the_extra_parameters_again():
+    binance = Binance([TIMESTAMP_REFUSED, httpx.Response(200, content=BODY)], server_offset=5.0)
+    client = make_client(binance)
+    assert asyncio.run(client.get_signed(UM, CREDENTIALS, {"symbol": "BTCUSDT"})) == (BODY, 1)
+    queries = [parse_qs(r.url.query.decode()) for r in binance.requests if r.url.path == UM]
+    assert [q["symbol"] for q in queries] == [["BTCUSDT"], ["BTCUSDT"]]
+
+
 def test_a_timestamp_refusal_resyncs_the_clock_and_retries_once():
     binance = Binance([TIMESTAMP_REFUSED, httpx.Response(200, content=BODY)], server_offset=5.0)
     client = make_client(binance)

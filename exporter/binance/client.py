@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import httpx
 
@@ -69,29 +71,36 @@ class PapiClient:
         self.used_weight_1m: float | None = None  # last X-MBX-USED-WEIGHT-1M seen
         self.requests_sent = 0
 
-    async def get_signed(self, path: str, credentials: Credentials) -> tuple[bytes, int]:
+    async def get_signed(
+        self, path: str, credentials: Credentials, params: Mapping[str, str] | None = None
+    ) -> tuple[bytes, int]:
         """The reply body of a SIGNED GET and how many -1021 replies came first (0 or 1).
 
-        A -1021 resynchronises the clock and retries once; a retry that succeeds is a success.
-        When the clock could not be measured the retry would be refused again, for weight: the
-        -1021 is raised instead.
+        ``params`` go first in the query, signed with recvWindow and timestamp (Binance signs
+        the whole query string as sent). A -1021 resynchronises the clock and retries once; a
+        retry that succeeds is a success. When the clock could not be measured the retry would
+        be refused again, for weight: the -1021 is raised instead.
         """
         try:
-            return await self._get_once(path, credentials), 0
+            return await self._get_once(path, credentials, params), 0
         except ApiError as exc:
             if exc.reason != "timestamp" or not await self.clock.sync(force=False):
                 raise
         try:
-            return await self._get_once(path, credentials), 1
+            return await self._get_once(path, credentials, params), 1
         except ApiError as exc:
             exc.after_timestamp_retry = True
             raise
 
-    async def _get_once(self, path: str, credentials: Credentials) -> bytes:
+    async def _get_once(
+        self, path: str, credentials: Credentials, params: Mapping[str, str] | None
+    ) -> bytes:
         wait = self.gate.remaining()
         if wait > 0:
             raise ApiError(self.gate.reason, f"Retry-After: {wait:.0f}s left, not sent", sent=False)
         query = f"recvWindow={self._recv_window}&timestamp={self.clock.now_ms()}"
+        if params:
+            query = f"{urlencode(params)}&{query}"
         url = f"{self._base_url}{path}?{query}&signature={credentials.signer.sign(query)}"
         headers = {"X-MBX-APIKEY": credentials.api_key}
         self.requests_sent += 1

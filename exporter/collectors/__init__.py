@@ -6,7 +6,7 @@ snapshot and HTTP layers do not change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,9 @@ PositionKey = tuple[str, str]  # (symbol, position side)
 # The positions an account-detail collector exported in one poll, each with the families it
 # gave it: its position-risk twin keeps the same rows and leaves those families to it.
 Provided = Mapping[PositionKey, frozenset[str]]
+# A signed GET of a path with extra query parameters (raises ``ApiError`` like the client):
+# what a collector with its own ``fetch`` is given, bound to one account's credentials.
+Fetcher = Callable[[str, Mapping[str, str]], Awaitable[bytes]]
 
 
 class BadPayload(ValueError):
@@ -30,6 +33,8 @@ class ParseOptions:
     # What the collector this one follows (``Collector.follows``) exported in the same poll;
     # None when that collector is not enabled or failed.
     provided: Provided | None = None
+    # The account's state for this collector (``Collector.memory``), kept across polls.
+    memory: Any = None
 
 
 @dataclass
@@ -67,14 +72,24 @@ class Collector:
     # Where Binance points once it retires this endpoint (HTTP 400, code -5000, "... is
     # retired, please use ..."): same name and series, the families the newer reply still has.
     successor: Collector | None = None
+    # Per-account state kept across polls (an income ledger), built on the account's first poll.
+    memory: Callable[[], Any] | None = None
+    # Replaces the one plain GET of ``path`` (paging, query parameters): given a signed fetcher
+    # and the account's memory, returns what ``decode`` takes. ``weight`` is one request's.
+    fetch: Callable[[Fetcher, Any], Awaitable[bytes | Any]] | None = None
 
 
 def _registry() -> dict[str, Collector]:
     from exporter.collectors import (
         account,
+        balance,
         cm_account,
+        cm_adl_quantile,
+        cm_income,
         cm_position_risk,
         um_account,
+        um_adl_quantile,
+        um_income,
         um_position_risk,
     )
 
@@ -84,6 +99,11 @@ def _registry() -> dict[str, Collector]:
         um_position_risk.COLLECTOR,
         cm_account.COLLECTOR,
         cm_position_risk.COLLECTOR,
+        balance.COLLECTOR,
+        um_adl_quantile.COLLECTOR,
+        cm_adl_quantile.COLLECTOR,
+        um_income.COLLECTOR,
+        cm_income.COLLECTOR,
     ]
     return {c.name: c for c in found}
 
@@ -100,4 +120,4 @@ def poll_order(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda n: COLLECTORS[n].follows in names))
 
 
-DEFAULT_COLLECTORS: tuple[str, ...] = ("um_account", "account", "um_position_risk")
+DEFAULT_COLLECTORS: tuple[str, ...] = ("um_account", "account", "um_position_risk", "balance")

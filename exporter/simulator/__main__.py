@@ -14,8 +14,8 @@ import signal
 import sys
 from pathlib import Path
 
-from exporter.simulator.demo import DemoCredentials, demo_accounts
-from exporter.simulator.server import Simulator, knob_reference
+from exporter.simulator.demo import DemoCredentials, demo_accounts, demo_simulator
+from exporter.simulator.server import knob_reference
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -50,7 +50,7 @@ def _write(directory: Path, credentials: list[DemoCredentials]) -> None:
 
 async def _serve(args: argparse.Namespace) -> None:
     accounts, credentials = demo_accounts()
-    sim = Simulator(
+    sim = demo_simulator(
         accounts, seed=args.seed, tick_seconds=args.tick_seconds, weight_limit=args.weight_limit
     )
     await sim.start(args.host, args.port)

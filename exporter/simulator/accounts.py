@@ -10,7 +10,8 @@ numbers served by the four endpoints agree with each other the way Binance's do:
   ``notional = amt * size / mark``, ``unrealizedProfit = amt * size * (1/entry - 1/mark)``,
   margins as above on ``|notional|``.
 * UM asset USDT carries the sums over UM positions; other UM assets have zero margins.
-* Account (USD): per asset, ``value = (UM wallet + UM PnL + CM wallet + CM PnL) * usd price``;
+* Account (USD): per asset, ``value = (UM wallet + UM PnL + CM wallet + CM PnL + cross margin
+  free + locked - borrowed - interest) * usd price``;
   ``actualEquity = sum(value)``; ``accountEquity = sum(value * collateral rate)`` where the
   rate applies to positive values only (a debt counts in full); ``accountMaintMargin`` and
   ``accountInitialMargin`` are UM plus CM margins in USD; ``uniMMR = equity / maint``.
@@ -63,6 +64,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from exporter.simulator.books import CrossMargin, IncomeBook
 from exporter.simulator.market import (
     UM_QUOTE,
     ZERO,
@@ -217,6 +219,9 @@ class SimAccount:
     status_override: str | None = None
     update_time: int = 0  # ms of the last wallet change, served as the assets' updateTime
     ramp: UniMMRRamp | None = None
+    cross_margin: dict[str, CrossMargin] = field(default_factory=dict)
+    um_income: IncomeBook = field(default_factory=IncomeBook)
+    cm_income: IncomeBook = field(default_factory=IncomeBook)
 
     def __post_init__(self) -> None:
         if (self.api_secret is None) == (self.public_key_pem is None):
@@ -400,6 +405,8 @@ def _compute(account: SimAccount, market: Market) -> Risk:
         holdings[asset] = holdings.get(asset, ZERO) + wallet
     for asset, margins in cm_assets.items():
         holdings[asset] = holdings.get(asset, ZERO) + margins.unrealized
+    for asset, margin in account.cross_margin.items():
+        holdings[asset] = holdings.get(asset, ZERO) + margin.net
 
     actual = equity = ZERO
     for asset, amount in holdings.items():

@@ -1,7 +1,10 @@
 """Two sample accounts for ``--demo`` and manual runs: one-way/HMAC and hedge/Ed25519.
 
 Both start with uniMMR far above 1.5 (NORMAL), so a demo dashboard starts green and only the
-scenario knobs make it move.
+scenario knobs make it move. Money still moves on its own: loans accrue interest, funding is
+paid every ``DEMO_FUNDING_SECONDS`` (so the hedge account's COIN-M ETH wallet, which starts at
+zero, goes negative now and then until the next round repays it) and a small trade books a
+commission every ``DEMO_TRADE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -9,20 +12,38 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exporter.simulator.accounts import CMPosition, SimAccount, UMPosition
+from exporter.simulator.books import CrossMargin
 from exporter.simulator.market import Market, quantum
 from exporter.simulator.server import Simulator
 
 if TYPE_CHECKING:
     from exporter.config import Config
 
-DEMO_COLLECTORS = ["um_account", "account", "um_position_risk", "cm_account", "cm_position_risk"]
+# The demo moves fast: what polls every minute or five by default polls every few seconds here,
+# so loans, funding and ADL ranks show within seconds. Both accounts plan 3600 weight a minute,
+# within the 6000 Binance (and the simulator) allow one IP.
+DEMO_COLLECTORS: list[str | dict[str, str | float]] = [
+    "um_account",
+    "account",
+    "um_position_risk",
+    "cm_account",
+    "cm_position_risk",
+    {"name": "balance", "interval_seconds": 5},
+    {"name": "um_adl_quantile", "interval_seconds": 5},
+    {"name": "cm_adl_quantile", "interval_seconds": 5},
+    {"name": "um_income", "interval_seconds": 10},
+    {"name": "cm_income", "interval_seconds": 10},
+]
 DEMO_POLL_INTERVAL_SECONDS = 2
+DEMO_MAX_WEIGHT_PER_MINUTE = 6000
+DEMO_FUNDING_SECONDS = 8.0
+DEMO_TRADE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,10 @@ def demo_accounts() -> tuple[list[SimAccount], list[DemoCredentials]]:
         cm_positions=[
             CMPosition("BTCUSD_PERP", "BOTH", Decimal(10), market.cm["BTCUSD_PERP"].mark, 20)
         ],
+        cross_margin={
+            "USDC": CrossMargin(free=Decimal("150"), borrowed=Decimal("2000")),
+            "BTC": CrossMargin(free=Decimal("0.02")),
+        },
     )
 
     private_key = ed25519.Ed25519PrivateKey.generate()
@@ -106,6 +131,7 @@ def demo_accounts() -> tuple[list[SimAccount], list[DemoCredentials]]:
     public_pem = private_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    eth_entry = (market.cm["ETHUSD_PERP"].mark * Decimal("1.004")).quantize(quantum(2))
     hedge_positions = []
     for i, symbol in enumerate(_HEDGE_SYMBOLS):
         hedge_positions.append(_um(market, symbol, "LONG", 6_000 + 500 * i, 10, "0.995"))
@@ -117,13 +143,26 @@ def demo_accounts() -> tuple[list[SimAccount], list[DemoCredentials]]:
         public_key_pem=public_pem,
         mode="hedge",
         balances={"USDT": Decimal("15000"), "USDC": Decimal("5000"), "ETH": Decimal("2")},
+        cm_balances={"ETH": Decimal(0)},
         um_positions=hedge_positions,
+        cm_positions=[CMPosition("ETHUSD_PERP", "SHORT", Decimal(-20), eth_entry, 10)],
+        cross_margin={
+            "USDT": CrossMargin(free=Decimal("3000"), locked=Decimal("250")),
+            "ETH": CrossMargin(free=Decimal("0.001"), borrowed=Decimal("0.5")),
+        },
     )
     credentials = [
         DemoCredentials(one_way.name, one_way.api_key, api_secret=secret),
         DemoCredentials(hedge.name, hedge.api_key, private_key_pem=private_pem),
     ]
     return [one_way, hedge], credentials
+
+
+def demo_simulator(accounts: list[SimAccount], **options: Any) -> Simulator:
+    """A simulator of the demo accounts with funding and trading running."""
+    options.setdefault("funding_seconds", DEMO_FUNDING_SECONDS)
+    options.setdefault("trade_seconds", DEMO_TRADE_SECONDS)
+    return Simulator(accounts, **options)
 
 
 async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator, Config]:
@@ -135,7 +174,7 @@ async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator,
     from exporter.config import parse_config
 
     accounts, credentials = demo_accounts()
-    simulator = Simulator(accounts)
+    simulator = demo_simulator(accounts)
     await simulator.start(host, port)
     # Keys stay in memory (inline in the config): a read-only root filesystem (no writable
     # /tmp) still runs the demo.
@@ -144,6 +183,7 @@ async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator,
             "base_url": simulator.base_url,
             "time_url": simulator.time_url,
             "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
+            "max_weight_per_minute": DEMO_MAX_WEIGHT_PER_MINUTE,
             "collectors": DEMO_COLLECTORS,
             "accounts": [_account_entry(c) for c in credentials],
         },

@@ -12,6 +12,13 @@ path                       weight  kind   payload
                                           optional ``symbol``)
 /papi/v1/cm/account        5       PAPI   Get CM Account Detail (full COIN-M market)
 /papi/v1/cm/positionRisk   1       PAPI   Query CM Position Information (the same rows)
+/papi/v1/balance           20      PAPI   Account Balance (optional ``asset``: one object)
+/papi/v1/um/adlQuantile    5       PAPI   UM Position ADL Quantile Estimation (optional
+                                          ``symbol``)
+/papi/v1/cm/adlQuantile    5       PAPI   CM Position ADL Quantile Estimation (optional
+                                          ``symbol``)
+/papi/v1/um/income         30      PAPI   Get UM Income History (below)
+/papi/v1/cm/income         30      PAPI   Get CM Income History (below)
 /fapi/v1/time              1       FAPI   ``{"serverTime": ms}``, unsigned
 =========================  ======  =====  ==========================================
 
@@ -36,6 +43,14 @@ Rules, checked in this order, with Binance's JSON error body ``{"code": N, "msg"
    before ``&signature=`` -> 400/-1022. HMAC: hex HMAC-SHA256 of the account's secret;
    RSA (PKCS#1 v1.5, SHA-256) and Ed25519: URL-decoded base64 checked with the public key.
 7. ``timestamp >= serverTime + 1000`` or ``serverTime - timestamp > recvWindow`` -> 400/-1021.
+
+Income history takes ``symbol``, ``incomeType``, ``startTime`` and ``endTime`` (both inclusive,
+milliseconds), ``page`` (from 1) and ``limit`` (default 100, at most 1000), as Binance documents
+them: records oldest first; without startTime and endTime the last 7 days; only the last three
+months are kept; COIN-M refuses more than 200 days between startTime and endTime (400/-1127). A
+number that is not one gets 400/-1100, a limit or page out of range 400/-1130, startTime after
+endTime 400/-1128. The money that moves on its own (loans, funding, trades) and how each
+figure is made: ``exporter.simulator.ledger``.
 
 The simulator clock is the wall clock plus ``clock_skew_ms``; it is the ``serverTime`` of both
 the timestamp check and ``/fapi/v1/time``. Marks move every ``tick_seconds`` unless frozen.
@@ -64,6 +79,7 @@ import contextlib
 import functools
 import inspect
 import math
+import random
 import re
 import threading
 import time
@@ -77,6 +93,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from exporter.simulator import ledger
 from exporter.simulator.accounts import (
     CMPosition,
     NumberStyle,
@@ -93,7 +110,8 @@ from exporter.simulator.accounts import (
     um_account_payload,
     um_account_v2_payload,
 )
-from exporter.simulator.market import Market
+from exporter.simulator.books import CrossMargin
+from exporter.simulator.market import Market, quantum
 
 T = TypeVar("T")
 
@@ -103,6 +121,11 @@ ACCOUNT = "/papi/v1/account"
 UM_POSITION_RISK = "/papi/v1/um/positionRisk"
 CM_ACCOUNT = "/papi/v1/cm/account"
 CM_POSITION_RISK = "/papi/v1/cm/positionRisk"
+BALANCE = "/papi/v1/balance"
+UM_ADL = "/papi/v1/um/adlQuantile"
+CM_ADL = "/papi/v1/cm/adlQuantile"
+UM_INCOME = "/papi/v1/um/income"
+CM_INCOME = "/papi/v1/cm/income"
 TIME = "/fapi/v1/time"
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
@@ -112,6 +135,7 @@ MAX_RECV_WINDOW = 60000
 TRICKLE_BODY_BYTES = 4096
 HUGE_CHUNK_BYTES = 64 * 1024
 MAX_RECORDS = 100_000
+FIRST_TRADE_ID = 2059192  # the tradeId of Binance's income example; fills count on from it
 
 # Printable ASCII without spaces; Binance's keys are 64 alphanumerics.
 _API_KEY_FORMAT = re.compile(r"[\x21-\x7e]{1,256}")
@@ -125,6 +149,8 @@ MESSAGES = {
     -1022: "Signature for this request is not valid.",
     -1100: "Illegal characters found in parameter 'recvWindow'; legal range is '^[0-9]{1,20}$'.",
     -1102: "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.",
+    -1127: "Lookup interval is too big.",
+    -1128: "Combination of optional parameters invalid.",
     -1131: "recvWindow must be less than 60000.",
     -2014: "API-key format invalid.",
     -2015: "Invalid API-key, IP, or permissions for action.",
@@ -159,6 +185,11 @@ ENDPOINTS = {
         Endpoint(UM_POSITION_RISK, 5, "papi", True),
         Endpoint(CM_ACCOUNT, 5, "papi", True),
         Endpoint(CM_POSITION_RISK, 1, "papi", True),
+        Endpoint(BALANCE, 20, "papi", True),
+        Endpoint(UM_ADL, 5, "papi", True),
+        Endpoint(CM_ADL, 5, "papi", True),
+        Endpoint(UM_INCOME, 30, "papi", True),
+        Endpoint(CM_INCOME, 30, "papi", True),
         Endpoint(TIME, 1, "fapi", False),
     )
 }
@@ -189,6 +220,7 @@ class Fault:
     times: int | None = None
     rate: float = 0.0  # trickle: bytes per second
     size: int = 0  # huge: bytes
+    after: int = 0  # matching requests let through before it applies
 
     def matches(self, account: str | None, path: str) -> bool:
         return (self.account is None or self.account == account) and (
@@ -307,8 +339,17 @@ class Simulator:
         weight_limit: int = 6000,
         window_seconds: float = 60.0,
         ban_seconds: float = 120.0,
+        funding_seconds: float | None = None,
+        trade_seconds: float | None = None,
     ) -> None:
         self.market = Market(seed)
+        # Funding rates and the demo's trades come from the seed too (not the marks' stream).
+        self._ledger_rng = random.Random(seed * 7919 + 1)
+        self.funding_seconds = funding_seconds
+        self.trade_seconds = trade_seconds
+        self._since_funding = 0.0
+        self._since_trade = 0.0
+        self._fills = 0
         self.tick_seconds = tick_seconds
         self.weight_limit = weight_limit
         self.window_seconds = window_seconds
@@ -376,6 +417,40 @@ class Simulator:
             await asyncio.sleep(self.tick_seconds)
             if not self.prices_frozen:
                 self.market.tick()
+                self._ledger_tick()
+
+    def _ledger_tick(self) -> None:
+        """Interest for one tick; a funding round and a trade when their time has come."""
+        self.accrue_interest(self.tick_seconds / 3600)
+        if self.funding_seconds:
+            self._since_funding += self.tick_seconds
+            if self._since_funding >= self.funding_seconds:
+                self._since_funding = 0.0
+                self.funding_round()
+        if self.trade_seconds:
+            self._since_trade += self.tick_seconds
+            if self._since_trade >= self.trade_seconds:
+                self._since_trade = 0.0
+                self._rebalance()
+
+    def _rebalance(self) -> None:
+        """The demo's trading: one account in turn trims 5% off a position or adds it back."""
+        accounts = [a for a in self._accounts.values() if any(p.amount for p in a.um_positions)]
+        if not accounts:
+            return
+        account = accounts[self._fills % len(accounts)]
+        held = [p for p in account.um_positions if p.amount]
+        position = held[self._fills // len(accounts) % len(held)]
+        places = self.market.um[position.symbol].quantity_precision
+        quantity = (position.amount * Decimal("0.05")).quantize(quantum(places))
+        if quantity:
+            # Trim on one pass over the positions, add back on the next.
+            trim = self._fills // (len(accounts) * len(held)) % 2 == 0
+            self.trade(
+                account.name, position.symbol, position.side, -quantity if trim else quantity
+            )
+        else:
+            self._fills += 1
 
     def clock_ms(self) -> int:
         return int(time.time() * 1000) + self.clock_skew_ms
@@ -396,6 +471,7 @@ class Simulator:
         malformed: bool = False,
         body: bytes | None = None,
         times: int | None = None,
+        after: int = 0,
     ) -> None:
         """Answer matching requests with an error, bad bytes, or just later.
 
@@ -405,8 +481,9 @@ class Simulator:
         ``Retry-After`` (whole seconds, rounded up); ``latency`` sleeps first; ``malformed``
         answers 200 with truncated JSON; ``body`` answers those exact bytes with ``status``
         (default 200). A fault with only ``latency`` answers normally after the delay.
-        ``times`` = how many requests it applies to (None: until cleared). The first matching
-        fault, in the order they were set, applies.
+        ``times`` = how many requests it applies to (None: until cleared), ``after`` = how many
+        matching requests it lets through first (the second page of a paged poll). The first
+        matching fault, in the order they were set, applies.
         """
         if body is not None:
             kind, status = "body", 200 if status is None else status
@@ -417,7 +494,19 @@ class Simulator:
         else:
             kind, status = "error", 500 if status is None else status
         self._faults.append(
-            Fault(account, path, kind, status, code, msg, retry_after, latency, body, times)
+            Fault(
+                account,
+                path,
+                kind,
+                status,
+                code,
+                msg,
+                retry_after,
+                latency,
+                body,
+                times,
+                after=after,
+            )
         )
 
     @knob()
@@ -498,6 +587,116 @@ class Simulator:
         self.set_fault(path=path, status=400, code=-5000, msg=msg)
 
     @knob()
+    def set_cross_margin(
+        self,
+        account: str,
+        asset: str,
+        free: Decimal | str = "0",
+        locked: Decimal | str = "0",
+        borrowed: Decimal | str = "0",
+        interest: Decimal | str = "0",
+        hourly_rate: Decimal | str | None = None,
+    ) -> None:
+        """The account's cross margin holding of ``asset``: free, locked, a loan (``borrowed``)
+        and its interest, which then grows by ``hourly_rate`` of the loan an hour (default
+        ``DEFAULT_HOURLY_RATE``)."""
+        sim = self.account(account)
+        self.market.usd_price(asset)  # an asset the market cannot value is refused
+        margin = CrossMargin(Decimal(free), Decimal(locked), Decimal(borrowed), Decimal(interest))
+        margin.update_time = self.clock_ms()
+        if hourly_rate is not None:
+            margin.hourly_rate = Decimal(hourly_rate)
+        sim.cross_margin[asset] = margin
+
+    @knob()
+    def accrue_interest(self, hours: float) -> None:
+        """Every loan's interest grows by ``hours`` of its rate (the ticks do this on their own
+        while prices are not frozen)."""
+        now = self.clock_ms()
+        for account in self._accounts.values():
+            ledger.accrue_interest(account, Decimal(repr(hours)), now)
+
+    @knob()
+    def set_funding(self, every_seconds: float | None) -> None:
+        """A funding round every ``every_seconds`` of ticks (None: none, the default)."""
+        self.funding_seconds = every_seconds
+        self._since_funding = 0.0
+
+    @knob()
+    def set_trading(self, every_seconds: float | None) -> None:
+        """A small trade (commission, realized PnL) every ``every_seconds`` of ticks, on each
+        account's UM positions in turn (None: none, the default)."""
+        self.trade_seconds = every_seconds
+        self._since_trade = 0.0
+
+    @knob()
+    def funding_round(self) -> None:
+        """Repay negative wallets, then pay funding on every open position of every account, at
+        one rate per symbol drawn from the seed (see ``exporter.simulator.ledger``)."""
+        now = self.clock_ms()
+        symbols = [
+            p.symbol for a in self._accounts.values() for p in [*a.um_positions, *a.cm_positions]
+        ]
+        rates = ledger.funding_rates(self._ledger_rng, symbols)
+        for account in self._accounts.values():
+            ledger.auto_repay(account, now)
+            ledger.pay_funding(account, compute_risk(account, self.market, time.time()), rates, now)
+
+    @knob()
+    def trade(
+        self,
+        account: str,
+        symbol: str,
+        side: str,
+        quantity: Decimal | str,
+        price: Decimal | str | None = None,
+    ) -> None:
+        """A fill of ``quantity`` (signed; COIN-M in contracts) at ``price`` (default the mark):
+        moves the position, books its COMMISSION and, when it reduces the position, its
+        REALIZED_PNL."""
+        if symbol not in self.market.um and symbol not in self.market.cm:
+            raise KeyError(f"unknown symbol {symbol}")
+        self._fills += 1
+        fill = None if price is None else Decimal(price)
+        ledger.trade(
+            self.account(account),
+            self.market,
+            symbol,
+            side,
+            Decimal(quantity),
+            fill,
+            self.clock_ms(),
+            str(FIRST_TRADE_ID + self._fills),
+        )
+
+    @knob()
+    def add_income(
+        self,
+        account: str,
+        income_type: str,
+        income: Decimal | str,
+        asset: str = "USDT",
+        symbol: str = "",
+        *,
+        book: str = "um",
+        count: int = 1,
+        time_ms: int | None = None,
+        info: str | None = None,
+        trade_id: str = "",
+    ) -> None:
+        """Book ``count`` records of ``income`` each in the ``book`` ("um" or "cm") income
+        history, at ``time_ms`` (default now), each with the next tranId of its type, moving
+        the book's wallet."""
+        if book not in ("um", "cm"):
+            raise ValueError("book must be um or cm")
+        sim, amount = self.account(account), Decimal(income)
+        when = self.clock_ms() if time_ms is None else int(time_ms)
+        for _ in range(count):
+            ledger.add_income(
+                sim, book == "cm", income_type, amount, asset, when, symbol, info, trade_id
+            )
+
+    @knob()
     def set_status_override(self, account: str, status: str | None) -> None:
         """Serve this ``accountStatus`` (any of Binance's seven, SUPPLY_MARGIN and
         ACTIVE_LIQUIDATION included, or one it does not have yet); ``None`` goes back to the
@@ -560,7 +759,7 @@ class Simulator:
         for position in account.cm_positions:
             if position.symbol not in self.market.cm:
                 raise ValueError(f"{account.name}: unknown COIN-M symbol {position.symbol}")
-        for asset in [*account.balances, *account.cm_balances]:
+        for asset in [*account.balances, *account.cm_balances, *account.cross_margin]:
             try:
                 self.market.usd_price(asset)
             except KeyError as exc:
@@ -651,7 +850,10 @@ class Simulator:
         except _Rejected as error:
             return reply.reject(error)
         assert account is not None  # _authenticate checked it
-        payload = self._payload(account, path, params)
+        try:
+            payload = self._payload(account, path, params)
+        except _Rejected as error:
+            return reply.reject(error)
         self._payloads[(account.name, path)] = payload
         return reply.answer(200, bytes(payload))
 
@@ -713,6 +915,9 @@ class Simulator:
     def _take_fault(self, account: str | None, path: str) -> Fault | None:
         for fault in self._faults:
             if fault.matches(account, path):
+                if fault.after > 0:
+                    fault.after -= 1
+                    return None
                 if fault.times is not None:
                     fault.times -= 1
                     if fault.times <= 0:
@@ -771,7 +976,43 @@ class Simulator:
             build = position_risk_payload if path == UM_POSITION_RISK else cm_position_risk_payload
             symbol, flat = params.get("symbol"), self.flat_position_rows
             return build(account, risk, self.market, symbol, spell, flat)
+        if path == BALANCE:
+            return ledger.balance_payload(account, risk, self.market, params.get("asset"), spell)
+        if path == UM_ADL:
+            return ledger.adl_payload(account, risk.um, ("HEDGE",), params.get("symbol"))
+        if path == CM_ADL:
+            return ledger.adl_payload(account, risk.cm, ("HEDGE", "BOTH"), params.get("symbol"))
+        if path in (UM_INCOME, CM_INCOME):
+            return self._income(account, path == CM_INCOME, params)
         return cm_account_payload(account, risk, self.market, spell)
+
+    def _income(self, account: SimAccount, cm: bool, params: dict[str, str]) -> Payload:
+        """Income history with Binance's parameter rules (see the module doc)."""
+        numbers = {k: _integer(params, k) for k in ("startTime", "endTime", "page", "limit")}
+        limit = numbers["limit"] if numbers["limit"] is not None else ledger.DEFAULT_LIMIT
+        page = numbers["page"] if numbers["page"] is not None else 1
+        if not 1 <= limit <= ledger.MAX_LIMIT or page < 1:
+            name = "limit" if not 1 <= limit <= ledger.MAX_LIMIT else "page"
+            raise _Rejected(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+        now = self.clock_ms()
+        start, end = numbers["startTime"], numbers["endTime"]
+        if start is None and end is None:
+            start, end = now - ledger.DEFAULT_WINDOW_MS, now
+        elif start is None:
+            assert end is not None
+            start = end - ledger.DEFAULT_WINDOW_MS
+        elif end is None:
+            end = now
+        if start > end:
+            raise _Rejected(400, -1128)
+        if cm and end - start > ledger.CM_MAX_INTERVAL_MS:
+            raise _Rejected(400, -1127)
+        book = account.cm_income if cm else account.um_income
+        found = ledger.select_income(
+            book, start, end, now, params.get("symbol"), params.get("incomeType")
+        )
+        rows = found[(page - 1) * limit : page * limit]
+        return Payload(orjson.dumps([ledger.income_json(r, self.spelling) for r in rows]))
 
     async def _pause(self, seconds: float) -> bool:
         """Sleep, or return True early when the simulator is stopping."""
@@ -873,6 +1114,17 @@ def knob_reference() -> str:
     return "\n".join(lines)
 
 
+def _integer(params: dict[str, str], name: str) -> int | None:
+    """An optional whole-number parameter; anything else is Binance's -1100."""
+    text = params.get(name)
+    if text is None:
+        return None
+    if not text.isdigit():
+        msg = f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."
+        raise _Rejected(400, -1100, msg)
+    return int(text)
+
+
 def _json(value: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(value), content_type="application/json")
 
@@ -896,6 +1148,7 @@ def account_from_json(data: dict[str, Any]) -> SimAccount:
         um_positions=[UMPosition(**p) for p in data.get("um_positions", [])],
         cm_positions=[CMPosition(**p) for p in data.get("cm_positions", [])],
         status_override=data.get("status_override"),
+        cross_margin={k: CrossMargin(**v) for k, v in data.get("cross_margin", {}).items()},
     )
 
 

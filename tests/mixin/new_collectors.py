@@ -1,14 +1,9 @@
 """The collectors the overview's "Loans and funding" row and the balance, ADL and funding rules
-read, which are being added next to this mixin: their metric names are the contract.
-
-Until a collector is in ``exporter.collectors.COLLECTORS``, the mixin's tests accept that its
-metrics are unknown to the exporter and that the panels and recording rules reading them have no
-data. Once all five exist, ``missing()`` is empty and every guard built on it is a no-op.
+read, with their metric names (a contract): the dashboard tests check the row reads exactly these.
 """
 
 from __future__ import annotations
 
-from exporter.collectors import COLLECTORS
 from mixin.rules import FUNDING
 
 _BALANCE_FIELDS = (
@@ -57,18 +52,3 @@ NEW_PANELS: dict[tuple[str, str], str] = {
 NEW_RECORDING_RULES: dict[str, str] = {
     record: f"{market}_income" for (market, _), record in FUNDING.items()
 }
-
-
-def missing() -> set[str]:
-    """The new collectors this branch does not have yet."""
-    return set(NEW_COLLECTOR_METRICS) - set(COLLECTORS)
-
-
-def present() -> list[str]:
-    """The new collectors this branch has, in the contract's order."""
-    return [name for name in NEW_COLLECTOR_METRICS if name in COLLECTORS]
-
-
-def pending_metrics() -> set[str]:
-    """The metric names of the collectors still missing."""
-    return {name for c in missing() for name in NEW_COLLECTOR_METRICS[c]}

@@ -6,8 +6,7 @@ from 2.0 to 1.0 in 20 s; the exporter polls it with every collector the dashboar
 scrapes and evaluations, and every ``for`` shortened through the mixin's config, the uniMMR warning
 and then the critical alerts fire within the test. Meanwhile every recording rule and every
 dashboard query must return data, except the queries for accounts without positions, which the
-demo does not have, and those of the new collectors this branch does not have yet
-(tests/mixin/new_collectors.py).
+demo does not have.
 """
 
 from __future__ import annotations
@@ -24,10 +23,13 @@ import httpx
 import pytest
 import yaml
 
-from exporter.simulator.demo import DEMO_COLLECTORS
+from exporter.simulator.demo import (
+    DEMO_COLLECTORS,
+    DEMO_MAX_WEIGHT_PER_MINUTE,
+    DEMO_POLL_INTERVAL_SECONDS,
+)
 from mixin import rules
 from mixin.config import DEFAULT_FOR, MixinConfig
-from tests.mixin import new_collectors
 from tests.mixin.conftest import REPO
 from tests.mixin.queries import dashboard_files, fill, load, panel_queries, variable_queries
 
@@ -39,11 +41,6 @@ WARNING = "BinancePMUniMMRLow"
 EMPTY_ON_THE_DEMO = {("overview.json", "uniMMR now [B]")}
 CRITICALS = ("BinancePMUniMMRReduceOnly", "BinancePMUniMMRNearLiquidation")
 SCENARIO_ACCOUNT = "demo-hedge"
-# The demo's collectors and the new ones this branch has (all five once they exist).
-COLLECTORS = [*DEMO_COLLECTORS, *(c for c in new_collectors.present() if c not in DEMO_COLLECTORS)]
-# The exporter's request-weight budget: the poll interval stretches to fit it, below the
-# simulator's 6000 a minute per IP.
-MAX_WEIGHT_PER_MINUTE = 5000
 
 
 def free_port() -> int:
@@ -194,14 +191,13 @@ def wait_until_up(process: subprocess.Popen, log: Path, ready: Callable[[], bool
 
 
 def exporter_config(sim_url: str, credentials: Path) -> dict:
-    """The demo's accounts, as the simulator wrote their keys, polled by ``COLLECTORS``."""
+    """The demo's accounts, as the simulator wrote their keys, polled as the demo polls them."""
     return {
         "base_url": sim_url,
         "time_url": f"{sim_url}/fapi/v1/time",
-        "poll_interval_seconds": "auto",
-        "auto_interval_min_seconds": 2,
-        "max_weight_per_minute": MAX_WEIGHT_PER_MINUTE,
-        "collectors": COLLECTORS,
+        "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
+        "max_weight_per_minute": DEMO_MAX_WEIGHT_PER_MINUTE,
+        "collectors": DEMO_COLLECTORS,
         "accounts": [
             {
                 "name": "demo-oneway",
@@ -249,12 +245,8 @@ def test_falling_uni_mmr_fires_warning_then_critical_and_every_query_has_data(st
             assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
     recorded = [r["name"] for g in rule_groups for r in g["rules"] if r["type"] == "recording"]
     assert len(recorded) == len(rules.rules_file(MixinConfig())["groups"][0]["rules"])
-    missing = new_collectors.missing()
     for name in recorded:
-        if new_collectors.NEW_RECORDING_RULES.get(name) in missing:
-            assert not api.query(name), f"recording rule {name} has data without its collector"
-        else:
-            assert api.query(name), f"recording rule {name} has no data"
+        assert api.query(name), f"recording rule {name} has no data"
 
     for path in dashboard_files(REPO):
         dashboard = load(path)
@@ -263,7 +255,7 @@ def test_falling_uni_mmr_fires_warning_then_critical_and_every_query_has_data(st
             assert values - {None}, f"{path.name}: variable {name} has no values"
         for panel, expr in panel_queries(dashboard):
             key = (path.name, panel)
-            if key in EMPTY_ON_THE_DEMO or new_collectors.NEW_PANELS.get(key) in missing:
+            if key in EMPTY_ON_THE_DEMO:
                 assert not api.query(fill(expr)), f"{path.name}: {panel} has data: {expr}"
             else:
                 assert api.query(fill(expr)), f"{path.name}: {panel} has no data: {expr}"

@@ -169,3 +169,52 @@ def test_module_runs_standalone_and_writes_credentials(tmp_path: Path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=5) == 0
+
+
+def test_demo_money_moves_funding_of_both_signs_commissions_and_interest(make_papi):
+    accounts, credentials = demo_accounts()
+    papi = make_papi(accounts, funding_seconds=0.1, trade_seconds=0.1)
+    keys = {c.name: c for c in credentials}
+    oneway = keys["demo-oneway"]
+    signer = HmacSigner(oneway.api_secret)
+
+    def um_income() -> list[dict]:
+        return papi.json("/papi/v1/um/income", api_key=oneway.api_key, signer=signer)
+
+    def moved() -> bool:
+        records = um_income()
+        fees = {Decimal(r["income"]) > 0 for r in records if r["incomeType"] == "FUNDING_FEE"}
+        return fees == {True, False} and any(r["incomeType"] == "COMMISSION" for r in records)
+
+    deadline = time.monotonic() + 10
+    while not moved() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert moved()
+    balance = papi.json("/papi/v1/balance", api_key=oneway.api_key, signer=signer)
+    usdc = next(r for r in balance if r["asset"] == "USDC")
+    assert Decimal(usdc["crossMarginInterest"]) > 0
+
+
+def test_demo_hedge_coin_m_wallet_goes_negative_and_the_next_round_repays_it(make_papi):
+    accounts, credentials = demo_accounts()
+    papi = make_papi(accounts)
+    papi.sim.freeze_prices()
+    hedge = next(c for c in credentials if c.name == "demo-hedge")
+    signer = signer_from_pem(hedge.private_key_pem)
+
+    def eth() -> dict:
+        rows = papi.json("/papi/v1/balance", api_key=hedge.api_key, signer=signer)
+        return next(r for r in rows if r["asset"] == "ETH")
+
+    for _ in range(50):
+        papi.sim.funding_round()
+        if Decimal(eth()["negativeBalance"]) > 0:
+            break
+    row = eth()
+    assert Decimal(row["negativeBalance"]) == -Decimal(row["cmWalletBalance"]) > 0
+    borrowed = Decimal(row["crossMarginBorrowed"]) - Decimal(row["crossMarginFree"])
+    papi.sim.funding_round()
+    repaid = eth()
+    # What free could not cover was borrowed: owed less held grew by the negative balance.
+    owed = Decimal(repaid["crossMarginBorrowed"]) - Decimal(repaid["crossMarginFree"])
+    assert owed - borrowed == Decimal(row["negativeBalance"])
