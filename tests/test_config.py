@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from exporter.config import (
     MAX_CONFIG_BYTES,
@@ -18,6 +16,7 @@ from exporter.config import (
     load_config,
     parse_config,
 )
+from tests.helpers import private_pem, signing_key, write_key_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
 
@@ -48,40 +47,14 @@ def config_error(raw: Any, env: dict[str, str] | None = None) -> ConfigError:
     return caught.value
 
 
-def write_secret(path: Path, content: str, mode: int = 0o600) -> Path:
-    path.write_text(content, encoding="utf-8")
-    path.chmod(mode)
-    return path
-
-
-def pem_text(
-    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey,
-) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
-@pytest.fixture(scope="module")
-def ed25519_pem() -> str:
-    return pem_text(ed25519.Ed25519PrivateKey.generate())
-
-
-@pytest.fixture(scope="module")
-def rsa_pem() -> str:
-    return pem_text(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-
-
 # --- the documented example and the defaults ---------------------------------------------------
 
 
 @pytest.fixture
 def example_config_path(tmp_path: Path, ed25519_pem: str) -> Path:
     """config.example.yaml with its /run/secrets files moved into tmp_path."""
-    write_secret(tmp_path / "desk2_key", "desk2-api-key\n")
-    write_secret(tmp_path / "desk2_ed25519.pem", ed25519_pem)
+    write_key_file(tmp_path / "desk2_key", "desk2-api-key\n")
+    write_key_file(tmp_path / "desk2_ed25519.pem", ed25519_pem)
     text = EXAMPLE.read_text(encoding="utf-8").replace("/run/secrets/", f"{tmp_path}/")
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
@@ -242,7 +215,7 @@ def test_config_file_one_byte_over_1_mib_is_refused(tmp_path: Path) -> None:
 
 
 def test_secret_file_over_64_kib_is_refused_naming_key_path(tmp_path: Path) -> None:
-    big = write_secret(tmp_path / "secret", "s" * (MAX_SECRET_BYTES + 1))
+    big = write_key_file(tmp_path / "secret", "s" * (MAX_SECRET_BYTES + 1))
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(big)}])
 
     error = config_error(raw)
@@ -307,8 +280,8 @@ def test_unset_env_variable_names_the_variable_and_key_path() -> None:
 
 
 def test_secret_files_are_read_with_whitespace_stripped(tmp_path: Path) -> None:
-    key_file = write_secret(tmp_path / "key", f"  {API_KEY}\n")
-    secret_file = write_secret(tmp_path / "secret", f"\n{API_SECRET}  \n\n")
+    key_file = write_key_file(tmp_path / "key", f"  {API_KEY}\n")
+    secret_file = write_key_file(tmp_path / "secret", f"\n{API_SECRET}  \n\n")
     raw = raw_config(
         accounts=[
             {"name": "main", "api_key_file": str(key_file), "api_secret_file": str(secret_file)}
@@ -356,7 +329,7 @@ def test_every_printable_ascii_character_is_accepted_in_a_key() -> None:
 
 
 def test_ed25519_private_key_file_is_accepted(tmp_path: Path, ed25519_pem: str) -> None:
-    pem = write_secret(tmp_path / "ed25519.pem", ed25519_pem)
+    pem = write_key_file(tmp_path / "ed25519.pem", ed25519_pem)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(pem)}])
 
     acc = parse_config(raw, {}).accounts[0]
@@ -366,7 +339,7 @@ def test_ed25519_private_key_file_is_accepted(tmp_path: Path, ed25519_pem: str) 
 
 
 def test_rsa_private_key_file_is_accepted(tmp_path: Path, rsa_pem: str) -> None:
-    pem = write_secret(tmp_path / "rsa.pem", rsa_pem)
+    pem = write_key_file(tmp_path / "rsa.pem", rsa_pem)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(pem)}])
 
     acc = parse_config(raw, {}).accounts[0]
@@ -391,7 +364,7 @@ def test_unreadable_secret_file_names_key_path_and_file(tmp_path: Path) -> None:
 
 
 def test_empty_secret_file_is_rejected(tmp_path: Path) -> None:
-    empty = write_secret(tmp_path / "secret", " \n\t\n")
+    empty = write_key_file(tmp_path / "secret", " \n\t\n")
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(empty)}])
 
     error = config_error(raw)
@@ -401,7 +374,7 @@ def test_empty_secret_file_is_rejected(tmp_path: Path) -> None:
 
 
 def test_private_key_file_that_is_not_a_key_is_rejected(tmp_path: Path) -> None:
-    not_a_key = write_secret(tmp_path / "key.pem", "this is not a key\n")
+    not_a_key = write_key_file(tmp_path / "key.pem", "this is not a key\n")
     raw = raw_config(
         accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(not_a_key)}]
     )
@@ -416,7 +389,7 @@ def test_private_key_file_that_is_not_a_key_is_rejected(tmp_path: Path) -> None:
 def test_api_secret_and_private_key_file_together_are_rejected(
     tmp_path: Path, ed25519_pem: str
 ) -> None:
-    pem = write_secret(tmp_path / "ed25519.pem", ed25519_pem)
+    pem = write_key_file(tmp_path / "ed25519.pem", ed25519_pem)
     raw = raw_config(accounts=[account(private_key_file=str(pem))])
 
     error = config_error(raw)
@@ -426,7 +399,7 @@ def test_api_secret_and_private_key_file_together_are_rejected(
 
 
 def test_world_readable_secret_file_warns_naming_the_file(tmp_path: Path) -> None:
-    loose = write_secret(tmp_path / "secret", API_SECRET, mode=0o644)
+    loose = write_key_file(tmp_path / "secret", API_SECRET, mode=0o644)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(loose)}])
 
     config = parse_config(raw, {})
@@ -437,7 +410,7 @@ def test_world_readable_secret_file_warns_naming_the_file(tmp_path: Path) -> Non
 
 
 def test_owner_only_secret_file_does_not_warn(tmp_path: Path) -> None:
-    tight = write_secret(tmp_path / "secret", API_SECRET, mode=0o600)
+    tight = write_key_file(tmp_path / "secret", API_SECRET, mode=0o600)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(tight)}])
 
     config = parse_config(raw, {})
@@ -675,7 +648,7 @@ def test_repr_and_str_of_config_hide_inline_secrets() -> None:
 
 
 def test_repr_of_config_hides_the_private_key(tmp_path: Path, ed25519_pem: str) -> None:
-    pem = write_secret(tmp_path / "ed25519.pem", ed25519_pem)
+    pem = write_key_file(tmp_path / "ed25519.pem", ed25519_pem)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(pem)}])
 
     config = parse_config(raw, {})
@@ -709,8 +682,8 @@ def test_config_error_messages_hide_secrets(raw: dict[str, Any]) -> None:
 
 def test_config_error_for_a_bad_private_key_hides_the_key_text(tmp_path: Path) -> None:
     # An EC key is a real PEM, just not one Binance accepts.
-    ec_pem = pem_text(ec.generate_private_key(ec.SECP256R1()))
-    pem = write_secret(tmp_path / "ec.pem", ec_pem)
+    ec_pem = private_pem(signing_key("ec")).decode()
+    pem = write_key_file(tmp_path / "ec.pem", ec_pem)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(pem)}])
 
     error = config_error(raw)
@@ -721,7 +694,7 @@ def test_config_error_for_a_bad_private_key_hides_the_key_text(tmp_path: Path) -
 
 
 def test_secret_file_contents_stay_out_of_warnings(tmp_path: Path) -> None:
-    loose = write_secret(tmp_path / "secret", API_SECRET, mode=0o640)
+    loose = write_key_file(tmp_path / "secret", API_SECRET, mode=0o640)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(loose)}])
 
     config = parse_config(raw, {})

@@ -19,8 +19,8 @@ import yaml
 
 from exporter.simulator.accounts import SimAccount, UMPosition
 from exporter.simulator.server import SimulatorThread
+from tests.e2e.test_process import listening_port, start_exporter
 from tests.helpers import parse_samples, value, wait_for
-from tests.test_process import listening_port, start_exporter
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "20"))
 ACCOUNTS = 20

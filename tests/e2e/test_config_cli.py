@@ -11,13 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exporter import __version__
+from tests.helpers import REPO
 from tests.test_config import ALIAS_BOMB
-
-ROOT = Path(__file__).resolve().parents[1]
 
 API_KEY = "APIKEY-CLI-R5T8Y2U4-must-not-leak"
 API_SECRET = "SECRET-CLI-H3G7F1D9-must-not-leak"
@@ -49,7 +46,7 @@ def run_exporter(
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, *command, *args],
-        cwd=ROOT,
+        cwd=REPO,
         env={**base_env, **(env or {})},
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -213,19 +210,6 @@ def test_config_mistake_line_hides_secret_and_api_key(
 
     assert API_SECRET not in run.stderr + run.stdout
     assert API_KEY not in run.stderr + run.stdout
-
-
-@pytest.fixture(scope="module")
-def ed25519_pem() -> str:
-    return (
-        ed25519.Ed25519PrivateKey.generate()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
 
 
 @pytest.fixture(scope="module")
