@@ -121,9 +121,10 @@ class Scheduler:
         now = loop.time()
         if first_at < now:  # added by a reload: the next time round at its slot
             first_at += math.ceil((now - first_at) / interval) * interval
+        # Registered before the task runs: a reload may update it in between.
         self._polling[account.name] = _Polling(account, credentials_for(account))
         self._tasks[account.name] = asyncio.create_task(
-            self._run_account(account.name, first_at), name=f"poll-{account.name}"
+            self.run_account(account, first_at), name=f"poll-{account.name}"
         )
 
     async def apply(
@@ -179,14 +180,19 @@ class Scheduler:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run_account(self, name: str, first_at: float) -> None:
+    async def run_account(self, account: AccountConfig, first_at: float) -> None:
+        """Poll one account from loop time ``first_at`` on until cancelled (start() runs one
+        per account, at its slot)."""
         loop = asyncio.get_running_loop()
-        polling = self._polling[name]
+        name = account.name
+        polling = self._polling.get(name)
+        if polling is None:
+            polling = self._polling[name] = _Polling(account, credentials_for(account))
         auth_failures = 0
         crashed = False
         next_at = first_at
         while True:
-            prompt = await _sleep_or_wake(polling.wake, next_at - loop.time())
+            prompt = await sleep_or_wake(polling.wake, next_at - loop.time())
             polling.wake.clear()
             try:
                 auth_failed = await self.poll(
@@ -416,7 +422,7 @@ class Scheduler:
             log.warning(event, **fields)
 
 
-async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
+async def sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
     """Sleep ``seconds``; True when ``wake`` was set first (a reload changed the account)."""
     if wake.is_set():
         return True

@@ -13,7 +13,6 @@ from exporter.scheduler import (
     AUTH_BACKOFF_CAP,
     MAX_SLOT_JITTER,
     Scheduler,
-    _Polling,
     auth_backoff,
     credentials_for,
     slot_jitter_bound,
@@ -313,14 +312,10 @@ def poll_times(monkeypatch, refusals: list[bool]) -> list[float]:
         return False
 
     monkeypatch.setattr(scheduler, "poll", fake_poll)
-    monkeypatch.setattr("exporter.scheduler._sleep_or_wake", fake_sleep)
-
-    async def run() -> None:
-        scheduler._polling[account.name] = _Polling(account, credentials_for(account))
-        await scheduler._run_account(account.name, first_at=0.0)
+    monkeypatch.setattr("exporter.scheduler.sleep_or_wake", fake_sleep)
 
     with asyncio.Runner(loop_factory=lambda: loop) as runner, pytest.raises(Stop):
-        runner.run(run())
+        runner.run(scheduler.run_account(account, first_at=0.0))
     return polled
 
 
