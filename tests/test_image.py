@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, write_key_file
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
 
@@ -98,9 +98,7 @@ def test_demo_writes_no_file(tmp_path: Path):
 
 
 def test_a_secret_file_readable_by_others_is_warned_about(tmp_path: Path):
-    secret = tmp_path / "secret"
-    secret.write_text("s3cr3t-value-xyz\n")
-    secret.chmod(0o644)
+    secret = write_key_file(tmp_path / "secret", "s3cr3t-value-xyz\n", mode=0o644)
     config = tmp_path / "config.yaml"
     config.write_text(f"accounts:\n  - name: main\n    api_key: k\n    api_secret_file: {secret}\n")
     result = subprocess.run(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from exporter import __version__
-from tests.helpers import REPO
+from tests.helpers import REPO, write_key_file
 from tests.test_config import ALIAS_BOMB
 
 API_KEY = "APIKEY-CLI-R5T8Y2U4-must-not-leak"
@@ -215,9 +215,7 @@ def test_config_mistake_line_hides_secret_and_api_key(
 @pytest.fixture(scope="module")
 def check_run(tmp_path_factory: pytest.TempPathFactory, ed25519_pem: str) -> Run:
     directory = tmp_path_factory.mktemp("check")
-    pem = directory / "desk2.pem"
-    pem.write_text(ed25519_pem, encoding="utf-8")
-    pem.chmod(0o600)
+    pem = write_key_file(directory / "desk2.pem", ed25519_pem)
     path = write_config(
         directory,
         f"""
@@ -309,9 +307,7 @@ def test_key_that_cannot_work_is_refused_naming_its_path_not_its_value(
         fields[key] = json.dumps(value)
         where, source = f"accounts[1].{key}", ""
     else:
-        secret_file = tmp_path / "secret"
-        secret_file.write_bytes(value.encode())
-        secret_file.chmod(0o600)
+        secret_file = write_key_file(tmp_path / "secret", value)
         del fields[key]
         fields[f"{key}_file"] = str(secret_file)
         where, source = f"accounts[1].{key}_file", f" of {secret_file}"
