@@ -29,7 +29,7 @@ test: lint
 
 # The fault soak for 60 s (the normal suite runs it for 20 s).
 soak: $(STAMP)
-	SOAK_SECONDS=60 $(BIN)/pytest -q tests/test_soak.py
+	SOAK_SECONDS=60 $(BIN)/pytest -q tests/e2e/test_soak.py
 
 # Regenerate prometheus/*.yml and grafana/dashboards/*.json from mixin/ (commit the result).
 mixin: $(STAMP)

@@ -309,7 +309,7 @@ def _size(limit: int) -> str:
     return f"{limit} bytes"
 
 
-_TOP_KEYS = {
+TOP_KEYS = {
     "base_url",
     "time_url",
     "poll_interval_seconds",
@@ -323,7 +323,7 @@ _TOP_KEYS = {
     "max_response_bytes",
     "accounts",
 }
-_ACCOUNT_KEYS = {
+ACCOUNT_KEYS = {
     "name",
     "api_key",
     "api_key_file",
@@ -341,7 +341,7 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError("", f"the config must be a mapping, not {_type_name(raw)}")
     raw = _expand_env(raw, "", env)
-    reject_unknown(raw, _TOP_KEYS, "")
+    reject_unknown(raw, TOP_KEYS, "")
     client = ClientSettings(
         base_url=_url(raw, "base_url", "https://papi.binance.com"),
         time_url=_url(raw, "time_url", "https://fapi.binance.com/fapi/v1/time"),
@@ -500,7 +500,7 @@ def _accounts(
         path = f"accounts[{i}]"
         if not isinstance(item, dict):
             raise ConfigError(path, f"must be a mapping, not {_type_name(item)}")
-        reject_unknown(item, _ACCOUNT_KEYS, path)
+        reject_unknown(item, ACCOUNT_KEYS, path)
         name = _account_name(item, path, seen)
         seen.add(name)
         api_key = _secret(item, path, "api_key", warnings)

@@ -289,7 +289,7 @@ class Scheduler:
         next_at = first_at
         interval = group.interval
         while True:
-            prompt = await _sleep_or_wake(group.wake, next_at - loop.time())
+            prompt = await sleep_or_wake(group.wake, next_at - loop.time())
             asked = group.take()  # a slot's poll polls them all, asked for or not
             names = asked if prompt else group.names
             try:
@@ -565,7 +565,7 @@ def _next_slot(
     return next_at
 
 
-async def _sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
+async def sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:
     """Sleep ``seconds``; True when ``wake`` was set first (a reload changed the account)."""
     if wake.is_set():
         return True

@@ -1,4 +1,5 @@
-"""Fixtures: a simulator with a one-way HMAC account and a hedge-mode Ed25519 account."""
+"""Fixtures: a simulator with a one-way HMAC account and a hedge-mode Ed25519 account, signing
+keys and the Prometheus binaries."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exporter.simulator.accounts import SimAccount, UMPosition
 from exporter.simulator.server import SimulatorThread
+from tests import helpers
+from tests.helpers import PrivateKey, private_pem, public_pem, signing_key, write_key_file
 
 ONEWAY_KEY = "oneway-api-key-0123456789"
 ONEWAY_SECRET = "oneway-secret-abcdefghijklmnopqrstuvwxyz"
@@ -48,33 +49,55 @@ def hedge_account(public_pem: bytes) -> SimAccount:
     )
 
 
-@pytest.fixture
-def ed25519_key(tmp_path: Path) -> tuple[Path, bytes]:
-    key = ed25519.Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    path = tmp_path / "hedge.pem"
-    path.write_bytes(pem)
-    path.chmod(0o600)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return path, public
+@pytest.fixture(scope="session")
+def ed25519_pem() -> str:
+    return private_pem(signing_key("ed25519")).decode()
+
+
+@pytest.fixture(scope="session")
+def rsa_pem() -> str:
+    return private_pem(signing_key("rsa")).decode()
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> PrivateKey:
+    return signing_key("rsa")
+
+
+@pytest.fixture(scope="session")
+def ed25519_key() -> PrivateKey:
+    return signing_key("ed25519")
 
 
 @pytest.fixture
-def sim(ed25519_key: tuple[Path, bytes]) -> Iterator[SimulatorThread]:
-    with SimulatorThread([oneway_account(), hedge_account(ed25519_key[1])], tick_seconds=0.2) as s:
+def hedge_key_file(tmp_path: Path, ed25519_pem: str) -> tuple[Path, bytes]:
+    """The hedge account's key file and the public key the simulator checks it with."""
+    path = write_key_file(tmp_path / "hedge.pem", ed25519_pem)
+    return path, public_pem(signing_key("ed25519"))
+
+
+@pytest.fixture
+def sim(hedge_key_file: tuple[Path, bytes]) -> Iterator[SimulatorThread]:
+    with SimulatorThread(
+        [oneway_account(), hedge_account(hedge_key_file[1])], tick_seconds=0.2
+    ) as s:
         yield s
 
 
 @pytest.fixture
-def accounts(ed25519_key: tuple[Path, bytes]) -> list[dict]:
+def accounts(hedge_key_file: tuple[Path, bytes]) -> list[dict]:
     """Config entries for the two simulated accounts."""
     return [
         {"name": "oneway", "api_key": ONEWAY_KEY, "api_secret": ONEWAY_SECRET},
-        {"name": "hedge", "api_key": HEDGE_KEY, "private_key_file": str(ed25519_key[0])},
+        {"name": "hedge", "api_key": HEDGE_KEY, "private_key_file": str(hedge_key_file[0])},
     ]
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return helpers.promtool()
+
+
+@pytest.fixture(scope="session")
+def prometheus() -> str:
+    return helpers.required_binary("prometheus")

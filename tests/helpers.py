@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import subprocess
@@ -10,16 +11,21 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
 from exporter.config import Config, parse_config
 
 Key = tuple[str, frozenset[tuple[str, str]]]
+PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def make_config(base_url: str, accounts: list[dict], **overrides: Any) -> Config:
@@ -157,3 +163,41 @@ def required_binary(name: str) -> str:
 def promtool() -> str:
     """The promtool binary, the one lookup every test uses."""
     return required_binary("promtool")
+
+
+# --- signing keys: the one place tests make them ---------------------------------------------
+
+
+@functools.cache
+def signing_key(kind: Literal["rsa", "ed25519", "ec"]) -> PrivateKey:
+    """One key of each kind per test process: RSA generation is slow and no test needs two."""
+    if kind == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def private_pem(
+    key: PrivateKey, encryption: serialization.KeySerializationEncryption | None = None
+) -> bytes:
+    """PKCS#8 PEM, the format Binance's key generator writes."""
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        encryption or serialization.NoEncryption(),
+    )
+
+
+def public_pem(key: PrivateKey) -> bytes:
+    """What is registered with Binance (and the simulator) for a key."""
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def write_key_file(path: Path, pem: bytes | str, mode: int = 0o600) -> Path:
+    """A key or secret file, owner-only unless ``mode`` says otherwise (the loader warns then)."""
+    path.write_bytes(pem if isinstance(pem, bytes) else pem.encode())
+    path.chmod(mode)
+    return path

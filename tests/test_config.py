@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from exporter.config import (
     MAX_CONFIG_BYTES,
@@ -18,6 +16,7 @@ from exporter.config import (
     load_config,
     parse_config,
 )
+from tests.helpers import private_pem, signing_key, write_key_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
 
@@ -48,40 +47,14 @@ def config_error(raw: Any, env: dict[str, str] | None = None) -> ConfigError:
     return caught.value
 
 
-def write_secret(path: Path, content: str, mode: int = 0o600) -> Path:
-    path.write_text(content, encoding="utf-8")
-    path.chmod(mode)
-    return path
-
-
-def pem_text(
-    key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey,
-) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
-@pytest.fixture(scope="module")
-def ed25519_pem() -> str:
-    return pem_text(ed25519.Ed25519PrivateKey.generate())
-
-
-@pytest.fixture(scope="module")
-def rsa_pem() -> str:
-    return pem_text(rsa.generate_private_key(public_exponent=65537, key_size=2048))
-
-
 # --- the documented example and the defaults ---------------------------------------------------
 
 
 @pytest.fixture
 def example_config_path(tmp_path: Path, ed25519_pem: str) -> Path:
     """config.example.yaml with its /run/secrets files moved into tmp_path."""
-    write_secret(tmp_path / "desk2_key", "desk2-api-key\n")
-    write_secret(tmp_path / "desk2_ed25519.pem", ed25519_pem)
+    write_key_file(tmp_path / "desk2_key", "desk2-api-key\n")
+    write_key_file(tmp_path / "desk2_ed25519.pem", ed25519_pem)
     text = EXAMPLE.read_text(encoding="utf-8").replace("/run/secrets/", f"{tmp_path}/")
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
@@ -134,9 +107,14 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert config.client.request_timeout_seconds == 10
     assert config.client.recv_window_ms == 5000
     assert config.polling.stale_after_seconds is None
-    assert {config.polling.stale_after(e) for e in config.accounts[0].collectors} == {45}
+    assert {config.polling.stale_after(e) for e in config.accounts[0].collectors} == {45, 180}
     assert config.positions.include_zero is False
-    assert config.accounts[0].collector_names == ("um_account", "account", "um_position_risk")
+    assert [(e.name, e.interval_seconds) for e in config.accounts[0].collectors] == [
+        ("um_account", 15),
+        ("account", 15),
+        ("um_position_risk", 15),
+        ("balance", 60),
+    ]
     assert config.polling.max_weight_per_minute == 3000
 
 
@@ -144,7 +122,8 @@ def test_stale_after_defaults_to_three_poll_intervals() -> None:
     config = parse_config(raw_config(poll_interval_seconds=20), {})
 
     entries = config.accounts[0].collectors
-    assert [config.polling.stale_after(e) for e in entries] == [60, 60, 60]
+    # balance polls every 60 s by default: 3 x its own interval.
+    assert [config.polling.stale_after(e) for e in entries] == [60, 60, 60, 180]
 
 
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
@@ -244,7 +223,7 @@ def test_config_file_one_byte_over_1_mib_is_refused(tmp_path: Path) -> None:
 
 
 def test_secret_file_over_64_kib_is_refused_naming_key_path(tmp_path: Path) -> None:
-    big = write_secret(tmp_path / "secret", "s" * (MAX_SECRET_BYTES + 1))
+    big = write_key_file(tmp_path / "secret", "s" * (MAX_SECRET_BYTES + 1))
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(big)}])
 
     error = config_error(raw)
@@ -309,8 +288,8 @@ def test_unset_env_variable_names_the_variable_and_key_path() -> None:
 
 
 def test_secret_files_are_read_with_whitespace_stripped(tmp_path: Path) -> None:
-    key_file = write_secret(tmp_path / "key", f"  {API_KEY}\n")
-    secret_file = write_secret(tmp_path / "secret", f"\n{API_SECRET}  \n\n")
+    key_file = write_key_file(tmp_path / "key", f"  {API_KEY}\n")
+    secret_file = write_key_file(tmp_path / "secret", f"\n{API_SECRET}  \n\n")
     raw = raw_config(
         accounts=[
             {"name": "main", "api_key_file": str(key_file), "api_secret_file": str(secret_file)}
@@ -358,7 +337,7 @@ def test_every_printable_ascii_character_is_accepted_in_a_key() -> None:
 
 
 def test_ed25519_private_key_file_is_accepted(tmp_path: Path, ed25519_pem: str) -> None:
-    pem = write_secret(tmp_path / "ed25519.pem", ed25519_pem)
+    pem = write_key_file(tmp_path / "ed25519.pem", ed25519_pem)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(pem)}])
 
     acc = parse_config(raw, {}).accounts[0]
@@ -368,7 +347,7 @@ def test_ed25519_private_key_file_is_accepted(tmp_path: Path, ed25519_pem: str) 
 
 
 def test_rsa_private_key_file_is_accepted(tmp_path: Path, rsa_pem: str) -> None:
-    pem = write_secret(tmp_path / "rsa.pem", rsa_pem)
+    pem = write_key_file(tmp_path / "rsa.pem", rsa_pem)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(pem)}])
 
     acc = parse_config(raw, {}).accounts[0]
@@ -393,7 +372,7 @@ def test_unreadable_secret_file_names_key_path_and_file(tmp_path: Path) -> None:
 
 
 def test_empty_secret_file_is_rejected(tmp_path: Path) -> None:
-    empty = write_secret(tmp_path / "secret", " \n\t\n")
+    empty = write_key_file(tmp_path / "secret", " \n\t\n")
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(empty)}])
 
     error = config_error(raw)
@@ -403,7 +382,7 @@ def test_empty_secret_file_is_rejected(tmp_path: Path) -> None:
 
 
 def test_private_key_file_that_is_not_a_key_is_rejected(tmp_path: Path) -> None:
-    not_a_key = write_secret(tmp_path / "key.pem", "this is not a key\n")
+    not_a_key = write_key_file(tmp_path / "key.pem", "this is not a key\n")
     raw = raw_config(
         accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(not_a_key)}]
     )
@@ -418,7 +397,7 @@ def test_private_key_file_that_is_not_a_key_is_rejected(tmp_path: Path) -> None:
 def test_api_secret_and_private_key_file_together_are_rejected(
     tmp_path: Path, ed25519_pem: str
 ) -> None:
-    pem = write_secret(tmp_path / "ed25519.pem", ed25519_pem)
+    pem = write_key_file(tmp_path / "ed25519.pem", ed25519_pem)
     raw = raw_config(accounts=[account(private_key_file=str(pem))])
 
     error = config_error(raw)
@@ -428,7 +407,7 @@ def test_api_secret_and_private_key_file_together_are_rejected(
 
 
 def test_world_readable_secret_file_warns_naming_the_file(tmp_path: Path) -> None:
-    loose = write_secret(tmp_path / "secret", API_SECRET, mode=0o644)
+    loose = write_key_file(tmp_path / "secret", API_SECRET, mode=0o644)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(loose)}])
 
     config = parse_config(raw, {})
@@ -439,7 +418,7 @@ def test_world_readable_secret_file_warns_naming_the_file(tmp_path: Path) -> Non
 
 
 def test_owner_only_secret_file_does_not_warn(tmp_path: Path) -> None:
-    tight = write_secret(tmp_path / "secret", API_SECRET, mode=0o600)
+    tight = write_key_file(tmp_path / "secret", API_SECRET, mode=0o600)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(tight)}])
 
     config = parse_config(raw, {})
@@ -592,28 +571,31 @@ def test_stale_after_shorter_than_interval_is_rejected() -> None:
 def test_twenty_accounts_at_15s_fit_the_default_budget() -> None:
     config = parse_config(raw_config(accounts=many_accounts(20)), {})
 
-    # 20 accounts x (5 + 20 + 5) weight x 4 polls a minute.
-    assert config.planned_weight_per_minute() == 2400
+    # 20 accounts x ((5 + 20 + 5) weight x 4 polls + balance's 20 x 1 poll) a minute.
+    assert config.accounts[0].weight_per_minute() == 140
+    assert config.planned_weight_per_minute() == 2800
     assert config.polling.interval_seconds == 15
 
 
 def test_plan_over_budget_names_the_interval_that_fits() -> None:
     error = config_error(raw_config(accounts=many_accounts(40)))
 
-    # 40 x 30 = 1200 weight a round; 1200 x 60 / 3000 = 24 s.
+    # 40 x 30 = 1200 weight a round, plus balance's 40 x 20 = 800 a minute: 5600/min at 15 s.
+    # The 2200 left after balance fit a round every 1200 x 60 / 2200 = 32.7 s: 33 s.
     assert error.path == "poll_interval_seconds"
-    assert "4800/min" in str(error)
-    assert "poll_interval_seconds: 24 (or more) would fit" in str(error)
+    assert "5600/min" in str(error)
+    assert "poll_interval_seconds: 33 (or more) would fit" in str(error)
 
 
 def test_suggested_interval_fits_the_budget() -> None:
-    config = parse_config(raw_config(accounts=many_accounts(40), poll_interval_seconds=24), {})
+    config = parse_config(raw_config(accounts=many_accounts(40), poll_interval_seconds=33), {})
 
-    assert config.planned_weight_per_minute() == 3000
+    assert round(config.planned_weight_per_minute(), 2) == 2981.82
 
 
 def test_auto_interval_stays_15_when_it_fits() -> None:
-    config = parse_config(raw_config(accounts=many_accounts(20), poll_interval_seconds="auto"), {})
+    # 18 accounts plan 2520/min at 15 s: within 90% of 3000.
+    config = parse_config(raw_config(accounts=many_accounts(18), poll_interval_seconds="auto"), {})
 
     assert config.polling.interval_auto is True
     assert config.polling.interval_seconds == 15
@@ -622,16 +604,18 @@ def test_auto_interval_stays_15_when_it_fits() -> None:
 def test_auto_interval_stretches_to_fit_the_budget() -> None:
     config = parse_config(raw_config(accounts=many_accounts(40), poll_interval_seconds="auto"), {})
 
-    # 40 x 30 = 1200 weight a round; auto plans for 90% of 3000: ceil(1200 x 60 / 2700) = 27 s.
-    assert config.polling.interval_seconds == 27
-    assert round(config.planned_weight_per_minute(), 2) == 2666.67
+    # Auto plans for 90% of 3000 = 2700; balance (60 s) takes 800 of it; 1200 weight a round
+    # in the remaining 1900: ceil(1200 x 60 / 1900) = 38 s. Balance keeps its 60 s.
+    assert config.polling.interval_seconds == 38
+    assert {e.interval_seconds for e in config.accounts[0].collectors} == {38, 60}
+    assert round(config.planned_weight_per_minute(), 2) == 2694.74
 
 
 def test_auto_interval_stale_after_follows_the_stretched_interval() -> None:
     config = parse_config(raw_config(accounts=many_accounts(40), poll_interval_seconds="auto"), {})
 
     entry = config.accounts[0].collectors[0]
-    assert config.polling.stale_after(entry) == 81
+    assert config.polling.stale_after(entry) == 114
 
 
 def test_auto_interval_min_lets_auto_go_below_15() -> None:
@@ -644,8 +628,9 @@ def test_auto_interval_min_lets_auto_go_below_15() -> None:
 
     config = parse_config(raw, {})
 
-    # 20 x 30 = 600 weight a round; 600 x 60 / (0.9 x 6000) = 6.67, so 7 s.
-    assert config.polling.interval_seconds == 7
+    # 20 x 30 = 600 weight a round; 0.9 x 6000 less balance's 400 leaves 5000:
+    # 600 x 60 / 5000 = 7.2, so 8 s.
+    assert config.polling.interval_seconds == 8
 
 
 def test_per_account_collectors_override_changes_its_weight() -> None:
@@ -655,8 +640,8 @@ def test_per_account_collectors_override_changes_its_weight() -> None:
 
     light, full = config.accounts
     assert light.weight_per_minute() == 5 * 4
-    assert full.weight_per_minute() == 30 * 4
-    assert config.planned_weight_per_minute() == (5 + 30) * 4
+    assert full.weight_per_minute() == 30 * 4 + 20
+    assert config.planned_weight_per_minute() == (5 + 30) * 4 + 20
 
 
 def test_per_account_collectors_override_counts_in_the_budget() -> None:
@@ -680,7 +665,7 @@ def test_repr_and_str_of_config_hide_inline_secrets() -> None:
 
 
 def test_repr_of_config_hides_the_private_key(tmp_path: Path, ed25519_pem: str) -> None:
-    pem = write_secret(tmp_path / "ed25519.pem", ed25519_pem)
+    pem = write_key_file(tmp_path / "ed25519.pem", ed25519_pem)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(pem)}])
 
     config = parse_config(raw, {})
@@ -714,8 +699,8 @@ def test_config_error_messages_hide_secrets(raw: dict[str, Any]) -> None:
 
 def test_config_error_for_a_bad_private_key_hides_the_key_text(tmp_path: Path) -> None:
     # An EC key is a real PEM, just not one Binance accepts.
-    ec_pem = pem_text(ec.generate_private_key(ec.SECP256R1()))
-    pem = write_secret(tmp_path / "ec.pem", ec_pem)
+    ec_pem = private_pem(signing_key("ec")).decode()
+    pem = write_key_file(tmp_path / "ec.pem", ec_pem)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "private_key_file": str(pem)}])
 
     error = config_error(raw)
@@ -726,7 +711,7 @@ def test_config_error_for_a_bad_private_key_hides_the_key_text(tmp_path: Path) -
 
 
 def test_secret_file_contents_stay_out_of_warnings(tmp_path: Path) -> None:
-    loose = write_secret(tmp_path / "secret", API_SECRET, mode=0o640)
+    loose = write_key_file(tmp_path / "secret", API_SECRET, mode=0o640)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(loose)}])
 
     config = parse_config(raw, {})

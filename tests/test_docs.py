@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from exporter.config import _ACCOUNT_KEYS, _TOP_KEYS
+from exporter.config import ACCOUNT_KEYS, TOP_KEYS
 from exporter.render import all_families
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -36,8 +36,8 @@ def test_every_documented_metric_exists():
 
 
 def test_every_config_key_is_in_the_configuration_reference():
-    for key in _TOP_KEYS - {"positions", "accounts"}:
+    for key in TOP_KEYS - {"positions", "accounts"}:
         assert f"| `{key}` |" in README, key
     assert "`positions.include_zero`" in README
-    for key in _ACCOUNT_KEYS:
+    for key in ACCOUNT_KEYS:
         assert f"accounts[].{key}" in README or f"`{key}`" in README, key

@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = (ROOT / "Dockerfile").read_text()
+from tests.helpers import REPO, write_key_file
+
+DOCKERFILE = (REPO / "Dockerfile").read_text()
 
 
 def hadolint() -> str:
@@ -26,7 +27,7 @@ def hadolint() -> str:
 
 def test_dockerfile_is_clean_under_hadolint():
     result = subprocess.run(
-        [hadolint(), "--failure-threshold", "info", str(ROOT / "Dockerfile")],
+        [hadolint(), "--failure-threshold", "info", str(REPO / "Dockerfile")],
         capture_output=True,
         text=True,
         timeout=60,
@@ -46,7 +47,7 @@ def test_image_bakes_in_no_config_or_secret():
     copied = re.findall(r"^COPY\s+(?:--\S+\s+)*(.+)$", DOCKERFILE, re.M)
     sources = " ".join(line.rsplit(maxsplit=1)[0] for line in copied)
     assert "config.yaml" not in sources and ".pem" not in sources
-    ignored = (ROOT / ".dockerignore").read_text().split()
+    ignored = (REPO / ".dockerignore").read_text().split()
     for pattern in ("config.yaml", "*.pem", "*.key", ".git", ".venv", "secrets/"):
         assert pattern in ignored
 
@@ -55,7 +56,7 @@ def test_image_has_healthcheck_exposed_port_and_documented_config_path():
     assert "EXPOSE 10091" in DOCKERFILE
     assert "HEALTHCHECK" in DOCKERFILE and "/healthz" in DOCKERFILE
     assert "--config.file=/etc/binance-pm-exporter/config.yaml" in DOCKERFILE
-    assert "/etc/binance-pm-exporter/config.yaml:ro" in (ROOT / "README.md").read_text()
+    assert "/etc/binance-pm-exporter/config.yaml:ro" in (REPO / "README.md").read_text()
 
 
 def test_demo_writes_no_file(tmp_path: Path):
@@ -68,7 +69,7 @@ def test_demo_writes_no_file(tmp_path: Path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "exporter", "--demo", "--web.listen-address", "127.0.0.1:0"],
         cwd=workdir,
-        env={**env, "PYTHONPATH": str(ROOT)},
+        env={**env, "PYTHONPATH": str(REPO)},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -97,9 +98,7 @@ def test_demo_writes_no_file(tmp_path: Path):
 
 
 def test_a_secret_file_readable_by_others_is_warned_about(tmp_path: Path):
-    secret = tmp_path / "secret"
-    secret.write_text("s3cr3t-value-xyz\n")
-    secret.chmod(0o644)
+    secret = write_key_file(tmp_path / "secret", "s3cr3t-value-xyz\n", mode=0o644)
     config = tmp_path / "config.yaml"
     config.write_text(f"accounts:\n  - name: main\n    api_key: k\n    api_secret_file: {secret}\n")
     result = subprocess.run(

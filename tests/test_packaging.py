@@ -6,17 +6,17 @@ import re
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parent.parent
-PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+from tests.helpers import REPO
+
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
 def locked() -> dict[str, str]:
-    text = (ROOT / "requirements.lock").read_text()
+    text = (REPO / "requirements.lock").read_text()
     return {
         canonicalize_name(name): version
         for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", text, re.M)
@@ -36,14 +36,14 @@ def test_every_runtime_dependency_is_locked_within_its_range():
 
 
 def test_the_lock_pins_every_package_with_hashes():
-    text = (ROOT / "requirements.lock").read_text()
+    text = (REPO / "requirements.lock").read_text()
     entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2])
     for entry in entries:
         assert "==" in entry and "--hash=sha256:" in entry, entry[:80]
 
 
 def test_the_image_installs_the_lock_with_hashes_and_nothing_else():
-    dockerfile = (ROOT / "Dockerfile").read_text()
+    dockerfile = (REPO / "Dockerfile").read_text()
     installs = re.findall(r"pip install[^\n]*", dockerfile)
     assert installs == [
         "pip install --no-cache-dir --require-hashes -r requirements.lock",
@@ -64,9 +64,9 @@ def test_extras_do_not_repeat_a_package():
 
 def test_building_the_wheel_prints_no_deprecation_warning(tmp_path):
     assert PYPROJECT["project"]["license"] == "Apache-2.0"
-    assert (ROOT / "LICENSE").read_text().lstrip().startswith("Apache License")
+    assert (REPO / "LICENSE").read_text().lstrip().startswith("Apache License")
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(tmp_path), str(REPO)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -10,15 +10,15 @@ from exporter.collectors import COLLECTORS, ParseOptions
 from exporter.negotiation import OPENMETRICS, TEXT
 from exporter.render import Renderer
 from exporter.snapshot import AccountState, ExporterStatus, Store
+from tests.replies import futures_account, um_asset
 
-PAYLOAD = {
-    "assets": [
-        {"asset": "USDT", "crossWalletBalance": "100", "crossUnPnl": "-5", "maintMargin": "2",
-         "initialMargin": "4", "positionInitialMargin": "4", "openOrderInitialMargin": "0",
-         "updateTime": 1700000000000}
+PAYLOAD = futures_account(
+    assets=[
+        um_asset(crossWalletBalance="100", crossUnPnl="-5", maintMargin="2", initialMargin="4",
+                 positionInitialMargin="4", openOrderInitialMargin="0", updateTime=1700000000000)
     ],
-    "positions": [],
-}  # fmt: skip
+    positions=[],
+)  # fmt: skip
 
 
 def without_process(body: bytes) -> list[bytes]:

@@ -17,6 +17,7 @@ from exporter.collectors import COLLECTORS, ParseOptions
 from exporter.negotiation import OPENMETRICS, TEXT
 from exporter.render import Renderer
 from exporter.snapshot import AccountState, ExporterStatus, Store
+from tests import replies
 
 Key = tuple[str, frozenset[tuple[str, str]]]
 
@@ -28,35 +29,18 @@ ACCENTED_SYMBOL = "ŞİMÜSDT"
 
 
 def um_asset(asset: str, wallet: str, pnl: str, maint: str) -> dict[str, Any]:
-    return {
-        "asset": asset,
-        "crossWalletBalance": wallet,
-        "crossUnPnl": pnl,
-        "maintMargin": maint,
-        "initialMargin": "12.5",
-        "positionInitialMargin": "12.5",
-        "openOrderInitialMargin": "0.00000000",
-        "updateTime": 1625474304765,
-    }
+    return replies.um_asset(
+        asset,
+        crossWalletBalance=wallet,
+        crossUnPnl=pnl,
+        maintMargin=maint,
+        initialMargin="12.5",
+        positionInitialMargin="12.5",
+    )
 
 
 def um_position(symbol: str, side: str, amount: str = "0", **fields: Any) -> dict[str, Any]:
-    entry = {
-        "symbol": symbol,
-        "initialMargin": "0",
-        "maintMargin": "0",
-        "unrealizedProfit": "0.00000000",
-        "positionInitialMargin": "0",
-        "openOrderInitialMargin": "0",
-        "leverage": "20",
-        "entryPrice": "0.0",
-        "maxNotional": "250000",
-        "bidNotional": "0",
-        "askNotional": "0",
-        "positionSide": side,
-        "positionAmt": amount,
-        "updateTime": 0,
-    }
+    entry = replies.um_position(symbol, side, leverage="20", entryPrice="0.0", positionAmt=amount)
     if amount != "0":
         entry.update(
             entryPrice="42000.1",
@@ -91,52 +75,31 @@ def um_payload(index: int) -> dict[str, Any]:
 
 
 def risk_entry(symbol: str, side: str, amount: str) -> dict[str, Any]:
-    return {
-        "entryPrice": "42000.1",
-        "leverage": "20",
-        "markPrice": "42100.5",
-        "maxNotionalValue": "250000",
-        "positionAmt": amount,
-        "notional": "4210.05",
-        "symbol": symbol,
-        "unRealizedProfit": "10.04",
-        "liquidationPrice": "0",
-        "positionSide": side,
-        "updateTime": 1700000000123,
-    }
+    return replies.position_risk(
+        symbol,
+        side,
+        entryPrice="42000.1",
+        leverage="20",
+        markPrice="42100.5",
+        maxNotionalValue="250000",
+        positionAmt=amount,
+        notional="4210.05",
+        unRealizedProfit="10.04",
+        liquidationPrice="0",
+        updateTime=1700000000123,
+    )
 
 
-ACCOUNT_PAYLOAD = {
-    "uniMMR": "5.12345678",
-    "accountEquity": "122607.35137903",
-    "actualEquity": "123000.5",
-    "accountInitialMargin": "23.72469206",
-    "accountMaintMargin": "23.72469206",
-    "accountStatus": "MARGIN_CALL",
-    "virtualMaxWithdrawAmount": "1627523.32459208",
-    "totalAvailableBalance": "",
-    "totalMarginOpenLoss": "0.00000000",
-    "updateTime": 1657707212154,
-}
+ACCOUNT_PAYLOAD = replies.account_info(
+    uniMMR="5.12345678",
+    actualEquity="123000.5",
+    accountStatus="MARGIN_CALL",
+    totalMarginOpenLoss="0.00000000",
+)
 
 CM_PAYLOAD = {
     "assets": [um_asset("BTC", "0.5", "0.001", "0.0001")],
-    "positions": [
-        {
-            "symbol": "BTCUSD_PERP",
-            "positionAmt": "3",
-            "initialMargin": "0.00012",
-            "maintMargin": "0.00006",
-            "unrealizedProfit": "0.00001",
-            "positionInitialMargin": "0.00012",
-            "openOrderInitialMargin": "0",
-            "leverage": "125",
-            "positionSide": "BOTH",
-            "entryPrice": "65000.5",
-            "maxQty": "50",
-            "updateTime": 1625474304765,
-        }
-    ],
+    "positions": [replies.cm_position()],
 }
 
 

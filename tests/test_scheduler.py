@@ -19,6 +19,7 @@ from exporter.scheduler import (
     slot_offset,
 )
 from exporter.snapshot import AccountState, ExporterStatus, Store
+from tests.helpers import private_pem, signing_key, write_key_file
 
 
 def test_slots_are_spread_evenly_over_the_interval():
@@ -312,7 +313,7 @@ def poll_times(monkeypatch, refusals: list[bool]) -> list[float]:
         return False
 
     monkeypatch.setattr(scheduler, "poll", fake_poll)
-    monkeypatch.setattr("exporter.scheduler._sleep_or_wake", fake_sleep)
+    monkeypatch.setattr("exporter.scheduler.sleep_or_wake", fake_sleep)
     monkeypatch.setattr("exporter.scheduler.random.uniform", lambda low, high: low)
 
     async def run() -> None:
@@ -354,19 +355,9 @@ def test_poll_order_puts_each_collector_after_the_one_it_follows() -> None:
 
 
 def test_each_signer_is_built_once_at_load_and_never_shows_its_key(tmp_path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
     from exporter.config import parse_config
 
-    pem = ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    key_file = tmp_path / "key.pem"
-    key_file.write_bytes(pem)
-    key_file.chmod(0o600)
+    key_file = write_key_file(tmp_path / "key.pem", private_pem(signing_key("ed25519")))
     raw = {
         "base_url": "http://127.0.0.1:1",
         "accounts": [

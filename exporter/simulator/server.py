@@ -812,8 +812,12 @@ class Simulator:
         """Forget every IP's weight, 429 and ban."""
         self._weights.clear()
 
+    def served_payload(self, account: str, path: str) -> Payload | None:
+        """The account's last reply on ``path`` as kept for the next one (shared entries)."""
+        return self._payloads.get((account, path))
+
     def last_payload(self, account: str, path: str) -> dict | list | None:
-        payload = self._payloads.get((account, path))
+        payload = self.served_payload(account, path)
         return None if payload is None else orjson.loads(bytes(payload))
 
     # -- the API -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from grafana_foundation_sdk.models import prometheus as pm
 from exporter.render import all_families
 from exporter.simulator.demo import demo_accounts
 from mixin.dashboards import panels
-from tests.mixin.conftest import REPO
+from tests.helpers import REPO
 from tests.mixin.new_collectors import NEW_PANELS
 from tests.mixin.queries import dashboard_files, fill, load, panel_queries, variable_queries
 

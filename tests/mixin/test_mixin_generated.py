@@ -7,7 +7,7 @@ from pathlib import Path
 from mixin.__main__ import main
 from mixin.config import MixinConfig
 from mixin.generate import outputs, stale
-from tests.mixin.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_committed_files_are_what_make_mixin_generates():

@@ -12,7 +12,7 @@ import yaml
 
 from mixin import generate, rules
 from mixin.config import DEFAULT_FOR, MixinConfig, from_mapping, load
-from tests.mixin.conftest import REPO
+from tests.helpers import REPO
 
 PROMETHEUS = REPO / "prometheus"
 UNIT_TESTS = sorted((PROMETHEUS / "tests").glob("*.yml"))

@@ -14,29 +14,20 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from exporter.binance.signing import Ed25519Signer, HmacSigner, RsaSigner, Signer
 from exporter.simulator.accounts import CMPosition, SimAccount, UMPosition
 from exporter.simulator.server import SimulatorThread
+from tests.helpers import public_pem, signing_key
 
 HMAC_SECRET = "hmac-secret-0123456789abcdef"
 KEYS = {"hmac": "hmacKey0123456789", "rsa": "rsaKey0123456789", "ed": "edKey0123456789"}
 
-_RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-_ED = ed25519.Ed25519PrivateKey.generate()
 SIGNERS: dict[str, Signer] = {
     "hmac": HmacSigner(HMAC_SECRET),
-    "rsa": RsaSigner(_RSA),
-    "ed": Ed25519Signer(_ED),
+    "rsa": RsaSigner(signing_key("rsa")),
+    "ed": Ed25519Signer(signing_key("ed25519")),
 }
-
-
-def _public_pem(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def make_accounts() -> list[SimAccount]:
@@ -58,13 +49,13 @@ def make_accounts() -> list[SimAccount]:
         SimAccount(
             name="rsa",
             api_key=KEYS["rsa"],
-            public_key_pem=_public_pem(_RSA),
+            public_key_pem=public_pem(signing_key("rsa")),
             balances={"USDT": "1000"},
         ),
         SimAccount(
             name="ed",
             api_key=KEYS["ed"],
-            public_key_pem=_public_pem(_ED),
+            public_key_pem=public_pem(signing_key("ed25519")),
             mode="hedge",
             balances={"USDT": "20000"},
             um_positions=[

@@ -546,7 +546,7 @@ def test_served_decimals_are_plain_strings_without_exponent(papi):
 
 def test_full_market_payload_reuses_the_cached_zero_entries(papi):
     papi.json(UM, "ed")
-    stored = papi.sim.call(lambda: papi.sim.simulator._payloads[("ed", UM)])
+    stored = papi.sim.call(papi.sim.simulator.served_payload, "ed", UM)
     cached, index = templates(papi.sim.market).um["hedge"]
     open_keys = {("BTCUSDT", "LONG"), ("BTCUSDT", "SHORT"), ("SOLUSDT", "LONG")}
     shared = [i for i, entry in enumerate(stored.entries) if entry is cached[i]]

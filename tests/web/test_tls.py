@@ -6,24 +6,10 @@ import asyncio
 import ssl
 from pathlib import Path
 
-import pytest
-import trustme
-
 from exporter.web import WebConfig, WebSecurity, load_web_config
 
 TLS = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
 CIPHER = "  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\n"
-
-
-@pytest.fixture
-def tls_dir(tmp_path: Path) -> Path:
-    """server.crt/server.key and clients.crt in tmp_path."""
-    ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1")
-    leaf.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    trustme.CA().cert_pem.write_to_path(str(tmp_path / "clients.crt"))
-    return tmp_path
 
 
 def write(directory: Path, text: str) -> Path:

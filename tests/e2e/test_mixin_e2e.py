@@ -30,7 +30,7 @@ from exporter.simulator.demo import (
 )
 from mixin import rules
 from mixin.config import DEFAULT_FOR, MixinConfig
-from tests.mixin.conftest import REPO
+from tests.helpers import REPO
 from tests.mixin.queries import dashboard_files, fill, load, panel_queries, variable_queries
 
 SCENARIO_SECONDS = 20

@@ -6,18 +6,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from exporter import __version__
+from tests.helpers import REPO, write_key_file
 from tests.test_config import ALIAS_BOMB
-
-ROOT = Path(__file__).resolve().parents[1]
 
 API_KEY = "APIKEY-CLI-R5T8Y2U4-must-not-leak"
 API_SECRET = "SECRET-CLI-H3G7F1D9-must-not-leak"
@@ -28,7 +24,6 @@ class Run:
     returncode: int
     stdout: str
     stderr: str
-    seconds: float
 
     def stderr_lines(self) -> list[str]:
         return [line for line in self.stderr.splitlines() if line.strip()]
@@ -46,10 +41,10 @@ def run_exporter(
             f"import sys, exporter.config; exporter.config.LOAD_TIMEOUT_SECONDS = {load_timeout}; "
             "from exporter.cli import main; sys.exit(main())",
         ]
-    started = time.monotonic()
+    # A hang (a refusal that never comes) fails at the timeout.
     done = subprocess.run(
         [sys.executable, *command, *args],
-        cwd=ROOT,
+        cwd=REPO,
         env={**base_env, **(env or {})},
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -57,7 +52,7 @@ def run_exporter(
         timeout=20,
         check=False,
     )
-    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+    return Run(done.returncode, done.stdout, done.stderr)
 
 
 def write_config(directory: Path, text: str) -> Path:
@@ -178,13 +173,6 @@ def test_config_mistake_exits_2(mistake_run: tuple[Run, tuple[str, ...]]) -> Non
     assert run.returncode == 2
 
 
-def test_config_mistake_is_refused_fast(mistake_run: tuple[Run, tuple[str, ...]]) -> None:
-    run, _ = mistake_run
-
-    # Python's start-up and imports included; the refusal itself is a few milliseconds.
-    assert run.seconds < 3
-
-
 def test_config_mistake_logs_exactly_one_line(mistake_run: tuple[Run, tuple[str, ...]]) -> None:
     run, _ = mistake_run
 
@@ -216,24 +204,9 @@ def test_config_mistake_line_hides_secret_and_api_key(
 
 
 @pytest.fixture(scope="module")
-def ed25519_pem() -> str:
-    return (
-        ed25519.Ed25519PrivateKey.generate()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
-
-
-@pytest.fixture(scope="module")
 def check_run(tmp_path_factory: pytest.TempPathFactory, ed25519_pem: str) -> Run:
     directory = tmp_path_factory.mktemp("check")
-    pem = directory / "desk2.pem"
-    pem.write_text(ed25519_pem, encoding="utf-8")
-    pem.chmod(0o600)
+    pem = write_key_file(directory / "desk2.pem", ed25519_pem)
     path = write_config(
         directory,
         f"""
@@ -282,7 +255,6 @@ def test_a_config_that_blocks_on_read_at_start_up_exits_2_after_the_time_limit(
     assert run.returncode == 2
     assert len(run.stderr_lines()) == 1, run.stderr
     assert f"{what} {fifo} was not read within 0.5 s (a FIFO, or a hung mount?)" in run.stderr
-    assert run.seconds < 5
 
 
 def test_version_prints_the_version_and_exits_0() -> None:
@@ -325,9 +297,7 @@ def test_key_that_cannot_work_is_refused_naming_its_path_not_its_value(
         fields[key] = json.dumps(value)
         where, source = f"accounts[1].{key}", ""
     else:
-        secret_file = tmp_path / "secret"
-        secret_file.write_bytes(value.encode())
-        secret_file.chmod(0o600)
+        secret_file = write_key_file(tmp_path / "secret", value)
         del fields[key]
         fields[f"{key}_file"] = str(secret_file)
         where, source = f"accounts[1].{key}_file", f" of {secret_file}"

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from exporter.binance.signing import (
     Ed25519Signer,
@@ -16,6 +16,7 @@ from exporter.binance.signing import (
     RsaSigner,
     signer_from_pem,
 )
+from tests.helpers import private_pem, signing_key
 
 # The SIGNED endpoint example from Binance's docs:
 # https://developers.binance.com/docs/derivatives/portfolio-margin/general-info#signed-endpoint-security
@@ -29,29 +30,8 @@ DOC_SIGNATURE = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b7
 PAYLOAD = "timestamp=1700000000000&recvWindow=5000"
 
 
-def pem_bytes(
-    key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey,
-    encryption: serialization.KeySerializationEncryption | None = None,
-) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        encryption or serialization.NoEncryption(),
-    )
-
-
 def decode_signature(signature: str) -> bytes:
     return base64.b64decode(unquote(signature), validate=True)
-
-
-@pytest.fixture(scope="module")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
-def ed25519_key() -> ed25519.Ed25519PrivateKey:
-    return ed25519.Ed25519PrivateKey.generate()
 
 
 def test_hmac_signature_matches_binance_doc_example() -> None:
@@ -101,14 +81,14 @@ def test_ed25519_signature_is_deterministic(ed25519_key: ed25519.Ed25519PrivateK
 
 
 def test_signer_from_pem_loads_rsa(rsa_key: rsa.RSAPrivateKey) -> None:
-    signer = signer_from_pem(pem_bytes(rsa_key))
+    signer = signer_from_pem(private_pem(rsa_key))
 
     assert isinstance(signer, RsaSigner)
     assert signer.kind == "rsa"
 
 
 def test_signer_from_pem_loads_ed25519(ed25519_key: ed25519.Ed25519PrivateKey) -> None:
-    signer = signer_from_pem(pem_bytes(ed25519_key))
+    signer = signer_from_pem(private_pem(ed25519_key))
 
     assert isinstance(signer, Ed25519Signer)
     assert signer.kind == "ed25519"
@@ -117,7 +97,7 @@ def test_signer_from_pem_loads_ed25519(ed25519_key: ed25519.Ed25519PrivateKey) -
 def test_signer_from_pem_signs_like_the_key_it_loaded(
     ed25519_key: ed25519.Ed25519PrivateKey,
 ) -> None:
-    loaded = signer_from_pem(pem_bytes(ed25519_key))
+    loaded = signer_from_pem(private_pem(ed25519_key))
 
     assert loaded.sign(PAYLOAD) == Ed25519Signer(ed25519_key).sign(PAYLOAD)
 
@@ -137,7 +117,7 @@ def test_signer_from_pem_rejects_garbage() -> None:
 def test_signer_from_pem_rejects_an_encrypted_key(
     ed25519_key: ed25519.Ed25519PrivateKey,
 ) -> None:
-    pem = pem_bytes(ed25519_key, serialization.BestAvailableEncryption(b"passphrase"))
+    pem = private_pem(ed25519_key, serialization.BestAvailableEncryption(b"passphrase"))
 
     with pytest.raises(InvalidKeyError) as caught:
         signer_from_pem(pem)
@@ -147,7 +127,7 @@ def test_signer_from_pem_rejects_an_encrypted_key(
 
 
 def test_signer_from_pem_rejects_an_ec_key() -> None:
-    pem = pem_bytes(ec.generate_private_key(ec.SECP256R1()))
+    pem = private_pem(signing_key("ec"))
 
     with pytest.raises(InvalidKeyError) as caught:
         signer_from_pem(pem)

@@ -18,21 +18,9 @@ from cryptography.hazmat.primitives import serialization
 
 from exporter.config import ConfigError
 from exporter.web import BasicAuth, WebSecurity, load_web_config
-from tests.helpers import replace_with_fifo, unblock
+from tests.helpers import REPO, replace_with_fifo, unblock
 
-ROOT = Path(__file__).resolve().parents[1]
 HASH = bcrypt.hashpw(b"wonderland", bcrypt.gensalt(rounds=4)).decode()
-
-
-@pytest.fixture
-def tls_dir(tmp_path: Path) -> Path:
-    """server.crt/server.key and clients.crt in tmp_path."""
-    ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1")
-    leaf.private_key_pem.write_to_path(str(tmp_path / "server.key"))
-    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
-    trustme.CA().cert_pem.write_to_path(str(tmp_path / "clients.crt"))
-    return tmp_path
 
 
 def load(directory: Path, text: str):
@@ -318,7 +306,7 @@ def test_web_config_mistake_stops_start_up_with_exit_2(tls_dir: Path, case: str)
             "--web.listen-address",
             "127.0.0.1:0",
         ],
-        cwd=ROOT,
+        cwd=REPO,
         env={k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")},
         stdin=subprocess.DEVNULL,
         capture_output=True,

@@ -199,7 +199,7 @@ def test_self_metrics_exist_from_the_first_scrape_with_zero_counters(sim, accoun
         )
         errors = series(samples, "binance_pm_exporter_poll_errors_total", account=account)
         assert {dict(k[1])["reason"] for k in errors} == reasons
-        assert len(errors) == len(reasons) * 3  # three default collectors
+        assert len(errors) == len(reasons) * 4  # four default collectors
         assert set(errors.values()) == {0.0}
     assert (
         value(samples, "binance_pm_exporter_build_info", version=__import__("exporter").__version__)

@@ -9,23 +9,21 @@ import pytest
 
 from exporter.collectors import COLLECTORS, BadPayload, ParseOptions, Result
 from exporter.collectors._futures import DecodedAccount
+from tests.replies import um_asset, um_position
 
 
 def entry(symbol: str, side: str, amount: Any = "0", orders: Any = "0", **extra: Any) -> dict:
-    out = {
-        "symbol": symbol, "initialMargin": "1.5", "maintMargin": "0.5",
-        "unrealizedProfit": "-2.25", "positionInitialMargin": "1.5",
-        "openOrderInitialMargin": orders, "leverage": "20", "entryPrice": "100.0",
-        "maxNotional": "250000", "maxQty": "50", "bidNotional": "0", "askNotional": "0",
-        "positionSide": side, "positionAmt": amount, "updateTime": 1700000000123,
+    fields = {
+        "initialMargin": "1.5", "maintMargin": "0.5", "unrealizedProfit": "-2.25",
+        "positionInitialMargin": "1.5", "openOrderInitialMargin": orders, "leverage": "20",
+        "entryPrice": "100.0", "maxQty": "50", "positionAmt": amount, "updateTime": 1700000000123,
     }  # fmt: skip
-    out.update(extra)
-    return out
+    return um_position(symbol, side, **{**fields, **extra})
 
 
-ASSETS = [{"asset": "USDT", "crossWalletBalance": "10.0", "crossUnPnl": "0.0",
-           "maintMargin": "1.0", "initialMargin": "2", "positionInitialMargin": "2",
-           "openOrderInitialMargin": "0", "updateTime": 0}]  # fmt: skip
+ASSETS = [um_asset("USDT", crossWalletBalance="10.0", crossUnPnl="0.0", maintMargin="1.0",
+                   initialMargin="2", positionInitialMargin="2", openOrderInitialMargin="0",
+                   updateTime=0)]  # fmt: skip
 
 PAYLOADS = {
     "open-and-flat": {

@@ -18,6 +18,7 @@ from exporter.config import load_config
 from exporter.simulator.accounts import SimAccount
 from exporter.simulator.server import ACCOUNT, UM_ACCOUNT, SimulatorThread
 from tests.conftest import oneway_account
+from tests.e2e.test_process import listening_port, sigterm, start_exporter
 from tests.helpers import (
     ExporterThread,
     parse_samples,
@@ -27,7 +28,6 @@ from tests.helpers import (
     value,
     wait_for,
 )
-from tests.test_process import listening_port, sigterm, start_exporter
 
 
 def write_config(path: Path, sim, accounts: list[dict], **extra) -> Path:

@@ -197,11 +197,18 @@ def test_per_account_collectors_override_the_global_list(sim, accounts):
     }
     assert collectors == {"um_account"}
     assert not [r for r in sim.requests if r.account == "hedge" and r.path == ACCOUNT]
-    assert value(samples, "binance_pm_exporter_planned_weight_per_minute") == (30 + 5) * 60
+    assert (
+        value(samples, "binance_pm_exporter_planned_weight_per_minute") == (30 + 5) * 60 + 20
+    )  # balance: 20 a minute
 
 
 def test_a_failing_collector_fails_alone(sim, accounts):
-    config = make_config(sim.base_url, accounts[:1], stale_after_seconds=2)
+    config = make_config(
+        sim.base_url,
+        accounts[:1],
+        stale_after_seconds=2,
+        collectors=["um_account", "account", "um_position_risk"],
+    )
     with ExporterThread(config) as exp:
         wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
         sim.set_fault("oneway", ACCOUNT, status=500)
@@ -250,11 +257,12 @@ def test_a_failing_collector_fails_alone(sim, accounts):
 
 
 def test_auto_interval_stretches_to_fit_the_budget(sim, accounts):
-    # 2 accounts x 30 weight = 60 per round; auto plans for 90% of 120/min: one round in 34 s.
+    # 2 accounts x 30 weight = 60 per round; auto plans for 90% of 120/min = 108, of which
+    # balance (2 x 20 every 60 s) takes 40: one round in ceil(60 x 60 / 68) = 53 s.
     config = make_config(
         sim.base_url, accounts, poll_interval_seconds="auto", max_weight_per_minute=120
     )
     with ExporterThread(config) as exp:
         samples = exp.samples()
-    assert value(samples, "binance_pm_exporter_poll_interval_seconds") == 34
-    assert value(samples, "binance_pm_exporter_planned_weight_per_minute") == 60 * 60 / 34
+    assert value(samples, "binance_pm_exporter_poll_interval_seconds") == 53
+    assert value(samples, "binance_pm_exporter_planned_weight_per_minute") == 60 * 60 / 53 + 40

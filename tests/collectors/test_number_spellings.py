@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from exporter.collectors import COLLECTORS, ParseOptions, Result, decode_json
+from tests.replies import account_info, position_risk, um_asset, um_position
 
 ZEROS: list[Any] = [
     "0",
@@ -51,36 +52,29 @@ def positive_zero(value: float) -> bool:
 
 
 def futures_asset(asset: str, zero: Any) -> dict[str, Any]:
-    return {
-        "asset": asset,
-        "crossWalletBalance": "87.5",
-        "crossUnPnl": zero,
-        "maintMargin": zero,
-        "initialMargin": zero,
-        "positionInitialMargin": zero,
-        "openOrderInitialMargin": zero,
-        "updateTime": 1700000000000,
-    }
+    return um_asset(
+        asset,
+        crossWalletBalance="87.5",
+        crossUnPnl=zero,
+        maintMargin=zero,
+        initialMargin=zero,
+        positionInitialMargin=zero,
+        openOrderInitialMargin=zero,
+        updateTime=1700000000000,
+    )
 
 
 def futures_position(symbol: str, amount: Any, orders: Any, **fields: Any) -> dict[str, Any]:
-    entry = {
-        "symbol": symbol,
-        "initialMargin": orders,
-        "maintMargin": "0",
-        "unrealizedProfit": "0.00000000",
-        "positionInitialMargin": "0",
-        "openOrderInitialMargin": orders,
-        "leverage": "20",
-        "entryPrice": "0.0",
-        "maxNotional": "25000",
-        "maxQty": "5000",
-        "bidNotional": "0",
-        "askNotional": "0",
-        "positionSide": "BOTH",
-        "positionAmt": amount,
-        "updateTime": 0,
-    }
+    entry = um_position(
+        symbol,
+        initialMargin=orders,
+        openOrderInitialMargin=orders,
+        leverage="20",
+        entryPrice="0.0",
+        maxNotional="25000",
+        maxQty="5000",
+        positionAmt=amount,
+    )
     entry.update(fields)
     return entry
 
@@ -127,22 +121,21 @@ def test_futures_account_keeps_every_zero_spelling_with_include_zero(zero: Any, 
 
 def risk_row(symbol: str, amount: Any, liquidation: Any, notional: Any) -> dict[str, Any]:
     """A position risk row as live replies give it, with the UM and the COIN-M notional."""
-    return {
-        "symbol": symbol,
-        "positionAmt": amount,
-        "entryPrice": "51230.0",
-        "markPrice": "51977.4418063",
-        "unRealizedProfit": "7.47441806",
-        "liquidationPrice": liquidation,
-        "leverage": "100",
-        "positionSide": "BOTH",
-        "updateTime": 1712000000000,
-        "maxNotionalValue": "500000.0",
-        "maxQty": "15",
-        "notional": notional,
-        "notionalValue": notional,
-        "breakEvenPrice": "51250.492",
-    }
+    return position_risk(
+        symbol,
+        positionAmt=amount,
+        entryPrice="51230.0",
+        markPrice="51977.4418063",
+        unRealizedProfit="7.47441806",
+        liquidationPrice=liquidation,
+        leverage="100",
+        updateTime=1712000000000,
+        maxNotionalValue="500000.0",
+        maxQty="15",
+        notional=notional,
+        notionalValue=notional,
+        breakEvenPrice="51250.492",
+    )
 
 
 @pytest.mark.parametrize("zero", ZEROS, ids=repr)
@@ -176,18 +169,17 @@ def test_position_risk_reads_every_zero_spelling_as_zero(
 
 @pytest.mark.parametrize("zero", ZEROS, ids=repr)
 def test_account_reads_every_zero_spelling_as_zero(zero: Any) -> None:
-    payload = {
-        "uniMMR": "99999999",
-        "accountEquity": "87.31520964",
-        "actualEquity": "87.3302118",
-        "accountInitialMargin": zero,
-        "accountMaintMargin": zero,
-        "accountStatus": "NORMAL",
-        "virtualMaxWithdrawAmount": "87.31520964",
-        "totalAvailableBalance": "87.31520964",
-        "totalMarginOpenLoss": zero,
-        "updateTime": 1775000000000,
-    }
+    payload = account_info(
+        uniMMR="99999999",
+        accountEquity="87.31520964",
+        actualEquity="87.3302118",
+        accountInitialMargin=zero,
+        accountMaintMargin=zero,
+        virtualMaxWithdrawAmount="87.31520964",
+        totalAvailableBalance="87.31520964",
+        totalMarginOpenLoss=zero,
+        updateTime=1775000000000,
+    )
 
     samples = parse("account", payload, ParseOptions(), fast=True).samples
 

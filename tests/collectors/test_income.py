@@ -35,12 +35,12 @@ class Poller:
         self.sim = sim
         self.config: Config = make_config(sim.base_url, accounts[:1], collectors=collectors)
         self.loop = asyncio.new_event_loop()
-        self.store = Store(ExporterStatus("test"), 3600.0)
+        self.store = Store(ExporterStatus("test"))
         self.http = httpx.AsyncClient()
-        clock = ServerClock(self.http, self.config.time_url, 2.0, 1 << 20)
+        clock = ServerClock(self.http, self.config.client.time_url, 2.0, 1 << 20)
         client = PapiClient(
             self.http,
-            self.config.base_url,
+            self.config.client.base_url,
             clock,
             RetryAfterGate(),
             recv_window_ms=5000,
@@ -200,7 +200,9 @@ def test_a_page_that_is_not_a_list_fails_the_poll_as_a_bad_response(poller) -> N
 
 
 def test_a_restart_starts_again_at_zero_and_counts_only_what_came_after(sim, accounts) -> None:
-    config = make_config(sim.base_url, accounts[:1], collectors=["um_income"])
+    config = make_config(
+        sim.base_url, accounts[:1], collectors=[{"name": "um_income", "interval_seconds": 1}]
+    )
     labels = {"account": "oneway", "asset": "USDT", "income_type": "FUNDING_FEE"}
     labels["symbol"] = "BTCUSDT"
     with ExporterThread(config) as exporter:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import yaml
 
+from tests.e2e.test_process import listening_port
 from tests.helpers import parse_samples, value, wait_for
-from tests.test_process import listening_port
 
 
 class Running:

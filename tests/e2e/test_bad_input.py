@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from exporter.collectors import COLLECTORS, BadPayload, ParseOptions
 from tests.helpers import ExporterThread, make_config, promtool, series, value, wait_for
+from tests.replies import futures_account, um_asset, um_position
 
 UM = "/papi/v1/um/account"
 
@@ -160,16 +161,24 @@ def test_good_fields_are_exact_and_one_unreadable_field_is_left_out_alone(rows, 
 
 def test_odd_label_values_are_escaped_and_unknown_symbols_just_work(sim, accounts):
     symbols = ['QUOTE"USDT', "BACK\\SLASH", "NEW\nLINE", "ÄPFEL币USDT", "BRANDNEWUSDT"]
-    entry = {"positionSide": "BOTH", "positionAmt": "1.5", "entryPrice": "2", "leverage": "3",
-             "unrealizedProfit": "-4.25", "initialMargin": "5", "maintMargin": "6",
-             "positionInitialMargin": "5", "openOrderInitialMargin": "0", "maxNotional": "7",
-             "updateTime": 1700000000000}  # fmt: skip
-    body = orjson.dumps({
-        "assets": [{"asset": "US\"DT", "crossWalletBalance": "1", "crossUnPnl": "0",
-                    "maintMargin": "0", "initialMargin": "0", "positionInitialMargin": "0",
-                    "openOrderInitialMargin": "0", "updateTime": 0}],
-        "positions": [dict(entry, symbol=s) for s in symbols],
-    })  # fmt: skip
+    fields = {
+        "positionAmt": "1.5",
+        "entryPrice": "2",
+        "leverage": "3",
+        "unrealizedProfit": "-4.25",
+        "initialMargin": "5",
+        "maintMargin": "6",
+        "positionInitialMargin": "5",
+        "openOrderInitialMargin": "0",
+        "maxNotional": "7",
+        "updateTime": 1700000000000,
+    }
+    body = orjson.dumps(futures_account(
+        assets=[um_asset('US"DT', crossWalletBalance="1", crossUnPnl="0", maintMargin="0",
+                         initialMargin="0", positionInitialMargin="0", openOrderInitialMargin="0",
+                         updateTime=0)],
+        positions=[um_position(s, **fields) for s in symbols],
+    ))  # fmt: skip
     sim.set_fault("oneway", UM, status=200, body=body)
     config = make_config(sim.base_url, accounts[:1], collectors=["um_account"])
     with ExporterThread(config) as exp:

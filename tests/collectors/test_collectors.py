@@ -9,6 +9,15 @@ import pytest
 
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS, BadPayload, ParseOptions, Result
 from exporter.collectors.account import STATUSES
+from tests.replies import (
+    account_info,
+    cm_position,
+    futures_account,
+    open_um_position,
+    position_risk,
+    um_asset,
+    um_position,
+)
 
 UM = COLLECTORS["um_account"]
 CM = COLLECTORS["cm_account"]
@@ -29,129 +38,6 @@ def value(result: Result, family: str, *labels: str) -> float:
     return rows(result, family)[labels]
 
 
-# --- payloads in the shapes of Binance's docs ----------------------------------------------------
-# Get UM Account Detail: https://developers.binance.com/docs/derivatives/portfolio-margin/account/Get-UM-Account-Detail
-
-
-def um_asset(asset: str = "USDT", **fields: Any) -> dict[str, Any]:
-    entry = {
-        "asset": asset,
-        "crossWalletBalance": "23.72469206",
-        "crossUnPnl": "0.00000000",
-        "maintMargin": "0.00000000",
-        "initialMargin": "0.00000000",
-        "positionInitialMargin": "0.00000000",
-        "openOrderInitialMargin": "0.00000000",
-        "updateTime": 1625474304765,
-    }
-    entry.update(fields)
-    return entry
-
-
-def um_position(symbol: str = "BTCUSDT", side: str = "BOTH", **fields: Any) -> dict[str, Any]:
-    entry = {
-        "symbol": symbol,
-        "initialMargin": "0",
-        "maintMargin": "0",
-        "unrealizedProfit": "0.00000000",
-        "positionInitialMargin": "0",
-        "openOrderInitialMargin": "0",
-        "leverage": "100",
-        "entryPrice": "0.00000",
-        "maxNotional": "250000",
-        "bidNotional": "0",
-        "askNotional": "0",
-        "positionSide": side,
-        "positionAmt": "0",
-        "updateTime": 0,
-    }
-    entry.update(fields)
-    return entry
-
-
-def open_um_position(symbol: str = "BTCUSDT", side: str = "BOTH", **fields: Any) -> dict:
-    entry = um_position(
-        symbol,
-        side,
-        positionAmt="0.250",
-        entryPrice="42000.10",
-        leverage="20",
-        unrealizedProfit="-12.5",
-        initialMargin="525.25",
-        maintMargin="42.0",
-        positionInitialMargin="520.0",
-        openOrderInitialMargin="5.25",
-        maxNotional="5000000",
-        updateTime=1700000000123,
-    )
-    entry.update(fields)
-    return entry
-
-
-def um_payload(assets: list | None = None, positions: list | None = None) -> dict[str, Any]:
-    return {
-        "assets": [um_asset()] if assets is None else assets,
-        "positions": [open_um_position()] if positions is None else positions,
-    }
-
-
-# Get CM Account Detail: same shape, maxQty instead of maxNotional.
-def cm_position(symbol: str = "BTCUSD_PERP", side: str = "BOTH", **fields: Any) -> dict:
-    entry = {
-        "symbol": symbol,
-        "positionAmt": "3",
-        "initialMargin": "0.00012",
-        "maintMargin": "0.00006",
-        "unrealizedProfit": "0.00001",
-        "positionInitialMargin": "0.00012",
-        "openOrderInitialMargin": "0",
-        "leverage": "125",
-        "positionSide": side,
-        "entryPrice": "65000.5",
-        "maxQty": "50",
-        "updateTime": 1625474304765,
-    }
-    entry.update(fields)
-    return entry
-
-
-# Account Information: https://developers.binance.com/docs/derivatives/portfolio-margin/account
-def account_payload(**fields: Any) -> dict[str, Any]:
-    entry = {
-        "uniMMR": "5167.92171923",
-        "accountEquity": "122607.35137903",
-        "actualEquity": "73.47428058",
-        "accountInitialMargin": "23.72469206",
-        "accountMaintMargin": "23.72469206",
-        "accountStatus": "NORMAL",
-        "virtualMaxWithdrawAmount": "1627523.32459208",
-        "totalAvailableBalance": "",
-        "totalMarginOpenLoss": "",
-        "updateTime": 1657707212154,
-    }
-    entry.update(fields)
-    return entry
-
-
-# Query UM Position Information.
-def risk_entry(symbol: str = "BTCUSDT", side: str = "BOTH", **fields: Any) -> dict[str, Any]:
-    entry = {
-        "entryPrice": "6563.66500",
-        "leverage": "10",
-        "markPrice": "6679.50671178",
-        "maxNotionalValue": "20000000",
-        "positionAmt": "0.100",
-        "notional": "667.950671178",
-        "symbol": symbol,
-        "unRealizedProfit": "11.58417067",
-        "liquidationPrice": "5930.78",
-        "positionSide": side,
-        "updateTime": 1625474304765,
-    }
-    entry.update(fields)
-    return entry
-
-
 # --- UM account: assets --------------------------------------------------------------------------
 
 
@@ -165,7 +51,7 @@ def test_um_asset_fields_are_exported_exactly() -> None:
         openOrderInitialMargin="0.625",
     )
 
-    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+    result = UM.parse(futures_account(assets=[asset]), DEFAULTS)
 
     assert value(result, "binance_pm_um_asset_cross_wallet_balance", "USDT") == 23.72469206
     assert value(result, "binance_pm_um_asset_cross_unrealized_pnl", "USDT") == 1.5
@@ -176,13 +62,13 @@ def test_um_asset_fields_are_exported_exactly() -> None:
 
 
 def test_um_asset_update_time_is_in_seconds() -> None:
-    result = UM.parse(um_payload(assets=[um_asset(updateTime=1625474304765)]), DEFAULTS)
+    result = UM.parse(futures_account(assets=[um_asset(updateTime=1625474304765)]), DEFAULTS)
 
     assert value(result, "binance_pm_um_asset_update_timestamp_seconds", "USDT") == 1625474304.765
 
 
 def test_um_asset_update_time_zero_stays_zero() -> None:
-    result = UM.parse(um_payload(assets=[um_asset(updateTime=0)]), DEFAULTS)
+    result = UM.parse(futures_account(assets=[um_asset(updateTime=0)]), DEFAULTS)
 
     assert value(result, "binance_pm_um_asset_update_timestamp_seconds", "USDT") == 0
 
@@ -190,7 +76,7 @@ def test_um_asset_update_time_zero_stays_zero() -> None:
 def test_margin_balance_is_wallet_plus_unrealized_pnl() -> None:
     asset = um_asset(crossWalletBalance="100.5", crossUnPnl="-20.25")
 
-    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+    result = UM.parse(futures_account(assets=[asset]), DEFAULTS)
 
     assert value(result, "binance_pm_um_asset_margin_balance", "USDT") == 80.25
 
@@ -198,7 +84,7 @@ def test_margin_balance_is_wallet_plus_unrealized_pnl() -> None:
 def test_margin_ratio_is_maint_margin_over_margin_balance() -> None:
     asset = um_asset(crossWalletBalance="100.5", crossUnPnl="-20.25", maintMargin="20.0625")
 
-    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+    result = UM.parse(futures_account(assets=[asset]), DEFAULTS)
 
     assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == 0.25
 
@@ -206,7 +92,7 @@ def test_margin_ratio_is_maint_margin_over_margin_balance() -> None:
 def test_margin_ratio_is_0_without_maint_margin() -> None:
     asset = um_asset(crossWalletBalance="100", crossUnPnl="0", maintMargin="0")
 
-    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+    result = UM.parse(futures_account(assets=[asset]), DEFAULTS)
 
     assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == 0
 
@@ -214,7 +100,7 @@ def test_margin_ratio_is_0_without_maint_margin() -> None:
 def test_margin_ratio_is_0_without_maint_margin_even_when_balance_is_negative() -> None:
     asset = um_asset(crossWalletBalance="-5", crossUnPnl="0", maintMargin="0")
 
-    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+    result = UM.parse(futures_account(assets=[asset]), DEFAULTS)
 
     assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == 0
 
@@ -223,7 +109,7 @@ def test_margin_ratio_is_0_without_maint_margin_even_when_balance_is_negative() 
 def test_margin_ratio_is_inf_when_balance_is_not_positive(wallet: str, pnl: str) -> None:
     asset = um_asset(crossWalletBalance=wallet, crossUnPnl=pnl, maintMargin="2")
 
-    result = UM.parse(um_payload(assets=[asset]), DEFAULTS)
+    result = UM.parse(futures_account(assets=[asset]), DEFAULTS)
 
     assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == math.inf
 
@@ -231,7 +117,7 @@ def test_margin_ratio_is_inf_when_balance_is_not_positive(wallet: str, pnl: str)
 def test_unreadable_asset_field_leaves_out_only_what_needs_it() -> None:
     assets = [um_asset("USDT"), um_asset("BNB", crossWalletBalance="abc", maintMargin="0.5")]
 
-    result = UM.parse(um_payload(assets=assets), DEFAULTS)
+    result = UM.parse(futures_account(assets=assets), DEFAULTS)
 
     assert rows(result, "binance_pm_um_asset_cross_wallet_balance") == {("USDT",): 23.72469206}
     # The margin balance and ratio need the wallet; BNB's other fields stay.
@@ -245,7 +131,7 @@ def test_unreadable_asset_field_leaves_out_only_what_needs_it() -> None:
 def test_asset_without_a_name_is_skipped_and_counted() -> None:
     assets = [um_asset("USDT"), um_asset(""), 7]
 
-    result = UM.parse(um_payload(assets=assets), DEFAULTS)
+    result = UM.parse(futures_account(assets=assets), DEFAULTS)
 
     assert set(rows(result, "binance_pm_um_asset_cross_wallet_balance")) == {("USDT",)}
     assert (result.skipped, result.skipped_fields) == (2, 0)
@@ -254,7 +140,7 @@ def test_asset_without_a_name_is_skipped_and_counted() -> None:
 def test_duplicate_asset_second_one_is_skipped_and_counted() -> None:
     assets = [um_asset("USDT", crossWalletBalance="1"), um_asset("USDT", crossWalletBalance="2")]
 
-    result = UM.parse(um_payload(assets=assets), DEFAULTS)
+    result = UM.parse(futures_account(assets=assets), DEFAULTS)
 
     assert rows(result, "binance_pm_um_asset_cross_wallet_balance") == {("USDT",): 1.0}
     assert result.skipped == 1
@@ -264,7 +150,7 @@ def test_duplicate_asset_second_one_is_skipped_and_counted() -> None:
 
 
 def test_um_position_fields_are_exported_exactly() -> None:
-    result = UM.parse(um_payload(positions=[open_um_position()]), DEFAULTS)
+    result = UM.parse(futures_account(positions=[open_um_position()]), DEFAULTS)
 
     key = ("BTCUSDT", "BOTH")
     assert value(result, "binance_pm_um_position_amount", *key) == 0.25
@@ -279,7 +165,7 @@ def test_um_position_fields_are_exported_exactly() -> None:
 
 
 def test_um_position_update_time_is_in_seconds() -> None:
-    result = UM.parse(um_payload(positions=[open_um_position()]), DEFAULTS)
+    result = UM.parse(futures_account(positions=[open_um_position()]), DEFAULTS)
 
     assert (
         value(result, "binance_pm_um_position_update_timestamp_seconds", "BTCUSDT", "BOTH")
@@ -288,7 +174,7 @@ def test_um_position_update_time_is_in_seconds() -> None:
 
 
 def test_um_position_update_time_zero_stays_zero() -> None:
-    result = UM.parse(um_payload(positions=[open_um_position(updateTime=0)]), DEFAULTS)
+    result = UM.parse(futures_account(positions=[open_um_position(updateTime=0)]), DEFAULTS)
 
     assert value(result, "binance_pm_um_position_update_timestamp_seconds", "BTCUSDT", "BOTH") == 0
 
@@ -296,7 +182,7 @@ def test_um_position_update_time_zero_stays_zero() -> None:
 def test_negative_update_time_is_left_out_and_counted() -> None:
     positions = [open_um_position("BTCUSDT"), open_um_position("ETHUSDT", updateTime=-1)]
 
-    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+    result = UM.parse(futures_account(positions=positions), DEFAULTS)
 
     assert set(rows(result, "binance_pm_um_position_amount")) == {
         ("BTCUSDT", "BOTH"),
@@ -309,7 +195,7 @@ def test_negative_update_time_is_left_out_and_counted() -> None:
 
 
 def test_short_position_amount_is_negative() -> None:
-    result = UM.parse(um_payload(positions=[open_um_position(positionAmt="-0.250")]), DEFAULTS)
+    result = UM.parse(futures_account(positions=[open_um_position(positionAmt="-0.250")]), DEFAULTS)
 
     assert value(result, "binance_pm_um_position_amount", "BTCUSDT", "BOTH") == -0.25
 
@@ -317,7 +203,7 @@ def test_short_position_amount_is_negative() -> None:
 def test_flat_position_is_dropped() -> None:
     positions = [open_um_position("BTCUSDT"), um_position("ETHUSDT")]
 
-    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+    result = UM.parse(futures_account(positions=positions), DEFAULTS)
 
     assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
     assert result.skipped == 0
@@ -326,7 +212,7 @@ def test_flat_position_is_dropped() -> None:
 def test_flat_position_is_kept_with_include_zero() -> None:
     positions = [open_um_position("BTCUSDT"), um_position("ETHUSDT")]
 
-    result = UM.parse(um_payload(positions=positions), ParseOptions(include_zero=True))
+    result = UM.parse(futures_account(positions=positions), ParseOptions(include_zero=True))
 
     assert rows(result, "binance_pm_um_position_amount") == {
         ("BTCUSDT", "BOTH"): 0.25,
@@ -337,7 +223,7 @@ def test_flat_position_is_kept_with_include_zero() -> None:
 def test_zero_position_with_open_order_margin_is_kept() -> None:
     pending = um_position("ETHUSDT", openOrderInitialMargin="12.5")
 
-    result = UM.parse(um_payload(positions=[pending]), DEFAULTS)
+    result = UM.parse(futures_account(positions=[pending]), DEFAULTS)
 
     assert value(result, "binance_pm_um_position_amount", "ETHUSDT", "BOTH") == 0
     assert value(result, "binance_pm_um_position_open_order_initial_margin", "ETHUSDT", "BOTH") == (
@@ -349,7 +235,7 @@ def test_zero_position_with_open_order_margin_is_kept() -> None:
 def test_zero_spellings_count_as_flat(zero: Any) -> None:
     flat = um_position("ETHUSDT", positionAmt=zero, openOrderInitialMargin=zero)
 
-    result = UM.parse(um_payload(positions=[open_um_position(), flat]), DEFAULTS)
+    result = UM.parse(futures_account(positions=[open_um_position(), flat]), DEFAULTS)
 
     assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
 
@@ -360,7 +246,7 @@ def test_hedge_mode_long_and_short_are_separate_series() -> None:
         open_um_position("BTCUSDT", "SHORT", positionAmt="-0.2"),
     ]
 
-    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+    result = UM.parse(futures_account(positions=positions), DEFAULTS)
 
     assert rows(result, "binance_pm_um_position_amount") == {
         ("BTCUSDT", "LONG"): 0.5,
@@ -375,7 +261,7 @@ def test_result_positions_are_the_exported_keys_with_their_families() -> None:
         um_position("XRPUSDT"),
     ]
 
-    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+    result = UM.parse(futures_account(positions=positions), DEFAULTS)
 
     assert result.positions is not None
     assert set(result.positions) == {("BTCUSDT", "LONG"), ("ETHUSDT", "SHORT")}
@@ -421,7 +307,7 @@ def broken_position(symbol: str, changes: dict[str, Any]) -> dict[str, Any]:
 def test_position_without_symbol_or_side_is_skipped_and_counted(broken: dict[str, Any]) -> None:
     positions = [open_um_position("BTCUSDT"), broken_position("ETHUSDT", broken)]
 
-    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+    result = UM.parse(futures_account(positions=positions), DEFAULTS)
 
     assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
     assert (result.skipped, result.skipped_fields) == (1, 0)
@@ -435,7 +321,7 @@ def test_unreadable_position_field_leaves_out_only_its_own_gauge(
 ) -> None:
     positions = [open_um_position("BTCUSDT"), broken_position("ETHUSDT", {field: bad})]
 
-    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+    result = UM.parse(futures_account(positions=positions), DEFAULTS)
 
     eth = ("ETHUSDT", "BOTH")
     for family in UM.families:
@@ -449,7 +335,7 @@ def test_unreadable_position_field_leaves_out_only_its_own_gauge(
 def test_position_entry_that_is_not_an_object_is_skipped_and_counted() -> None:
     positions = [open_um_position("BTCUSDT"), "BTCUSDT"]
 
-    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+    result = UM.parse(futures_account(positions=positions), DEFAULTS)
 
     assert set(rows(result, "binance_pm_um_position_amount")) == {("BTCUSDT", "BOTH")}
     assert result.skipped == 1
@@ -461,14 +347,14 @@ def test_duplicate_position_second_one_is_skipped_and_counted() -> None:
         open_um_position("BTCUSDT", positionAmt="0.9"),
     ]
 
-    result = UM.parse(um_payload(positions=positions), DEFAULTS)
+    result = UM.parse(futures_account(positions=positions), DEFAULTS)
 
     assert rows(result, "binance_pm_um_position_amount") == {("BTCUSDT", "BOTH"): 0.1}
     assert result.skipped == 1
 
 
 def test_unreadable_fields_of_assets_and_positions_are_counted_together() -> None:
-    payload = um_payload(
+    payload = futures_account(
         assets=[um_asset("USDT"), um_asset("BNB", maintMargin="NaN", initialMargin=None)],
         positions=[open_um_position("BTCUSDT"), open_um_position("ETHUSDT", leverage="x")],
     )
@@ -479,7 +365,7 @@ def test_unreadable_fields_of_assets_and_positions_are_counted_together() -> Non
 
 
 def test_empty_string_field_is_absent_not_unreadable() -> None:
-    payload = um_payload(
+    payload = futures_account(
         assets=[um_asset("USDT", crossUnPnl="")],
         positions=[open_um_position("BTCUSDT", maxNotional="")],
     )
@@ -513,7 +399,7 @@ def test_um_payload_without_positions_is_bad() -> None:
 
 
 def test_um_payload_with_nothing_readable_is_bad() -> None:
-    payload = um_payload(
+    payload = futures_account(
         assets=[um_asset(""), 7], positions=[open_um_position(symbol=None), "BTCUSDT"]
     )
 
@@ -525,11 +411,11 @@ def test_um_payload_whose_only_entry_has_no_readable_field_is_bad() -> None:
     fields = {f: "x" for f in um_asset() if f != "asset"}
 
     with pytest.raises(BadPayload, match="could be read"):
-        UM.parse(um_payload(assets=[um_asset(**fields)], positions=[]), DEFAULTS)
+        UM.parse(futures_account(assets=[um_asset(**fields)], positions=[]), DEFAULTS)
 
 
 def test_um_payload_with_unreadable_assets_still_exports_its_positions() -> None:
-    payload = um_payload(assets=[um_asset(crossWalletBalance="NaN"), 7])
+    payload = futures_account(assets=[um_asset(crossWalletBalance="NaN"), 7])
 
     result = UM.parse(payload, DEFAULTS)
 
@@ -538,14 +424,14 @@ def test_um_payload_with_unreadable_assets_still_exports_its_positions() -> None
 
 
 def test_um_payload_with_only_flat_positions_is_fine() -> None:
-    result = UM.parse(um_payload(positions=[um_position("BTCUSDT")]), DEFAULTS)
+    result = UM.parse(futures_account(positions=[um_position("BTCUSDT")]), DEFAULTS)
 
     assert rows(result, "binance_pm_um_position_amount") == {}
     assert result.skipped == 0
 
 
 def test_um_samples_belong_to_declared_families() -> None:
-    result = UM.parse(um_payload(), DEFAULTS)
+    result = UM.parse(futures_account(), DEFAULTS)
 
     assert set(result.samples) == {f.name for f in UM.families}
 
@@ -607,7 +493,7 @@ def test_um_position_notional_and_break_even_are_exported_when_present() -> None
     # A live entry (ccxt's capture) appends notional and breakEvenPrice, unpadded.
     entry = open_um_position(notional="10500.025", breakEvenPrice="42016.9")
 
-    result = UM.parse(um_payload(positions=[entry]), DEFAULTS)
+    result = UM.parse(futures_account(positions=[entry]), DEFAULTS)
 
     key = ("BTCUSDT", "BOTH")
     assert value(result, "binance_pm_um_position_notional", *key) == 10500.025
@@ -616,7 +502,7 @@ def test_um_position_notional_and_break_even_are_exported_when_present() -> None
 
 
 def test_um_position_without_the_live_fields_leaves_them_out_uncounted() -> None:
-    result = UM.parse(um_payload(positions=[open_um_position()]), DEFAULTS)
+    result = UM.parse(futures_account(positions=[open_um_position()]), DEFAULTS)
 
     assert rows(result, "binance_pm_um_position_notional") == {}
     assert rows(result, "binance_pm_um_position_break_even_price") == {}
@@ -645,7 +531,7 @@ def test_families_two_collectors_share_are_declared_identically() -> None:
 
 
 def test_account_gauges_are_exported_exactly() -> None:
-    payload = account_payload(totalAvailableBalance="100.25", totalMarginOpenLoss="1.5")
+    payload = account_info(totalAvailableBalance="100.25", totalMarginOpenLoss="1.5")
 
     samples = ACCOUNT.parse(payload, DEFAULTS).samples
 
@@ -660,20 +546,20 @@ def test_account_gauges_are_exported_exactly() -> None:
 
 
 def test_account_update_time_is_in_seconds() -> None:
-    samples = ACCOUNT.parse(account_payload(updateTime=1657707212154), DEFAULTS).samples
+    samples = ACCOUNT.parse(account_info(updateTime=1657707212154), DEFAULTS).samples
 
     assert samples["binance_pm_account_update_timestamp_seconds"] == [((), 1657707212.154)]
 
 
 def test_account_update_time_zero_stays_zero() -> None:
-    samples = ACCOUNT.parse(account_payload(updateTime=0), DEFAULTS).samples
+    samples = ACCOUNT.parse(account_info(updateTime=0), DEFAULTS).samples
 
     assert samples["binance_pm_account_update_timestamp_seconds"] == [((), 0.0)]
 
 
 def test_account_empty_string_fields_are_omitted() -> None:
     # Binance's own example has "" for these two.
-    samples = ACCOUNT.parse(account_payload(), DEFAULTS).samples
+    samples = ACCOUNT.parse(account_info(), DEFAULTS).samples
 
     assert "binance_pm_account_total_available_balance" not in samples
     assert "binance_pm_account_total_margin_open_loss" not in samples
@@ -681,7 +567,7 @@ def test_account_empty_string_fields_are_omitted() -> None:
 
 
 def test_account_status_has_one_series_per_known_state() -> None:
-    samples = ACCOUNT.parse(account_payload(accountStatus="MARGIN_CALL"), DEFAULTS).samples
+    samples = ACCOUNT.parse(account_info(accountStatus="MARGIN_CALL"), DEFAULTS).samples
 
     assert dict(samples["binance_pm_account_status"]) == {
         ("NORMAL",): 0.0,
@@ -696,18 +582,18 @@ def test_account_status_has_one_series_per_known_state() -> None:
 
 @pytest.mark.parametrize("status", STATUSES)
 def test_account_status_current_state_is_the_only_1(status: str) -> None:
-    samples = ACCOUNT.parse(account_payload(accountStatus=status), DEFAULTS).samples
+    samples = ACCOUNT.parse(account_info(accountStatus=status), DEFAULTS).samples
 
     ones = [labels for labels, v in samples["binance_pm_account_status"] if v == 1.0]
     assert ones == [(status,)]
 
 
 def test_known_account_status_has_no_note() -> None:
-    assert ACCOUNT.parse(account_payload(accountStatus="NORMAL"), DEFAULTS).notes == []
+    assert ACCOUNT.parse(account_info(accountStatus="NORMAL"), DEFAULTS).notes == []
 
 
 def test_unknown_account_status_adds_its_own_series() -> None:
-    samples = ACCOUNT.parse(account_payload(accountStatus="FROZEN"), DEFAULTS).samples
+    samples = ACCOUNT.parse(account_info(accountStatus="FROZEN"), DEFAULTS).samples
 
     status = dict(samples["binance_pm_account_status"])
     assert status[("FROZEN",)] == 1.0
@@ -716,7 +602,7 @@ def test_unknown_account_status_adds_its_own_series() -> None:
 
 
 def test_unknown_account_status_adds_a_note() -> None:
-    notes = ACCOUNT.parse(account_payload(accountStatus="FROZEN"), DEFAULTS).notes
+    notes = ACCOUNT.parse(account_info(accountStatus="FROZEN"), DEFAULTS).notes
 
     assert notes == ["unknown account status 'FROZEN'"]
 
@@ -748,7 +634,7 @@ ACCOUNT_FIELDS = {
 def test_unreadable_account_field_leaves_out_only_its_own_gauge(field: str, bad: Any) -> None:
     if field == "accountStatus" and isinstance(bad, str):
         bad = 5  # any text is a status (one Binance may add): only a non-string is unreadable
-    payload = account_payload()
+    payload = account_info()
     if bad is MISSING:
         del payload[field]
     else:
@@ -762,14 +648,14 @@ def test_unreadable_account_field_leaves_out_only_its_own_gauge(field: str, bad:
 
 @pytest.mark.parametrize("field", ACCOUNT_FIELDS)
 def test_empty_account_field_is_absent_and_not_counted(field: str) -> None:
-    result = ACCOUNT.parse(account_payload(**{field: ""}), DEFAULTS)
+    result = ACCOUNT.parse(account_info(**{field: ""}), DEFAULTS)
 
     assert set(result.samples) == set(ACCOUNT_FIELDS.values()) - {ACCOUNT_FIELDS[field]}
     assert result.skipped_fields == 0
 
 
 def test_account_payload_with_no_readable_field_is_bad() -> None:
-    payload = {**dict.fromkeys(account_payload(), "x"), "accountStatus": 7}
+    payload = {**dict.fromkeys(account_info(), "x"), "accountStatus": 7}
 
     with pytest.raises(BadPayload, match="no field could be read"):
         ACCOUNT.parse(payload, DEFAULTS)
@@ -781,7 +667,7 @@ def test_empty_account_object_is_bad() -> None:
 
 
 def test_account_samples_belong_to_declared_families() -> None:
-    payload = account_payload(totalAvailableBalance="1", totalMarginOpenLoss="2")
+    payload = account_info(totalAvailableBalance="1", totalMarginOpenLoss="2")
 
     samples = ACCOUNT.parse(payload, DEFAULTS).samples
 
@@ -792,7 +678,7 @@ def test_account_samples_belong_to_declared_families() -> None:
 
 
 def test_position_risk_fields_are_exported_exactly() -> None:
-    result = POSITION_RISK.parse([risk_entry()], DEFAULTS)
+    result = POSITION_RISK.parse([position_risk()], DEFAULTS)
 
     key = ("BTCUSDT", "BOTH")
     assert value(result, "binance_pm_um_position_mark_price", *key) == 6679.50671178
@@ -801,17 +687,17 @@ def test_position_risk_fields_are_exported_exactly() -> None:
 
 
 def test_position_risk_liquidation_price_0_is_exported_as_0() -> None:
-    result = POSITION_RISK.parse([risk_entry(liquidationPrice="0")], DEFAULTS)
+    result = POSITION_RISK.parse([position_risk(liquidationPrice="0")], DEFAULTS)
 
     assert value(result, "binance_pm_um_position_liquidation_price", "BTCUSDT", "BOTH") == 0
 
 
 def test_position_risk_without_um_positions_keeps_open_positions_only() -> None:
     payload = [
-        risk_entry("BTCUSDT", positionAmt="0.100"),
-        risk_entry("ETHUSDT", positionAmt="0.000"),
-        risk_entry("XRPUSDT", positionAmt="-0"),
-        risk_entry("SOLUSDT", positionAmt="-3"),
+        position_risk("BTCUSDT", positionAmt="0.100"),
+        position_risk("ETHUSDT", positionAmt="0.000"),
+        position_risk("XRPUSDT", positionAmt="-0"),
+        position_risk("SOLUSDT", positionAmt="-3"),
     ]
 
     result = POSITION_RISK.parse(payload, DEFAULTS)
@@ -824,9 +710,9 @@ def test_position_risk_without_um_positions_keeps_open_positions_only() -> None:
 
 def test_position_risk_with_um_account_keeps_only_its_positions() -> None:
     payload = [
-        risk_entry("BTCUSDT", "LONG", positionAmt="0.1"),
-        risk_entry("BTCUSDT", "SHORT", positionAmt="-0.1"),
-        risk_entry("ETHUSDT", "LONG", positionAmt="0"),
+        position_risk("BTCUSDT", "LONG", positionAmt="0.1"),
+        position_risk("BTCUSDT", "SHORT", positionAmt="-0.1"),
+        position_risk("ETHUSDT", "LONG", positionAmt="0"),
     ]
     keep = {("BTCUSDT", "LONG"): frozenset(), ("ETHUSDT", "LONG"): frozenset()}
 
@@ -837,15 +723,15 @@ def test_position_risk_with_um_account_keeps_only_its_positions() -> None:
 
 
 def test_position_risk_break_even_is_exported() -> None:
-    result = POSITION_RISK.parse([risk_entry(breakEvenPrice="6566.29")], DEFAULTS)
+    result = POSITION_RISK.parse([position_risk(breakEvenPrice="6566.29")], DEFAULTS)
 
     assert value(result, "binance_pm_um_position_break_even_price", "BTCUSDT", "BOTH") == 6566.29
 
 
 def test_position_risk_leaves_to_um_account_what_it_exported_for_the_position() -> None:
     payload = [
-        risk_entry("BTCUSDT", "LONG", breakEvenPrice="6566.29"),
-        risk_entry("ETHUSDT", "LONG", breakEvenPrice="3001.2"),
+        position_risk("BTCUSDT", "LONG", breakEvenPrice="6566.29"),
+        position_risk("ETHUSDT", "LONG", breakEvenPrice="3001.2"),
     ]
     # um_account gave BTCUSDT LONG its notional and break-even; ETHUSDT LONG's entry had none.
     given = frozenset(
@@ -864,7 +750,7 @@ def test_position_risk_leaves_to_um_account_what_it_exported_for_the_position() 
 
 
 def test_position_risk_with_no_um_account_position_exports_nothing() -> None:
-    result = POSITION_RISK.parse([risk_entry(positionAmt="1")], ParseOptions(provided={}))
+    result = POSITION_RISK.parse([position_risk(positionAmt="1")], ParseOptions(provided={}))
 
     assert rows(result, "binance_pm_um_position_mark_price") == {}
     assert result.skipped == 0
@@ -882,7 +768,7 @@ def test_position_risk_with_no_um_account_position_exports_nothing() -> None:
 def test_unreadable_position_risk_field_leaves_out_only_its_own_gauge(
     field: str, bad: Any, family: str
 ) -> None:
-    payload = [risk_entry("BTCUSDT"), risk_entry("ETHUSDT", **{field: bad})]
+    payload = [position_risk("BTCUSDT"), position_risk("ETHUSDT", **{field: bad})]
 
     result = POSITION_RISK.parse(payload, DEFAULTS)
 
@@ -896,9 +782,9 @@ def test_unreadable_position_risk_field_leaves_out_only_its_own_gauge(
 
 @pytest.mark.parametrize("broken", [{"symbol": ""}, {"positionAmt": "x"}], ids=["symbol", "amount"])
 def test_position_risk_row_that_cannot_be_placed_is_skipped_and_counted(broken: dict) -> None:
-    bad = risk_entry("ETHUSDT")
+    bad = position_risk("ETHUSDT")
     bad.update(broken)
-    payload = [risk_entry("BTCUSDT"), bad]
+    payload = [position_risk("BTCUSDT"), bad]
 
     result = POSITION_RISK.parse(payload, DEFAULTS)
 
@@ -907,7 +793,7 @@ def test_position_risk_row_that_cannot_be_placed_is_skipped_and_counted(broken: 
 
 
 def test_duplicate_position_risk_entry_second_one_is_skipped_and_counted() -> None:
-    payload = [risk_entry(markPrice="100"), risk_entry(markPrice="200")]
+    payload = [position_risk(markPrice="100"), position_risk(markPrice="200")]
 
     result = POSITION_RISK.parse(payload, DEFAULTS)
 
@@ -918,7 +804,7 @@ def test_duplicate_position_risk_entry_second_one_is_skipped_and_counted() -> No
 # Binance's own examples: a flat one-way row, and a hedge reply whose SHORT side is flat, each
 # flat row with a liquidation price left over from elsewhere.
 def flat_risk_entry(symbol: str = "BTCUSDT", side: str = "BOTH") -> dict[str, Any]:
-    return risk_entry(
+    return position_risk(
         symbol,
         side,
         positionAmt="0.000",
@@ -931,14 +817,14 @@ def flat_risk_entry(symbol: str = "BTCUSDT", side: str = "BOTH") -> dict[str, An
 
 
 def test_flat_row_without_um_account_is_left_out() -> None:
-    result = POSITION_RISK.parse([flat_risk_entry(), risk_entry("ETHUSDT")], DEFAULTS)
+    result = POSITION_RISK.parse([flat_risk_entry(), position_risk("ETHUSDT")], DEFAULTS)
 
     assert set(rows(result, "binance_pm_um_position_mark_price")) == {("ETHUSDT", "BOTH")}
     assert (result.skipped, result.skipped_fields) == (0, 0)
 
 
 def test_flat_side_kept_for_its_open_orders_has_liquidation_price_0() -> None:
-    payload = [risk_entry("BTCUSDT", "LONG"), flat_risk_entry("BTCUSDT", "SHORT")]
+    payload = [position_risk("BTCUSDT", "LONG"), flat_risk_entry("BTCUSDT", "SHORT")]
     provided = {("BTCUSDT", "LONG"): frozenset(), ("BTCUSDT", "SHORT"): frozenset()}
 
     result = POSITION_RISK.parse(payload, ParseOptions(provided=provided))
@@ -952,7 +838,7 @@ def test_flat_side_kept_for_its_open_orders_has_liquidation_price_0() -> None:
 
 
 def test_unreadable_amount_leaves_out_the_liquidation_price_it_decides() -> None:
-    payload = [risk_entry(positionAmt="abc")]
+    payload = [position_risk(positionAmt="abc")]
     provided = {("BTCUSDT", "BOTH"): frozenset()}
 
     result = POSITION_RISK.parse(payload, ParseOptions(provided=provided))
@@ -969,10 +855,10 @@ def test_position_risk_payload_that_is_not_an_array_is_bad(payload: Any) -> None
 
 
 def test_position_risk_payload_with_nothing_readable_is_bad() -> None:
-    unreadable = risk_entry(markPrice="NaN", liquidationPrice="x", notional=None)
+    unreadable = position_risk(markPrice="NaN", liquidationPrice="x", notional=None)
 
     with pytest.raises(BadPayload, match="could be read"):
-        POSITION_RISK.parse([unreadable, None, risk_entry(symbol="")], DEFAULTS)
+        POSITION_RISK.parse([unreadable, None, position_risk(symbol="")], DEFAULTS)
 
 
 def test_position_risk_empty_array_is_fine() -> None:
@@ -982,7 +868,7 @@ def test_position_risk_empty_array_is_fine() -> None:
 
 
 def test_position_risk_samples_belong_to_declared_families() -> None:
-    result = POSITION_RISK.parse([risk_entry()], DEFAULTS)
+    result = POSITION_RISK.parse([position_risk()], DEFAULTS)
 
     assert set(result.samples) == {f.name for f in POSITION_RISK.families}
 
