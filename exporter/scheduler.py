@@ -338,7 +338,7 @@ class Scheduler:
             item = by_name[name]
             health = state.health[name]
             collector = endpoints[name]
-            leader = state.provided.get(collector.follows) if collector.follows else None
+            leader = state.leader_positions(collector.follows, now)
             memory = state.memory.get(name)
             options = ParseOptions(self.config.positions.include_zero, leader, memory)
             result, error = self._settle(collector, item, health, options)
@@ -350,7 +350,6 @@ class Scheduler:
                 result, error = self._settle(collector, item, health, options)
             count_errors(health, item, error)
             if error is not None:
-                state.provided.pop(name, None)
                 self._record_failure(state, name, health, error)
                 if error.reason == "auth":
                     auth_error = auth_error or error

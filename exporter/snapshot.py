@@ -177,6 +177,20 @@ class AccountState:
         state.render_health()
         return state
 
+    def leader_positions(self, leader: str | None, now: float) -> Provided | None:
+        """The positions ``leader`` exported, while its data is still served (else None).
+
+        A follower keeps exactly the rows, and leaves out exactly the families, that the
+        leader's served data has: no series is exported twice, none is lost while the leader's
+        data lasts, even when the leader's latest poll failed.
+        """
+        if leader is None:
+            return None
+        data = self.data.get(leader)
+        if data is None or now > data.valid_until:
+            return None
+        return self.provided.get(leader)
+
     def set_data(
         self,
         collector: str,

@@ -73,9 +73,14 @@ def test_example_config_parses_with_documented_values(example_config_path: Path)
     assert config.polling.interval_auto is False
     assert config.client.request_timeout_seconds == 10
     assert config.client.recv_window_ms == 5000
-    assert config.polling.stale_after_seconds == 45
+    assert config.polling.stale_after_seconds is None
     assert config.positions.include_zero is False
-    assert config.accounts[0].collector_names == ("um_account", "account", "um_position_risk")
+    assert config.accounts[0].collector_names == (
+        "um_account",
+        "account",
+        "um_position_risk",
+        "balance",
+    )
     assert config.polling.max_weight_per_minute == 3000
     assert config.warnings == ()
 
@@ -90,12 +95,19 @@ def test_example_config_accounts(example_config_path: Path, ed25519_pem: str) ->
         API_SECRET,
     )
     assert main.private_key_pem is None
-    assert main.collector_names == ("um_account", "account", "um_position_risk")
+    assert main.collector_names == ("um_account", "account", "um_position_risk", "balance")
     assert desk2.name == "desk2"
     assert desk2.api_key.reveal() == "desk2-api-key"
     assert desk2.api_secret is None
     assert desk2.private_key_pem.reveal() == ed25519_pem
-    assert desk2.collector_names == ("um_account", "account", "um_position_risk", "cm_account")
+    assert [(e.name, e.interval_seconds) for e in desk2.collectors] == [
+        ("um_account", 15),
+        ("account", 15),
+        ("um_position_risk", 15),
+        ("balance", 60),
+        ("cm_account", 15),
+        ("um_income", 600),
+    ]
 
 
 def test_minimal_config_gets_documented_defaults() -> None:

@@ -30,8 +30,8 @@ class BadPayload(ValueError):
 @dataclass(frozen=True)
 class ParseOptions:
     include_zero: bool = False
-    # What the collector this one follows (``Collector.follows``) exported in the same poll;
-    # None when that collector is not enabled or failed.
+    # What the collector this one follows (``Collector.follows``) last exported, in this poll or
+    # an earlier one; None when that collector is not enabled or its data is no longer served.
     provided: Provided | None = None
     # The account's state for this collector (``Collector.memory``), kept across polls.
     memory: Any = None

@@ -146,6 +146,7 @@ def test_more_than_a_page_in_one_poll_is_counted_once(poller) -> None:
     sim = poller.sim
     poller.poll()
     later = sim.clock_ms() + 5
+    wait_for(lambda: sim.clock_ms() > later + 1)  # no record is served before its time
     # 2500 records in one millisecond (paged by page number), then 700 in the next.
     funding(sim, "0.01", count=2500, time_ms=later)
     funding(sim, "-0.02", count=700, time_ms=later + 1)
@@ -168,6 +169,8 @@ def test_a_backlog_longer_than_a_poll_allows_is_caught_up_by_the_next_polls(poll
     total = PAGE_LIMIT * MAX_PAGES_PER_POLL + 300
     for i in range(total // 100):  # 100 records per millisecond
         funding(sim, "1", count=100, time_ms=start + i)
+    # Binance serves no record dated after its own now: wait until the last one is in the past.
+    wait_for(lambda: sim.clock_ms() > start + total // 100)
     before = poller.income_requests()
     poller.poll()
     assert poller.income_requests() - before == MAX_PAGES_PER_POLL
@@ -181,6 +184,7 @@ def test_a_failing_page_commits_nothing_and_the_next_poll_catches_up(poller) -> 
     sim = poller.sim
     poller.poll()
     later = sim.clock_ms() + 5
+    wait_for(lambda: sim.clock_ms() > later + 1)  # no record is served before its time
     funding(sim, "1", count=1500, time_ms=later)
     sim.set_fault("oneway", UM_INCOME.path, status=503, times=1, after=1)
     state = poller.poll()
