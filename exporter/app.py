@@ -36,6 +36,7 @@ from exporter.listener import (
 from exporter.render import Renderer
 from exporter.scheduler import Scheduler
 from exporter.snapshot import ExporterStatus, Store
+from exporter.stream.manager import StreamManager
 from exporter.web import WebSecurity
 
 log = structlog.get_logger("exporter")
@@ -91,6 +92,7 @@ class Exporter:
         self._web_config_task: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self.scheduler: Scheduler | None = None
+        self.streams: StreamManager | None = None
         # Retry-After and bans are per IP, hence per base URL: they outlive a rebuilt client.
         self._gates: dict[str, RetryAfterGate] = {}
         self._reload_lock = asyncio.Lock()
@@ -158,6 +160,11 @@ class Exporter:
         )
         await self._start_clock(client.clock)
         self.scheduler.start()
+        scheduler = self.scheduler
+        self.streams = StreamManager(
+            cfg, self.store, lambda: scheduler.client, scheduler.request_poll
+        )
+        await self.streams.start()
 
     def _make_client(self, cfg: Config) -> PapiClient:
         assert self._http is not None
@@ -226,6 +233,8 @@ class Exporter:
                 client = self._make_client(new)
                 await self._start_clock(client.clock)
             added, removed, changed = await self.scheduler.apply(new, client)
+            if self.streams is not None:
+                await self.streams.apply(new)
             self.config = new
             self.store.stale_after = new.stale_after_seconds
             status.planned_weight_per_minute = new.planned_weight_per_minute()
@@ -268,6 +277,8 @@ class Exporter:
             await asyncio.gather(self._web_config_task, return_exceptions=True)
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.streams is not None:  # before the HTTP client closes: it deletes listen keys
+            await self.streams.stop()
         if self._publisher is not None:
             self._publisher.cancel()
             await asyncio.gather(self._publisher, return_exceptions=True)

@@ -23,6 +23,7 @@ from exporter.binance.signing import HmacSigner, InvalidKeyError, Signer, signer
 from exporter.blocking import start_in_daemon_thread, thread_result
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
 from exporter.redaction import redact_url
+from exporter.stream import config as stream_config
 
 # Binance's documented ceiling for recvWindow.
 MAX_RECV_WINDOW_MS = 60_000
@@ -88,6 +89,7 @@ class AccountConfig:
     # Built once, at load, from the secret or key above (which decide equality on reload); its
     # repr never shows key material.
     signer: Signer = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
+    user_data_stream: bool = False  # exporter.stream: push events besides the polls
 
     def __post_init__(self) -> None:
         if self.signer is None:
@@ -111,6 +113,7 @@ class Config:
     max_weight_per_minute: int
     max_response_bytes: int
     accounts: tuple[AccountConfig, ...]
+    stream: stream_config.StreamSettings = field(default_factory=stream_config.StreamSettings)
     # Non-fatal findings (loose secret file permissions) for the caller to log.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -122,7 +125,8 @@ class Config:
         return f"Config({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
     def planned_weight_per_minute(self) -> float:
-        return planned_weight(self.accounts, self.poll_interval_seconds)
+        streams = self.stream.weight_per_minute(stream_config.streamed(self.accounts))
+        return planned_weight(self.accounts, self.poll_interval_seconds) + streams
 
     def summary(self) -> str:
         interval = f"{self.poll_interval_seconds:g}s" + (
@@ -137,7 +141,10 @@ class Config:
         ]
         for acc in self.accounts:
             signing = "hmac" if acc.api_secret is not None else "private key"
-            lines.append(f"  - {acc.name}: {signing}, collectors {', '.join(acc.collectors)}")
+            stream = ", user data stream" if acc.user_data_stream else ""
+            lines.append(
+                f"  - {acc.name}: {signing}, collectors {', '.join(acc.collectors)}{stream}"
+            )
         return "\n".join(lines)
 
 
@@ -263,6 +270,7 @@ _TOP_KEYS = {
     "max_weight_per_minute",
     "max_response_bytes",
     "accounts",
+    *stream_config.TOP_KEYS,
 }
 _ACCOUNT_KEYS = {
     "name",
@@ -272,6 +280,7 @@ _ACCOUNT_KEYS = {
     "api_secret_file",
     "private_key_file",
     "collectors",
+    *stream_config.ACCOUNT_KEYS,
 }
 
 
@@ -306,12 +315,14 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     collectors = _collectors(raw.get("collectors", list(DEFAULT_COLLECTORS)), "collectors")
 
     warnings: list[str] = []
-    accounts = _accounts(raw.get("accounts"), collectors, warnings)
+    stream = _stream_checked(stream_config.parse_stream_settings, raw)
+    accounts = _accounts(raw.get("accounts"), collectors, warnings, stream)
+    stream_weight = stream.weight_per_minute(stream_config.streamed(accounts))
 
     if auto:
-        interval = _auto_interval(accounts, max_weight, auto_min)
+        interval = _auto_interval(accounts, max(1.0, max_weight - stream_weight), auto_min)
     else:
-        planned = planned_weight(accounts, interval)
+        planned = planned_weight(accounts, interval) + stream_weight
         if planned > max_weight:
             fit = math.ceil(sum(a.weight_per_poll() for a in accounts) * 60.0 / max_weight)
             raise ConfigError(
@@ -341,6 +352,7 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
         max_weight_per_minute=max_weight,
         max_response_bytes=max_bytes,
         accounts=accounts,
+        stream=stream,
         warnings=tuple(warnings),
     )
 
@@ -350,14 +362,17 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
 AUTO_BUDGET_SHARE = 0.9
 
 
-def _auto_interval(accounts: tuple[AccountConfig, ...], budget: int, floor: float) -> float:
+def _auto_interval(accounts: tuple[AccountConfig, ...], budget: float, floor: float) -> float:
     """The shortest whole-second interval, not below ``floor``, whose plan fits the budget."""
     per_round = sum(a.weight_per_poll() for a in accounts)
     return float(max(floor, math.ceil(per_round * 60.0 / (budget * AUTO_BUDGET_SHARE))))
 
 
 def _accounts(
-    raw: Any, default_collectors: tuple[str, ...], warnings: list[str]
+    raw: Any,
+    default_collectors: tuple[str, ...],
+    warnings: list[str],
+    stream: stream_config.StreamSettings,
 ) -> tuple[AccountConfig, ...]:
     if raw is None:
         raise ConfigError("accounts", "at least one account is required")
@@ -383,8 +398,19 @@ def _accounts(
             if "collectors" in item
             else default_collectors
         )
-        out.append(AccountConfig(name, api_key, api_secret, private_key, collectors, signer))
+        streams = _stream_checked(stream_config.account_streams, item, path, stream)
+        out.append(
+            AccountConfig(name, api_key, api_secret, private_key, collectors, signer, streams)
+        )
     return tuple(out)
+
+
+def _stream_checked(parse: Callable[..., T], *args: Any) -> T:
+    """A stream key's parse, its mistake as a ConfigError at its key path."""
+    try:
+        return parse(*args)
+    except stream_config.StreamConfigError as exc:
+        raise ConfigError(exc.path, str(exc)) from None
 
 
 def _account_name(item: dict, path: str, seen: set[str]) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import math
 import random
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,11 +73,14 @@ class _Fetched:
 @dataclass
 class _Polling:
     """What an account's loop polls with. A reload updates it in place (the loop keeps running
-    and so keeps its slot) and sets ``wake`` when the account changed, to poll it at once."""
+    and so keeps its slot) and sets ``wake`` when the account changed, to poll it at once;
+    ``request_poll`` adds to ``early`` and sets ``wake``, to poll only those collectors."""
 
     account: AccountConfig
     credentials: Credentials
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    early: set[str] = field(default_factory=set)
+    changed: bool = False  # set with ``wake`` by a reload: the prompt poll covers everything
 
 
 def count_errors(health: CollectorHealth, item: _Fetched, error: ApiError | None) -> None:
@@ -164,8 +168,23 @@ class Scheduler:
                 elif account.name in changed:
                     polling = self._polling[account.name]
                     polling.account, polling.credentials = account, credentials_for(account)
+                    polling.changed = True
                     polling.wake.set()
         return added, removed, changed
+
+    def request_poll(self, account: str, collectors: Collection[str]) -> None:
+        """Poll these collectors of this account soon, without moving its slot.
+
+        Collectors the account does not poll are left out; an unknown or stopped account is
+        ignored. Whoever asks (exporter.stream) decides how often and within what weight.
+        """
+        polling = self._polling.get(account)
+        if polling is None:
+            return
+        wanted = set(collectors) & set(polling.account.collectors)
+        if wanted:
+            polling.early |= wanted
+            polling.wake.set()
 
     async def stop(self) -> None:
         self._running = False
@@ -188,9 +207,12 @@ class Scheduler:
         while True:
             prompt = await _sleep_or_wake(polling.wake, next_at - loop.time())
             polling.wake.clear()
+            # An early poll covers only the collectors asked for; a slot or a reload, all.
+            early = polling.early if prompt and polling.early and not polling.changed else None
+            polling.early, polling.changed = set(), False
             try:
                 auth_failed = await self.poll(
-                    polling.account, self.store.accounts[name], polling.credentials
+                    polling.account, self.store.accounts[name], polling.credentials, early
                 )
                 crashed = False
             except Exception as exc:  # a bug must not end the account's loop, nor flood the log
@@ -218,9 +240,16 @@ class Scheduler:
                 # slot far away: the slot's next time round.
                 next_at -= (math.ceil((next_at - now) / interval) - 1) * interval
 
-    async def poll(self, account: AccountConfig, state: AccountState, creds: Credentials) -> bool:
-        """Poll every collector of the account once; returns True when the key was refused."""
-        names = account.collectors
+    async def poll(
+        self,
+        account: AccountConfig,
+        state: AccountState,
+        creds: Credentials,
+        only: Collection[str] | None = None,
+    ) -> bool:
+        """Poll every collector of the account (or those in ``only``) once; returns True when the
+        key was refused."""
+        names = tuple(n for n in account.collectors if only is None or n in only)
         endpoints = {n: self._endpoint(state, n) for n in names}
         fetched = await asyncio.gather(*(self._fetch(endpoints[n].path, creds) for n in names))
         if self.store.accounts.get(account.name) is not state:
@@ -258,13 +287,19 @@ class Scheduler:
                 log.info("collector recovered", account=account.name, collector=name)
             health.up, health.last_success, health.failure_logged = True, now, False
             self._note_result(account.name, name, health, result)
-        self._roll_up(state, all_ok, now)
+        self._roll_up(state, all_ok, now, partial=len(names) < len(account.collectors))
         self._note_auth(account.name, auth_error)
         return auth_error is not None
 
-    def _roll_up(self, state: AccountState, all_ok: bool, now: float) -> None:
-        """The account's own state after its collectors settled, and the poll published."""
-        if all_ok:
+    def _roll_up(self, state: AccountState, all_ok: bool, now: float, partial: bool) -> None:
+        """The account's own state after its collectors settled, and the poll published.
+
+        An early poll of some collectors can take the account down, but only a poll of every
+        collector brings it up.
+        """
+        if all_ok and partial:
+            pass
+        elif all_ok:
             if not state.up and state.ever_succeeded:
                 log.info("account recovered", account=state.name)
             state.up, state.last_success, state.ever_succeeded = True, now, True

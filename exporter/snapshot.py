@@ -145,6 +145,8 @@ class AccountState:
         self.last_error_time = 0.0
         self.ever_succeeded = False
         self.self_fragments: dict[str, bytes] = {}
+        # exporter.stream's series, by family; empty for an account without the stream.
+        self.stream_fragments: dict[str, bytes] = {}
         self.render_health()
 
     def with_collectors(self, collectors: tuple[str, ...]) -> AccountState:
@@ -157,6 +159,7 @@ class AccountState:
                 state.data[name] = self.data[name]
         state.up, state.last_success, state.ever_succeeded = False, self.last_success, False
         state.last_error, state.last_error_time = self.last_error, self.last_error_time
+        state.stream_fragments = self.stream_fragments
         state.render_health()
         return state
 
