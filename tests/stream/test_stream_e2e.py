@@ -84,3 +84,31 @@ def test_accounts_without_the_stream_have_no_stream_series(sim: SimulatorThread)
     }
     assert streamed == {"desk"}
     assert requests(sim, LISTEN_KEY, "POST", account="quiet") == 0
+
+
+def test_a_level_crossed_and_recovered_between_two_polls_is_counted_and_polled_early(
+    sim: SimulatorThread,
+):
+    with ExporterThread(stream_config(sim)) as exp:
+        wait_for(lambda: connected(exp) and requests(sim, ACCOUNT) == 1)
+        sim.falling_uni_mmr("desk", 0, start=1.4, end=1.4)  # into MARGIN_CALL at once
+        wait_value(exp, "binance_pm_risk_level_events_total", 1, level="MARGIN_CALL")
+        sim.falling_uni_mmr("desk", 0, start=3.0, end=3.0)  # and back, long before the next poll
+        # The event asked for an early poll of the account collector only.
+        wait_for(lambda: requests(sim, ACCOUNT) == 2)
+        assert stream_value(exp, "binance_pm_risk_level_last_uni_mmr") == 1.4
+        assert stream_value(exp, "binance_pm_risk_level_events_total", level="REDUCE_ONLY") == 0
+        assert requests(sim, UM_ACCOUNT) == 1
+        assert requests(sim, CM_ACCOUNT) == 1
+        event_time = stream_value(exp, "binance_pm_risk_level_last_event_timestamp_seconds")
+        assert event_time is not None and event_time > 0
+
+
+def test_position_and_funding_events_poll_their_books_early(sim: SimulatorThread):
+    with ExporterThread(stream_config(sim)) as exp:
+        wait_for(lambda: connected(exp) and requests(sim, CM_ACCOUNT) == 1)
+        sim.open_position("desk", "ETHUSDT", "BOTH", "1", "3000", 10)
+        wait_for(lambda: requests(sim, UM_ACCOUNT) == 2)
+        sim.pay_funding("desk", "BTCUSD_PERP", "0.001")
+        wait_for(lambda: requests(sim, CM_ACCOUNT) == 2)
+        assert requests(sim, ACCOUNT) == 1
