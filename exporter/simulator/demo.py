@@ -147,6 +147,9 @@ async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator,
             "time_url": simulator.time_url,
             "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
             "collectors": DEMO_COLLECTORS,
+            # Pushed events too: a falling uniMMR shows as riskLevelChange events at once.
+            "user_data_stream": True,
+            "stream_url": simulator.stream_url,
             "accounts": [
                 {"name": c.name, "api_key": c.api_key, "api_secret": c.api_secret or "pending"}
                 for c in credentials

@@ -813,6 +813,8 @@ class Simulator:
         if key is None or key.account not in self._accounts:
             body = orjson.dumps({"code": KEY_GONE[0], "msg": KEY_GONE[1]})
             return web.Response(status=400, body=body, content_type="application/json")
+        risk = compute_risk(self._accounts[key.account], self.market, now)
+        self.streams.risk_level_change(key.account, status_for(risk.uni_mmr))  # the baseline
         return await self.streams.serve(request, key, now)
 
     def _stream_tick(self) -> None:
