@@ -124,19 +124,28 @@ def test_uni_mmr_crossing_levels_is_pushed_once_per_level(papi: Papi):
     key = new_key(papi)
     papi.sim.freeze_prices()
 
-    def act() -> None:
-        papi.sim.falling_uni_mmr("hmac", 0, start=1.3, end=1.3)
-        papi.sim.call(asyncio.sleep, 0.3)
-        papi.sim.falling_uni_mmr("hmac", 0, start=1.1, end=1.1)
-        papi.sim.call(asyncio.sleep, 0.3)
-        papi.sim.falling_uni_mmr("hmac", 0, start=1.02, end=1.02)
+    async def run() -> list[dict]:
+        url = papi.sim.simulator.stream_url + key
+        loop = asyncio.get_running_loop()
+        got = []
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            for level in (1.3, 1.1, 1.02):  # each after the previous one was pushed
+                await loop.run_in_executor(
+                    None, lambda u=level: papi.sim.falling_uni_mmr("hmac", 0, start=u, end=u)
+                )
+                got.append(orjson.loads((await ws.receive(timeout=5)).data))
+        return got
 
-    got = frames(papi.sim, key, 3, act)
-    assert [(e["e"], e["s"], e["u"]) for e in got] == [
-        ("riskLevelChange", "MARGIN_CALL", "1.30000000"),
-        ("riskLevelChange", "REDUCE_ONLY", "1.10000000"),
-        ("riskLevelChange", "FORCE_LIQUIDATION", "1.02000000"),
+    got = asyncio.run(run())
+    assert [(e["e"], e["s"]) for e in got] == [
+        ("riskLevelChange", "MARGIN_CALL"),
+        ("riskLevelChange", "REDUCE_ONLY"),
+        ("riskLevelChange", "FORCE_LIQUIDATION"),
     ]
+    # uniMMR is truncated to 8 decimals from the served equity and maintenance margin.
+    for event, target in zip(got, ("1.3", "1.1", "1.02"), strict=True):
+        assert Decimal(target) - Decimal("0.00000001") <= Decimal(event["u"]) <= Decimal(target)
+        assert Decimal(event["eq"]) / Decimal(event["m"]) >= Decimal(event["u"])
 
 
 def test_garbage_frames_are_sent_as_they_are(papi: Papi):

@@ -153,18 +153,19 @@ def test_the_latest_risk_event_by_its_time_sets_the_gauges():
 
 def test_rendered_series_of_a_fresh_stream():
     text = b"".join(StreamState("desk").render('account="desk"').values()).decode()
+    reconnects = "binance_pm_exporter_stream_reconnects_total"
     assert text.splitlines() == [
         'binance_pm_risk_level_events_total{account="desk",level="MARGIN_CALL"} 0.0',
         'binance_pm_risk_level_events_total{account="desk",level="REDUCE_ONLY"} 0.0',
         'binance_pm_risk_level_events_total{account="desk",level="FORCE_LIQUIDATION"} 0.0',
         'binance_pm_exporter_stream_up{account="desk"} 0.0',
-        'binance_pm_exporter_stream_reconnects_total{account="desk",reason="closed"} 0.0',
-        'binance_pm_exporter_stream_reconnects_total{account="desk",reason="network"} 0.0',
-        'binance_pm_exporter_stream_reconnects_total{account="desk",reason="silence"} 0.0',
-        'binance_pm_exporter_stream_reconnects_total{account="desk",reason="garbage"} 0.0',
-        'binance_pm_exporter_stream_reconnects_total{account="desk",reason="listen_key_expired"} 0.0',
-        'binance_pm_exporter_stream_reconnects_total{account="desk",reason="renewal"} 0.0',
-        'binance_pm_exporter_stream_reconnects_total{account="desk",reason="listen_key"} 0.0',
+        f'{reconnects}{{account="desk",reason="closed"}} 0.0',
+        f'{reconnects}{{account="desk",reason="network"}} 0.0',
+        f'{reconnects}{{account="desk",reason="silence"}} 0.0',
+        f'{reconnects}{{account="desk",reason="garbage"}} 0.0',
+        f'{reconnects}{{account="desk",reason="listen_key_expired"}} 0.0',
+        f'{reconnects}{{account="desk",reason="renewal"}} 0.0',
+        f'{reconnects}{{account="desk",reason="listen_key"}} 0.0',
         'binance_pm_exporter_stream_last_event_timestamp_seconds{account="desk"} 0.0',
         'binance_pm_exporter_stream_bad_frames_total{account="desk",kind="malformed"} 0.0',
         'binance_pm_exporter_stream_bad_frames_total{account="desk",kind="unknown_event"} 0.0',

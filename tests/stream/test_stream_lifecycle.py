@@ -27,7 +27,7 @@ def sockets_opened(sim: SimulatorThread) -> int:
 
 
 def test_keepalives_keep_a_short_lived_key_and_its_socket(sim: SimulatorThread):
-    sim.set_listen_key_validity(1.5)
+    sim.set_listen_key_validity(3)
     with ExporterThread(stream_config(sim, stream_keepalive_seconds=1)) as exp:
         wait_for(lambda: requests(sim, LISTEN_KEY, "PUT") >= 3)
         assert requests(sim, LISTEN_KEY, "POST") == 1
