@@ -13,7 +13,12 @@ path                       weight  kind   payload
 /papi/v1/cm/account        5       PAPI   Get CM Account Detail (full COIN-M market)
 /papi/v1/cm/positionRisk   1       PAPI   Query CM Position Information (the same rows)
 /fapi/v1/time              1       FAPI   ``{"serverTime": ms}``, unsigned
+/papi/v1/listenKey         1       PAPI   POST, PUT, DELETE: the user data stream's
+                                          key (API key header only, no signature)
+/pm/ws/<listenKey>         -       WS     the user data stream (``stream_url``)
 =========================  ======  =====  ==========================================
+
+The user data stream's rules and events: ``exporter.simulator.stream``.
 
 Rules, checked in this order, with Binance's JSON error body ``{"code": N, "msg": "..."}``
 (https://developers.binance.com/docs/derivatives/portfolio-margin/general-info):
