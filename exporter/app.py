@@ -37,6 +37,7 @@ from exporter.listener import (
 from exporter.render import Renderer
 from exporter.scheduler import Scheduler
 from exporter.snapshot import ExporterStatus, Store
+from exporter.stream.manager import StreamManager
 from exporter.web import WebSecurity
 
 log = structlog.get_logger("exporter")
@@ -92,6 +93,7 @@ class Exporter:
         self._web_config_task: asyncio.Task[None] | None = None
         self._publisher: asyncio.Task[None] | None = None
         self.scheduler: Scheduler | None = None
+        self.streams: StreamManager | None = None
         # Retry-After and bans are per IP, hence per base URL: they outlive a rebuilt client.
         self._gates: dict[str, RetryAfterGate] = {}
         self._reload_lock = asyncio.Lock()
@@ -159,6 +161,11 @@ class Exporter:
         )
         await self._start_clock(client.clock)
         self.scheduler.start()
+        scheduler = self.scheduler
+        self.streams = StreamManager(
+            cfg, self.store, lambda: scheduler.client, scheduler.request_poll
+        )
+        await self.streams.start()
 
     def _make_client(self, cfg: ClientSettings) -> PapiClient:
         assert self._http is not None
@@ -227,6 +234,8 @@ class Exporter:
                 client = self._make_client(new.client)
                 await self._start_clock(client.clock)
             added, removed, changed = await self.scheduler.apply(new, client)
+            if self.streams is not None:
+                await self.streams.apply(new)
             self.config = new
             status.planned_weight_per_minute = new.planned_weight_per_minute()
             status.poll_interval_seconds = new.polling.interval_seconds
@@ -268,6 +277,8 @@ class Exporter:
             await asyncio.gather(self._web_config_task, return_exceptions=True)
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.streams is not None:  # before the HTTP client closes: it deletes listen keys
+            await self.streams.stop()
         if self._publisher is not None:
             self._publisher.cancel()
             await asyncio.gather(self._publisher, return_exceptions=True)

@@ -23,6 +23,7 @@ from exporter.binance.signing import HmacSigner, InvalidKeyError, Signer, signer
 from exporter.blocking import start_in_daemon_thread, thread_result
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
 from exporter.redaction import redact_url
+from exporter.stream import config as stream_config
 
 # Binance's documented ceiling for recvWindow.
 MAX_RECV_WINDOW_MS = 60_000
@@ -100,6 +101,7 @@ class AccountConfig:
     # Built once, at load, from the secret or key above (which decide equality on reload); its
     # repr never shows key material.
     signer: Signer = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
+    user_data_stream: bool = False  # exporter.stream: push events besides the polls
 
     def __post_init__(self) -> None:
         if self.signer is None:
@@ -158,11 +160,13 @@ class Config:
     polling: PollingSettings
     positions: PositionSettings
     accounts: tuple[AccountConfig, ...]
+    stream: stream_config.StreamSettings = field(default_factory=stream_config.StreamSettings)
     # Non-fatal findings (loose secret file permissions) for the caller to log.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def planned_weight_per_minute(self) -> float:
-        return planned_weight(self.accounts)
+        streams = self.stream.weight_per_minute(stream_config.streamed(self.accounts))
+        return planned_weight(self.accounts) + streams
 
     def summary(self) -> str:
         polling = self.polling
@@ -182,9 +186,10 @@ class Config:
         for acc in self.accounts:
             signing = "hmac" if acc.api_secret is not None else "private key"
             collectors = ", ".join(f"{c.name} {c.interval_seconds:g}s" for c in acc.collectors)
+            stream = ", user data stream" if acc.user_data_stream else ""
             lines.append(
                 f"  - {acc.name}: {signing}, {acc.weight_per_minute():g} weight/min, "
-                f"collectors {collectors}"
+                f"collectors {collectors}{stream}"
             )
         return "\n".join(lines)
 
@@ -322,6 +327,7 @@ TOP_KEYS = {
     "max_weight_per_minute",
     "max_response_bytes",
     "accounts",
+    *stream_config.TOP_KEYS,
 }
 ACCOUNT_KEYS = {
     "name",
@@ -332,6 +338,7 @@ ACCOUNT_KEYS = {
     "private_key",
     "private_key_file",
     "collectors",
+    *stream_config.ACCOUNT_KEYS,
 }
 
 
@@ -354,9 +361,12 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     positions = _positions(raw)
     default_collectors = _collectors(raw.get("collectors", list(DEFAULT_COLLECTORS)), "collectors")
     warnings: list[str] = []
-    parsed = _accounts(raw.get("accounts"), default_collectors, warnings)
-    polling, accounts = _plan(raw, parsed)
-    return Config(client, polling, positions, accounts, tuple(warnings))
+    stream = _stream_checked(stream_config.parse_stream_settings, raw)
+    parsed = _accounts(raw.get("accounts"), default_collectors, warnings, stream)
+    # Each streamed account's keepalives come off the budget before the collectors plan.
+    streams = stream.weight_per_minute(stream_config.streamed(p.config for p in parsed))
+    polling, accounts = _plan(raw, parsed, streams)
+    return Config(client, polling, positions, accounts, stream, tuple(warnings))
 
 
 def _positions(raw: dict) -> PositionSettings:
@@ -384,7 +394,9 @@ class _ParsedAccount:
     wanted: tuple[_Wanted, ...]
 
 
-def _plan(raw: dict, parsed: list[_ParsedAccount]) -> tuple[PollingSettings, tuple]:
+def _plan(
+    raw: dict, parsed: list[_ParsedAccount], streams: float
+) -> tuple[PollingSettings, tuple]:
     """The poll interval (chosen, with ``auto``), every collector's interval and the budget check.
 
     The plan is the sum over accounts and collectors of weight x polls per minute.
@@ -396,7 +408,7 @@ def _plan(raw: dict, parsed: list[_ParsedAccount]) -> tuple[PollingSettings, tup
     # Weight per poll of the collectors that follow the poll interval, and weight per minute of
     # those with intervals of their own.
     following = sum(_weight(n) for p in parsed for n, every in p.wanted if _follows(n, every))
-    fixed = sum(
+    fixed = streams + sum(
         _weight(n) * 60.0 / _fixed_interval(n, every)
         for p in parsed
         for n, every in p.wanted
@@ -405,7 +417,7 @@ def _plan(raw: dict, parsed: list[_ParsedAccount]) -> tuple[PollingSettings, tup
     if auto:
         interval = _auto_interval(following, fixed, budget, auto_min)
     accounts = tuple(_resolved(p, interval) for p in parsed)
-    planned = planned_weight(accounts)
+    planned = planned_weight(accounts) + streams
     if planned > budget:
         raise ConfigError("poll_interval_seconds", _over_budget(planned, budget, following, fixed))
     stale = raw.get("stale_after_seconds")
@@ -486,7 +498,10 @@ def _auto_interval(following: float, fixed: float, budget: int, floor: float) ->
 
 
 def _accounts(
-    raw: Any, default_collectors: tuple[_Wanted, ...], warnings: list[str]
+    raw: Any,
+    default_collectors: tuple[_Wanted, ...],
+    warnings: list[str],
+    stream: stream_config.StreamSettings,
 ) -> list[_ParsedAccount]:
     if raw is None:
         raise ConfigError("accounts", "at least one account is required")
@@ -512,9 +527,18 @@ def _accounts(
             if "collectors" in item
             else default_collectors
         )
-        account = AccountConfig(name, api_key, api_secret, private_key, (), signer)
+        streams = _stream_checked(stream_config.account_streams, item, path, stream)
+        account = AccountConfig(name, api_key, api_secret, private_key, (), signer, streams)
         out.append(_ParsedAccount(account, wanted))
     return out
+
+
+def _stream_checked(parse: Callable[..., T], *args: Any) -> T:
+    """A stream key's parse, its mistake as a ConfigError at its key path."""
+    try:
+        return parse(*args)
+    except stream_config.StreamConfigError as exc:
+        raise ConfigError(exc.path, str(exc)) from None
 
 
 def _account_name(item: dict, path: str, seen: set[str]) -> str:

@@ -28,6 +28,7 @@ from exporter.collectors import COLLECTORS
 from exporter.metrics import OPENMETRICS_EOF, Family, render_plain
 from exporter.negotiation import OPENMETRICS, TEXT
 from exporter.snapshot import ACCOUNT_FAMILIES, CollectorData, ExporterStatus, Store
+from exporter.stream.state import STREAM_FAMILIES
 
 log = structlog.get_logger("exporter.render")
 
@@ -78,7 +79,7 @@ def data_families() -> tuple[Family, ...]:
 
 def all_families() -> tuple[Family, ...]:
     """Every family this exporter can expose, in exposition order (the metrics reference)."""
-    return (*data_families(), *ACCOUNT_FAMILIES, *GLOBAL_FAMILIES)
+    return (*data_families(), *ACCOUNT_FAMILIES, *STREAM_FAMILIES, *GLOBAL_FAMILIES)
 
 
 def _global_values(status: ExporterStatus) -> dict[str, float]:
@@ -110,6 +111,7 @@ class AccountView:
 
     data: tuple[CollectorData, ...]
     self_fragments: Mapping[str, bytes]
+    stream_fragments: Mapping[str, bytes]
 
 
 class ExpositionUnavailable(Exception):
@@ -221,7 +223,7 @@ class Renderer:
         store = self.store
         version = store.version
         views = [
-            AccountView(tuple(acc.data.values()), acc.self_fragments)
+            AccountView(tuple(acc.data.values()), acc.self_fragments, acc.stream_fragments)
             for acc in store.accounts.values()
         ]
         status = dataclasses.replace(store.status)
@@ -330,9 +332,7 @@ class Renderer:
             frags = [f for d in fresh if (f := d.fragments.get(name))]
             if frags:
                 sections.append((fam, frags))
-        if views:
-            for fam in ACCOUNT_FAMILIES:
-                sections.append((fam, [v.self_fragments[fam.name] for v in views]))
+        sections.extend(_account_sections(views))
         for name, value in _global_values(status).items():
             sections.append((_GLOBALS[name], [render_plain(name, value).encode()]))
         info = render_plain(BUILD_INFO.name, 1.0, f'version="{status.version}"')
@@ -342,6 +342,18 @@ class Renderer:
 
 
 _GLOBALS = {fam.name: fam for fam in GLOBAL_FAMILIES}
+
+
+def _account_sections(views: list[AccountView]) -> list[tuple[Family, list[bytes]]]:
+    """The per-account self metrics, then the stream's series of the accounts that have one."""
+    sections = []
+    if views:
+        for fam in ACCOUNT_FAMILIES:
+            sections.append((fam, [v.self_fragments[fam.name] for v in views]))
+    for fam in STREAM_FAMILIES:
+        if frags := [f for v in views if (f := v.stream_fragments.get(fam.name))]:
+            sections.append((fam, frags))
+    return sections
 
 
 def _header(fam: Family, fmt: str) -> bytes:

@@ -158,6 +158,8 @@ class AccountState:
         # What each account-detail collector last exported (its positions), for the collectors
         # that follow it: kept between polls, since they may poll at other intervals.
         self.provided: dict[str, Provided | None] = {}
+        # exporter.stream's series, by family; empty for an account without the stream.
+        self.stream_fragments: dict[str, bytes] = {}
         self.render_health()
 
     def with_collectors(self, collectors: tuple[str, ...]) -> AccountState:
@@ -174,6 +176,7 @@ class AccountState:
                 state.memory[name] = self.memory[name]
         state.up, state.last_success, state.ever_succeeded = False, self.last_success, False
         state.last_error, state.last_error_time = self.last_error, self.last_error_time
+        state.stream_fragments = self.stream_fragments
         state.render_health()
         return state
 

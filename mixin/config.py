@@ -97,6 +97,10 @@ DEFAULT_FOR: dict[str, str] = {
     "BinancePMExporterAPIWeightHigh": "5m",
     "BinancePMExporterClockOffset": "15m",
     "BinancePMExporterFileDescriptorsHigh": "10m",
+    # The user data stream's events: they fire on the event itself, however brief the dip.
+    "BinancePMForceLiquidationEvent": "0m",
+    "BinancePMRiskLevelEvent": "0m",
+    "BinancePMExporterStreamDown": "5m",
 }
 
 
@@ -118,6 +122,9 @@ class MixinConfig:
     clock_offset_seconds: float = 1.0
     # BinancePMExporterFileDescriptorsHigh: share of the process' open files limit in use.
     fd_usage_ratio: float = 0.8
+    # BinancePMForceLiquidationEvent and BinancePMRiskLevelEvent: how long after a pushed
+    # riskLevelChange they keep firing (a Prometheus duration), even if uniMMR has recovered.
+    risk_event_window: str = "1h"
     # UM assets whose amounts are summed into the per-account USD totals: the USD-margined
     # quote assets. Other assets in the UM wallet (BTC, BNB collateral) are in their own units.
     usd_assets: tuple[str, ...] = ("USDT", "USDC")
@@ -150,6 +157,10 @@ def validate(config: MixinConfig) -> None:
     unknown = set(config.for_durations) ^ set(DEFAULT_FOR)
     if unknown:
         raise MixinConfigError(f"for: unknown or missing alerts {sorted(unknown)}")
+    if not DURATION.fullmatch(config.risk_event_window):
+        raise MixinConfigError(
+            f"risk_event_window: {config.risk_event_window!r} is not a Prometheus duration"
+        )
     for name, value in config.for_durations.items():
         if not DURATION.fullmatch(value):
             raise MixinConfigError(f"for.{name}: {value!r} is not a Prometheus duration")

@@ -214,6 +214,54 @@ def no_positions_mapping() -> list[dm.DynamicConfigValue]:
     return [dm.DynamicConfigValue(id_val="mappings", value=[mapping])]
 
 
+class PrometheusAnnotation(dm.AnnotationQuery):
+    """An annotation query with the Prometheus data source's own fields, which the SDK's model
+    leaves out: how each event is titled, its text and tags, and the query step."""
+
+    def __init__(self, *, title: str, text: str, tag_keys: str, step: str, **fields: Any) -> None:
+        super().__init__(**fields)
+        self.title_format, self.text_format, self.tag_keys, self.step = title, text, tag_keys, step
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            **super().to_json(),
+            "titleFormat": self.title_format,
+            "textFormat": self.text_format,
+            "tagKeys": self.tag_keys,
+            "step": self.step,
+            "useValueForTime": False,
+        }
+
+
+class Built(Builder[dm.AnnotationQuery]):
+    """A model the SDK has no builder for, handed over as one."""
+
+    def __init__(self, model: dm.AnnotationQuery) -> None:
+        self._model = model
+
+    def build(self) -> dm.AnnotationQuery:
+        return self._model
+
+
+def risk_event_annotation(config: MixinConfig, uni_mmr_panel: int) -> Built:
+    """The user data stream's riskLevelChange events, marked on the uniMMR graph only."""
+    events = f"binance_pm_risk_level_events_total{selector(config, ACCOUNT)}"
+    return Built(
+        PrometheusAnnotation(
+            name="Risk level events",
+            datasource=DATASOURCE,
+            enable=True,
+            icon_color="red",
+            filter_val=dm.AnnotationPanelFilter(exclude=False, ids=[uni_mmr_panel]),
+            expr=f"increase({events}[$__rate_interval]) > 0",
+            title="{{level}}",
+            text="{{account}}: Binance pushed riskLevelChange {{level}}",
+            tag_keys="account,level",
+            step="30s",
+        )
+    )
+
+
 def overview(config: MixinConfig) -> dm.Dashboard:
     s = selector(config, ACCOUNT)
     s_asset = selector(config, ACCOUNT, ASSET)
@@ -238,6 +286,7 @@ def overview(config: MixinConfig) -> dm.Dashboard:
     no_positions = f"binance_pm_account_maint_margin{s} == 0"
 
     layout.row("Margin risk")
+    d.annotation(risk_event_annotation(config, uni_mmr_panel=layout.next_id))
     layout.add(
         graph(
             "uniMMR",

@@ -381,6 +381,45 @@ def exporter_alerts(config: MixinConfig) -> Iterator[Alert]:
     )
 
 
+def stream_alerts(config: MixinConfig) -> Iterator[Alert]:
+    """Alerts on what the user data stream pushes (only accounts with the stream have it)."""
+    acc = "{{ $labels.account }}"
+    window = config.risk_event_window
+
+    def events(matcher: str) -> str:
+        return (
+            f"increase(binance_pm_risk_level_events_total{selector(config, matcher)}[{window}]) > 0"
+        )
+
+    yield Alert(
+        "BinancePMForceLiquidationEvent",
+        events('level="FORCE_LIQUIDATION"'),
+        "critical",
+        f"Binance pushed FORCE_LIQUIDATION for account {acc}",
+        f"Binance's user data stream reported account {acc} in FORCE_LIQUIDATION within the last "
+        f'{window} ({{{{ $value | printf "%.0f" }}}} event(s)), even if uniMMR has recovered '
+        "since: positions may have been liquidated.",
+    )
+    yield Alert(
+        "BinancePMRiskLevelEvent",
+        events('level=~"REDUCE_ONLY|MARGIN_CALL"'),
+        "warning",
+        f"Binance pushed {{{{ $labels.level }}}} for account {acc}",
+        f"Binance's user data stream reported account {acc} in {{{{ $labels.level }}}} within "
+        f'the last {window} ({{{{ $value | printf "%.0f" }}}} event(s)), even if uniMMR has '
+        "recovered since.",
+    )
+    yield Alert(
+        "BinancePMExporterStreamDown",
+        f"binance_pm_exporter_stream_up{selector(config)} == 0",
+        "warning",
+        f"The user data stream of account {acc} is down",
+        f"Account {acc} asked for the user data stream and it has been disconnected for "
+        f"{config.for_durations['BinancePMExporterStreamDown']} or more: risk events are only "
+        "seen at the next poll.",
+    )
+
+
 def risk_alerts(config: MixinConfig) -> Iterator[Alert]:
     overridden = config.overridden_accounts()
     default_accounts = f'account!~"{accounts_regex(overridden)}"' if overridden else ""
@@ -420,6 +459,10 @@ def alerts_file(config: MixinConfig) -> dict[str, Any]:
             {
                 "name": "binance-pm-exporter",
                 "rules": [alert_rule(config, a) for a in exporter_alerts(config)],
+            },
+            {
+                "name": "binance-pm-stream",
+                "rules": [alert_rule(config, a) for a in stream_alerts(config)],
             },
         ]
     }

@@ -22,6 +22,9 @@ from exporter.binance.reply import get_capped
 from exporter.binance.signing import Signer
 
 USED_WEIGHT_HEADER = "x-mbx-used-weight-1m"
+# The PM user data stream's listen key: POST makes (or returns and extends) it, PUT keeps it
+# alive, DELETE closes it. USER_STREAM security: the API key header only, no signature.
+LISTEN_KEY_PATH = "/papi/v1/listenKey"
 
 
 @dataclass(frozen=True)
@@ -92,22 +95,36 @@ class PapiClient:
             exc.after_timestamp_retry = True
             raise
 
-    async def _get_once(
-        self, path: str, credentials: Credentials, params: Mapping[str, str] | None
-    ) -> bytes:
+    async def listen_key(self, method: str, credentials: Credentials) -> bytes:
+        """The reply body of POST, PUT or DELETE /papi/v1/listenKey (weight 1 each).
+
+        Binance keeps one listen key per account, so none is sent: PUT and DELETE act on it.
+        """
+        self._check_gate()
+        return await self._send(method, self._base_url + LISTEN_KEY_PATH, credentials)
+
+    def _check_gate(self) -> None:
         wait = self.gate.remaining()
         if wait > 0:
             raise ApiError(self.gate.reason, f"Retry-After: {wait:.0f}s left, not sent", sent=False)
+
+    async def _get_once(
+        self, path: str, credentials: Credentials, params: Mapping[str, str] | None
+    ) -> bytes:
+        self._check_gate()
         query = f"recvWindow={self._recv_window}&timestamp={self.clock.now_ms()}"
         if params:
             query = f"{urlencode(params)}&{query}"
         url = f"{self._base_url}{path}?{query}&signature={credentials.signer.sign(query)}"
+        return await self._send("GET", url, credentials)
+
+    async def _send(self, method: str, url: str, credentials: Credentials) -> bytes:
         headers = {"X-MBX-APIKEY": credentials.api_key}
         self.requests_sent += 1
         try:
             async with asyncio.timeout(self._timeout):
                 status, reply_headers, body = await get_capped(
-                    self._http, url, headers, self._max_bytes
+                    self._http, url, headers, self._max_bytes, method
                 )
         except TimeoutError:
             raise ApiError("timeout", f"no complete reply within {self._timeout:g}s") from None

@@ -12,10 +12,15 @@ from exporter.binance.errors import ApiError
 
 
 async def get_capped(
-    http: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int
+    http: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    max_bytes: int,
+    method: str = "GET",
 ) -> tuple[int, httpx.Headers, bytes]:
-    """Status, headers and body of a GET; a body over ``max_bytes`` is a ``bad_response``."""
-    async with http.stream("GET", url, headers=headers) as reply:
+    """Status, headers and body of a request (a GET unless said); a body over ``max_bytes`` is a
+    ``bad_response``."""
+    async with http.stream(method, url, headers=headers) as reply:
         length = reply.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_bytes:
             raise ApiError("bad_response", f"reply of {length} bytes is over the limit")

@@ -20,7 +20,12 @@ path                       weight  kind   payload
 /papi/v1/um/income         30      PAPI   Get UM Income History (below)
 /papi/v1/cm/income         30      PAPI   Get CM Income History (below)
 /fapi/v1/time              1       FAPI   ``{"serverTime": ms}``, unsigned
+/papi/v1/listenKey         1       PAPI   POST, PUT, DELETE: the user data stream's
+                                          key (API key header only, no signature)
+/pm/ws/<listenKey>         -       WS     the user data stream (``stream_url``)
 =========================  ======  =====  ==========================================
+
+The user data stream's rules and events: ``exporter.simulator.stream``.
 
 Rules, checked in this order, with Binance's JSON error body ``{"code": N, "msg": "..."}``
 (https://developers.binance.com/docs/derivatives/portfolio-margin/general-info):
@@ -98,20 +103,33 @@ from exporter.simulator.accounts import (
     CMPosition,
     NumberStyle,
     Payload,
+    Risk,
     SimAccount,
     Spelling,
     UMPosition,
     UniMMRRamp,
     account_payload,
     cm_account_payload,
+    cm_figures,
     cm_position_risk_payload,
     compute_risk,
+    fmt,
+    plain,
     position_risk_payload,
+    status_for,
     um_account_payload,
     um_account_v2_payload,
+    um_figures,
 )
 from exporter.simulator.books import CrossMargin
-from exporter.simulator.market import Market, quantum
+from exporter.simulator.market import UM_QUOTE, ZERO, Market, quantum
+from exporter.simulator.stream import (
+    KEY_GONE,
+    LISTEN_KEY_PATH,
+    STREAM_PREFIX,
+    UserStreams,
+    risk_level,
+)
 
 T = TypeVar("T")
 
@@ -174,6 +192,7 @@ class Endpoint:
     weight: int
     api: str  # "papi" or "fapi": separate weight budgets
     signed: bool
+    methods: tuple[str, ...] = ("GET",)
 
 
 ENDPOINTS = {
@@ -191,6 +210,7 @@ ENDPOINTS = {
         Endpoint(UM_INCOME, 30, "papi", True),
         Endpoint(CM_INCOME, 30, "papi", True),
         Endpoint(TIME, 1, "fapi", False),
+        Endpoint(LISTEN_KEY_PATH, 1, "papi", False, ("POST", "PUT", "DELETE")),
     )
 }
 
@@ -204,6 +224,7 @@ class RequestRecord:
     code: int | None
     weight: int
     ip_weight_after: int
+    method: str = "GET"
 
 
 @dataclass
@@ -247,8 +268,9 @@ class _Reply:
         account: SimAccount | None,
         weight: int,
         state: _WeightState,
+        method: str = "GET",
     ) -> None:
-        self._records, self._now, self._path = records, now, path
+        self._records, self._now, self._path, self._method = records, now, path, method
         self.account = account.name if account is not None else None
         self._weight, self._state = weight, state
         self.headers = {WEIGHT_HEADER: str(state.used)}
@@ -263,6 +285,7 @@ class _Reply:
                 code,
                 self._weight,
                 self._state.used,  # a slow answer records the weight spent by then
+                self._method,
             )
         )
 
@@ -370,6 +393,8 @@ class Simulator:
         self._closing: asyncio.Event | None = None
         self._port = 0
         self._host = "127.0.0.1"
+        self.streams = UserStreams(self.clock_ms)
+        self._liabilities: dict[tuple[str, str], Decimal] = {}
         for account in accounts or []:
             self.add_account(account)
 
@@ -379,6 +404,7 @@ class Simulator:
         self._closing = asyncio.Event()
         app = web.Application()
         app.router.add_route("*", "/_sim/{knob}", self._control)
+        app.router.add_get(STREAM_PREFIX + "{key}", self._user_stream)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -391,6 +417,10 @@ class Simulator:
     async def stop(self) -> None:
         if self._closing is not None:
             self._closing.set()  # ends trickles, huge bodies and latencies in flight
+        for sock in list(self.streams.sockets):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await sock.ws.close()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -412,12 +442,18 @@ class Simulator:
     def time_url(self) -> str:
         return self.base_url + TIME
 
+    @property
+    def stream_url(self) -> str:
+        """The exporter's ``stream_url``: the socket is this plus the listen key."""
+        return f"ws://{self._host}:{self._port}{STREAM_PREFIX}"
+
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.tick_seconds)
             if not self.prices_frozen:
                 self.market.tick()
                 self._ledger_tick()
+            self._stream_tick()
 
     def _ledger_tick(self) -> None:
         """Interest for one tick; a funding round and a trade when their time has come."""
@@ -737,6 +773,7 @@ class Simulator:
             )
         else:
             raise KeyError(f"unknown symbol {symbol}")
+        self._position_update(sim, symbol, side)
 
     @knob()
     def close_position(self, account: str, symbol: str, side: str = "BOTH") -> None:
@@ -744,6 +781,84 @@ class Simulator:
         sim = self.account(account)
         sim.um_positions = [p for p in sim.um_positions if (p.symbol, p.side) != (symbol, side)]
         sim.cm_positions = [p for p in sim.cm_positions if (p.symbol, p.side) != (symbol, side)]
+        if symbol in self.market.um or symbol in self.market.cm:
+            self._position_update(sim, symbol, side)
+
+    @knob()
+    def pay_funding(self, account: str, symbol: str, amount: Decimal | str) -> None:
+        """Funding of a UM or COIN-M symbol: ``amount`` (signed; negative is paid) into the
+        USDT or coin wallet, pushed as ACCOUNT_UPDATE with reason FUNDING_FEE."""
+        sim, change = self.account(account), Decimal(amount)
+        if symbol in self.market.cm:
+            book, asset, wallets = "CM", self.market.cm[symbol].base, sim.cm_balances
+        elif symbol in self.market.um:
+            book, asset, wallets = "UM", UM_QUOTE, sim.balances
+        else:
+            raise KeyError(f"unknown symbol {symbol}")
+        wallets[asset] = wallets.get(asset, ZERO) + change
+        sim.update_time = self.clock_ms()
+        self._account_update(sim, book, "FUNDING_FEE", asset, change, S=symbol)
+
+    @knob()
+    def borrow(self, account: str, asset: str, amount: Decimal | str, kind: str = "BORROW") -> None:
+        """A margin liability grows by ``amount`` (``kind`` BORROW or INTEREST), pushed as
+        liabilityChange; its transaction id is above 2**53."""
+        self.account(account)
+        self.market.usd_price(asset)  # a KeyError for an asset the market cannot value
+        key = (account, asset)
+        total = self._liabilities.get(key, ZERO) + Decimal(amount)
+        self._liabilities[key] = total
+        principal, interest = (
+            (Decimal(amount), ZERO) if kind == "BORROW" else (ZERO, Decimal(amount))
+        )
+        self.streams.emit(
+            account,
+            {
+                "e": "liabilityChange",
+                "E": self.clock_ms(),
+                "a": asset,
+                "t": kind,
+                "T": self.streams.next_transaction(),
+                "p": fmt(principal),
+                "i": fmt(interest),
+                "l": fmt(total),
+            },
+        )
+
+    @knob()
+    def set_listen_key_validity(self, seconds: float) -> None:
+        """How long a listen key lives after its last POST or PUT (Binance: 3600 s)."""
+        self.streams.validity_seconds = float(seconds)
+
+    @knob()
+    def set_stream_max_connection_seconds(self, seconds: float) -> None:
+        """Close stream sockets older than this (Binance: 24 hours)."""
+        self.streams.max_connection_seconds = float(seconds)
+
+    @knob()
+    def expire_listen_key(self, account: str) -> None:
+        """The account's listen key expires now: ``listenKeyExpired``, then no more events."""
+        self.streams.expire(account)
+
+    @knob()
+    def drop_stream(self, account: str | None = None) -> None:
+        """Cut the TCP connections of the account's (None: every) stream, no close frame."""
+        self.streams.drop(account)
+
+    @knob()
+    def set_stream_silent(self, silent: bool = True, account: str | None = None) -> None:
+        """The account's (None: every) stream sockets send nothing and answer no ping."""
+        target = self.streams.silent
+        if silent:
+            target.add(account)
+        else:
+            target.discard(account)
+
+    @knob()
+    def send_stream_frames(self, account: str, frames: list[str]) -> None:
+        """Send these text frames as they are (garbage, unknown events) on the account's
+        stream sockets."""
+        self.streams.send_raw(account, list(frames))
 
     @knob(_account_args)
     def add_account(self, account: SimAccount) -> None:
@@ -826,14 +941,14 @@ class Simulator:
         now = time.time()
         path = request.path
         endpoint = ENDPOINTS.get(path)
-        if endpoint is None or request.method != "GET":
+        if endpoint is None or request.method not in endpoint.methods:
             return self._unsupported(request, endpoint, now)
 
         state = self._weight_state(request.remote or "", endpoint.api, now)
         state.used += endpoint.weight
         raw_key = request.headers.get(API_KEY_HEADER)
         account = self._by_key.get(raw_key) if raw_key else None
-        reply = _Reply(self.requests, now, path, account, endpoint.weight, state)
+        reply = _Reply(self.requests, now, path, account, endpoint.weight, state, request.method)
 
         limited = self._limit(state, now, request.remote or "")
         if limited is not None:
@@ -847,6 +962,8 @@ class Simulator:
             if faulted is not None:
                 return faulted
 
+        if path == LISTEN_KEY_PATH:
+            return self._listen_key(request.method, raw_key, account, reply, now)
         if not endpoint.signed:
             return reply.answer(200, orjson.dumps({"serverTime": self.clock_ms()}))
         try:
@@ -874,6 +991,106 @@ class Simulator:
         if isinstance(faulted, _Rejected):
             return reply.reject(faulted)
         return None if faulted is None else reply.answer(*faulted)
+
+    def _listen_key(
+        self,
+        method: str,
+        raw_key: str | None,
+        account: SimAccount | None,
+        reply: _Reply,
+        now: float,
+    ) -> web.Response:
+        """USER_STREAM: the API key alone (no timestamp, no signature) decides the account."""
+        if raw_key is None or account is None:
+            return reply.reject(_Rejected(401, -2015))
+        if not _API_KEY_FORMAT.fullmatch(raw_key):
+            return reply.reject(_Rejected(401, -2014))
+        if method == "POST":
+            key = self.streams.post(account.name, now)
+            return reply.answer(200, orjson.dumps({"listenKey": key}))
+        done = (
+            self.streams.put(account.name, now)
+            if method == "PUT"
+            else self.streams.delete(account.name)
+        )
+        if not done:
+            return reply.reject(_Rejected(400, KEY_GONE[0], KEY_GONE[1]))
+        return reply.answer(200, b"{}")
+
+    async def _user_stream(self, request: web.Request) -> web.StreamResponse:
+        """GET /pm/ws/<listenKey>: the user data stream of the key's account."""
+        now = time.time()
+        key = self.streams.valid(request.match_info["key"], now)
+        if key is None or key.account not in self._accounts:
+            body = orjson.dumps({"code": KEY_GONE[0], "msg": KEY_GONE[1]})
+            return web.Response(status=400, body=body, content_type="application/json")
+        risk = compute_risk(self._accounts[key.account], self.market, now)
+        self.streams.risk_level_change(key.account, status_for(risk.uni_mmr))  # the baseline
+        return await self.streams.serve(request, key, now)
+
+    def _stream_tick(self) -> None:
+        """Keys expire, old sockets are cut, and uniMMR crossing a level is pushed."""
+        now = time.time()
+        self.streams.tick(now)
+        for name in self.streams.streamed_accounts():
+            account = self._accounts.get(name)
+            if account is None:
+                continue
+            risk = compute_risk(account, self.market, now)
+            if self.streams.risk_level_change(name, status_for(risk.uni_mmr)):
+                self.streams.emit(name, self._risk_event(risk))
+
+    def _risk_event(self, risk: Risk) -> dict[str, Any]:
+        level = risk_level(status_for(risk.uni_mmr))
+        return {
+            "e": "riskLevelChange",
+            "E": self.clock_ms(),
+            "u": fmt(risk.uni_mmr),
+            "s": level,
+            "eq": fmt(risk.account_equity),
+            "ae": fmt(risk.actual_equity),
+            "m": fmt(risk.maint),
+        }
+
+    def _account_update(
+        self, account: SimAccount, book: str, reason: str, asset: str, change: Decimal, **extra: Any
+    ) -> None:
+        """ACCOUNT_UPDATE for one wallet asset (``bc`` = ``change``) and the given positions."""
+        wallet = (account.balances if book == "UM" else account.cm_balances).get(asset, ZERO)
+        balance = {"a": asset, "wb": fmt(wallet), "cw": fmt(wallet), "bc": fmt(change)}
+        update = {"m": reason, "B": [balance], "P": extra.pop("positions", [])}
+        update.update(extra)
+        event = {
+            "e": "ACCOUNT_UPDATE",
+            "fs": book,
+            "E": self.clock_ms(),
+            "T": self.clock_ms(),
+            "i": "",
+            "a": update,
+        }
+        self.streams.emit(account.name, event)
+
+    def _position_update(self, account: SimAccount, symbol: str, side: str) -> None:
+        """The ACCOUNT_UPDATE (reason ORDER) of a position that opened, changed or closed."""
+        if symbol in self.market.cm:
+            cm = self.market.cm[symbol]
+            found: UMPosition | None = account.cm_position(symbol, side)
+            book, asset = "CM", cm.base
+            figures = cm_figures(found, cm) if isinstance(found, CMPosition) else None
+        else:
+            found = account.um_position(symbol, side)
+            book, asset = "UM", UM_QUOTE
+            figures = um_figures(found, self.market.um[symbol]) if found is not None else None
+        row = {
+            "s": symbol,
+            "pa": plain(found.amount) if found is not None else "0",
+            "ep": plain(found.entry_price) if found is not None else "0",
+            "cr": "0",
+            "up": fmt(figures.unrealized) if figures is not None else "0",
+            "ps": side,
+            "bep": fmt(figures.break_even) if figures is not None else "0",
+        }
+        self._account_update(account, book, "ORDER", asset, ZERO, positions=[row])
 
     def _unsupported(
         self, request: web.Request, endpoint: Endpoint | None, now: float

@@ -1,0 +1,111 @@
+"""Every streamed account's connection, the shared early-poll debouncer, and reloads.
+
+The exporter starts it after the scheduler (``request_poll`` is the one way in) and stops it
+before the HTTP client closes, so each listen key is DELETEd on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import aiohttp
+import structlog
+
+from exporter.binance.client import PapiClient
+from exporter.config import AccountConfig, Config
+from exporter.snapshot import Store
+from exporter.stream.connection import StreamConnection
+from exporter.stream.state import StreamState
+from exporter.stream.triggers import EarlyPolls, RequestPoll
+
+log = structlog.get_logger("exporter.stream")
+
+
+def early_poll_budget(config: Config) -> float:
+    """Weight per minute early polls may spend: what the plan leaves of the budget."""
+    return max(0.0, config.polling.max_weight_per_minute - config.planned_weight_per_minute())
+
+
+class StreamManager:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        client: Callable[[], PapiClient],
+        request_poll: RequestPoll,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self._client = client
+        self.early = EarlyPolls(request_poll, early_poll_budget(config))
+        self.connections: dict[str, StreamConnection] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._early_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._early_task = asyncio.create_task(self.early.run(), name="early-polls")
+        await self.apply(self.config)
+
+    async def apply(self, config: Config) -> None:
+        """Follow a (re)loaded config: start, restart (changed key or settings) or stop streams.
+
+        A restarted stream keeps its counters: a series never goes back.
+        """
+        old, self.config = self.config, config
+        self.early.budget = early_poll_budget(config)
+        wanted = {a.name: a for a in config.accounts if a.user_data_stream}
+        for name in [n for n in self.connections if n not in wanted]:
+            await self._stop(name, clear=True)
+        for name, account in wanted.items():
+            current = self.connections.get(name)
+            if current is not None and current.account == account and old.stream == config.stream:
+                continue
+            state = current.state if current is not None else None
+            if current is not None:
+                await self._stop(name, clear=False)
+            self._start(account, state)
+
+    def _start(self, account: AccountConfig, state: StreamState | None) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        connection = StreamConnection(
+            account,
+            self.config.stream,
+            self._client,
+            self._session,
+            self.early,
+            self._publish,
+            state,
+            connect_timeout=self.config.client.request_timeout_seconds,
+        )
+        self.connections[account.name] = connection
+        connection.start()
+
+    async def _stop(self, name: str, *, clear: bool) -> None:
+        connection = self.connections.pop(name)
+        await connection.stop()
+        if clear:
+            self.early.forget(name)
+            account = self.store.accounts.get(name)
+            if account is not None:
+                account.stream_fragments = {}
+                self.store.changed()
+
+    def _publish(self, state: StreamState) -> None:
+        account = self.store.accounts.get(state.account)
+        if account is not None and state.account in self.connections:
+            account.stream_fragments = state.render(account.label)
+            self.store.changed()
+
+    async def stop(self) -> None:
+        """Every socket closed and every listen key deleted, at once."""
+        if self._early_task is not None:
+            self._early_task.cancel()
+            await asyncio.gather(self._early_task, return_exceptions=True)
+        connections = list(self.connections.values())
+        self.connections.clear()
+        await asyncio.gather(*(c.stop() for c in connections), return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,0 +1,104 @@
+"""Fixtures: a simulator whose accounts stream, and an exporter that listens to them.
+
+Everything goes over real loopback sockets: listen keys over HTTP, events over a real WebSocket.
+The reconnect back-off and the early-poll gap are shortened so that each test stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from exporter.config import Config
+from exporter.simulator.accounts import CMPosition, SimAccount, UMPosition
+from exporter.simulator.server import SimulatorThread
+from exporter.stream import connection, triggers
+from tests.helpers import ExporterThread, make_config, series, value, wait_for
+
+KEY = "streamKey0123456789"
+SECRET = "stream-secret-0123456789abcdef"
+QUIET_KEY = "quietKey0123456789"
+QUIET_SECRET = "quiet-secret-0123456789abcdef"
+LISTEN_KEY = "/papi/v1/listenKey"
+
+
+def stream_account() -> SimAccount:
+    return SimAccount(
+        name="desk",
+        api_key=KEY,
+        api_secret=SECRET,
+        balances={"USDT": "10000", "BTC": "0.1"},
+        cm_balances={"BTC": "0.05"},
+        um_positions=[UMPosition("BTCUSDT", "BOTH", "0.5", "60000", 10)],
+        cm_positions=[CMPosition("BTCUSD_PERP", "BOTH", "10", "64000", 20)],
+    )
+
+
+def quiet_account() -> SimAccount:
+    return SimAccount(name="quiet", api_key=QUIET_KEY, api_secret=QUIET_SECRET)
+
+
+ACCOUNTS = [
+    {"name": "desk", "api_key": KEY, "api_secret": SECRET},
+    {"name": "quiet", "api_key": QUIET_KEY, "api_secret": QUIET_SECRET},
+]
+
+
+@pytest.fixture(autouse=True)
+def fast_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connection, "RECONNECT_BACKOFF_SECONDS", 0.05)
+    monkeypatch.setattr(connection, "RECONNECT_BACKOFF_CAP_SECONDS", 0.2)
+    monkeypatch.setattr(triggers, "MIN_GAP_SECONDS", 0.3)
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorThread]:
+    with SimulatorThread([stream_account(), quiet_account()], tick_seconds=0.05) as s:
+        s.freeze_prices()
+        yield s
+
+
+def stream_config(sim: SimulatorThread, accounts: list[dict] | None = None, **raw: Any) -> Config:
+    """Polls every 60 s (so an early poll stands out), the stream on for ``desk`` only."""
+    options: dict[str, Any] = {
+        "poll_interval_seconds": 60,
+        "collectors": ["um_account", "account", "cm_account"],
+        "stream_url": sim.simulator.stream_url,
+        "stream_keepalive_seconds": 30,
+        "stream_silence_seconds": 5,
+    }
+    options.update(raw)
+    if accounts is None:
+        accounts = [{**ACCOUNTS[0], "user_data_stream": True}, ACCOUNTS[1]]
+    return make_config(sim.base_url, accounts, **options)
+
+
+def stream_value(exp: ExporterThread, name: str, **labels: str) -> float | None:
+    """The value of one series of account desk, None while it is not exposed."""
+    try:
+        return value(exp.samples(), name, account="desk", **labels)
+    except AssertionError:
+        return None
+
+
+def wait_value(exp: ExporterThread, name: str, expected: float, **labels: str) -> None:
+    wait_for(lambda: stream_value(exp, name, **labels) == expected)
+
+
+def connected(exp: ExporterThread) -> bool:
+    return stream_value(exp, "binance_pm_exporter_stream_up") == 1
+
+
+def requests(sim: SimulatorThread, path: str, method: str = "GET", account: str = "desk") -> int:
+    return sum(
+        1
+        for r in sim.requests
+        if r.path == path and r.method == method and r.account == account and r.status == 200
+    )
+
+
+def reconnects(exp: ExporterThread) -> dict[str, float]:
+    found = series(exp.samples(), "binance_pm_exporter_stream_reconnects_total", account="desk")
+    return {dict(k[1])["reason"]: v for k, v in found.items() if v}

@@ -1,0 +1,172 @@
+"""Frames -> events -> counters: the shapes of Binance's PM user data stream, exact values."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from exporter.stream.events import (
+    AccountUpdate,
+    BadFrame,
+    Ignored,
+    LiabilityChange,
+    ListenKeyExpired,
+    RiskLevelChange,
+    parse_frame,
+)
+from exporter.stream.state import StreamState
+
+# The project's own frames, shaped like the examples of Binance's "User Data Streams" pages.
+RISK = {
+    "e": "riskLevelChange",
+    "E": 1587727187525,
+    "u": "1.99999999",
+    "s": "MARGIN_CALL",
+    "eq": "30.23416728",
+    "ae": "30.23416728",
+    "m": "15.11708371",
+}
+UPDATE = {
+    "e": "ACCOUNT_UPDATE",
+    "fs": "UM",
+    "E": 1564745798939,
+    "T": 1564745798938,
+    "i": "",
+    "a": {
+        "m": "ORDER",
+        "B": [
+            {"a": "USDT", "wb": "122624.12345678", "cw": "100.12345678", "bc": "50.12345678"},
+            {"a": "BUSD", "wb": "1.00000000", "cw": "0.00000000", "bc": "-49.12345678"},
+        ],
+        "P": [{"s": "BTCUSDT", "pa": "0", "ep": "0.00000", "cr": "200", "up": "0", "ps": "BOTH"}],
+    },
+}
+LIABILITY = {
+    "e": "liabilityChange",
+    "E": 1573200697110,
+    "a": "BTC",
+    "t": "BORROW",
+    "T": 1352286576452864727,
+    "p": "1.03453430",
+    "i": "0",
+    "l": "1.03476851",
+}
+
+
+def frame(data: dict) -> bytes:
+    return orjson.dumps(data)
+
+
+def test_risk_level_change():
+    assert parse_frame(frame(RISK)) == RiskLevelChange(1587727187525, "MARGIN_CALL", 1.99999999)
+
+
+def test_account_update_keeps_each_balance_change_as_a_decimal():
+    assert parse_frame(frame(UPDATE)) == AccountUpdate(
+        1564745798939,
+        "UM",
+        "ORDER",
+        (("USDT", Decimal("50.12345678")), ("BUSD", Decimal("-49.12345678"))),
+    )
+
+
+def test_a_transaction_id_above_2_to_the_53_stays_exact():
+    event = parse_frame(frame(LIABILITY))
+    assert event == LiabilityChange(1573200697110, "BTC", "BORROW", 1352286576452864727)
+    assert isinstance(event, LiabilityChange)
+    assert event.transaction_id > 2**53
+    assert event.transaction_id != int(float(1352286576452864727))
+
+
+def test_listen_key_expired_with_its_time_as_a_string():
+    data = {"e": "listenKeyExpired", "E": "1736996475556", "listenKey": "abc"}
+    assert parse_frame(frame(data)) == ListenKeyExpired(1736996475556)
+
+
+def test_events_the_exporter_does_not_count_are_not_unknown():
+    assert parse_frame(frame({"e": "ORDER_TRADE_UPDATE", "E": 1})) == Ignored("ORDER_TRADE_UPDATE")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (b"not json", "malformed"),
+        (b"[1]", "malformed"),
+        (b'{"E": 1}', "malformed"),
+        (b'{"e": "brandNewEvent", "E": 1}', "unknown_event"),
+        (frame({**RISK, "u": "NaN"}), "malformed"),
+        (frame({**RISK, "u": 1.5}), "malformed"),
+        (frame({**RISK, "s": "bad level"}), "malformed"),
+        (frame({**RISK, "E": None}), "malformed"),
+        (frame({**UPDATE, "fs": "XX"}), "malformed"),
+        (frame({**UPDATE, "a": {"m": "ORDER", "B": [{"a": "USDT"}]}}), "malformed"),
+        (frame({**UPDATE, "a": {"m": "ORDER", "B": "x"}}), "malformed"),
+        (frame({**LIABILITY, "T": 1.3e18}), "malformed"),
+        (frame({**LIABILITY, "T": "1352286576452864727"}), "malformed"),
+    ],
+)
+def test_frames_that_cannot_be_counted(text: bytes, kind: str):
+    with pytest.raises(BadFrame) as caught:
+        parse_frame(text)
+    assert caught.value.kind == kind
+
+
+def test_counters_sum_credits_and_debits_apart_per_book_asset_and_reason():
+    state = StreamState("desk")
+    state.count(parse_frame(frame(UPDATE)), now=100.0)
+    funding = {
+        **UPDATE,
+        "fs": "CM",
+        "a": {
+            "m": "FUNDING_FEE",
+            "B": [
+                {"a": "BTC", "bc": "-0.001"},
+                {"a": "BTC", "bc": "-0.002"},
+                {"a": "BTC", "bc": "0.0005"},
+            ],
+        },
+    }
+    state.count(parse_frame(frame(funding)), now=101.0)
+    assert state.credited == {
+        ("UM", "USDT", "ORDER"): Decimal("50.12345678"),
+        ("UM", "BUSD", "ORDER"): Decimal(0),
+        ("CM", "BTC", "FUNDING_FEE"): Decimal("0.0005"),
+    }
+    assert state.debited == {
+        ("UM", "USDT", "ORDER"): Decimal(0),
+        ("UM", "BUSD", "ORDER"): Decimal("49.12345678"),
+        ("CM", "BTC", "FUNDING_FEE"): Decimal("0.003"),
+    }
+    assert state.last_event_time == 101.0
+
+
+def test_the_latest_risk_event_by_its_time_sets_the_gauges():
+    state = StreamState("desk")
+    assert state.risk_events == {"MARGIN_CALL": 0, "REDUCE_ONLY": 0, "FORCE_LIQUIDATION": 0}
+    state.count(parse_frame(frame({**RISK, "E": 2000, "s": "REDUCE_ONLY", "u": "1.1"})))
+    state.count(parse_frame(frame({**RISK, "E": 1000, "s": "MARGIN_CALL", "u": "1.4"})))
+    assert state.risk_events == {"MARGIN_CALL": 1, "REDUCE_ONLY": 1, "FORCE_LIQUIDATION": 0}
+    assert (state.last_uni_mmr, state.last_risk_time_ms) == (1.1, 2000)
+
+
+def test_rendered_series_of_a_fresh_stream():
+    text = b"".join(StreamState("desk").render('account="desk"').values()).decode()
+    reconnects = "binance_pm_exporter_stream_reconnects_total"
+    assert text.splitlines() == [
+        'binance_pm_risk_level_events_total{account="desk",level="MARGIN_CALL"} 0.0',
+        'binance_pm_risk_level_events_total{account="desk",level="REDUCE_ONLY"} 0.0',
+        'binance_pm_risk_level_events_total{account="desk",level="FORCE_LIQUIDATION"} 0.0',
+        'binance_pm_exporter_stream_up{account="desk"} 0.0',
+        f'{reconnects}{{account="desk",reason="closed"}} 0.0',
+        f'{reconnects}{{account="desk",reason="network"}} 0.0',
+        f'{reconnects}{{account="desk",reason="silence"}} 0.0',
+        f'{reconnects}{{account="desk",reason="garbage"}} 0.0',
+        f'{reconnects}{{account="desk",reason="listen_key_expired"}} 0.0',
+        f'{reconnects}{{account="desk",reason="renewal"}} 0.0',
+        f'{reconnects}{{account="desk",reason="listen_key"}} 0.0',
+        'binance_pm_exporter_stream_last_event_timestamp_seconds{account="desk"} 0.0',
+        'binance_pm_exporter_stream_bad_frames_total{account="desk",kind="malformed"} 0.0',
+        'binance_pm_exporter_stream_bad_frames_total{account="desk",kind="unknown_event"} 0.0',
+    ]
