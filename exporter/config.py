@@ -23,6 +23,7 @@ from exporter.binance.signing import HmacSigner, InvalidKeyError, Signer, signer
 from exporter.blocking import start_in_daemon_thread, thread_result
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
 from exporter.redaction import redact_url
+from exporter.sharding import Shard, ShardError
 
 # Binance's documented ceiling for recvWindow.
 MAX_RECV_WINDOW_MS = 60_000
@@ -85,6 +86,8 @@ class AccountConfig:
     api_secret: Secret | None
     private_key_pem: Secret | None
     collectors: tuple[str, ...]
+    # accounts[].shard: the shard that owns the account whatever its hash (None: the hash).
+    shard: int | None = field(default=None, compare=False)
     # Built once, at load, from the secret or key above (which decide equality on reload); its
     # repr never shows key material.
     signer: Signer = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
@@ -111,6 +114,8 @@ class Config:
     max_weight_per_minute: int
     max_response_bytes: int
     accounts: tuple[AccountConfig, ...]
+    # Every account in the file; ``accounts`` holds those this replica's shard owns.
+    accounts_configured: int = field(default=0, compare=False)
     # Non-fatal findings (loose secret file permissions) for the caller to log.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -145,10 +150,14 @@ def planned_weight(accounts: tuple[AccountConfig, ...], interval: float) -> floa
     return sum(a.weight_per_poll() for a in accounts) * 60.0 / interval
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    shard: Shard | None = None,
+) -> Config:
     """Read and validate a config file; raises ConfigError on any mistake."""
     raw = read_yaml(path, "config file")
-    return parse_config(raw, env if env is not None else os.environ)
+    return parse_config(raw, env if env is not None else os.environ, shard)
 
 
 def load_in_time(
@@ -272,10 +281,12 @@ _ACCOUNT_KEYS = {
     "api_secret_file",
     "private_key_file",
     "collectors",
+    "shard",
 }
 
 
-def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
+def parse_config(raw: Any, env: Mapping[str, str], shard: Shard | None = None) -> Config:
+    """The validated config; with ``shard``, only the accounts that shard owns are kept."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -306,7 +317,8 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     collectors = _collectors(raw.get("collectors", list(DEFAULT_COLLECTORS)), "collectors")
 
     warnings: list[str] = []
-    accounts = _accounts(raw.get("accounts"), collectors, warnings)
+    configured = _accounts(raw.get("accounts"), collectors, warnings)
+    accounts = _owned(configured, shard)
 
     if auto:
         interval = _auto_interval(accounts, max_weight, auto_min)
@@ -341,6 +353,7 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
         max_weight_per_minute=max_weight,
         max_response_bytes=max_bytes,
         accounts=accounts,
+        accounts_configured=len(configured),
         warnings=tuple(warnings),
     )
 
@@ -383,8 +396,28 @@ def _accounts(
             if "collectors" in item
             else default_collectors
         )
-        out.append(AccountConfig(name, api_key, api_secret, private_key, collectors, signer))
+        pin = _shard_pin(item, path)
+        out.append(AccountConfig(name, api_key, api_secret, private_key, collectors, pin, signer))
     return tuple(out)
+
+
+def _shard_pin(item: dict, path: str) -> int | None:
+    pin = item.get("shard")
+    if pin is None:
+        return None
+    if isinstance(pin, bool) or not isinstance(pin, int) or pin < 0:
+        raise ConfigError(f"{path}.shard", f"must be a shard index (0, 1, ...), not {pin!r}")
+    return pin
+
+
+def _owned(accounts: tuple[AccountConfig, ...], shard: Shard | None) -> tuple[AccountConfig, ...]:
+    """Every account without sharding; the shard's own (planned and polled) with it."""
+    if shard is None:
+        return accounts
+    try:
+        return shard.select(accounts)
+    except ShardError as exc:
+        raise ConfigError(exc.path, exc.message) from None
 
 
 def _account_name(item: dict, path: str, seen: set[str]) -> str:
