@@ -89,6 +89,10 @@ DEFAULT_FOR: dict[str, str] = {
     "BinancePMExporterAPIWeightHigh": "5m",
     "BinancePMExporterClockOffset": "15m",
     "BinancePMExporterFileDescriptorsHigh": "10m",
+    # A rollout restarts shards one by one: a shard is briefly missing, counts briefly differ.
+    "BinancePMExporterShardMissing": "5m",
+    "BinancePMExporterShardCountMismatch": "15m",
+    "BinancePMExporterAccountsUnowned": "10m",
 }
 
 
