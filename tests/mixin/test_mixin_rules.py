@@ -103,8 +103,7 @@ def test_um_margin_ratio_alerts_only_judge_accounts_that_export_no_uni_mmr():
     for rule in committed_alerts():
         if rule["alert"].startswith("BinancePMUMMarginRatio"):
             assert rule["expr"].endswith(
-                "\nunless on (job, account) "
-                'binance_pm_account_uni_mmr{job="binance-pm-exporter"}\n'
+                '\nunless on (job, account) binance_pm_account_uni_mmr{job="binance-pm-exporter"}\n'
             ), rule["expr"]
 
 
