@@ -36,6 +36,7 @@ from exporter.listener import (
 )
 from exporter.render import Renderer
 from exporter.scheduler import Scheduler
+from exporter.sharding import Shard
 from exporter.snapshot import ExporterStatus, Store
 from exporter.stream.manager import StreamManager
 from exporter.web import WebSecurity
@@ -69,8 +70,10 @@ class Exporter:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         config_load_timeout: float = LOAD_TIMEOUT_SECONDS,
         enable_lifecycle: bool = False,
+        shard: Shard | None = None,
     ) -> None:
         self.config = config
+        self.shard = shard  # a reload keeps only this shard's accounts of the file
         self.max_connections = max_connections
         self.config_path = config_path  # what SIGHUP and POST /-/reload re-read; None in demo
         self.enable_lifecycle = enable_lifecycle  # POST /-/reload, as Prometheus gates it
@@ -83,6 +86,10 @@ class Exporter:
             planned_weight_per_minute=config.planned_weight_per_minute(),
             poll_interval_seconds=config.polling.interval_seconds,
             reload_success_time=time.time(),
+            shard_index=shard.index if shard is not None else 0,
+            shard_count=shard.count if shard is not None else 1,
+            accounts_configured=config.accounts_configured,
+            accounts_owned=len(config.accounts),
         )
         self.store = Store(status)
         self.renderer = Renderer(self.store)
@@ -239,6 +246,8 @@ class Exporter:
             self.config = new
             status.planned_weight_per_minute = new.planned_weight_per_minute()
             status.poll_interval_seconds = new.polling.interval_seconds
+            status.accounts_configured = new.accounts_configured
+            status.accounts_owned = len(new.accounts)
             status.reload_successful, status.reload_success_time = True, time.time()
             self.store.changed()
             await self.renderer.publish()  # a scrape right after the reply sees the new state
@@ -261,7 +270,8 @@ class Exporter:
         """
         if self._config_read is not None and not self._config_read.done():
             raise ConfigError("", f"config file {path}: the previous read of it is still blocked")
-        self._config_read = start_in_daemon_thread(partial(load_config, path), "load config")
+        load = partial(load_config, path, shard=self.shard)
+        self._config_read = start_in_daemon_thread(load, "load config")
         return await loaded_in_time(
             self._config_read, "config file", path, self.config_load_timeout
         )

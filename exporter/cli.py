@@ -16,6 +16,7 @@ from exporter.config import Config, ConfigError, load_config, load_in_time
 from exporter.listener import DEFAULT_MAX_CONNECTIONS, raise_fd_limit
 from exporter.logsetup import FORMATS, LEVELS, configure
 from exporter.redaction import redact_url
+from exporter.sharding import Shard, ShardError, parse_shard
 from exporter.web import WebSecurity, describe, load_web_config
 
 # Chosen from the free part of Prometheus' default port allocations; documented in README.
@@ -76,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="most client connections kept open at once; lowered to keep file descriptors for "
         "polling; at the cap the longest-idle connection is closed (default: %(default)s)",
     )
+    p.add_argument(
+        "--shard.count",
+        dest="shard_count",
+        type=int,
+        default=1,
+        help="replicas the config's accounts are spread over (default: %(default)s, no sharding)",
+    )
+    p.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        default="0",
+        help="this replica's shard, 0-based: a number, or a pod name whose trailing -N is the "
+        "ordinal (a StatefulSet pod's name) (default: %(default)s)",
+    )
     p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     p.add_argument("--log.format", dest="log_format", choices=list(FORMATS), default="logfmt")
     p.add_argument(
@@ -115,9 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.demo:
         return asyncio.run(_run_demo(args, web_security))
+    shard = parse_shard(args.shard_count, args.shard_index)
     try:
         config = load_in_time(
-            partial(load_config, args.config_file), "config file", args.config_file
+            partial(load_config, args.config_file, shard=shard), "config file", args.config_file
         )
     except ConfigError as exc:
         log.error("invalid configuration", error=str(exc))
@@ -133,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.config_check:
         print(f"configuration {args.config_file} is valid\n{config.summary()}")
+        if shard is not None:
+            print(shard.describe(config.accounts_configured, len(config.accounts)))
         return 0
     return asyncio.run(
-        _serve(config, args, config_path=args.config_file, web_security=web_security)
+        _serve(config, args, config_path=args.config_file, web_security=web_security, shard=shard)
     )
 
 
@@ -149,6 +167,12 @@ def _invalid_flag(args: argparse.Namespace) -> str | None:
         return "--web.telemetry-path must start with '/'"
     if args.max_connections < 1:
         return "--web.max-connections must be at least 1"
+    try:
+        shard = parse_shard(args.shard_count, args.shard_index)
+    except ShardError as exc:
+        return str(exc)
+    if shard is not None and args.demo:
+        return "--shard.count cannot be used with --demo (the demo has one simulator)"
     return None
 
 
@@ -169,6 +193,7 @@ async def _serve(
     *,
     config_path: str | None = None,
     web_security: WebSecurity | None = None,
+    shard: Shard | None = None,
 ) -> int:
     soft, hard = raise_fd_limit()
     log.debug("open files limit", soft=soft, hard=hard)
@@ -180,6 +205,7 @@ async def _serve(
         web_security=web_security,
         max_connections=args.max_connections,
         enable_lifecycle=args.enable_lifecycle,
+        shard=shard,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

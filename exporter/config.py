@@ -23,6 +23,7 @@ from exporter.binance.signing import HmacSigner, InvalidKeyError, Signer, signer
 from exporter.blocking import start_in_daemon_thread, thread_result
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
 from exporter.redaction import redact_url
+from exporter.sharding import Shard, ShardError
 from exporter.stream import config as stream_config
 
 # Binance's documented ceiling for recvWindow.
@@ -102,6 +103,8 @@ class AccountConfig:
     # repr never shows key material.
     signer: Signer = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
     user_data_stream: bool = False  # exporter.stream: push events besides the polls
+    # accounts[].shard: the shard that owns the account whatever its hash (None: the hash).
+    shard: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.signer is None:
@@ -161,6 +164,8 @@ class Config:
     positions: PositionSettings
     accounts: tuple[AccountConfig, ...]
     stream: stream_config.StreamSettings = field(default_factory=stream_config.StreamSettings)
+    # Every account in the file; ``accounts`` holds those this replica's shard owns.
+    accounts_configured: int = field(default=0, compare=False)
     # Non-fatal findings (loose secret file permissions) for the caller to log.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -209,10 +214,14 @@ def planned_weight(accounts: tuple[AccountConfig, ...]) -> float:
     return sum(weight * 60.0 / interval for interval, weight in per_interval.items())
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    shard: Shard | None = None,
+) -> Config:
     """Read and validate a config file; raises ConfigError on any mistake."""
     raw = read_yaml(path, "config file")
-    return parse_config(raw, env if env is not None else os.environ)
+    return parse_config(raw, env if env is not None else os.environ, shard)
 
 
 def load_in_time(
@@ -339,10 +348,12 @@ ACCOUNT_KEYS = {
     "private_key_file",
     "collectors",
     *stream_config.ACCOUNT_KEYS,
+    "shard",
 }
 
 
-def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
+def parse_config(raw: Any, env: Mapping[str, str], shard: Shard | None = None) -> Config:
+    """The validated config; with ``shard``, only the accounts that shard owns are kept."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -362,11 +373,12 @@ def parse_config(raw: Any, env: Mapping[str, str]) -> Config:
     default_collectors = _collectors(raw.get("collectors", list(DEFAULT_COLLECTORS)), "collectors")
     warnings: list[str] = []
     stream = _stream_checked(stream_config.parse_stream_settings, raw)
-    parsed = _accounts(raw.get("accounts"), default_collectors, warnings, stream)
+    configured = _accounts(raw.get("accounts"), default_collectors, warnings, stream)
+    parsed = _owned(configured, shard)
     # Each streamed account's keepalives come off the budget before the collectors plan.
     streams = stream.weight_per_minute(stream_config.streamed(p.config for p in parsed))
     polling, accounts = _plan(raw, parsed, streams)
-    return Config(client, polling, positions, accounts, stream, tuple(warnings))
+    return Config(client, polling, positions, accounts, stream, len(configured), tuple(warnings))
 
 
 def _positions(raw: dict) -> PositionSettings:
@@ -393,10 +405,16 @@ class _ParsedAccount:
     config: AccountConfig
     wanted: tuple[_Wanted, ...]
 
+    @property
+    def name(self) -> str:
+        return self.config.name
 
-def _plan(
-    raw: dict, parsed: list[_ParsedAccount], streams: float
-) -> tuple[PollingSettings, tuple]:
+    @property
+    def shard(self) -> int | None:
+        return self.config.shard
+
+
+def _plan(raw: dict, parsed: list[_ParsedAccount], streams: float) -> tuple[PollingSettings, tuple]:
     """The poll interval (chosen, with ``auto``), every collector's interval and the budget check.
 
     The plan is the sum over accounts and collectors of weight x polls per minute.
@@ -528,7 +546,16 @@ def _accounts(
             else default_collectors
         )
         streams = _stream_checked(stream_config.account_streams, item, path, stream)
-        account = AccountConfig(name, api_key, api_secret, private_key, (), signer, streams)
+        account = AccountConfig(
+            name,
+            api_key,
+            api_secret,
+            private_key,
+            (),
+            signer,
+            streams,
+            shard=_shard_pin(item, path),
+        )
         out.append(_ParsedAccount(account, wanted))
     return out
 
@@ -539,6 +566,25 @@ def _stream_checked(parse: Callable[..., T], *args: Any) -> T:
         return parse(*args)
     except stream_config.StreamConfigError as exc:
         raise ConfigError(exc.path, str(exc)) from None
+
+
+def _shard_pin(item: dict, path: str) -> int | None:
+    pin = item.get("shard")
+    if pin is None:
+        return None
+    if isinstance(pin, bool) or not isinstance(pin, int) or pin < 0:
+        raise ConfigError(f"{path}.shard", f"must be a shard index (0, 1, ...), not {pin!r}")
+    return pin
+
+
+def _owned(accounts: list[_ParsedAccount], shard: Shard | None) -> list[_ParsedAccount]:
+    """Every account without sharding; the shard's own (planned and polled) with it."""
+    if shard is None:
+        return accounts
+    try:
+        return list(shard.select(accounts))
+    except ShardError as exc:
+        raise ConfigError(exc.path, exc.message) from None
 
 
 def _account_name(item: dict, path: str, seen: set[str]) -> str:

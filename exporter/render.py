@@ -58,6 +58,26 @@ RELOAD_TIME = Family(
     "Time of the last successful configuration load.",
     (),
 )
+SHARD_INDEX = Family(
+    "binance_pm_exporter_shard_index",
+    "This replica's shard, 0-based (--shard.index; 0 without sharding).",
+    (),
+)
+SHARD_COUNT = Family(
+    "binance_pm_exporter_shard_count",
+    "Shards the config's accounts are spread over (--shard.count; 1 without sharding).",
+    (),
+)
+ACCOUNTS_CONFIGURED = Family(
+    "binance_pm_exporter_accounts_configured",
+    "Accounts in the configuration, whichever shard owns them.",
+    (),
+)
+ACCOUNTS_OWNED = Family(
+    "binance_pm_exporter_accounts_owned",
+    "Accounts this replica's shard owns and polls.",
+    (),
+)
 BUILD_INFO = Family(
     "binance_pm_exporter_build_info", "Exporter build information; the value is always 1.", ()
 )
@@ -68,6 +88,10 @@ GLOBAL_FAMILIES = (
     POLL_INTERVAL,
     RELOAD_OK,
     RELOAD_TIME,
+    SHARD_INDEX,
+    SHARD_COUNT,
+    ACCOUNTS_CONFIGURED,
+    ACCOUNTS_OWNED,
     BUILD_INFO,
 )
 
@@ -91,6 +115,10 @@ def _global_values(status: ExporterStatus) -> dict[str, float]:
         POLL_INTERVAL.name: status.poll_interval_seconds,
         RELOAD_OK.name: 1.0 if status.reload_successful else 0.0,
         RELOAD_TIME.name: status.reload_success_time,
+        SHARD_INDEX.name: float(status.shard_index),
+        SHARD_COUNT.name: float(status.shard_count),
+        ACCOUNTS_CONFIGURED.name: float(status.accounts_configured),
+        ACCOUNTS_OWNED.name: float(status.accounts_owned),
     }
 
 

@@ -263,6 +263,10 @@ class ExporterStatus:
     clock_offset_seconds: float = 0.0
     reload_successful: bool = True
     reload_success_time: float = 0.0
+    shard_index: int = 0
+    shard_count: int = 1
+    accounts_configured: int = 0
+    accounts_owned: int = 0
 
 
 class Store:

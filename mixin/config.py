@@ -101,6 +101,10 @@ DEFAULT_FOR: dict[str, str] = {
     "BinancePMForceLiquidationEvent": "0m",
     "BinancePMRiskLevelEvent": "0m",
     "BinancePMExporterStreamDown": "5m",
+    # A rollout restarts shards one by one: a shard is briefly missing, counts briefly differ.
+    "BinancePMExporterShardMissing": "5m",
+    "BinancePMExporterShardCountMismatch": "15m",
+    "BinancePMExporterAccountsUnowned": "10m",
 }
 
 

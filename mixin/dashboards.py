@@ -754,7 +754,59 @@ def exporter_health(config: MixinConfig) -> dm.Dashboard:
         ),
         width=12,
     )
+
+    shards_row(layout, g)
     return d.build()
+
+
+def shards_row(layout: Layout, g: str) -> None:
+    """Replicas that split the accounts (--shard.count): all shards there, all accounts polled."""
+    layout.row("Shards")
+    layout.add(
+        single(
+            "Shards reporting",
+            "none",
+            query(
+                f'count(count_values("shard", binance_pm_exporter_shard_index{g}))',
+                "reporting",
+                ref="A",
+                instant=True,
+            ),
+            query(f"max(binance_pm_exporter_shard_count{g})", "configured", ref="B", instant=True),
+            description="Distinct shard indices reporting, and --shard.count (1: no sharding).",
+        ),
+        width=6,
+    )
+    layout.add(
+        single(
+            "Accounts polled",
+            "none",
+            query(
+                f"count(count by (account) (binance_pm_exporter_up{g}))",
+                "polled",
+                ref="A",
+                instant=True,
+            ),
+            query(
+                f"max(binance_pm_exporter_accounts_configured{g})",
+                "configured",
+                ref="B",
+                instant=True,
+            ),
+            description="Distinct accounts polled across replicas (an HA pair counts once), and "
+            "the accounts in the configuration.",
+        ),
+        width=6,
+    )
+    layout.add(
+        graph(
+            "Accounts owned per replica",
+            "none",
+            query(f"binance_pm_exporter_accounts_owned{g}", "{{instance}}"),
+            description="The accounts each replica's shard owns and polls.",
+        ).min(0),
+        width=12,
+    )
 
 
 DASHBOARDS = {"overview.json": overview, "exporter-health.json": exporter_health}

@@ -11,6 +11,8 @@ REPO = Path(__file__).resolve().parent.parent
 RULES = Path("prometheus/rules.yml")
 ALERTS = Path("prometheus/alerts.yml")
 DASHBOARDS = Path("grafana/dashboards")
+# The Helm chart's copies: a chart can only read files inside itself.
+CHART_FILES = Path("deploy/helm/binance-pm-exporter/files")
 
 
 def outputs(config: MixinConfig) -> dict[Path, str]:
@@ -20,6 +22,8 @@ def outputs(config: MixinConfig) -> dict[Path, str]:
     }
     for name, text in dashboards.dashboards(config).items():
         files[DASHBOARDS / name] = text
+    for path, text in list(files.items()):
+        files[CHART_FILES / path.relative_to(path.parts[0])] = text
     return files
 
 

@@ -125,16 +125,21 @@ def funding_rules(config: MixinConfig) -> Iterator[dict[str, Any]]:
         }
 
 
+# Risk alerts aggregate the instance away: two replicas polling the same account (HA on separate
+# egress IPs) raise one alert per account, on the worse of the two readings.
+BY_ACCOUNT = "by (job, account)"
+
+
 def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Iterator[Alert]:
     """The alerts whose thresholds can differ per account, for the accounts ``accounts`` matches."""
     s = selector(config, accounts)
-    has_maint = f"binance_pm_account_maint_margin{s} > 0"
-    uni_mmr = f"binance_pm_account_uni_mmr{s}"
+    has_maint = f"max {BY_ACCOUNT} (binance_pm_account_maint_margin{s}) > 0"
+    uni_mmr = f"min {BY_ACCOUNT} (binance_pm_account_uni_mmr{s})"
     value = '{{ $value | printf "%.3f" }}'
     acc = "{{ $labels.account }}"
     yield Alert(
         "BinancePMUniMMRLow",
-        f"{uni_mmr} < {t.uni_mmr_warning}\nand {has_maint}\n",
+        f"{uni_mmr} < {t.uni_mmr_warning}\nand on (job, account) {has_maint}\n",
         "warning",
         f"uniMMR of account {acc} is below {t.uni_mmr_warning}",
         f"Account {acc} has uniMMR {value}, below the warning threshold {t.uni_mmr_warning}. "
@@ -142,7 +147,7 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
     )
     yield Alert(
         "BinancePMUniMMRReduceOnly",
-        f"{uni_mmr} < {t.uni_mmr_critical}\nand {has_maint}\n",
+        f"{uni_mmr} < {t.uni_mmr_critical}\nand on (job, account) {has_maint}\n",
         "critical",
         f"uniMMR of account {acc} is below {t.uni_mmr_critical}: reduce-only",
         f"Account {acc} has uniMMR {value}, below the critical threshold {t.uni_mmr_critical}. "
@@ -150,7 +155,7 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
     )
     yield Alert(
         "BinancePMUniMMRNearLiquidation",
-        f"{uni_mmr} < {t.uni_mmr_liquidation}\nand {has_maint}\n",
+        f"{uni_mmr} < {t.uni_mmr_liquidation}\nand on (job, account) {has_maint}\n",
         "critical",
         f"Account {acc} is close to liquidation",
         f"Account {acc} has uniMMR {value}, below {t.uni_mmr_liquidation}. "
@@ -159,8 +164,8 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
     # Portfolio Margin shares collateral across wallets: a UM wallet may be negative (ratio huge or
     # +Inf) while the account is safe, and uniMMR and the account status decide. The per-asset ratio
     # alerts only stand in for accounts that export no uniMMR (the `account` collector is off).
-    ratio = f"binance_pm_um_asset_margin_ratio{s}"
-    without_uni_mmr = f"unless on (job, instance, account) {uni_mmr}"
+    ratio = f"max by (job, account, asset) (binance_pm_um_asset_margin_ratio{s})"
+    without_uni_mmr = f"unless on (job, account) binance_pm_account_uni_mmr{s}"
     asset = "{{ $labels.asset }}"
     ratio_value = '{{ $value | printf "%.3f" }}'
     yield Alert(
@@ -180,7 +185,7 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
         f"margin balance) is {ratio_value}, above the critical threshold "
         f"{t.margin_ratio_critical} (+Inf: the asset's margin balance is zero or negative).",
     )
-    distance = f"{LIQUIDATION_DISTANCE}{s}"
+    distance = f"min by (job, account, symbol, position_side) ({LIQUIDATION_DISTANCE}{s})"
     position = "{{ $labels.symbol }} {{ $labels.position_side }}"
     pct = "{{ $value | humanizePercentage }}"
     yield Alert(
@@ -262,7 +267,8 @@ def status_alerts(config: MixinConfig) -> Iterator[Alert]:
     status = "{{ $labels.status }}"
 
     def current(matcher: str) -> str:
-        return f"binance_pm_account_status{selector(config, matcher)} == 1"
+        status = f"binance_pm_account_status{selector(config, matcher)}"
+        return f"max by (job, account, status) ({status}) == 1"
 
     yield Alert(
         "BinancePMAccountMarginCall",
@@ -420,6 +426,47 @@ def stream_alerts(config: MixinConfig) -> Iterator[Alert]:
     )
 
 
+def shard_alerts(config: MixinConfig) -> Iterator[Alert]:
+    """Replicas that split the accounts (--shard.count) must together poll all of them.
+
+    A dead shard's series go stale with it, so its accounts' risk alerts would resolve
+    silently: these say so instead. The shard index is a value, not a label; count_values turns
+    the indices reporting into series to count.
+    """
+    s = selector(config)
+    shards = f'count_values by (job) ("shard", binance_pm_exporter_shard_index{s})'
+    counts = f'count_values by (job) ("count", binance_pm_exporter_shard_count{s})'
+    yield Alert(
+        "BinancePMExporterShardMissing",
+        f"count by (job) ({shards})\n< max by (job) (binance_pm_exporter_shard_count{s})\n",
+        "critical",
+        "A shard of binance-pm-exporter is not reporting",
+        "Only {{ $value }} shards of " + config.job_selector + " report: the accounts of the "
+        "missing ones are not polled, and their risk alerts cannot fire.",
+    )
+    yield Alert(
+        "BinancePMExporterShardCountMismatch",
+        f"count by (job) ({counts}) > 1",
+        "warning",
+        "binance-pm-exporter replicas disagree on the number of shards",
+        "{{ $value }} different --shard.count values are in use under "
+        + config.job_selector
+        + ": some accounts are polled twice and others not at all.",
+    )
+    yield Alert(
+        "BinancePMExporterAccountsUnowned",
+        "count by (job) (count by (job, account) (binance_pm_exporter_up"
+        + s
+        + "))\n< max by (job) (binance_pm_exporter_accounts_configured"
+        + s
+        + ")\n",
+        "critical",
+        "Configured accounts are polled by no binance-pm-exporter shard",
+        "The shards of " + config.job_selector + " poll {{ $value }} accounts, fewer than the "
+        "configuration lists: replicas run different configurations or a shard is missing.",
+    )
+
+
 def risk_alerts(config: MixinConfig) -> Iterator[Alert]:
     overridden = config.overridden_accounts()
     default_accounts = f'account!~"{accounts_regex(overridden)}"' if overridden else ""
@@ -463,6 +510,10 @@ def alerts_file(config: MixinConfig) -> dict[str, Any]:
             {
                 "name": "binance-pm-stream",
                 "rules": [alert_rule(config, a) for a in stream_alerts(config)],
+            },
+            {
+                "name": "binance-pm-shards",
+                "rules": [alert_rule(config, a) for a in shard_alerts(config)],
             },
         ]
     }

@@ -16,6 +16,10 @@ def test_committed_files_are_what_make_mixin_generates():
 
 def test_make_mixin_writes_the_rules_alerts_and_dashboards():
     assert sorted(map(str, outputs(MixinConfig()))) == [
+        "deploy/helm/binance-pm-exporter/files/alerts.yml",
+        "deploy/helm/binance-pm-exporter/files/dashboards/exporter-health.json",
+        "deploy/helm/binance-pm-exporter/files/dashboards/overview.json",
+        "deploy/helm/binance-pm-exporter/files/rules.yml",
         "grafana/dashboards/exporter-health.json",
         "grafana/dashboards/overview.json",
         "prometheus/alerts.yml",

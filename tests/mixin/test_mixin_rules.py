@@ -92,7 +92,10 @@ def test_risk_descriptions_name_the_account_value_and_threshold():
 def test_uni_mmr_alerts_need_maintenance_margin():
     for rule in committed_alerts():
         if rule["alert"].startswith("BinancePMUniMMR"):
-            assert 'binance_pm_account_maint_margin{job="binance-pm-exporter"} > 0' in rule["expr"]
+            assert (
+                "\nand on (job, account) max by (job, account) "
+                '(binance_pm_account_maint_margin{job="binance-pm-exporter"}) > 0'
+            ) in rule["expr"]
 
 
 def test_um_margin_ratio_alerts_only_judge_accounts_that_export_no_uni_mmr():
@@ -100,8 +103,7 @@ def test_um_margin_ratio_alerts_only_judge_accounts_that_export_no_uni_mmr():
     for rule in committed_alerts():
         if rule["alert"].startswith("BinancePMUMMarginRatio"):
             assert rule["expr"].endswith(
-                "\nunless on (job, instance, account) "
-                'binance_pm_account_uni_mmr{job="binance-pm-exporter"}\n'
+                '\nunless on (job, account) binance_pm_account_uni_mmr{job="binance-pm-exporter"}\n'
             ), rule["expr"]
 
 
@@ -118,8 +120,9 @@ def test_um_margin_ratio_alerts_match_uni_mmr_through_the_job_selector_and_overr
         if r["alert"] == "BinancePMUMMarginRatioHigh"
     ]
     assert exprs == [
-        f'binance_pm_um_asset_margin_ratio{{job="pm", env="prod", account{op}"desk2"}} > 0.5\n'
-        "unless on (job, instance, account) "
+        "max by (job, account, asset) "
+        f'(binance_pm_um_asset_margin_ratio{{job="pm", env="prod", account{op}"desk2"}}) > 0.5\n'
+        "unless on (job, account) "
         f'binance_pm_account_uni_mmr{{job="pm", env="prod", account{op}"desk2"}}\n'
         for op in ("!~", "=~")
     ]

@@ -1,0 +1,123 @@
+"""Which accounts a replica owns when the accounts are spread over several exporters.
+
+Every replica reads the same config and keeps the accounts of its shard: Google's jump
+consistent hash (Lamping and Veach, arXiv:1406.2294) of the 64-bit FNV-1a hash of the account
+name, the scheme kube-state-metrics shards with. Growing from N to N+1 shards moves only about
+1/(N+1) of the accounts, all of them to the new shard. An account may be pinned to a shard
+(``accounts[].shard``): its API key is IP-restricted and every move is a whitelist change.
+
+The shard index comes from a flag, either a number or the name of a StatefulSet pod (its
+trailing ``-N`` is the ordinal), so a pod learns its shard from the downward API alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+FNV64_OFFSET = 0xCBF29CE484222325
+FNV64_PRIME = 0x100000001B3
+_U64 = (1 << 64) - 1
+# The linear congruential step of the jump hash's reference implementation.
+_JUMP_MULTIPLIER = 2862933555777941757
+_POD_ORDINAL = re.compile(r".+-([0-9]+)")
+_NUMBER = re.compile(r"[0-9]+")
+
+
+class ShardError(ValueError):
+    """A shard flag or pin that cannot be right; ``path`` is the flag or the config key."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path, self.message = path, message
+
+
+def fnv1a_64(data: bytes) -> int:
+    h = FNV64_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * FNV64_PRIME) & _U64
+    return h
+
+
+def jump_hash(key: int, buckets: int) -> int:
+    """The bucket in ``0..buckets-1`` of a 64-bit key."""
+    if buckets < 1:
+        raise ValueError(f"buckets must be at least 1, not {buckets}")
+    b, j = -1, 0
+    while j < buckets:
+        b = j
+        key = (key * _JUMP_MULTIPLIER + 1) & _U64
+        # Floating point as in the reference code: the result must match other implementations.
+        j = int((b + 1) * (float(1 << 31) / float((key >> 33) + 1)))
+    return b
+
+
+def hashed_shard(name: str, count: int) -> int:
+    return jump_hash(fnv1a_64(name.encode("utf-8")), count)
+
+
+class Owned(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def shard(self) -> int | None: ...
+
+
+A = TypeVar("A", bound=Owned)
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    count: int
+
+    def of(self, account: Owned) -> int:
+        """The shard that owns ``account``: its pin, else its hash."""
+        if account.shard is not None:
+            return account.shard
+        return hashed_shard(account.name, self.count)
+
+    def select(self, accounts: Sequence[A]) -> tuple[A, ...]:
+        """The accounts this shard owns, in config order; a pin outside the shards is refused."""
+        for i, account in enumerate(accounts):
+            if account.shard is not None and account.shard >= self.count:
+                raise ShardError(
+                    f"accounts[{i}].shard",
+                    f"{account.shard} is outside the shards 0..{self.count - 1} "
+                    f"(--shard.count={self.count})",
+                )
+        return tuple(a for a in accounts if self.of(a) == self.index)
+
+    def describe(self, configured: int, owned: int) -> str:
+        return f"shard {self.index} of 0..{self.count - 1}: owns {owned} of {configured} accounts"
+
+
+def parse_shard(count: int, index: str) -> Shard | None:
+    """The replica's shard from ``--shard.count`` and ``--shard.index``; None when off (count 1).
+
+    ``index`` is a number or a pod name whose trailing ``-N`` is the ordinal.
+    """
+    if count < 1:
+        raise ShardError("--shard.count", f"must be at least 1, not {count}")
+    ordinal = _ordinal(index)
+    if not 0 <= ordinal < count:
+        raise ShardError(
+            "--shard.index", f"{ordinal} is outside 0..{count - 1} (--shard.count={count})"
+        )
+    return Shard(ordinal, count) if count > 1 else None
+
+
+def _ordinal(index: str) -> int:
+    text = index.strip()
+    if _NUMBER.fullmatch(text):
+        return int(text)
+    found = _POD_ORDINAL.fullmatch(text)
+    if found is None:
+        raise ShardError(
+            "--shard.index",
+            f"{index!r} is neither a number nor a pod name ending in -N (the ordinal)",
+        )
+    return int(found.group(1))

@@ -1,0 +1,419 @@
+"""The Helm chart, rendered and linted offline, every object checked against its schema.
+
+helm-python-sdk renders with Helm's own Go code (no helm binary, no cluster); kubernetes-validate
+holds the Kubernetes API schemas. The Operator's objects are checked for the fields its CRDs
+require, and the PrometheusRule's groups go through promtool, with a unit test proving that the
+rules select the job the ServiceMonitor gives the scraped series.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.sharding import Shard, parse_shard
+from mixin.generate import CHART_FILES
+from tests.helpers import promtool
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy" / "helm" / "binance-pm-exporter"
+KUBERNETES = "1.30.0"
+OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+
+
+def helm_sdk() -> Any:
+    """helm-python-sdk ships Linux x86_64 wheels only: skip elsewhere, never under CI."""
+    try:
+        import helm_python
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("helm-python-sdk is required under CI=true (pip install '.[test]')")
+        pytest.skip("helm-python-sdk is not installed (Linux x86_64 wheels only)")
+    return helm_python
+
+
+def render(values: dict, release: str = "pm", namespace: str = "monitoring") -> list[dict]:
+    helm = helm_sdk()
+    with helm.Chart.load(CHART) as chart:
+        manifests = chart.render(values, name=release, namespace=namespace)
+    objects = []
+    for text in manifests.values():
+        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return objects
+
+
+def of_kind(objects: list[dict], kind: str) -> list[dict]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def one(objects: list[dict], kind: str) -> dict:
+    found = of_kind(objects, kind)
+    assert len(found) == 1, f"{len(found)} {kind}"
+    return found[0]
+
+
+SECRET = {"secrets": {"existingSecret": "binance-keys"}}
+MONITORS = {
+    "serviceMonitor": {"enabled": True, "additionalLabels": {"release": "kps"}},
+    "prometheusRule": {"enabled": True, "additionalLabels": {"release": "kps"}},
+    "dashboards": {"enabled": True, "additionalLabels": {"release": "kps"}},
+}
+VALUE_SETS = {
+    "defaults": {},
+    "sharded": {
+        **SECRET,
+        "shards": 4,
+        "egress": {"httpsProxy": "http://egress-$(SHARD_INDEX):3128"},
+    },
+    "monitors": {**SECRET, **MONITORS, "shards": 3},
+    "ha": {
+        **SECRET,
+        **MONITORS,
+        "shards": 2,
+        "ha": {"enabled": True, "httpsProxy": "http://egress-b-$(SHARD_INDEX):3128"},
+        "egress": {"httpsProxy": "http://egress-a-$(SHARD_INDEX):3128"},
+        "networkPolicy": {"enabled": True, "extraEgress": [{"ports": [{"port": 3128}]}]},
+        "configReload": {"enabled": False},
+        "config": {"existingConfigMap": "pm-config"},
+        "dashboards": {
+            "enabled": True,
+            "label": "dashboards",
+            "labelValue": "pm",
+            "namespace": "grafana",
+            "annotations": {"grafana_folder": "Binance"},
+            "additionalLabels": {"release": "kps"},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_the_chart_lints_clean(name):
+    report = helm_sdk().lint(CHART, VALUE_SETS[name], strict=True)
+    assert report["errors"] == []
+    # Severity 1 is information ("icon is recommended"); 2 and 3 are warnings and errors.
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def check_operator_object(obj: dict) -> None:
+    """The fields the Operator's CRDs require (no package ships their schemas)."""
+    assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(obj) == {"apiVersion", "kind", "metadata", "spec"}
+    assert obj["metadata"]["name"] and obj["metadata"]["namespace"]
+    spec = obj["spec"]
+    if obj["kind"] == "ServiceMonitor":
+        assert set(spec) <= {"selector", "namespaceSelector", "endpoints", "jobLabel"}
+        assert spec["selector"]["matchLabels"]
+        for endpoint in spec["endpoints"]:
+            assert set(endpoint) <= {
+                "port",
+                "path",
+                "interval",
+                "scrapeTimeout",
+                "relabelings",
+                "scheme",
+            }
+            for relabel in endpoint["relabelings"]:
+                assert relabel["action"] in {"replace", "keep", "drop", "labelmap"}
+    else:
+        assert set(spec) == {"groups"}
+        for group in spec["groups"]:
+            assert set(group) <= {"name", "rules", "interval"} and group["name"]
+            for rule in group["rules"]:
+                assert ("record" in rule) != ("alert" in rule), rule
+                assert isinstance(rule["expr"], str) and rule["expr"]
+                assert set(rule) <= {"record", "alert", "expr", "for", "labels", "annotations"}
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_every_rendered_object_validates_against_its_schema(name):
+    import kubernetes_validate
+
+    objects = render(VALUE_SETS[name])
+    kinds = set()
+    for obj in objects:
+        kinds.add(obj["kind"])
+        if obj["kind"] in OPERATOR_KINDS:
+            check_operator_object(obj)
+        else:
+            # strict: unknown fields are errors; an unknown kind raises SchemaNotFoundError.
+            kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+    assert {"StatefulSet", "Service", "PodDisruptionBudget"} <= kinds
+
+
+def test_an_unknown_field_fails_validation():
+    import kubernetes_validate
+
+    service = one(render({}), "Service")
+    service["spec"]["clusterIp"] = "None"  # a misspelling
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(service, KUBERNETES, strict=True)
+
+
+def test_objects_per_value_set():
+    kinds = {name: sorted(o["kind"] for o in render(v)) for name, v in VALUE_SETS.items()}
+    assert kinds == {
+        "defaults": ["ConfigMap", "PodDisruptionBudget", "Service", "StatefulSet"],
+        "sharded": ["ConfigMap", "PodDisruptionBudget", "Service", "StatefulSet"],
+        "monitors": [
+            "ConfigMap",
+            "ConfigMap",
+            "ConfigMap",
+            "PodDisruptionBudget",
+            "PrometheusRule",
+            "Service",
+            "ServiceMonitor",
+            "StatefulSet",
+        ],
+        "ha": [
+            "ConfigMap",
+            "ConfigMap",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
+            "PrometheusRule",
+            "Service",
+            "ServiceMonitor",
+            "StatefulSet",
+            "StatefulSet",
+        ],
+    }
+
+
+def container(sts: dict, name: str = "exporter") -> dict:
+    containers = sts["spec"]["template"]["spec"]["containers"]
+    return next(c for c in containers if c["name"] == name)
+
+
+def env(c: dict) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c.get("env", [])}
+
+
+def test_each_pod_of_the_statefulset_is_one_shard():
+    objects = render(VALUE_SETS["sharded"], release="desk")
+    sts = one(objects, "StatefulSet")
+    assert sts["spec"]["replicas"] == 4
+    assert sts["spec"]["serviceName"] == one(objects, "Service")["metadata"]["name"]
+    args = container(sts)["args"]
+    assert "--shard.count=4" in args and "--shard.index=$(POD_NAME)" in args
+    assert env(container(sts))["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    # The pod names the StatefulSet gives (<name>-<ordinal>) are the shards 0..3.
+    name = sts["metadata"]["name"]
+    assert [parse_shard(4, f"{name}-{i}") for i in range(4)] == [Shard(i, 4) for i in range(4)]
+
+
+def test_ha_runs_a_second_statefulset_of_the_same_shards_with_its_own_egress():
+    sets = of_kind(render(VALUE_SETS["ha"], release="desk"), "StatefulSet")
+    assert [s["metadata"]["name"] for s in sets] == [
+        "desk-binance-pm-exporter",
+        "desk-binance-pm-exporter-b",
+    ]
+    assert [s["spec"]["replicas"] for s in sets] == [2, 2]
+    assert [env(container(s))["HTTPS_PROXY"] for s in sets] == [
+        "http://egress-a-$(SHARD_INDEX):3128",
+        "http://egress-b-$(SHARD_INDEX):3128",
+    ]
+    assert env(container(sets[0]))["SHARD_INDEX"] == {
+        "fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}
+    }
+    selectors = [s["spec"]["selector"]["matchLabels"]["binance-pm-exporter/replica"] for s in sets]
+    assert selectors == ["a", "b"]
+    for s in sets:
+        name = s["metadata"]["name"]
+        assert [parse_shard(2, f"{name}-{i}") for i in range(2)] == [Shard(0, 2), Shard(1, 2)]
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_pods_meet_the_restricted_pod_security_standard(name):
+    for sts in of_kind(render(VALUE_SETS[name]), "StatefulSet"):
+        pod = sts["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        for c in pod["containers"]:
+            ctx = c["securityContext"]
+            assert ctx["allowPrivilegeEscalation"] is False
+            assert ctx["readOnlyRootFilesystem"] is True
+            assert ctx["capabilities"] == {"drop": ["ALL"]}
+            assert c["resources"]["requests"]["memory"] and c["resources"]["limits"]["memory"]
+        exporter = container(sts)
+        assert exporter["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert exporter["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_config_comes_from_a_configmap_and_keys_from_an_existing_secret():
+    objects = render(VALUE_SETS["sharded"])
+    config_map = one(objects, "ConfigMap")
+    assert (
+        yaml.safe_load(config_map["data"]["config.yaml"])
+        == yaml.safe_load((CHART / "values.yaml").read_text())["config"]["file"]
+    )
+    pod = one(objects, "StatefulSet")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+    assert volumes["secrets"]["secret"]["secretName"] == "binance-keys"
+    mounts = {
+        m["name"]: m for m in container({"spec": {"template": {"spec": pod}}})["volumeMounts"]
+    }
+    assert mounts["secrets"]["mountPath"] == "/etc/binance-pm-exporter/secrets"
+    assert mounts["secrets"]["readOnly"] is True
+    # Nothing secret by default: no Secret object, no inline key in the config.
+    defaults = render({})
+    assert of_kind(defaults, "Secret") == []
+    config = yaml.safe_load(one(defaults, "ConfigMap")["data"]["config.yaml"])
+    assert all("api_secret" not in a and "api_key" not in a for a in config["accounts"])
+
+
+def test_a_config_change_reloads_through_the_sidecar_or_rolls_the_pods():
+    sts = one(render(VALUE_SETS["sharded"]), "StatefulSet")
+    reloader = container(sts, "config-reloader")
+    assert "--webhook-url=http://127.0.0.1:10091/-/reload" in reloader["args"]
+    assert "--volume-dir=/etc/binance-pm-exporter/secrets" in reloader["args"]
+    assert "--web.enable-lifecycle" in container(sts)["args"]
+    annotations = sts["spec"]["template"]["metadata"].get("annotations", {})
+    assert "checksum/config" not in annotations
+
+    def checksum(file: dict) -> str:
+        values = {"configReload": {"enabled": False}, "config": {"file": file}}
+        sts = one(render(values), "StatefulSet")
+        assert [c["name"] for c in sts["spec"]["template"]["spec"]["containers"]] == ["exporter"]
+        assert "--web.enable-lifecycle" not in container(sts)["args"]
+        return sts["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    first = checksum({"accounts": [{"name": "a"}]})
+    assert checksum({"accounts": [{"name": "a"}]}) == first
+    assert checksum({"accounts": [{"name": "b"}]}) != first
+
+
+def test_the_network_policy_allows_egress_only_to_dns_and_https():
+    policy = one(render(VALUE_SETS["ha"]), "NetworkPolicy")
+    ports = [
+        (p["port"], p.get("protocol", "TCP"))
+        for rule in policy["spec"]["egress"]
+        for p in rule["ports"]
+    ]
+    assert ports == [(53, "UDP"), (53, "TCP"), (443, "TCP"), (3128, "TCP")]
+    assert all("to" not in rule for rule in policy["spec"]["egress"])
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_dashboards_are_configmaps_for_the_grafana_sidecar():
+    default = of_kind(render(VALUE_SETS["monitors"], namespace="mon"), "ConfigMap")
+    dashboards = [c for c in default if "grafana_dashboard" in c["metadata"]["labels"]]
+    assert len(dashboards) == 2
+    for c in dashboards:
+        assert c["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert c["metadata"]["labels"]["release"] == "kps"
+        assert c["metadata"]["namespace"] == "mon"
+    custom = of_kind(render(VALUE_SETS["ha"]), "ConfigMap")
+    assert {c["metadata"]["namespace"] for c in custom} == {"grafana"}
+    for c in custom:
+        assert c["metadata"]["labels"]["dashboards"] == "pm"
+        assert c["metadata"]["annotations"] == {"grafana_folder": "Binance"}
+        ((key, text),) = c["data"].items()
+        original = (REPO / "grafana" / "dashboards" / key.removeprefix("binance-pm-")).read_text()
+        assert json.loads(text) == json.loads(original)
+
+
+def test_the_chart_carries_the_generated_rules_and_dashboards_unchanged():
+    # `make mixin` writes these copies; tests/mixin/test_mixin_generated.py fails on drift.
+    assert REPO / CHART_FILES == CHART / "files"
+    sources = [REPO / "prometheus" / "alerts.yml", REPO / "prometheus" / "rules.yml"]
+    sources += sorted((REPO / "grafana" / "dashboards").glob("*.json"))
+    copies = sorted(p for p in (CHART / "files").rglob("*") if p.is_file())
+    assert len(copies) == len(sources)
+    for source in sources:
+        inside = "dashboards/" if source.suffix == ".json" else ""
+        assert (CHART / "files" / f"{inside}{source.name}").read_text() == source.read_text()
+
+
+def rendered_rules(values: dict, release: str) -> tuple[str, dict]:
+    objects = render(values, release=release)
+    monitor = one(objects, "ServiceMonitor")
+    (job,) = [
+        r["replacement"]
+        for r in monitor["spec"]["endpoints"][0]["relabelings"]
+        if r.get("targetLabel") == "job"
+    ]
+    return job, one(objects, "PrometheusRule")
+
+
+JOB_MATCHER = re.compile(r'\bjob\s*(=~|!=|!~|=)\s*\\?"([^"\\]*)\\?"')
+
+
+@pytest.mark.parametrize(
+    ("release", "job"),
+    [("binance-pm-exporter", None), ("desk", None), ("prod-pm", "pm-prod")],
+)
+def test_rules_and_dashboards_select_the_job_the_service_monitor_sets(release, job, tmp_path):
+    values = dict(VALUE_SETS["monitors"])
+    if job is not None:
+        values["monitoring"] = {"job": job}
+    scraped_job, rule = rendered_rules(values, release)
+    assert scraped_job == (job or "binance-pm-exporter")
+    exprs = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]]
+    matchers = {m for e in exprs for m in JOB_MATCHER.findall(e)}
+    assert matchers == {("=", scraped_job)}
+    assert all(JOB_MATCHER.search(e) for e in exprs)
+    for c in of_kind(render(values, release=release), "ConfigMap"):
+        if c["metadata"]["name"].endswith(("overview", "exporter-health")):
+            (text,) = c["data"].values()
+            assert set(JOB_MATCHER.findall(text)) == {("=", scraped_job)}
+    # Proven on series: promtool checks the rendered groups, and an alert fires on series that
+    # carry the scraped job.
+    rules_file = tmp_path / "rules.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    checked = subprocess.run(
+        [promtool(), "check", "rules", str(rules_file)], capture_output=True, text=True, timeout=30
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    labels = f'job="{scraped_job}", instance="10.0.0.7:10091", account="main"'
+    unit = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": f"binance_pm_account_uni_mmr{{{labels}}}", "values": "1.0+0x5"},
+                    {"series": f"binance_pm_account_maint_margin{{{labels}}}", "values": "10+0x5"},
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "2m",
+                        "alertname": "BinancePMUniMMRNearLiquidation",
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "severity": "critical",
+                                    "job": scraped_job,
+                                    "account": "main",
+                                },
+                                "exp_annotations": {
+                                    "summary": "Account main is close to liquidation",
+                                    "description": "Account main has uniMMR 1.000, below 1.1. "
+                                    "Binance liquidates at 1.05.",
+                                    "runbook_url": "https://github.com/binance-pm-exporter/"
+                                    "binance-pm-exporter/blob/main/docs/runbook.md"
+                                    "#binancepmunimmrnearliquidation",
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    test_file = tmp_path / "unit.yml"
+    test_file.write_text(yaml.safe_dump(unit))
+    tested = subprocess.run(
+        [promtool(), "test", "rules", str(test_file)], capture_output=True, text=True, timeout=30
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
