@@ -393,9 +393,9 @@ def stream_alerts(config: MixinConfig) -> Iterator[Alert]:
     window = config.risk_event_window
 
     def events(matcher: str) -> str:
-        return (
-            f"increase(binance_pm_risk_level_events_total{selector(config, matcher)}[{window}]) > 0"
-        )
+        # Two replicas streaming one account (HA) both count its events: one alert per account.
+        counter = f"binance_pm_risk_level_events_total{selector(config, matcher)}"
+        return f"max by (job, account, level) (increase({counter}[{window}])) > 0"
 
     yield Alert(
         "BinancePMForceLiquidationEvent",

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.test_config_cli import run_exporter
-from tests.test_reload import Watcher, reload, up_accounts, write_config
 
 from exporter.config import ConfigError, load_config, parse_config
 from exporter.sharding import Shard, ShardError, fnv1a_64, hashed_shard, jump_hash, parse_shard
+from tests.e2e.test_config_cli import run_exporter
+from tests.e2e.test_reload import Watcher, reload, up_accounts, write_config
 from tests.helpers import ExporterThread, value, wait_for
 
 # FNV-1a 64 from the FNV reference test suite (Landon Curt Noll's fnv_test.c).
@@ -173,8 +173,8 @@ def test_auto_fits_the_owned_accounts_into_the_budget():
     raw = raw_config(
         DESKS, max_weight_per_minute=60, poll_interval_seconds="auto", auto_interval_min_seconds=1
     )
-    assert parse_config(raw, {}).poll_interval_seconds == 23.0
-    assert parse_config(raw, {}, Shard(1, 3)).poll_interval_seconds == 12.0
+    assert parse_config(raw, {}).polling.interval_seconds == 23.0
+    assert parse_config(raw, {}, Shard(1, 3)).polling.interval_seconds == 12.0
 
 
 def write(path: Path, raw: dict) -> Path:

@@ -19,10 +19,10 @@ import httpx
 import pytest
 import trustme
 import yaml
-from tests.test_process import listening_port, sigterm
 
 from exporter.simulator.accounts import SimAccount
 from exporter.simulator.server import SimulatorThread
+from tests.e2e.test_process import listening_port, sigterm
 from tests.egress_proxy import EgressProxy
 from tests.helpers import parse_samples, series, value, wait_for
 
