@@ -6,6 +6,7 @@ Each field stands alone: one that cannot be read leaves out only its own gauge a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -74,3 +75,31 @@ def text(entry: dict, key: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadField(key)
     return value
+
+
+class Assets:
+    """The asset entries of a reply, each asset once; the others are counted in ``skipped``.
+
+    An entry that is not an object, has no readable ``asset`` or repeats one cannot be placed
+    in a series: it is left out whole.
+    """
+
+    def __init__(self) -> None:
+        self.skipped = 0
+
+    def each(self, entries: list) -> Iterator[tuple[str, dict]]:
+        seen: set[str] = set()
+        for entry in entries:
+            if type(entry) is not dict:
+                self.skipped += 1
+                continue
+            try:
+                asset = text(entry, "asset")
+            except BadField:
+                self.skipped += 1
+                continue
+            if asset in seen:
+                self.skipped += 1
+                continue
+            seen.add(asset)
+            yield asset, entry
