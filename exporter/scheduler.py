@@ -26,6 +26,7 @@ from exporter.collectors import (
     Fetcher,
     ParseOptions,
     Result,
+    followers,
     poll_order,
 )
 from exporter.config import AccountConfig, Config
@@ -357,6 +358,10 @@ class Scheduler:
             assert result is not None
             state.provided[name] = result.positions
             state.set_data(name, result.samples, collector.families, now, stale_after[name])
+            for follower in followers(name):
+                if follower in state.data:
+                    families = self._endpoint(state, follower).families
+                    state.leave_to_leader(follower, result.positions or {}, families)
             if health.failure_logged:
                 log.info("collector recovered", account=account.name, collector=name)
             health.up, health.last_success, health.failure_logged = True, now, False

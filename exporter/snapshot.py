@@ -194,6 +194,23 @@ class AccountState:
             return None
         return self.provided.get(leader)
 
+    def leave_to_leader(self, follower: str, given: Provided, families: tuple[Family, ...]) -> None:
+        """Drop from ``follower``'s served data the (row, family) pairs its leader now gives.
+
+        A follower that polled while its leader's data was stale gave every family of its rows;
+        once the leader is back, until the follower's next poll, both would serve them.
+        """
+        data = self.data.get(follower)
+        if data is None or not given:
+            return
+        taken = {(key, family) for key, families in given.items() for family in families}
+        kept = {
+            name: [row for row in rows if (row[0], name) not in taken]
+            for name, rows in data.samples.items()
+        }
+        if kept != data.samples:
+            self.set_data(follower, kept, families, data.time, data.stale_after)
+
     def set_data(
         self,
         collector: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -20,6 +21,7 @@ from exporter.scheduler import (
 )
 from exporter.snapshot import AccountState, ExporterStatus, Store
 from tests.helpers import private_pem, signing_key, write_key_file
+from tests.replies import futures_account, open_um_position, position_risk
 
 
 def test_slots_are_spread_evenly_over_the_interval():
@@ -372,3 +374,76 @@ def test_each_signer_is_built_once_at_load_and_never_shows_its_key(tmp_path) -> 
     assert first.accounts == again.accounts  # a reload of the same file changes no account
     shown = repr(first.accounts) + repr(hmac_account.signer) + repr(ed_account.signer)
     assert "s3cr3t-value" not in shown and "PRIVATE KEY" not in shown
+
+
+# --- collectors at different intervals, on a fake wall clock -----------------------------------
+
+UM_RISK = "/papi/v1/um/positionRisk"
+TIMEOUT = ApiError("timeout", "no complete reply within 10s")
+
+
+class FakeWallClock:
+    """Stands in for the scheduler's ``time`` module: wall time moves only when a test says."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def perf_counter(self) -> float:
+        return 0.0
+
+
+def poll_at(
+    scheduler: Scheduler, store: Store, clock: FakeWallClock, at: float, *names: str
+) -> AccountState:
+    """Poll ``names`` (all collectors when none) ``at`` seconds after the fake clock's start."""
+    clock.now = 1_000_000.0 + at
+    account = scheduler.config.accounts[0]
+    state = store.accounts[account.name]
+    asyncio.run(scheduler.poll(account, state, credentials_for(account), names or None))
+    return state
+
+
+def series(state: AccountState, family: str) -> list[bytes]:
+    """The family's sample lines over every collector's served data of the account."""
+    return [
+        line
+        for data in state.data.values()
+        for line in data.fragments.get(family, b"").splitlines()
+    ]
+
+
+def test_a_leader_back_from_stale_takes_its_families_from_the_follower_at_once(monkeypatch):
+    # um_account every 15 s (stale after 45), um_position_risk every 60 s (stale after 180).
+    leader_row = open_um_position(notional="10500.0")
+    um_reply = json.dumps(futures_account(positions=[leader_row])).encode()
+    risk_reply = json.dumps([position_risk(positionAmt="0.250")]).encode()
+    scheduler, store, client = make_scheduler(
+        {UM_V1: [um_reply, TIMEOUT, um_reply], UM_RISK: [risk_reply, risk_reply]},
+        collectors=["um_account", {"name": "um_position_risk", "interval_seconds": 60}],
+    )
+    clock = FakeWallClock()
+    monkeypatch.setattr("exporter.scheduler.time", clock)
+    notional = "binance_pm_um_position_notional"
+
+    state = poll_at(scheduler, store, clock, 0)
+    assert len(series(state, notional)) == 1  # the account detail's; the follower leaves it
+    state = poll_at(scheduler, store, clock, 50, "um_account")  # fails; its data is stale
+    state = poll_at(scheduler, store, clock, 60, "um_position_risk")
+    # The leader's data is no longer served: the follower gives every family of the row.
+    assert state.data["um_position_risk"].fragments[notional] == (
+        b'binance_pm_um_position_notional{account="main",symbol="BTCUSDT",'
+        b'position_side="BOTH"} 667.950671178\n'
+    )
+    state = poll_at(scheduler, store, clock, 65, "um_account")  # the leader is back
+
+    assert client.requested == [UM_V1, UM_RISK, UM_V1, UM_RISK, UM_V1]
+    assert series(state, notional) == [
+        b'binance_pm_um_position_notional{account="main",symbol="BTCUSDT",'
+        b'position_side="BOTH"} 10500.0'
+    ]
+    assert notional not in state.data["um_position_risk"].fragments
+    mark = state.data["um_position_risk"].fragments["binance_pm_um_position_mark_price"]
+    assert mark.count(b"\n") == 1  # what only the follower gives stays until its next poll
