@@ -74,3 +74,21 @@ def text(entry: dict, key: str) -> str:
     if not isinstance(value, str) or not value:
         raise BadField(key)
     return value
+
+
+def by_asset(entries: list) -> tuple[list[tuple[str, dict]], int]:
+    """Each entry with its asset, in order, and how many were skipped whole: not an object, no
+    asset, or an asset listed before (the first one is kept)."""
+    kept: list[tuple[str, dict]] = []
+    skipped, seen = 0, set()
+    for entry in entries:
+        try:
+            asset = text(entry, "asset") if type(entry) is dict else None
+        except BadField:
+            asset = None
+        if asset is None or asset in seen:
+            skipped += 1
+            continue
+        seen.add(asset)
+        kept.append((asset, entry))
+    return kept, skipped

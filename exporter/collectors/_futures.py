@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from exporter.collectors import BadPayload, ParseOptions, PositionKey, Result, decode_json
-from exporter.collectors._fields import BadField, Fields, text
+from exporter.collectors._fields import BadField, Fields, by_asset, text
 from exporter.metrics import Family, Samples
 
 ASSET_LABELS = ("asset",)
@@ -220,20 +220,8 @@ class FuturesAccount:
 
     def _assets(self, assets: list, samples: Samples, fields: Fields) -> int:
         """Each asset's fields on their own; returns the entries skipped whole."""
-        skipped, seen = 0, set()
-        for entry in assets:
-            if type(entry) is not dict:
-                skipped += 1
-                continue
-            try:
-                asset = text(entry, "asset")
-            except BadField:
-                skipped += 1
-                continue
-            if asset in seen:
-                skipped += 1
-                continue
-            seen.add(asset)
+        entries, skipped = by_asset(assets)
+        for asset, entry in entries:
             labels = (asset,)
             values = []
             for name, field in self.asset_fields:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.collectors import BadPayload, Collector, ParseOptions, Result
-from exporter.collectors._fields import BadField, Fields, text
+from exporter.collectors._fields import Fields, by_asset
 from exporter.metrics import Family, Samples
 
 PREFIX = "binance_pm_balance_"
@@ -54,20 +54,9 @@ def parse(payload: Any, options: ParseOptions) -> Result:
         raise BadPayload("expected a JSON array")
     samples: Samples = {f.name: [] for f in FAMILIES}
     fields = Fields()
-    skipped, zero_rows, seen = 0, 0, set()
-    for entry in payload:
-        if type(entry) is not dict:
-            skipped += 1
-            continue
-        try:
-            asset = text(entry, "asset")
-        except BadField:
-            skipped += 1
-            continue
-        if asset in seen:
-            skipped += 1
-            continue
-        seen.add(asset)
+    entries, skipped = by_asset(payload)
+    zero_rows = 0
+    for asset, entry in entries:
         unreadable = fields.unreadable
         row = [(name, fields.number(entry, field)) for name, field in _READ]
         # Only zeros and blanks (the update time aside); a row with an unreadable field is
