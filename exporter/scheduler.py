@@ -374,9 +374,9 @@ class Scheduler:
             state.provided[name] = result.positions
             state.set_data(name, result.samples, collector.families, now, stale_after[name])
             for follower in followers(name):
-                if follower in state.data:
+                if follower in state.data and result.positions is not None:
                     families = self._endpoint(state, follower).families
-                    state.leave_to_leader(follower, result.positions or {}, families)
+                    state.leave_to_leader(follower, result.positions, families)
             if health.failure_logged:
                 log.info("collector recovered", account=account.name, collector=name)
             health.up, health.last_success, health.failure_logged = True, now, False
