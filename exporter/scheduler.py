@@ -1,7 +1,9 @@
 """The poll loop: when each account is polled, back-off, Retry-After, and publishing results.
 
-Accounts are spread evenly over the interval (slot i of n starts at i/n of it, plus a little
-jitter) and keep their slot, so the request weight per minute stays flat. A slow account only
+An account's collectors are polled in groups, one per interval. Every group of every account has
+its own slot: the n groups are spread evenly over one cycle (the shortest interval; slot i starts
+at i/n of it, plus a little jitter), and each keeps its slot, so requests of different accounts
+and collectors do not start together and the weight per minute stays flat. A slow account only
 delays itself; nothing here raises out of the loop.
 """
 
@@ -26,6 +28,7 @@ from exporter.collectors import (
     Fetcher,
     ParseOptions,
     Result,
+    followers,
     poll_order,
 )
 from exporter.config import AccountConfig, Config
@@ -37,17 +40,15 @@ AUTH_BACKOFF_CAP = 600.0  # a bad key is retried at most every 10 minutes
 MAX_SLOT_JITTER = 1.0  # seconds; never more than a quarter of the spacing between slots
 
 
-def slot_offset(slot: int, slots: int, interval: float, jitter: float) -> float:
-    """Seconds after the epoch at which slot ``slot`` of ``slots`` first polls.
-
-    ``jitter`` is drawn by the caller, at most ``slot_jitter_bound(slots, interval)``.
-    """
-    return slot * (interval / slots) + jitter
+def slot_offset(slot: int, slots: int, cycle: float) -> float:
+    """Seconds after start at which slot ``slot`` of ``slots`` first polls, before its jitter
+    (drawn by the caller, at most ``slot_jitter_bound(slots, cycle)``)."""
+    return slot * (cycle / slots)
 
 
-def slot_jitter_bound(slots: int, interval: float) -> float:
+def slot_jitter_bound(slots: int, cycle: float) -> float:
     """The largest jitter for a slot: small enough that neighbouring slots never swap."""
-    return min(MAX_SLOT_JITTER, interval / slots / 4)
+    return min(MAX_SLOT_JITTER, cycle / slots / 4)
 
 
 def auth_backoff(failures: int, interval: float, cap: float = AUTH_BACKOFF_CAP) -> float:
@@ -129,12 +130,27 @@ def slot_layout(
     groups = [(a.name, interval) for a in accounts for interval, _ in collector_groups(a)]
     if not groups:
         return {}
-    cycle = min(interval for _, interval in groups)
+    cycle = slot_cycle(accounts)
     bound = slot_jitter_bound(len(groups), cycle)
     return {
-        group: (slot_offset(slot, len(groups), cycle, 0.0), bound)
-        for slot, group in enumerate(groups)
+        group: (slot_offset(slot, len(groups), cycle), bound) for slot, group in enumerate(groups)
     }
+
+
+def slot_cycle(accounts: tuple[AccountConfig, ...]) -> float:
+    """The cycle the slots are laid out over: the shortest interval of any collector."""
+    return min((e.interval_seconds for a in accounts for e in a.collectors), default=math.inf)
+
+
+def first_poll_at(slot_at: float, now: float, cycle: float) -> float:
+    """A loop's first poll: its slot's first time round at or after ``now``.
+
+    A slot recurs every cycle, so a loop a reload starts (an added or regrouped account) waits
+    at most one cycle, however long its own interval: its account is ready as soon as at start.
+    """
+    if slot_at >= now:
+        return slot_at
+    return slot_at + math.ceil((now - slot_at) / cycle) * cycle
 
 
 def count_errors(health: CollectorHealth, item: _Fetched, error: ApiError | None) -> None:
@@ -174,14 +190,13 @@ class Scheduler:
         when ``prompt``: a reload added or regrouped it)."""
         loop = asyncio.get_running_loop()
         layout = slot_layout(self.config.accounts)
+        cycle = slot_cycle(self.config.accounts)
         polling = _Polling(account, credentials_for(account), [])
         self._polling[account.name] = polling
         for interval, names in collector_groups(account):
             offset, jitter_bound = layout[(account.name, interval)]
-            first_at = self._epoch + offset + random.uniform(0, jitter_bound)
-            now = loop.time()
-            if first_at < now:  # added by a reload: the next time round at its slot
-                first_at += math.ceil((now - first_at) / interval) * interval
+            slot_at = self._epoch + offset + random.uniform(0, jitter_bound)
+            first_at = first_poll_at(slot_at, loop.time(), cycle)
             group = _Group(interval, names)
             if prompt:
                 group.ask(None)
@@ -213,9 +228,10 @@ class Scheduler:
         """Switch to a reloaded config without disturbing the accounts it keeps.
 
         A kept, unchanged account keeps its running loops, hence its slots and its data: a storm
-        of reloads cannot starve it. A changed account (key, signer, collectors or intervals) is
-        polled at once, then at its slots; added accounts get slots and removed ones stop. Loops
-        read the client at each poll, so a new one applies from the next poll.
+        of reloads cannot starve it. A changed account (key, signer or collectors) is polled at
+        once, then at its slots; one whose collectors' intervals alone changed moves to new slots
+        without polling at once; added accounts get slots and removed ones stop. Loops read the
+        client at each poll, so a new one applies from the next poll.
         """
         old = {a.name: a for a in self.config.accounts}
         states = self.store.accounts
@@ -357,6 +373,10 @@ class Scheduler:
             assert result is not None
             state.provided[name] = result.positions
             state.set_data(name, result.samples, collector.families, now, stale_after[name])
+            for follower in followers(name):
+                if follower in state.data and result.positions is not None:
+                    families = self._endpoint(state, follower).families
+                    state.leave_to_leader(follower, result.positions, families)
             if health.failure_logged:
                 log.info("collector recovered", account=account.name, collector=name)
             health.up, health.last_success, health.failure_logged = True, now, False

@@ -194,6 +194,24 @@ class AccountState:
             return None
         return self.provided.get(leader)
 
+    def leave_to_leader(self, follower: str, given: Provided, families: tuple[Family, ...]) -> None:
+        """Keep in ``follower``'s served data the rows its leader now has, less the families the
+        leader gives for them: what the follower's next poll would keep.
+
+        A follower that polled while its leader's data was stale gave every family of its own
+        rows; once the leader is back, until the follower's next poll, both would serve them.
+        """
+        data = self.data.get(follower)
+        if data is None:
+            return
+        taken = {(key, family) for key, families in given.items() for family in families}
+        kept = {
+            name: [row for row in rows if row[0] in given and (row[0], name) not in taken]
+            for name, rows in data.samples.items()
+        }
+        if kept != data.samples:
+            self.set_data(follower, kept, families, data.time, data.stale_after)
+
     def set_data(
         self,
         collector: str,

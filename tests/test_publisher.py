@@ -7,6 +7,7 @@ import gzip
 import time
 
 from exporter.collectors import COLLECTORS, ParseOptions
+from exporter.config import parse_config
 from exporter.negotiation import OPENMETRICS, TEXT
 from exporter.render import Renderer
 from exporter.snapshot import AccountState, ExporterStatus, Store
@@ -189,3 +190,42 @@ def test_a_format_nobody_asks_for_any_more_is_no_longer_built_nor_kept():
     assert both == {TEXT, OPENMETRICS}
     assert left == set()
     assert builds == 2  # one per format's first scrape, none for the poll nobody fetched
+
+
+BALANCE_ROW = {"asset": "USDT", "totalWalletBalance": "250.5", "updateTime": 1700000000000}
+
+
+def test_each_collectors_data_is_served_for_three_of_its_own_intervals():
+    config = parse_config(
+        {
+            "base_url": "http://papi.invalid",
+            "collectors": ["um_account", "balance"],
+            "accounts": [{"name": "main", "api_key": "k", "api_secret": "s"}],
+        },
+        {},
+    )
+    stale_after = {e.name: config.polling.stale_after(e) for e in config.accounts[0].collectors}
+    assert stale_after == {"um_account": 45.0, "balance": 180.0}
+    um_line = b'binance_pm_um_asset_cross_wallet_balance{account="main",asset="USDT"} 100.0'
+    balance_line = b'binance_pm_balance_total_wallet_balance{account="main",asset="USDT"} 250.5'
+
+    def served(seconds_ago: float) -> tuple[bool, bool, float]:
+        """Both collectors polled ``seconds_ago``: whether each is served, and until when."""
+        store = Store(ExporterStatus(version="test"))
+        state = store.accounts["main"] = AccountState("main", ("um_account", "balance"))
+        polled_at = time.time() - seconds_ago
+        for name, payload in (("um_account", PAYLOAD), ("balance", [BALANCE_ROW])):
+            collector = COLLECTORS[name]
+            result = collector.parse(payload, ParseOptions())
+            state.set_data(name, result.samples, collector.families, polled_at, stale_after[name])
+        renderer = Renderer(store)
+        asyncio.run(renderer.publish({TEXT: False}))
+        published = renderer.published[TEXT]
+        lines = published.body.splitlines()
+        return um_line in lines, balance_line in lines, published.valid_until - polled_at
+
+    assert served(10) == (True, True, 45.0)
+    # Past 3 x the poll interval, the 60 s collector's data stays.
+    assert served(46) == (False, True, 180.0)
+    assert served(179) == (False, True, 180.0)
+    assert served(181)[:2] == (False, False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import selectors
 
 import pytest
 
@@ -15,21 +17,20 @@ from exporter.scheduler import (
     Scheduler,
     auth_backoff,
     credentials_for,
+    first_poll_at,
+    slot_cycle,
     slot_jitter_bound,
     slot_offset,
 )
 from exporter.snapshot import AccountState, ExporterStatus, Store
 from tests.helpers import private_pem, signing_key, write_key_file
+from tests.replies import account_info, futures_account, open_um_position, position_risk
 
 
-def test_slots_are_spread_evenly_over_the_interval():
-    assert [slot_offset(i, 4, 60.0, 0.0) for i in range(4)] == [0.0, 15.0, 30.0, 45.0]
-    assert [slot_offset(i, 3, 15.0, 0.0) for i in range(3)] == [0.0, 5.0, 10.0]
-    assert slot_offset(0, 1, 15.0, 0.0) == 0.0
-
-
-def test_slot_offset_adds_the_jitter_drawn_by_the_caller():
-    assert slot_offset(2, 4, 60.0, 0.75) == 30.75
+def test_slots_are_spread_evenly_over_the_cycle():
+    assert [slot_offset(i, 4, 60.0) for i in range(4)] == [0.0, 15.0, 30.0, 45.0]
+    assert [slot_offset(i, 3, 15.0) for i in range(3)] == [0.0, 5.0, 10.0]
+    assert slot_offset(0, 1, 15.0) == 0.0
 
 
 def test_jitter_is_at_most_a_second():
@@ -47,9 +48,40 @@ def test_jittered_slots_never_reach_the_next_slot():
     slots, interval = 7, 15.0
     bound = slot_jitter_bound(slots, interval)
     for slot in range(slots - 1):
-        assert slot_offset(slot, slots, interval, bound) < slot_offset(
-            slot + 1, slots, interval, 0.0
-        )
+        assert slot_offset(slot, slots, interval) + bound < slot_offset(slot + 1, slots, interval)
+
+
+def test_a_slot_not_yet_reached_is_the_first_poll():
+    assert first_poll_at(12.5, 10.0, 15.0) == 12.5
+    assert first_poll_at(10.0, 10.0, 15.0) == 10.0
+
+
+def test_a_loop_started_late_polls_at_its_slots_next_time_round_in_the_cycle():
+    # A 300 s group whose slot is 5 s into a 15 s cycle, started by a reload at 100 s.
+    assert first_poll_at(5.0, 100.0, 15.0) == 110.0
+    assert first_poll_at(5.0, 110.0, 15.0) == 110.0
+    assert first_poll_at(5.0, 110.5, 15.0) == 125.0
+
+
+def test_the_cycle_is_the_shortest_interval_of_any_collector():
+    config = parse_config(
+        {
+            "base_url": "http://papi.invalid",
+            "collectors": ["um_account", {"name": "balance", "interval_seconds": 60}],
+            "accounts": [
+                {"name": "a", "api_key": "k1", "api_secret": "s1"},
+                {
+                    "name": "b",
+                    "api_key": "k2",
+                    "api_secret": "s2",
+                    "collectors": [{"name": "account", "interval_seconds": 7.5}],
+                },
+            ],
+        },
+        {},
+    )
+    assert slot_cycle(config.accounts) == 7.5
+    assert slot_cycle(config.accounts[:1]) == 15.0
 
 
 def test_auth_backoff_doubles_the_interval():
@@ -372,3 +404,264 @@ def test_each_signer_is_built_once_at_load_and_never_shows_its_key(tmp_path) -> 
     assert first.accounts == again.accounts  # a reload of the same file changes no account
     shown = repr(first.accounts) + repr(hmac_account.signer) + repr(ed_account.signer)
     assert "s3cr3t-value" not in shown and "PRIVATE KEY" not in shown
+
+
+# --- collectors at different intervals, on a fake wall clock -----------------------------------
+
+UM_RISK = "/papi/v1/um/positionRisk"
+TIMEOUT = ApiError("timeout", "no complete reply within 10s")
+
+
+class FakeWallClock:
+    """Stands in for the scheduler's ``time`` module: wall time moves only when a test says."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def perf_counter(self) -> float:
+        return 0.0
+
+
+def poll_at(
+    scheduler: Scheduler, store: Store, clock: FakeWallClock, at: float, *names: str
+) -> AccountState:
+    """Poll ``names`` (all collectors when none) ``at`` seconds after the fake clock's start."""
+    clock.now = 1_000_000.0 + at
+    account = scheduler.config.accounts[0]
+    state = store.accounts[account.name]
+    asyncio.run(scheduler.poll(account, state, credentials_for(account), names or None))
+    return state
+
+
+def series(state: AccountState, family: str) -> list[bytes]:
+    """The family's sample lines over every collector's served data of the account."""
+    return [
+        line
+        for data in state.data.values()
+        for line in data.fragments.get(family, b"").splitlines()
+    ]
+
+
+def test_a_leader_back_from_stale_takes_its_families_from_the_follower_at_once(monkeypatch):
+    # um_account every 15 s (stale after 45), um_position_risk every 60 s (stale after 180).
+    leader_row = open_um_position(notional="10500.0")
+    um_reply = json.dumps(futures_account(positions=[leader_row])).encode()
+    risk_rows = [position_risk(positionAmt="0.250"), position_risk("ETHUSDT", positionAmt="2")]
+    risk_reply = json.dumps(risk_rows).encode()
+    scheduler, store, client = make_scheduler(
+        {UM_V1: [um_reply, TIMEOUT, um_reply], UM_RISK: [risk_reply, risk_reply]},
+        collectors=["um_account", {"name": "um_position_risk", "interval_seconds": 60}],
+    )
+    clock = FakeWallClock()
+    monkeypatch.setattr("exporter.scheduler.time", clock)
+    notional = "binance_pm_um_position_notional"
+
+    state = poll_at(scheduler, store, clock, 0)
+    assert len(series(state, notional)) == 1  # the account detail's; the follower leaves it
+    state = poll_at(scheduler, store, clock, 50, "um_account")  # fails; its data is stale
+    state = poll_at(scheduler, store, clock, 60, "um_position_risk")
+    # The leader's data is no longer served: the follower gives every family of the row.
+    assert state.data["um_position_risk"].fragments[notional] == (
+        b'binance_pm_um_position_notional{account="main",symbol="BTCUSDT",'
+        b'position_side="BOTH"} 667.950671178\n'
+        b'binance_pm_um_position_notional{account="main",symbol="ETHUSDT",'
+        b'position_side="BOTH"} 667.950671178\n'
+    )
+    state = poll_at(scheduler, store, clock, 65, "um_account")  # the leader is back
+
+    assert client.requested == [UM_V1, UM_RISK, UM_V1, UM_RISK, UM_V1]
+    assert series(state, notional) == [
+        b'binance_pm_um_position_notional{account="main",symbol="BTCUSDT",'
+        b'position_side="BOTH"} 10500.0'
+    ]
+    assert notional not in state.data["um_position_risk"].fragments
+    # What only the follower gives stays until its next poll, for the leader's rows only (an
+    # ETHUSDT the account detail no longer lists goes, as the follower's next poll would do).
+    assert series(state, "binance_pm_um_position_mark_price") == [
+        b'binance_pm_um_position_mark_price{account="main",symbol="BTCUSDT",'
+        b'position_side="BOTH"} 6679.50671178'
+    ]
+
+
+ACCOUNT = "/papi/v1/account"
+BALANCE = "/papi/v1/balance"
+
+
+def test_a_poll_of_some_collectors_requests_and_settles_only_those(monkeypatch):
+    scheduler, store, client = make_scheduler(
+        {
+            UM_V1: [UM_REPLY],
+            ACCOUNT: [TIMEOUT, json.dumps(account_info()).encode()],
+            BALANCE: [b"[]"],
+        },
+        collectors=["um_account", "account", "balance"],
+    )
+    clock = FakeWallClock()
+    monkeypatch.setattr("exporter.scheduler.time", clock)
+
+    state = poll_at(scheduler, store, clock, 0, "account")
+    health = state.health
+    assert client.requested == [ACCOUNT]
+    assert health["account"].errors == counted(timeout=1)
+    assert [health[c].duration_count for c in ("um_account", "account", "balance")] == [0, 1, 0]
+    assert (state.up, state.ever_succeeded, store.version) == (False, False, 1)
+
+    poll_at(scheduler, store, clock, 5, "um_account", "balance")
+    assert client.requested == [ACCOUNT, UM_V1, BALANCE]
+    assert [health[c].up for c in ("um_account", "account", "balance")] == [True, False, True]
+    # Every collector's latest request must have succeeded: account's did not.
+    assert (state.up, state.ever_succeeded, state.last_success) == (False, False, 0.0)
+
+    poll_at(scheduler, store, clock, 9, "account")
+    assert client.requested == [ACCOUNT, UM_V1, BALANCE, ACCOUNT]
+    assert (state.up, state.ever_succeeded, state.last_success) == (True, True, 1_000_009.0)
+    assert health["um_account"].last_success == 1_000_005.0
+    assert [health[c].errors for c in ("um_account", "balance")] == [counted(), counted()]
+
+
+# --- loops on a virtual clock: slots, early polls and reloads ---------------------------------
+
+
+class JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc, valid-type]
+    """Never waits: when nothing is ready, the loop's clock jumps to the next timer."""
+
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        super().__init__()
+        self.loop = loop
+
+    def select(self, timeout: float | None = None) -> list:
+        ready = super().select(0)
+        if ready or timeout == 0:
+            return ready
+        if timeout is None:
+            raise RuntimeError("nothing scheduled: the scenario would wait forever")
+        self.loop.now += timeout
+        return ready
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(JumpingSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+Polled = tuple[float, str, tuple[str, ...]]
+
+
+def run_on_virtual_clock(monkeypatch, scheduler: Scheduler, scenario) -> list[Polled]:
+    """Start the scheduler at 0, run ``scenario(loop)``, stop: each poll's (time, account,
+    collectors)."""
+    loop = VirtualTimeLoop()
+    polled: list[Polled] = []
+
+    async def fake_poll(account, state, creds, names=None) -> bool:
+        polled.append((loop.now, account.name, names))
+        return False
+
+    monkeypatch.setattr(scheduler, "poll", fake_poll)
+    monkeypatch.setattr("exporter.scheduler.random.uniform", lambda low, high: low)
+
+    async def run() -> None:
+        scheduler.start()
+        await scenario(loop)
+        await scheduler.stop()
+
+    with asyncio.Runner(loop_factory=lambda: loop) as runner:
+        runner.run(run())
+    return polled
+
+
+def config_with(poll_interval: float = 15, key: str = "key-0123", extra: list | None = None):
+    main = {"name": "main", "api_key": key, "api_secret": "secret-4567"}
+    return parse_config(
+        {
+            "base_url": "http://papi.invalid",
+            "poll_interval_seconds": poll_interval,
+            "collectors": ["um_account"],
+            "accounts": [main, *(extra or [])],
+        },
+        {},
+    )
+
+
+async def until(loop: asyncio.AbstractEventLoop, at: float) -> None:
+    await asyncio.sleep(at - loop.time())
+
+
+def test_an_early_poll_polls_only_the_asked_collectors_and_leaves_the_slot(monkeypatch):
+    scheduler, _, _ = make_scheduler({}, collectors=["um_account", "account"])
+
+    async def scenario(loop) -> None:
+        await until(loop, 5)
+        scheduler.request_poll("main", ["account", "cm_account"])  # cm_account: not polled
+        scheduler.request_poll("nobody", ["account"])
+        await until(loop, 31)
+
+    polled = run_on_virtual_clock(monkeypatch, scheduler, scenario)
+    both = ("um_account", "account")
+    assert polled == [
+        (0.0, "main", both),
+        (5.0, "main", ("account",)),
+        (15.0, "main", both),
+        (30.0, "main", both),
+    ]
+
+
+def reload_at_20(monkeypatch, new) -> list[Polled]:
+    scheduler, _, client = make_scheduler({})
+    scheduler.config = config_with()
+
+    async def scenario(loop) -> None:
+        await until(loop, 20)
+        await scheduler.apply(new, client)
+        await until(loop, 61)
+
+    return [(at, name) for at, name, _ in run_on_virtual_clock(monkeypatch, scheduler, scenario)]
+
+
+def test_a_reload_that_changes_only_intervals_moves_the_slot_without_polling_at_once(monkeypatch):
+    polled = reload_at_20(monkeypatch, config_with(poll_interval=30))
+
+    assert polled == [(0.0, "main"), (15.0, "main"), (30.0, "main"), (60.0, "main")]
+
+
+def test_a_reload_that_changes_the_key_polls_at_once_then_at_the_slot(monkeypatch):
+    polled = reload_at_20(monkeypatch, config_with(key="key-new"))
+
+    assert [at for at, _ in polled] == [0.0, 15.0, 20.0, 30.0, 45.0, 60.0]
+
+
+def test_a_reload_that_changes_the_key_and_the_interval_polls_at_once(monkeypatch):
+    polled = reload_at_20(monkeypatch, config_with(poll_interval=30, key="key-new"))
+
+    assert [at for at, _ in polled] == [0.0, 15.0, 20.0, 30.0, 60.0]
+
+
+def test_an_added_account_polls_each_interval_within_the_shortest_one(monkeypatch):
+    second = {
+        "name": "second",
+        "api_key": "key-2",
+        "api_secret": "secret-2",
+        "collectors": ["um_account", {"name": "balance", "interval_seconds": 60}],
+    }
+    polled = reload_at_20(monkeypatch, config_with(extra=[second]))
+
+    # Three groups share the 15 s cycle: main at 0, second's 15 s group at 5, its 60 s one at
+    # 10; the added account's first polls are its slots' next times round, within 15 s.
+    assert polled == [
+        (0.0, "main"),
+        (15.0, "main"),
+        (20.0, "second"),
+        (25.0, "second"),
+        (30.0, "main"),
+        (35.0, "second"),
+        (45.0, "main"),
+        (50.0, "second"),
+        (60.0, "main"),
+    ]

@@ -120,4 +120,14 @@ def poll_order(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda n: COLLECTORS[n].follows in names))
 
 
+def followers(leader: str) -> tuple[str, ...]:
+    """The collectors that follow ``leader`` (``Collector.follows``)."""
+    return FOLLOWERS.get(leader, ())
+
+
+FOLLOWERS: dict[str, tuple[str, ...]] = {
+    leader: tuple(c.name for c in COLLECTORS.values() if c.follows == leader)
+    for leader in {c.follows for c in COLLECTORS.values() if c.follows is not None}
+}
+
 DEFAULT_COLLECTORS: tuple[str, ...] = ("um_account", "account", "um_position_risk", "balance")

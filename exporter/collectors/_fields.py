@@ -6,7 +6,6 @@ Each field stands alone: one that cannot be read leaves out only its own gauge a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 
@@ -77,29 +76,19 @@ def text(entry: dict, key: str) -> str:
     return value
 
 
-class Assets:
-    """The asset entries of a reply, each asset once; the others are counted in ``skipped``.
-
-    An entry that is not an object, has no readable ``asset`` or repeats one cannot be placed
-    in a series: it is left out whole.
-    """
-
-    def __init__(self) -> None:
-        self.skipped = 0
-
-    def each(self, entries: list) -> Iterator[tuple[str, dict]]:
-        seen: set[str] = set()
-        for entry in entries:
-            if type(entry) is not dict:
-                self.skipped += 1
-                continue
-            try:
-                asset = text(entry, "asset")
-            except BadField:
-                self.skipped += 1
-                continue
-            if asset in seen:
-                self.skipped += 1
-                continue
-            seen.add(asset)
-            yield asset, entry
+def by_asset(entries: list) -> tuple[list[tuple[str, dict]], int]:
+    """Each entry with its asset, in order, and how many were skipped whole: not an object, no
+    asset, or an asset listed before (the first one is kept)."""
+    kept: list[tuple[str, dict]] = []
+    skipped, seen = 0, set()
+    for entry in entries:
+        try:
+            asset = text(entry, "asset") if type(entry) is dict else None
+        except BadField:
+            asset = None
+        if asset is None or asset in seen:
+            skipped += 1
+            continue
+        seen.add(asset)
+        kept.append((asset, entry))
+    return kept, skipped

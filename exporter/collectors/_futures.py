@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from exporter.collectors import BadPayload, ParseOptions, PositionKey, Result, decode_json
-from exporter.collectors._fields import Assets, BadField, Fields, text
+from exporter.collectors._fields import BadField, Fields, by_asset, text
 from exporter.metrics import Family, Samples
 
 ASSET_LABELS = ("asset",)
@@ -220,8 +220,8 @@ class FuturesAccount:
 
     def _assets(self, assets: list, samples: Samples, fields: Fields) -> int:
         """Each asset's fields on their own; returns the entries skipped whole."""
-        entries = Assets()
-        for asset, entry in entries.each(assets):
+        entries, skipped = by_asset(assets)
+        for asset, entry in entries:
             labels = (asset,)
             values = []
             for name, field in self.asset_fields:
@@ -238,7 +238,7 @@ class FuturesAccount:
                 samples[self.margin_balance].append((labels, balance))
                 if maint is not None:
                     samples[self.margin_ratio].append((labels, margin_ratio(maint, balance)))
-        return entries.skipped
+        return skipped
 
     def _positions(
         self, positions: list, include_zero: bool, samples: Samples, fields: Fields

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.collectors import BadPayload, Collector, ParseOptions, Result
-from exporter.collectors._fields import Assets, Fields
+from exporter.collectors._fields import Fields, by_asset
 from exporter.metrics import Family, Samples
 
 PREFIX = "binance_pm_balance_"
@@ -54,8 +54,9 @@ def parse(payload: Any, options: ParseOptions) -> Result:
         raise BadPayload("expected a JSON array")
     samples: Samples = {f.name: [] for f in FAMILIES}
     fields = Fields()
-    assets, zero_rows = Assets(), 0
-    for asset, entry in assets.each(payload):
+    entries, skipped = by_asset(payload)
+    zero_rows = 0
+    for asset, entry in entries:
         unreadable = fields.unreadable
         row = [(name, fields.number(entry, field)) for name, field in _READ]
         # Only zeros and blanks (the update time aside); a row with an unreadable field is
@@ -74,7 +75,7 @@ def parse(payload: Any, options: ParseOptions) -> Result:
                 samples[name].append((labels, value))
     if payload and not (fields.read or zero_rows):
         raise BadPayload("no balance field could be read")
-    return Result(samples, assets.skipped, fields.unreadable)
+    return Result(samples, skipped, fields.unreadable)
 
 
 COLLECTOR = Collector(
