@@ -755,8 +755,64 @@ def exporter_health(config: MixinConfig) -> dm.Dashboard:
         width=12,
     )
 
+    stream_row(layout, s)
     shards_row(layout, g)
     return d.build()
+
+
+def stream_row(layout: Layout, s: str) -> None:
+    """The user data stream of the accounts that asked for it: one connection per replica."""
+    layout.row("User data stream")
+    layout.add(
+        up_timeline("Stream up")
+        .description(
+            "1 while the account's user data stream is connected, per replica (each keeps its "
+            "own connection). Only accounts with user_data_stream have the stream."
+        )
+        .targets([query(f"binance_pm_exporter_stream_up{s}", "{{account}} {{instance}}")]),
+        width=12,
+    )
+    layout.add(
+        graph(
+            "Stream reconnects by reason",
+            "cps",
+            query(
+                "sum by (account, reason) "
+                f"(rate(binance_pm_exporter_stream_reconnects_total{s}[$__rate_interval]))",
+                "{{account}} {{reason}}",
+            ),
+            description="New connections per second, by why the previous one ended "
+            "(renewal: the exporter's own, before Binance's 24-hour cut).",
+        ),
+        width=12,
+    )
+    layout.add(
+        graph(
+            "Time since last stream event",
+            "s",
+            query(
+                f"time() - (binance_pm_exporter_stream_last_event_timestamp_seconds{s} > 0)",
+                "{{account}} {{instance}}",
+            ),
+            description="Binance pushes only on changes: a quiet account is normal. Accounts "
+            "whose stream never carried an event are left out.",
+        ),
+        width=12,
+    )
+    layout.add(
+        graph(
+            "Bad stream frames",
+            "cps",
+            query(
+                "sum by (account, kind) "
+                f"(rate(binance_pm_exporter_stream_bad_frames_total{s}[$__rate_interval]))",
+                "{{account}} {{kind}}",
+            ),
+            description="Frames not counted per second: malformed, or an event type newer "
+            "than the exporter (unknown_event).",
+        ),
+        width=12,
+    )
 
 
 def shards_row(layout: Layout, g: str) -> None:

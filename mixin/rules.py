@@ -419,10 +419,11 @@ def stream_alerts(config: MixinConfig) -> Iterator[Alert]:
         "BinancePMExporterStreamDown",
         f"binance_pm_exporter_stream_up{selector(config)} == 0",
         "warning",
-        f"The user data stream of account {acc} is down",
-        f"Account {acc} asked for the user data stream and it has been disconnected for "
-        f"{config.for_durations['BinancePMExporterStreamDown']} or more: risk events are only "
-        "seen at the next poll.",
+        f"The user data stream of account {acc} is down on {{{{ $labels.instance }}}}",
+        f"Account {acc} asked for the user data stream and the connection of replica "
+        "{{ $labels.instance }} has been down for "
+        f"{config.for_durations['BinancePMExporterStreamDown']} or more: this replica sees risk "
+        "events only at its next poll. Per replica: an HA peer may still be connected.",
     )
 
 

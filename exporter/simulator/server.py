@@ -675,8 +675,12 @@ class Simulator:
         ]
         rates = ledger.funding_rates(self._ledger_rng, symbols)
         for account in self._accounts.values():
+            borrowed = {a: m.borrowed for a, m in account.cross_margin.items()}
             ledger.auto_repay(account, now)
+            self._push_borrows(account, borrowed)
+            wallets = _wallets(account)
             ledger.pay_funding(account, compute_risk(account, self.market, time.time()), rates, now)
+            self._push_wallet_changes(account, wallets, "FUNDING_FEE")
 
     @knob()
     def trade(
@@ -694,8 +698,10 @@ class Simulator:
             raise KeyError(f"unknown symbol {symbol}")
         self._fills += 1
         fill = None if price is None else Decimal(price)
+        sim = self.account(account)
+        wallets = _wallets(sim)
         ledger.trade(
-            self.account(account),
+            sim,
             self.market,
             symbol,
             side,
@@ -704,6 +710,11 @@ class Simulator:
             self.clock_ms(),
             str(FIRST_TRADE_ID + self._fills),
         )
+        book, asset = (
+            ("CM", self.market.cm[symbol].base) if symbol in self.market.cm else ("UM", UM_QUOTE)
+        )
+        change = _wallets(sim).get((book, asset), ZERO) - wallets.get((book, asset), ZERO)
+        self._position_update(sim, symbol, side, change)
 
     @knob()
     def add_income(
@@ -811,6 +822,17 @@ class Simulator:
         principal, interest = (
             (Decimal(amount), ZERO) if kind == "BORROW" else (ZERO, Decimal(amount))
         )
+        self._push_liability(account, asset, kind, principal, interest, total)
+
+    def _push_liability(
+        self,
+        account: str,
+        asset: str,
+        kind: str,
+        principal: Decimal,
+        interest: Decimal,
+        total: Decimal,
+    ) -> None:
         self.streams.emit(
             account,
             {
@@ -824,6 +846,23 @@ class Simulator:
                 "l": fmt(total),
             },
         )
+
+    def _push_borrows(self, account: SimAccount, before: dict[str, Decimal]) -> None:
+        """liabilityChange (BORROW) for each cross margin loan an auto-repay has grown."""
+        for asset, margin in account.cross_margin.items():
+            grown = margin.borrowed - before.get(asset, ZERO)
+            if grown > 0:
+                total = margin.borrowed + margin.interest
+                self._push_liability(account.name, asset, "BORROW", grown, ZERO, total)
+
+    def _push_wallet_changes(
+        self, account: SimAccount, before: dict[tuple[str, str], Decimal], reason: str
+    ) -> None:
+        """ACCOUNT_UPDATE for each UM or COIN-M wallet that moved since ``before``."""
+        for (book, asset), wallet in _wallets(account).items():
+            change = wallet - before.get((book, asset), ZERO)
+            if change:
+                self._account_update(account, book, reason, asset, change)
 
     @knob()
     def set_listen_key_validity(self, seconds: float) -> None:
@@ -1070,8 +1109,11 @@ class Simulator:
         }
         self.streams.emit(account.name, event)
 
-    def _position_update(self, account: SimAccount, symbol: str, side: str) -> None:
-        """The ACCOUNT_UPDATE (reason ORDER) of a position that opened, changed or closed."""
+    def _position_update(
+        self, account: SimAccount, symbol: str, side: str, change: Decimal = ZERO
+    ) -> None:
+        """The ACCOUNT_UPDATE (reason ORDER) of a position that opened, changed or closed;
+        ``change`` is what the fill moved its book's wallet by (commission, realized PnL)."""
         if symbol in self.market.cm:
             cm = self.market.cm[symbol]
             found: UMPosition | None = account.cm_position(symbol, side)
@@ -1090,7 +1132,7 @@ class Simulator:
             "ps": side,
             "bep": fmt(figures.break_even) if figures is not None else "0",
         }
-        self._account_update(account, book, "ORDER", asset, ZERO, positions=[row])
+        self._account_update(account, book, "ORDER", asset, change, positions=[row])
 
     def _unsupported(
         self, request: web.Request, endpoint: Endpoint | None, now: float
@@ -1471,3 +1513,9 @@ class SimulatorThread:
             return self.call(method, *args, **kwargs)
 
         return run_on_loop
+
+
+def _wallets(account: SimAccount) -> dict[tuple[str, str], Decimal]:
+    """The account's UM and COIN-M wallets by (book, asset), to see what an action moved."""
+    um = {("UM", asset): wallet for asset, wallet in account.balances.items()}
+    return um | {("CM", asset): wallet for asset, wallet in account.cm_balances.items()}

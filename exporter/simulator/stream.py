@@ -11,8 +11,10 @@ Binance's rules (developers.binance.com, Portfolio Margin "User Data Streams"), 
 * A socket older than ``max_connection_seconds`` (Binance: 24 hours) is closed by the server.
 * Events: ``riskLevelChange`` when uniMMR moves into MARGIN_CALL, REDUCE_ONLY or
   FORCE_LIQUIDATION (checked every tick for accounts with a socket), ``ACCOUNT_UPDATE`` when a
-  position opens or closes (reason ORDER) or funding is paid (FUNDING_FEE), ``liabilityChange``
-  on a borrow. The server answers pings, unless told to go silent.
+  position opens, closes or trades (reason ORDER, ``bc`` its commission and realized PnL) or
+  funding is paid (FUNDING_FEE, the knob or a funding round), ``liabilityChange`` on a borrow
+  (the knob, or a funding round's auto-repay borrowing). The server answers pings, unless told
+  to go silent.
 """
 
 from __future__ import annotations

@@ -16,9 +16,11 @@ import asyncio
 import contextlib
 import random
 import re
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -54,6 +56,20 @@ def reconnect_delay(failures: int, base: float, cap: float, draw: float) -> floa
         return 0.0
     ceiling = min(cap, base * 2 ** min(failures - 1, 32))
     return ceiling * (0.5 + draw / 2)
+
+
+def stream_proxy(url: str) -> str | None:
+    """The proxy the socket leaves through: the one the REST polls take (httpx honours
+    HTTPS_PROXY), so a shard's stream comes from its own egress IP too.
+
+    WSS_PROXY (WS_PROXY for ws://) wins when set, as aiohttp would read it; NO_PROXY is honoured.
+    """
+    parts = urlsplit(url)
+    if parts.hostname is None or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxies = urllib.request.getproxies()
+    fallback = "https" if parts.scheme == "wss" else "http"
+    return proxies.get(parts.scheme) or proxies.get(fallback)
 
 
 @dataclass
@@ -154,6 +170,7 @@ class StreamConnection:
             async with asyncio.timeout(self._connect_timeout):
                 ws = await self._session.ws_connect(
                     self.settings.url + key,
+                    proxy=stream_proxy(self.settings.url),
                     autoping=False,
                     heartbeat=None,
                     max_msg_size=MAX_FRAME_BYTES,

@@ -12,15 +12,17 @@ import json
 import os
 import re
 import subprocess
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from exporter.config import parse_config
 from exporter.sharding import Shard, parse_shard
 from mixin.generate import CHART_FILES
-from tests.helpers import promtool
+from tests.helpers import private_pem, promtool, signing_key, write_key_file
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "binance-pm-exporter"
@@ -417,3 +419,48 @@ def test_rules_and_dashboards_select_the_job_the_service_monitor_sets(release, j
         [promtool(), "test", "rules", str(test_file)], capture_output=True, text=True, timeout=30
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def with_mounted_keys(config: dict, mount: Path) -> dict:
+    """The config with the Secret's mount point moved to ``mount``, a key in every file it names
+    (as the pod sees them: one file per key)."""
+    text = json.dumps(config).replace("/etc/binance-pm-exporter/secrets", str(mount))
+    moved = json.loads(text)
+    mount.mkdir(exist_ok=True)
+    for account in moved["accounts"]:
+        for key, path in account.items():
+            if key == "private_key_file":
+                write_key_file(Path(path), private_pem(signing_key("ed25519")))
+            elif key.endswith("_file"):
+                write_key_file(Path(path), f"{account['name']}0123456789abcdef")
+    return moved
+
+
+def readme_values() -> dict:
+    """The values-prod.yaml the chart's README installs with."""
+    readme = (CHART / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "values-prod" in b]
+    return yaml.safe_load(textwrap.dedent(block))
+
+
+@pytest.mark.parametrize("source", ["defaults", "readme"])
+def test_the_config_the_chart_renders_is_one_every_shard_starts_with(source, tmp_path):
+    values = {} if source == "defaults" else readme_values()
+    objects = render(values)
+    sts = one(objects, "StatefulSet")
+    (text,) = [
+        c["data"]["config.yaml"]
+        for c in of_kind(objects, "ConfigMap")
+        if "config.yaml" in c["data"]
+    ]
+    raw = yaml.safe_load(text)
+    config = with_mounted_keys(raw, tmp_path / "secrets")
+    shards = sts["spec"]["replicas"]
+    owned = []
+    for index in range(shards):
+        shard = parse_shard(shards, f"pm-binance-pm-exporter-{index}")
+        parsed = parse_config(config, {}, shard)
+        assert parsed.accounts_configured == len(raw["accounts"])
+        assert parsed.planned_weight_per_minute() <= parsed.polling.max_weight_per_minute
+        owned += [a.name for a in parsed.accounts]
+    assert sorted(owned) == sorted(a["name"] for a in raw["accounts"])

@@ -6,7 +6,7 @@ from 2.0 to 1.0 in 20 s; the exporter polls it with every collector the dashboar
 scrapes and evaluations, and every ``for`` shortened through the mixin's config, the uniMMR warning
 and then the critical alerts fire within the test. Meanwhile every recording rule and every
 dashboard query must return data, except the queries for accounts without positions, which the
-demo does not have.
+demo does not have. The exporter streams as the demo does, so the stream panels have data too.
 """
 
 from __future__ import annotations
@@ -198,6 +198,9 @@ def exporter_config(sim_url: str, credentials: Path) -> dict:
         "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
         "max_weight_per_minute": DEMO_MAX_WEIGHT_PER_MINUTE,
         "collectors": DEMO_COLLECTORS,
+        # As the demo: the exporter-health stream row needs streams (and events) to show.
+        "user_data_stream": True,
+        "stream_url": sim_url.replace("http://", "ws://", 1) + "/pm/ws/",
         "accounts": [
             {
                 "name": "demo-oneway",

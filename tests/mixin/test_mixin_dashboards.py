@@ -365,3 +365,25 @@ def test_adl_panel_marks_quantiles_3_and_4():
         'binance_pm_um_position_adl_quantile{job="binance-pm-exporter", account=~"$account"}',
         'binance_pm_cm_position_adl_quantile{job="binance-pm-exporter", account=~"$account"}',
     ]
+
+
+def test_exporter_health_has_a_user_data_stream_row_per_account_and_replica():
+    health = DASHBOARDS["exporter-health.json"]
+    row = row_panels(health, "User data stream")
+    s = '{job="binance-pm-exporter", account=~"$account"}'
+    assert {p["title"]: [t["expr"] for t in p["targets"]] for p in row} == {
+        "Stream up": [f"binance_pm_exporter_stream_up{s}"],
+        "Stream reconnects by reason": [
+            "sum by (account, reason) "
+            f"(rate(binance_pm_exporter_stream_reconnects_total{s}[$__rate_interval]))"
+        ],
+        "Time since last stream event": [
+            f"time() - (binance_pm_exporter_stream_last_event_timestamp_seconds{s} > 0)"
+        ],
+        "Bad stream frames": [
+            "sum by (account, kind) "
+            f"(rate(binance_pm_exporter_stream_bad_frames_total{s}[$__rate_interval]))"
+        ],
+    }
+    # One connection per replica: an HA pair shows both, so a replica that lost it stands out.
+    assert titled(health, "Stream up")["targets"][0]["legendFormat"] == "{{account}} {{instance}}"

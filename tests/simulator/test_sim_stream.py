@@ -120,6 +120,39 @@ def test_funding_positions_and_borrows_are_pushed(papi: Papi):
     assert interest["T"] == borrow["T"] + 1 > 2**53
 
 
+def test_trades_and_funding_rounds_push_what_they_move(papi: Papi):
+    """The demo's own trading and funding reach the stream, not only the knobs that push."""
+    key = new_key(papi)
+
+    def act() -> None:
+        papi.sim.pay_funding("hmac", "BTCUSD_PERP", "-0.03")  # COIN-M BTC wallet to -0.02
+        papi.sim.funding_round()  # repays it by borrowing 0.02, then funds both books
+        papi.sim.trade("hmac", "BTCUSDT", "BOTH", "-0.2", "65000")
+
+    _, borrow, um_funding, cm_funding, fill = frames(papi.sim, key, 5, act)
+    assert (borrow["e"], borrow["a"], borrow["t"], borrow["p"], borrow["l"]) == (
+        "liabilityChange",
+        "BTC",
+        "BORROW",
+        "0.02000000",
+        "0.02000000",
+    )
+    funded = {"UM": Decimal(0), "CM": Decimal(0)}
+    for record in papi.json("/papi/v1/um/income", params={"incomeType": "FUNDING_FEE"}):
+        funded["UM"] += Decimal(record["income"])
+    for record in papi.json("/papi/v1/cm/income", params={"incomeType": "FUNDING_FEE"}):
+        if record["symbol"] == "BTCUSD_PERP" and record["income"] != "-0.03":
+            funded["CM"] += Decimal(record["income"])
+    for event, book, asset in ((um_funding, "UM", "USDT"), (cm_funding, "CM", "BTC")):
+        assert (event["e"], event["fs"], event["a"]["m"]) == ("ACCOUNT_UPDATE", book, "FUNDING_FEE")
+        [balance] = event["a"]["B"]
+        assert balance["a"] == asset
+        assert Decimal(balance["bc"]) == funded[book] != 0
+    # 0.2 of the 0.5 long from 60000 sold at 65000: 1000 realized, 2.6 commission.
+    assert (fill["fs"], fill["a"]["m"], fill["a"]["B"][0]["bc"]) == ("UM", "ORDER", "997.40000000")
+    assert fill["a"]["P"][0]["pa"] == "0.3"
+
+
 def test_uni_mmr_crossing_levels_is_pushed_once_per_level(papi: Papi):
     key = new_key(papi)
     papi.sim.freeze_prices()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from exporter.simulator.server import SimulatorThread
 from tests.helpers import ExporterThread, series, wait_for
 from tests.stream.conftest import (
+    ACCOUNTS,
     LISTEN_KEY,
     connected,
     requests,
@@ -16,6 +17,7 @@ from tests.stream.conftest import (
 ACCOUNT = "/papi/v1/account"
 UM_ACCOUNT = "/papi/v1/um/account"
 CM_ACCOUNT = "/papi/v1/cm/account"
+BALANCE = "/papi/v1/balance"
 
 
 def test_each_event_type_is_counted_with_exact_values(sim: SimulatorThread):
@@ -112,3 +114,22 @@ def test_position_and_funding_events_poll_their_books_early(sim: SimulatorThread
         sim.pay_funding("desk", "BTCUSD_PERP", "0.001")
         wait_for(lambda: requests(sim, CM_ACCOUNT) == 2)
         assert requests(sim, ACCOUNT) == 1
+
+
+def test_a_borrow_polls_balance_early_in_its_own_interval_group_only(sim: SimulatorThread):
+    """balance polls on an interval of its own (its own slot, long after start): a
+    liabilityChange polls it at once, and nothing of the account's other group."""
+    desk = {
+        **ACCOUNTS[0],
+        "user_data_stream": True,
+        "collectors": ["um_account", "account", {"name": "balance", "interval_seconds": 120}],
+    }
+    quiet = {**ACCOUNTS[1], "collectors": ["um_account"]}
+    with ExporterThread(stream_config(sim, [desk, quiet])) as exp:
+        wait_for(lambda: connected(exp) and requests(sim, ACCOUNT) == 1)
+        assert requests(sim, BALANCE) == 0  # its slot is a third of the cycle away
+        sim.borrow("desk", "BTC", "0.25")
+        wait_for(lambda: requests(sim, BALANCE) == 1)
+        changes = {"asset": "BTC", "type": "BORROW"}
+        wait_value(exp, "binance_pm_liability_change_events_total", 1, **changes)
+        assert (requests(sim, ACCOUNT), requests(sim, UM_ACCOUNT)) == (1, 1)
