@@ -2,11 +2,12 @@
 and alerts.
 
 The simulator serves the demo accounts, and its falling-uni-mmr knob drives demo-hedge's uniMMR
-from 2.0 to 1.0 in 20 s; the exporter polls it with every collector the dashboards read. With 1 s
-scrapes and evaluations, and every ``for`` shortened through the mixin's config, the uniMMR warning
-and then the critical alerts fire within the test. Meanwhile every recording rule and every
-dashboard query must return data, except the queries for accounts without positions, which the
-demo does not have.
+from 1.6 to 1.0 in 12 s (0.05 a second: the warning's 1.5 two seconds in, reduce-only's 1.2 six
+seconds after it, 1.1 two seconds later); the exporter polls it with every collector the dashboards
+read. With 1 s scrapes and evaluations, and every ``for`` shortened through the mixin's config, the
+uniMMR warning and then the critical alerts fire within the test. Meanwhile every recording rule
+and every dashboard query must return data, except the queries for accounts without positions,
+which the demo does not have.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from mixin.config import DEFAULT_FOR, MixinConfig
 from tests.helpers import REPO
 from tests.mixin.queries import dashboard_files, fill, load, panel_queries, variable_queries
 
-SCENARIO_SECONDS = 20
+SCENARIO_SECONDS = 12
+# Just above the warning's 1.5: the stretch from the knob's default 2.0 down to it only waits.
+SCENARIO_START_UNI_MMR = 1.6
 # Short enough to fire within the scenario, long enough to go through "pending".
 E2E_FOR = "2s"
 WARNING = "BinancePMUniMMRLow"
@@ -123,7 +126,11 @@ def stack(tmp_path: Path, prometheus: str) -> Iterator[PrometheusAPI]:
             time.sleep(0.1)
         started = httpx.post(
             f"{sim_url}/_sim/falling_uni_mmr",
-            json={"account": SCENARIO_ACCOUNT, "duration_seconds": SCENARIO_SECONDS},
+            json={
+                "account": SCENARIO_ACCOUNT,
+                "duration_seconds": SCENARIO_SECONDS,
+                "start": SCENARIO_START_UNI_MMR,
+            },
             timeout=5,
         )
         assert started.status_code == 200, started.text
