@@ -25,7 +25,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix exporter tests mixin benchmarks
 
 test: lint
-	$(BIN)/pytest -q -n 3
+	$(BIN)/pytest -q -n 6 --dist worksteal
 
 # The fault soak for 60 s (the normal suite runs it for 20 s).
 soak: $(STAMP)

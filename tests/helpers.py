@@ -110,15 +110,20 @@ def value(samples: dict[Key, float], name: str, **labels: str) -> float:
     return found[0]
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.1) -> Any:
+    """``condition()``'s first truthy value; it is last checked at the deadline, not before.
+
+    Most conditions scrape and parse a whole exposition: checking every 0.1 s rather than more
+    often keeps those parses from taking the CPU that parallel test workers share."""
     deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+    while True:
         last = condition()
         if last:
             return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+        time.sleep(min(interval, remaining))
 
 
 def wait_for_line(
