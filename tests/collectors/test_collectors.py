@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS, BadPayload, ParseOptions, Result
-from exporter.collectors.account import STATUSES
 from tests.replies import (
+    ACCOUNT_STATUSES,
     account_info,
     cm_position,
     futures_account,
@@ -580,7 +580,7 @@ def test_account_status_has_one_series_per_known_state() -> None:
     }
 
 
-@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("status", ACCOUNT_STATUSES)
 def test_account_status_current_state_is_the_only_1(status: str) -> None:
     samples = ACCOUNT.parse(account_info(accountStatus=status), DEFAULTS).samples
 
