@@ -99,6 +99,18 @@ def cm_position(symbol: str = "BTCUSD_PERP", side: str = "BOTH", **fields: Any) 
 
 
 # Account Information: https://developers.binance.com/docs/derivatives/portfolio-margin/account
+# Every accountStatus it documents (kept apart from the exporter's list, which tests check).
+ACCOUNT_STATUSES = (
+    "NORMAL",
+    "MARGIN_CALL",
+    "SUPPLY_MARGIN",
+    "REDUCE_ONLY",
+    "ACTIVE_LIQUIDATION",
+    "FORCE_LIQUIDATION",
+    "BANKRUPTED",
+)
+
+
 def account_info(**fields: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "uniMMR": "5167.92171923",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from exporter.collectors import BadPayload, ParseOptions, PositionKey, Result
+from exporter.collectors import BadPayload, Collector, ParseOptions, PositionKey, Result
 from exporter.collectors._fields import BadField, text, to_number
+from exporter.metrics import Family
 
 LABELS = ("symbol", "position_side")
 # Not a side: Binance's marker that the symbol is in hedge mode ("HEDGE" replaces "BOTH" there).
@@ -15,6 +17,20 @@ HELP = (
     "Auto-deleveraging queue quantile of the position: 0 to 4, 4 first in line to be "
     "deleveraged (the more profit and leverage, the higher)."
 )
+
+
+def adl_collector(market: str) -> Collector:
+    """The ADL quantile collector of one market ("um" or "cm"), following its account detail."""
+    name = f"binance_pm_{market}_position_adl_quantile"
+    return Collector(
+        name=f"{market}_adl_quantile",
+        path=f"/papi/v1/{market}/adlQuantile",
+        weight=5,
+        default_interval=30,  # Binance refreshes ADL quantiles every 30 s.
+        families=(Family(name, HELP, LABELS),),
+        parse=partial(parse_adl, name),
+        follows=f"{market}_account",
+    )
 
 
 def parse_adl(name: str, payload: Any, options: ParseOptions) -> Result:

@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from exporter.binance.errors import ApiError
-from exporter.collectors import BadPayload, Fetcher, ParseOptions, Result
+from exporter.collectors import BadPayload, Collector, Fetcher, ParseOptions, Result
 from exporter.metrics import Family, Samples
 
 LABELS = ("asset", "income_type", "symbol")
@@ -146,6 +146,23 @@ class IncomeHistory:
             self.paid: [(key, float(v)) for key, v in ledger.paid.items()],
         }
         return Result(samples, skipped)
+
+
+def income_collector(market: str, book: str) -> Collector:
+    """The income collector of one market ("um" or "cm"); ``book`` names it in the help text."""
+    history = IncomeHistory(f"binance_pm_{market}", f"/papi/v1/{market}/income", book)
+    return Collector(
+        name=f"{market}_income",
+        path=history.path,
+        weight=30,
+        # Income is history: every five minutes is plenty, and each poll pages until caught up.
+        default_interval=300,
+        families=history.families,
+        parse=history.parse,
+        decode=decode,
+        memory=memory,
+        fetch=history.fetch,
+    )
 
 
 def memory() -> IncomeLedger:

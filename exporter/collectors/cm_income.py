@@ -1,19 +1,5 @@
 """GET /papi/v1/cm/income (Get CM Income History, weight 30 per page): COIN-M income counters."""
 
-from exporter.collectors import Collector
-from exporter.collectors._income import IncomeHistory, decode, memory
+from exporter.collectors._income import income_collector
 
-_history = IncomeHistory("binance_pm_cm", "/papi/v1/cm/income", "COIN-M")
-
-COLLECTOR = Collector(
-    name="cm_income",
-    path=_history.path,
-    weight=30,
-    # Income is history: every five minutes is plenty, and each poll pages until caught up.
-    default_interval=300,
-    families=_history.families,
-    parse=_history.parse,
-    decode=decode,
-    memory=memory,
-    fetch=_history.fetch,
-)
+COLLECTOR = income_collector("cm", "COIN-M")

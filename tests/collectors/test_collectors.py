@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS, BadPayload, ParseOptions, Result
-from exporter.collectors.account import STATUSES
 from tests.replies import (
+    ACCOUNT_STATUSES,
     account_info,
     cm_position,
     futures_account,
@@ -81,37 +81,28 @@ def test_margin_balance_is_wallet_plus_unrealized_pnl() -> None:
     assert value(result, "binance_pm_um_asset_margin_balance", "USDT") == 80.25
 
 
-def test_margin_ratio_is_maint_margin_over_margin_balance() -> None:
-    asset = um_asset(crossWalletBalance="100.5", crossUnPnl="-20.25", maintMargin="20.0625")
-
+def margin_ratio(wallet: str, unrealized: str, maint: str) -> float:
+    """The margin ratio exported for one UM asset: its wallet, unrealized PnL, maint margin."""
+    asset = um_asset(crossWalletBalance=wallet, crossUnPnl=unrealized, maintMargin=maint)
     result = UM.parse(futures_account(assets=[asset]), DEFAULTS)
+    return value(result, "binance_pm_um_asset_margin_ratio", "USDT")
 
-    assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == 0.25
+
+def test_margin_ratio_is_maint_margin_over_margin_balance() -> None:
+    assert margin_ratio(wallet="100.5", unrealized="-20.25", maint="20.0625") == 0.25
 
 
 def test_margin_ratio_is_0_without_maint_margin() -> None:
-    asset = um_asset(crossWalletBalance="100", crossUnPnl="0", maintMargin="0")
-
-    result = UM.parse(futures_account(assets=[asset]), DEFAULTS)
-
-    assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == 0
+    assert margin_ratio(wallet="100", unrealized="0", maint="0") == 0
 
 
 def test_margin_ratio_is_0_without_maint_margin_even_when_balance_is_negative() -> None:
-    asset = um_asset(crossWalletBalance="-5", crossUnPnl="0", maintMargin="0")
-
-    result = UM.parse(futures_account(assets=[asset]), DEFAULTS)
-
-    assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == 0
+    assert margin_ratio(wallet="-5", unrealized="0", maint="0") == 0
 
 
 @pytest.mark.parametrize(("wallet", "pnl"), [("10", "-10"), ("10", "-30.5"), ("-1", "0")])
 def test_margin_ratio_is_inf_when_balance_is_not_positive(wallet: str, pnl: str) -> None:
-    asset = um_asset(crossWalletBalance=wallet, crossUnPnl=pnl, maintMargin="2")
-
-    result = UM.parse(futures_account(assets=[asset]), DEFAULTS)
-
-    assert value(result, "binance_pm_um_asset_margin_ratio", "USDT") == math.inf
+    assert margin_ratio(wallet=wallet, unrealized=pnl, maint="2") == math.inf
 
 
 def test_unreadable_asset_field_leaves_out_only_what_needs_it() -> None:
@@ -580,7 +571,7 @@ def test_account_status_has_one_series_per_known_state() -> None:
     }
 
 
-@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("status", ACCOUNT_STATUSES)
 def test_account_status_current_state_is_the_only_1(status: str) -> None:
     samples = ACCOUNT.parse(account_info(accountStatus=status), DEFAULTS).samples
 

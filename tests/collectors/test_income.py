@@ -84,6 +84,15 @@ def funding(sim: SimulatorThread, income: str, symbol: str = "BTCUSDT", **kw: An
     sim.add_income("oneway", "FUNDING_FEE", income, "USDT", symbol, **kw)
 
 
+def started_and_two_past_milliseconds(poller: Poller) -> int:
+    """Polls once (the ledger starts), then waits until the millisecond returned and the next,
+    both after the start, are past: Binance serves no record before its time."""
+    poller.poll()
+    later = poller.sim.clock_ms() + 5
+    wait_for(lambda: poller.sim.clock_ms() > later + 1)
+    return later
+
+
 def test_records_after_start_are_summed_exactly_by_direction(poller) -> None:
     sim = poller.sim
     poller.poll()
@@ -144,9 +153,7 @@ def test_the_same_tran_id_under_two_income_types_counts_twice(poller) -> None:
 
 def test_more_than_a_page_in_one_poll_is_counted_once(poller) -> None:
     sim = poller.sim
-    poller.poll()
-    later = sim.clock_ms() + 5
-    wait_for(lambda: sim.clock_ms() > later + 1)  # no record is served before its time
+    later = started_and_two_past_milliseconds(poller)
     # 2500 records in one millisecond (paged by page number), then 700 in the next.
     funding(sim, "0.01", count=2500, time_ms=later)
     funding(sim, "-0.02", count=700, time_ms=later + 1)
@@ -182,9 +189,7 @@ def test_a_backlog_longer_than_a_poll_allows_is_caught_up_by_the_next_polls(poll
 
 def test_a_failing_page_commits_nothing_and_the_next_poll_catches_up(poller) -> None:
     sim = poller.sim
-    poller.poll()
-    later = sim.clock_ms() + 5
-    wait_for(lambda: sim.clock_ms() > later + 1)  # no record is served before its time
+    later = started_and_two_past_milliseconds(poller)
     funding(sim, "1", count=1500, time_ms=later)
     sim.set_fault("oneway", UM_INCOME.path, status=503, times=1, after=1)
     state = poller.poll()
@@ -203,6 +208,18 @@ def test_a_page_that_is_not_a_list_fails_the_poll_as_a_bad_response(poller) -> N
     assert state.health["um_income"].errors["bad_response"] == 1
 
 
+def um_income_up(exporter: ExporterThread) -> bool:
+    return (
+        value(
+            exporter.samples(),
+            "binance_pm_exporter_collector_up",
+            account="oneway",
+            collector="um_income",
+        )
+        == 1.0
+    )
+
+
 def test_a_restart_starts_again_at_zero_and_counts_only_what_came_after(sim, accounts) -> None:
     config = make_config(
         sim.base_url, accounts[:1], collectors=[{"name": "um_income", "interval_seconds": 1}]
@@ -210,32 +227,12 @@ def test_a_restart_starts_again_at_zero_and_counts_only_what_came_after(sim, acc
     labels = {"account": "oneway", "asset": "USDT", "income_type": "FUNDING_FEE"}
     labels["symbol"] = "BTCUSDT"
     with ExporterThread(config) as exporter:
-        wait_for(
-            lambda: (
-                value(
-                    exporter.samples(),
-                    "binance_pm_exporter_collector_up",
-                    account="oneway",
-                    collector="um_income",
-                )
-                == 1.0
-            )
-        )
+        wait_for(lambda: um_income_up(exporter))
         funding(sim, "4")
         wait_for(lambda: (RECEIVED, frozenset(labels.items())) in exporter.samples())
         assert value(exporter.samples(), RECEIVED, **labels) == 4.0
     with ExporterThread(config) as exporter:
-        wait_for(
-            lambda: (
-                value(
-                    exporter.samples(),
-                    "binance_pm_exporter_collector_up",
-                    account="oneway",
-                    collector="um_income",
-                )
-                == 1.0
-            )
-        )
+        wait_for(lambda: um_income_up(exporter))
         assert (RECEIVED, frozenset(labels.items())) not in exporter.samples()
         funding(sim, "0.5")
         wait_for(lambda: (RECEIVED, frozenset(labels.items())) in exporter.samples())
@@ -244,27 +241,19 @@ def test_a_restart_starts_again_at_zero_and_counts_only_what_came_after(sim, acc
 
 def test_the_ledger_skips_ids_already_counted_at_its_cursor() -> None:
     ledger = IncomeLedger(start_ms=1000)
+    transfer = {
+        "symbol": "",
+        "incomeType": "TRANSFER",
+        "income": "1",
+        "asset": "USDT",
+        "info": "",
+        "time": 1001,
+        "tranId": "9",
+        "tradeId": "",
+    }
     rows = [
-        {
-            "symbol": "",
-            "incomeType": "TRANSFER",
-            "income": "1",
-            "asset": "USDT",
-            "info": "",
-            "time": 1001,
-            "tranId": "9",
-            "tradeId": "",
-        },
-        {
-            "symbol": "",
-            "incomeType": "TRANSFER",
-            "income": "1",
-            "asset": "USDT",
-            "info": "",
-            "time": 1001,
-            "tranId": 9,
-            "tradeId": "",
-        },  # the same id as a JSON number
+        transfer,
+        {**transfer, "tranId": 9},  # the same id as a JSON number
         {"symbol": "", "incomeType": "TRANSFER", "asset": "USDT", "time": 1002, "tranId": "10"},
     ]
     result = UM_INCOME.parse(rows, ParseOptions(memory=ledger))

@@ -14,6 +14,7 @@ import pytest
 from exporter.simulator.accounts import SimAccount
 from tests.e2e.test_um_account import expected_um, um_samples
 from tests.helpers import ExporterThread, make_config, series, value, wait_for
+from tests.replies import ACCOUNT_STATUSES
 
 ACCOUNT = "/papi/v1/account"
 UM = "/papi/v1/um/account"
@@ -263,17 +264,6 @@ def test_cm_position_risk_exports_coin_m_mark_liquidation_and_notional(sim, acco
     assert [r.weight for r in sim.requests if r.path == CM_RISK][:1] == [1]
 
 
-STATUSES = [
-    "NORMAL",
-    "MARGIN_CALL",
-    "SUPPLY_MARGIN",
-    "REDUCE_ONLY",
-    "ACTIVE_LIQUIDATION",
-    "FORCE_LIQUIDATION",
-    "BANKRUPTED",
-]
-
-
 def current_status(samples: dict, account: str) -> list[str]:
     found = series(samples, "binance_pm_account_status", account=account)
     return [dict(k[1])["status"] for k, v in found.items() if v == 1]
@@ -282,11 +272,11 @@ def current_status(samples: dict, account: str) -> list[str]:
 def test_every_documented_status_can_be_served_and_is_exported(sim, accounts):
     config = make_config(sim.base_url, accounts[:1], collectors=["account"])
     with ExporterThread(config) as exp:
-        for status in STATUSES:
+        for status in ACCOUNT_STATUSES:
             sim.set_status_override("oneway", status)
             wait_for(lambda s=status: current_status(exp.samples(), "oneway") == [s])
             found = series(exp.samples(), "binance_pm_account_status", account="oneway")
-            assert len(found) == len(STATUSES)
+            assert len(found) == len(ACCOUNT_STATUSES)
 
 
 @pytest.mark.parametrize(

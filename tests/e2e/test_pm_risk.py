@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from tests.helpers import ExporterThread, make_config, series, value, wait_for
+from tests.replies import ACCOUNT_STATUSES
 
 ACCOUNT = "/papi/v1/account"
 RISK = "/papi/v1/um/positionRisk"
 CM = "/papi/v1/cm/account"
-STATUSES = {
-    "NORMAL",
-    "MARGIN_CALL",
-    "SUPPLY_MARGIN",
-    "REDUCE_ONLY",
-    "ACTIVE_LIQUIDATION",
-    "FORCE_LIQUIDATION",
-    "BANKRUPTED",
-}
 ACCOUNT_FIELDS = {
     "uni_mmr": "uniMMR",
     "equity": "accountEquity",
@@ -65,10 +57,10 @@ def test_status_is_one_series_per_state_with_one_for_the_current(sim, accounts):
     config = make_config(sim.base_url, accounts[:1], collectors=["account"])
     with ExporterThread(config) as exp:
         wait_for(lambda: statuses(exp, "oneway").get("NORMAL") == 1)
-        assert statuses(exp, "oneway") == {s: float(s == "NORMAL") for s in STATUSES}
+        assert statuses(exp, "oneway") == {s: float(s == "NORMAL") for s in ACCOUNT_STATUSES}
         sim.set_status_override("oneway", "REDUCE_ONLY")
         wait_for(lambda: statuses(exp, "oneway").get("REDUCE_ONLY") == 1)
-        assert statuses(exp, "oneway") == {s: float(s == "REDUCE_ONLY") for s in STATUSES}
+        assert statuses(exp, "oneway") == {s: float(s == "REDUCE_ONLY") for s in ACCOUNT_STATUSES}
 
 
 def test_a_status_binance_adds_later_shows_as_its_own_series(sim, accounts):
@@ -77,7 +69,7 @@ def test_a_status_binance_adds_later_shows_as_its_own_series(sim, accounts):
         sim.set_status_override("oneway", "PARTIAL_LIQUIDATION")
         wait_for(lambda: statuses(exp, "oneway").get("PARTIAL_LIQUIDATION") == 1)
         assert statuses(exp, "oneway") == {
-            **{s: 0.0 for s in STATUSES},
+            **{s: 0.0 for s in ACCOUNT_STATUSES},
             "PARTIAL_LIQUIDATION": 1.0,
         }
 

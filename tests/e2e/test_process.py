@@ -44,6 +44,13 @@ def sigterm(proc: subprocess.Popen) -> tuple[str, str, float]:
     return out, err, time.monotonic() - started
 
 
+def kill_if_running(proc: subprocess.Popen) -> None:
+    """Clean-up after a test that failed before the process exited: kill it, drain its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
 def listening_port(proc: subprocess.Popen, lines: list[str]) -> int:
     assert proc.stderr is not None
     deadline = time.monotonic() + 15
@@ -94,9 +101,7 @@ def test_debug_log_of_a_full_run_holds_no_secret_and_sigterm_exits_cleanly(sim, 
         assert "badkey" in page and "auth" in page
         out, err, stopped_in = sigterm(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        kill_if_running(proc)
     log = "".join(lines) + err
     assert proc.returncode == 0
     assert stopped_in < 5
@@ -123,8 +128,7 @@ def test_sigint_exits_cleanly(sim, accounts, tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill_if_running(proc)
     assert proc.returncode == 0
 
 
@@ -147,8 +151,6 @@ def test_sigterm_during_the_first_clock_sync_exits_at_once(sim, accounts, tmp_pa
             listening_port(proc, [])  # logged before the first clock sync
             _, _, stopped_in = sigterm(proc)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            kill_if_running(proc)
     assert proc.returncode == 0
     assert stopped_in < 5

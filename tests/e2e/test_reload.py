@@ -18,7 +18,7 @@ from exporter.config import load_config
 from exporter.simulator.accounts import SimAccount
 from exporter.simulator.server import ACCOUNT, UM_ACCOUNT, SimulatorThread
 from tests.conftest import oneway_account
-from tests.e2e.test_process import listening_port, sigterm, start_exporter
+from tests.e2e.test_process import kill_if_running, listening_port, sigterm, start_exporter
 from tests.helpers import (
     ExporterThread,
     parse_samples,
@@ -204,9 +204,7 @@ def test_a_config_that_blocks_on_read_holds_neither_scrapes_nor_polls_nor_sigter
             assert httpx.get(url, timeout=1).status_code == 200
         _, err, stopped_in = sigterm(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        kill_if_running(proc)
     assert proc.returncode == 0
     assert stopped_in < 5
     log = "".join(lines) + err
@@ -287,9 +285,7 @@ def test_sigterm_while_reload_requests_wait_for_a_blocked_read_exits_at_once(
         for post in posts:
             post.join(5)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        kill_if_running(proc)
     assert proc.returncode == 0
     assert stopped_in < 5
     assert "Traceback" not in err

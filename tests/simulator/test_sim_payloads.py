@@ -10,6 +10,7 @@ import pytest
 from exporter.binance.signing import HmacSigner
 from exporter.simulator.accounts import SimAccount, UMPosition, templates
 from exporter.simulator.market import Market
+from tests.replies import ACCOUNT_STATUSES
 
 UM = "/papi/v1/um/account"
 ACCOUNT = "/papi/v1/account"
@@ -321,18 +322,7 @@ def test_account_without_maint_margin_serves_binances_sentinel(papi):
     assert served["accountStatus"] == "NORMAL"
 
 
-@pytest.mark.parametrize(
-    "status",
-    [
-        "NORMAL",
-        "MARGIN_CALL",
-        "SUPPLY_MARGIN",
-        "REDUCE_ONLY",
-        "ACTIVE_LIQUIDATION",
-        "FORCE_LIQUIDATION",
-        "BANKRUPTED",
-    ],
-)
+@pytest.mark.parametrize("status", ACCOUNT_STATUSES)
 def test_status_override_serves_every_documented_status_also_over_http(papi, status):
     papi.sim.set_status_override("hmac", status)
     assert papi.json(ACCOUNT)["accountStatus"] == status

@@ -87,6 +87,18 @@ def wait_value(exp: ExporterThread, name: str, expected: float, **labels: str) -
     wait_for(lambda: stream_value(exp, name, **labels) == expected)
 
 
+def wait_funding_credited(exp: ExporterThread, total: float) -> None:
+    """Until the stream has counted desk's UM funding fees received in USDT up to ``total``."""
+    wait_value(
+        exp,
+        "binance_pm_balance_credited_total",
+        total,
+        book="UM",
+        asset="USDT",
+        reason="FUNDING_FEE",
+    )
+
+
 def connected(exp: ExporterThread) -> bool:
     return stream_value(exp, "binance_pm_exporter_stream_up") == 1
 

@@ -7,7 +7,7 @@ import asyncio
 from exporter.simulator.server import SimulatorThread
 from exporter.stream.manager import StreamManager
 from tests.helpers import ExporterThread, wait_for
-from tests.stream.conftest import connected, requests, stream_config, wait_value
+from tests.stream.conftest import connected, requests, stream_config, wait_funding_credited
 
 UM_ACCOUNT = "/papi/v1/um/account"
 STORM = 40
@@ -22,25 +22,11 @@ def test_an_event_storm_stays_inside_the_budget(sim: SimulatorThread):
         wait_for(lambda: connected(exp) and requests(sim, UM_ACCOUNT) == 1)
         for _ in range(STORM):
             sim.pay_funding("desk", "BTCUSDT", "0.01")
-        wait_value(
-            exp,
-            "binance_pm_balance_credited_total",
-            STORM * 0.01,
-            book="UM",
-            asset="USDT",
-            reason="FUNDING_FEE",
-        )
+        wait_funding_credited(exp, STORM * 0.01)
         wait_for(lambda: requests(sim, UM_ACCOUNT) == 3)
         # One more event once the headroom is spent.
         sim.pay_funding("desk", "BTCUSDT", "1")
-        wait_value(
-            exp,
-            "binance_pm_balance_credited_total",
-            STORM * 0.01 + 1,
-            book="UM",
-            asset="USDT",
-            reason="FUNDING_FEE",
-        )
+        wait_funding_credited(exp, STORM * 0.01 + 1)
         streams = exp.exporter.streams
         assert isinstance(streams, StreamManager)
 

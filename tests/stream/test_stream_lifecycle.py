@@ -14,7 +14,7 @@ from tests.stream.conftest import (
     requests,
     stream_config,
     stream_value,
-    wait_value,
+    wait_funding_credited,
 )
 
 
@@ -24,6 +24,12 @@ def listen_keys(sim: SimulatorThread) -> dict[str, str]:
 
 def sockets_opened(sim: SimulatorThread) -> int:
     return sim.call(lambda: sim.simulator.streams.connections)
+
+
+def a_funding_fee_arrives(sim: SimulatorThread, exp: ExporterThread, amount: int) -> None:
+    """A funding fee paid now reaches the exporter: events flow on the (new) connection."""
+    sim.pay_funding("desk", "BTCUSDT", str(amount))
+    wait_funding_credited(exp, amount)
 
 
 def test_keepalives_keep_a_short_lived_key_and_its_socket(sim: SimulatorThread):
@@ -55,15 +61,7 @@ def test_binance_cutting_the_connection_is_followed_by_a_new_one(sim: SimulatorT
         sim.set_stream_max_connection_seconds(86400)
         wait_for(lambda: connected(exp))
         assert set(reconnects(exp)) == {"closed"}
-        sim.pay_funding("desk", "BTCUSDT", "1")
-        wait_value(
-            exp,
-            "binance_pm_balance_credited_total",
-            1,
-            book="UM",
-            asset="USDT",
-            reason="FUNDING_FEE",
-        )
+        a_funding_fee_arrives(sim, exp, 1)
 
 
 def test_an_expired_key_is_replaced_and_events_flow_again(sim: SimulatorThread):
@@ -75,15 +73,7 @@ def test_an_expired_key_is_replaced_and_events_flow_again(sim: SimulatorThread):
         new = listen_keys(sim)["desk"]
         assert new != old
         assert requests(sim, LISTEN_KEY, "POST") == 2
-        sim.pay_funding("desk", "BTCUSDT", "2")
-        wait_value(
-            exp,
-            "binance_pm_balance_credited_total",
-            2,
-            book="UM",
-            asset="USDT",
-            reason="FUNDING_FEE",
-        )
+        a_funding_fee_arrives(sim, exp, 2)
 
 
 def test_a_keepalive_answered_key_gone_gets_a_new_key(sim: SimulatorThread):
@@ -120,15 +110,7 @@ def test_a_silent_stream_is_detected_and_reconnected(sim: SimulatorThread):
         sim.set_stream_silent(False, "desk")
         wait_for(lambda: connected(exp))
         assert set(reconnects(exp)) == {"silence"}
-        sim.pay_funding("desk", "BTCUSDT", "3")
-        wait_value(
-            exp,
-            "binance_pm_balance_credited_total",
-            3,
-            book="UM",
-            asset="USDT",
-            reason="FUNDING_FEE",
-        )
+        a_funding_fee_arrives(sim, exp, 3)
 
 
 def test_garbage_frames_are_counted_and_the_loop_goes_on(sim: SimulatorThread):
@@ -142,15 +124,7 @@ def test_garbage_frames_are_counted_and_the_loop_goes_on(sim: SimulatorThread):
     with ExporterThread(stream_config(sim)) as exp:
         wait_for(lambda: connected(exp))
         sim.send_stream_frames("desk", frames)
-        sim.pay_funding("desk", "BTCUSDT", "4")
-        wait_value(
-            exp,
-            "binance_pm_balance_credited_total",
-            4,
-            book="UM",
-            asset="USDT",
-            reason="FUNDING_FEE",
-        )
+        a_funding_fee_arrives(sim, exp, 4)
         assert (
             stream_value(exp, "binance_pm_exporter_stream_bad_frames_total", kind="malformed") == 4
         )
