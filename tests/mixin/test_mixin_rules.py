@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from exporter.collectors.account import STATUSES
 from mixin import generate, rules
 from mixin.config import DEFAULT_FOR, MixinConfig, from_mapping, load
 from tests.helpers import REPO
@@ -211,3 +212,9 @@ def test_balance_and_adl_alerts_aggregate_over_instance():
         }:
             assert rule["expr"].startswith("max by (job, account, "), rule["alert"]
             assert "instance" not in rule["expr"], rule["alert"]
+
+
+def test_the_mixin_groups_exactly_the_statuses_the_exporter_knows() -> None:
+    """Every status the exporter exports has a severity in the alerts, and no other."""
+    assert sorted(rules.KNOWN_STATUSES) == sorted(STATUSES)
+    assert len(rules.KNOWN_STATUSES) == len(set(rules.KNOWN_STATUSES))
