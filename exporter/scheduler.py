@@ -153,6 +153,18 @@ def first_poll_at(slot_at: float, now: float, cycle: float) -> float:
     return slot_at + math.ceil((now - slot_at) / cycle) * cycle
 
 
+@dataclass(frozen=True)
+class _Slots:
+    """A config's slot layout and cycle, worked out once per start or reload, not per account."""
+
+    layout: dict[tuple[str, float], tuple[float, float]]
+    cycle: float
+
+    @classmethod
+    def of(cls, config: Config) -> _Slots:
+        return cls(slot_layout(config.accounts), slot_cycle(config.accounts))
+
+
 def count_errors(health: CollectorHealth, item: _Fetched, error: ApiError | None) -> None:
     """The one place a request's outcome becomes ``poll_errors_total``.
 
@@ -182,15 +194,15 @@ class Scheduler:
     def start(self) -> None:
         self._running = True
         self._epoch = asyncio.get_running_loop().time()
+        slots = _Slots.of(self.config)
         for account in self.config.accounts:
-            self._start_account(account, prompt=False)
+            self._start_account(account, slots, prompt=False)
 
-    def _start_account(self, account: AccountConfig, *, prompt: bool) -> None:
+    def _start_account(self, account: AccountConfig, slots: _Slots, *, prompt: bool) -> None:
         """Start the account's loops, one per interval, each at its slot (polling at once too
         when ``prompt``: a reload added or regrouped it)."""
         loop = asyncio.get_running_loop()
-        layout = slot_layout(self.config.accounts)
-        cycle = slot_cycle(self.config.accounts)
+        layout, cycle = slots.layout, slots.cycle
         polling = _Polling(account, credentials_for(account), [])
         self._polling[account.name] = polling
         for interval, names in collector_groups(account):
@@ -235,21 +247,19 @@ class Scheduler:
         """
         old = {a.name: a for a in self.config.accounts}
         states = self.store.accounts
-        fresh, added, changed, regrouped = self._compare(old, new)
+        fresh, added, changed, regrouped, retimed = self._compare(old, new)
         removed = [name for name in old if name not in fresh]
         await self._stop_accounts(removed + regrouped)
-        # New intervals alone (a new poll interval): new slots, but no poll at once, or a
-        # reload would poll every account in the same instant.
-        retimed = {n for n in regrouped if _same_but_intervals(old[n], self._new(new, n))}
         states.clear()
         states.update(fresh)
         self.config, self.client = new, client
         self._auth_failing &= set(fresh)
         if self._running:
+            slots = _Slots.of(new)
             for account in new.accounts:
                 if account.name in added or account.name in regrouped:
                     prompt = account.name in regrouped and account.name not in retimed
-                    self._start_account(account, prompt=prompt)
+                    self._start_account(account, slots, prompt=prompt)
                 elif account.name in changed:
                     polling = self._polling[account.name]
                     polling.account, polling.credentials = account, credentials_for(account)
@@ -257,16 +267,17 @@ class Scheduler:
                         group.ask(None)
         return added, removed, changed
 
-    @staticmethod
-    def _new(config: Config, name: str) -> AccountConfig:
-        return next(a for a in config.accounts if a.name == name)
-
     def _compare(
         self, old: dict[str, AccountConfig], new: Config
-    ) -> tuple[dict[str, AccountState], list[str], list[str], list[str]]:
-        """The reloaded accounts' states, and which were added, changed and regrouped."""
+    ) -> tuple[dict[str, AccountState], list[str], list[str], list[str], set[str]]:
+        """The reloaded accounts' states, and which were added, changed, regrouped and retimed.
+
+        Retimed: regrouped by new intervals alone (a new poll interval). Those move to new slots
+        without a poll at once, or a reload would poll every account in the same instant.
+        """
         states = self.store.accounts
         added, changed, regrouped = [], [], []
+        retimed: set[str] = set()
         fresh: dict[str, AccountState] = {}
         for account in new.accounts:
             previous = old.get(account.name)
@@ -280,8 +291,10 @@ class Scheduler:
                     state = state.with_collectors(account.collector_names)
                 if collector_groups(previous) != collector_groups(account):
                     regrouped.append(account.name)
+                    if _same_but_intervals(previous, account):
+                        retimed.add(account.name)
             fresh[account.name] = state
-        return fresh, added, changed, regrouped
+        return fresh, added, changed, regrouped, retimed
 
     async def stop(self) -> None:
         self._running = False
