@@ -225,3 +225,27 @@ def check_metrics(text: str) -> str:
     if check.returncode not in (0, 3):  # 3: lint findings only, the exposition parsed
         findings += f"(exit {check.returncode})"
     return findings
+
+
+# Nine levels of nine: ~387 million "lol"s once expanded (the classic "billion laughs").
+ALIAS_BOMB = "\n".join(
+    ["a: &a [" + ",".join(['"lol"'] * 9) + "]"]
+    + [
+        f"{b}: &{b} [" + ",".join([f"*{a}"] * 9) + "]"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    ]
+)
+
+
+PROMETHEUS_2 = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+PROMETHEUS_3 = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+    "text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+)

@@ -145,3 +145,69 @@ def position_risk(symbol: str = "BTCUSDT", side: str = "BOTH", **fields: Any) ->
     }
     entry.update(fields)
     return entry
+
+
+ASSET_FIELDS = {
+    "cross_wallet_balance": "crossWalletBalance",
+    "cross_unrealized_pnl": "crossUnPnl",
+    "maint_margin": "maintMargin",
+    "initial_margin": "initialMargin",
+    "position_initial_margin": "positionInitialMargin",
+    "open_order_initial_margin": "openOrderInitialMargin",
+}
+
+
+POSITION_FIELDS = {
+    "amount": "positionAmt",
+    "entry_price": "entryPrice",
+    "leverage": "leverage",
+    "unrealized_pnl": "unrealizedProfit",
+    "initial_margin": "initialMargin",
+    "maint_margin": "maintMargin",
+    "position_initial_margin": "positionInitialMargin",
+    "open_order_initial_margin": "openOrderInitialMargin",
+    "max_notional": "maxNotional",
+}
+
+
+# Beyond Binance's docs: live replies, and the simulator, carry them.
+LIVE_POSITION_FIELDS = {"notional": "notional", "break_even_price": "breakEvenPrice"}
+
+
+def expected_um(account: str, payload: dict, include_zero: bool = False) -> dict:
+    """What /metrics must say for one served UM payload, computed independently."""
+    out = {}
+    for a in payload["assets"]:
+        labels = frozenset({"account": account, "asset": a["asset"]}.items())
+        for suffix, field in ASSET_FIELDS.items():
+            out[(f"binance_pm_um_asset_{suffix}", labels)] = float(a[field])
+        out[("binance_pm_um_asset_update_timestamp_seconds", labels)] = a["updateTime"] / 1000
+        balance = float(a["crossWalletBalance"]) + float(a["crossUnPnl"])
+        maint = float(a["maintMargin"])
+        ratio = 0.0 if maint == 0 else (float("inf") if balance <= 0 else maint / balance)
+        out[("binance_pm_um_asset_margin_balance", labels)] = balance
+        out[("binance_pm_um_asset_margin_ratio", labels)] = ratio
+    for p in payload["positions"]:
+        flat = float(p["positionAmt"]) == 0 and float(p["openOrderInitialMargin"]) == 0
+        if flat and not include_zero:
+            continue
+        labels = frozenset(
+            {"account": account, "symbol": p["symbol"], "position_side": p["positionSide"]}.items()
+        )
+        for suffix, field in POSITION_FIELDS.items():
+            out[(f"binance_pm_um_position_{suffix}", labels)] = float(p[field])
+        for suffix, field in LIVE_POSITION_FIELDS.items():
+            if field in p:
+                out[(f"binance_pm_um_position_{suffix}", labels)] = float(p[field])
+        out[("binance_pm_um_position_update_timestamp_seconds", labels)] = p["updateTime"] / 1000
+    return out
+
+
+def um_samples(samples: dict, account: str) -> dict:
+    return {
+        k: v
+        for k, v in samples.items()
+        if k[0].startswith("binance_pm_um_")
+        and ("account", account) in k[1]
+        and not k[0].startswith(("binance_pm_um_position_mark", "binance_pm_um_position_liq"))
+    }

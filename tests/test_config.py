@@ -16,7 +16,7 @@ from exporter.config import (
     load_config,
     parse_config,
 )
-from tests.helpers import private_pem, signing_key, write_key_file
+from tests.helpers import ALIAS_BOMB, private_pem, signing_key, write_key_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
 
@@ -160,15 +160,6 @@ def test_bad_yaml_is_a_config_error_with_its_line(tmp_path: Path) -> None:
 
 
 # --- bounded input: size limits, no anchors or aliases ---------------------------------------
-
-# Nine levels of nine: ~387 million "lol"s once expanded (the classic "billion laughs").
-ALIAS_BOMB = "\n".join(
-    ["a: &a [" + ",".join(['"lol"'] * 9) + "]"]
-    + [
-        f"{b}: &{b} [" + ",".join([f"*{a}"] * 9) + "]"
-        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
-    ]
-)
 
 
 def test_alias_bomb_is_refused_in_under_a_second(tmp_path: Path) -> None:

@@ -5,17 +5,8 @@ from __future__ import annotations
 import pytest
 
 from exporter.negotiation import OPENMETRICS, TEXT, accepts_gzip, negotiate
+from tests.helpers import PROMETHEUS_2, PROMETHEUS_3
 
-PROMETHEUS_2 = (
-    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
-    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-)
-PROMETHEUS_3 = (
-    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
-    "application/openmetrics-text;version=0.0.1;q=0.4,"
-    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
-    "text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
-)
 OM_1 = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 OM_0 = "application/openmetrics-text; version=0.0.1; charset=utf-8"
 TEXT_4 = "text/plain; version=0.0.4; charset=utf-8"

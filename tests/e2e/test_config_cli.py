@@ -4,61 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from exporter import __version__
-from tests.helpers import REPO, write_key_file
-from tests.test_config import ALIAS_BOMB
+from tests.e2e.process import Run, run_exporter, write_config
+from tests.helpers import ALIAS_BOMB, write_key_file
 
 API_KEY = "APIKEY-CLI-R5T8Y2U4-must-not-leak"
 API_SECRET = "SECRET-CLI-H3G7F1D9-must-not-leak"
-
-
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def stderr_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.strip()]
-
-
-def run_exporter(
-    *args: str, env: dict[str, str] | None = None, load_timeout: float | None = None
-) -> Run:
-    """The command line in a subprocess; ``load_timeout`` lowers LOAD_TIMEOUT_SECONDS."""
-    base_env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")}
-    command = ["-m", "exporter"]
-    if load_timeout is not None:
-        command = [
-            "-c",
-            f"import sys, exporter.config; exporter.config.LOAD_TIMEOUT_SECONDS = {load_timeout}; "
-            "from exporter.cli import main; sys.exit(main())",
-        ]
-    # A hang (a refusal that never comes) fails at the timeout.
-    done = subprocess.run(
-        [sys.executable, *command, *args],
-        cwd=REPO,
-        env={**base_env, **(env or {})},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
-    return Run(done.returncode, done.stdout, done.stderr)
-
-
-def write_config(directory: Path, text: str) -> Path:
-    path = directory / "config.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.e2e.test_process import listening_port
+from tests.e2e.process import listening_port
 from tests.helpers import parse_samples, value, wait_for
 
 

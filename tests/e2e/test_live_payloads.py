@@ -12,9 +12,8 @@ import orjson
 import pytest
 
 from exporter.simulator.accounts import SimAccount
-from tests.e2e.test_um_account import expected_um, um_samples
 from tests.helpers import ExporterThread, make_config, series, value, wait_for
-from tests.replies import ACCOUNT_STATUSES
+from tests.replies import ACCOUNT_STATUSES, expected_um, um_samples
 
 ACCOUNT = "/papi/v1/account"
 UM = "/papi/v1/um/account"

@@ -2,65 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import httpx
 import yaml
 
 from tests.conftest import HEDGE_KEY, ONEWAY_KEY, ONEWAY_SECRET
+from tests.e2e.process import kill_if_running, listening_port, sigterm, start_exporter
 from tests.helpers import parse_samples, value, wait_for
-
-
-def start_exporter(config: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--config.file",
-            str(config),
-            "--web.listen-address",
-            "127.0.0.1:0",
-            *extra,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def sigterm(proc: subprocess.Popen) -> tuple[str, str, float]:
-    """SIGTERM, then the process' output and how long it took to exit."""
-    started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=10)
-    return out, err, time.monotonic() - started
-
-
-def kill_if_running(proc: subprocess.Popen) -> None:
-    """Clean-up after a test that failed before the process exited: kill it, drain its pipes."""
-    if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
-
-
-def listening_port(proc: subprocess.Popen, lines: list[str]) -> int:
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        lines.append(line)
-        found = re.search(r"event=listening address=\S*:(\d+)", line)
-        if found:
-            return int(found.group(1))
-    raise AssertionError("the exporter did not log its listening address:\n" + "".join(lines))
 
 
 def test_debug_log_of_a_full_run_holds_no_secret_and_sigterm_exits_cleanly(sim, accounts, tmp_path):

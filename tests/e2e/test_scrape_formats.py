@@ -13,6 +13,8 @@ from prometheus_client.openmetrics.parser import (
 
 from exporter.negotiation import OPENMETRICS, TEXT
 from tests.helpers import (
+    PROMETHEUS_2,
+    PROMETHEUS_3,
     ExporterThread,
     check_metrics,
     make_config,
@@ -20,7 +22,6 @@ from tests.helpers import (
     value,
     wait_for,
 )
-from tests.test_negotiation import PROMETHEUS_2, PROMETHEUS_3
 
 HEADERS = {
     "prometheus-2": ({"Accept": PROMETHEUS_2, "Accept-Encoding": "gzip"}, OPENMETRICS),

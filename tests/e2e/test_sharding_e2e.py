@@ -22,7 +22,7 @@ import yaml
 
 from exporter.simulator.accounts import SimAccount
 from exporter.simulator.server import SimulatorThread
-from tests.e2e.test_process import listening_port, sigterm
+from tests.e2e.process import listening_port, sigterm
 from tests.egress_proxy import EgressProxy
 from tests.helpers import parse_samples, series, value, wait_for
 

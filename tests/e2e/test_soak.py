@@ -20,7 +20,7 @@ import yaml
 
 from exporter.simulator.accounts import SimAccount, UMPosition
 from exporter.simulator.server import SimulatorThread
-from tests.e2e.test_process import listening_port, start_exporter
+from tests.e2e.process import listening_port, start_exporter
 from tests.helpers import parse_samples, value, wait_for
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "60"))

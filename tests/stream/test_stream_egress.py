@@ -18,7 +18,7 @@ import trustme
 import yaml
 
 from exporter.simulator.server import SimulatorThread
-from tests.e2e.test_process import listening_port, sigterm
+from tests.e2e.process import listening_port, sigterm
 from tests.egress_proxy import EgressProxy
 from tests.helpers import parse_samples, value, wait_for
 from tests.stream.conftest import KEY, SECRET, requests
