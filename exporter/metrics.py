@@ -9,6 +9,7 @@ headers differ (a counter's OpenMetrics family name has no ``_total``) and OpenM
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 Row = tuple[tuple[str, ...], float]
@@ -109,3 +110,23 @@ def render_plain(name: str, value: float, labels: str = "") -> str:
         if labels
         else f"{name} {format_value(value)}\n"
     )
+
+
+class DuplicateFamily(ValueError):
+    """Two families with one name but different help, type or labels: one exposition cannot
+    hold both, as prometheus_client's registry refuses them."""
+
+
+def collect_families(*owners: Iterable[Family]) -> tuple[Family, ...]:
+    """Every owner's families in order, each name once; raises DuplicateFamily.
+
+    A name declared twice with the same definition is one family (an account detail and its
+    position-risk twin share some); declared twice differently, it is refused.
+    """
+    found: dict[str, Family] = {}
+    for families in owners:
+        for fam in families:
+            known = found.setdefault(fam.name, fam)
+            if known != fam:
+                raise DuplicateFamily(f"{fam.name} is declared twice: {known} and {fam}")
+    return tuple(found.values())

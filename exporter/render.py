@@ -25,101 +25,23 @@ import structlog
 from prometheus_client.process_collector import ProcessCollector
 
 from exporter.collectors import COLLECTORS
-from exporter.metrics import OPENMETRICS_EOF, Family, render_plain
+from exporter.metrics import OPENMETRICS_EOF, Family, collect_families, render_plain
 from exporter.negotiation import OPENMETRICS, TEXT
+from exporter.self_metrics import GLOBAL_FAMILIES, global_sections
 from exporter.snapshot import ACCOUNT_FAMILIES, CollectorData, ExporterStatus, Store
 from exporter.stream.state import STREAM_FAMILIES
 
 log = structlog.get_logger("exporter.render")
 
-USED_WEIGHT = Family(
-    "binance_pm_exporter_api_used_weight_1m",
-    "Last X-MBX-USED-WEIGHT-1M Binance reported: request weight used this minute by this IP.",
-    (),
-)
-CLOCK_OFFSET = Family(
-    "binance_pm_exporter_clock_offset_seconds", "Binance server time minus local time.", ()
-)
-PLANNED_WEIGHT = Family(
-    "binance_pm_exporter_planned_weight_per_minute",
-    "Request weight per minute the configured polls need.",
-    (),
-)
-POLL_INTERVAL = Family(
-    "binance_pm_exporter_poll_interval_seconds", "Interval between polls of an account.", ()
-)
-RELOAD_OK = Family(
-    "binance_pm_exporter_config_last_reload_successful",
-    "Whether the last configuration reload attempt succeeded.",
-    (),
-)
-RELOAD_TIME = Family(
-    "binance_pm_exporter_config_last_reload_success_timestamp_seconds",
-    "Time of the last successful configuration load.",
-    (),
-)
-SHARD_INDEX = Family(
-    "binance_pm_exporter_shard_index",
-    "This replica's shard, 0-based (--shard.index; 0 without sharding).",
-    (),
-)
-SHARD_COUNT = Family(
-    "binance_pm_exporter_shard_count",
-    "Shards the config's accounts are spread over (--shard.count; 1 without sharding).",
-    (),
-)
-ACCOUNTS_CONFIGURED = Family(
-    "binance_pm_exporter_accounts_configured",
-    "Accounts in the configuration, whichever shard owns them.",
-    (),
-)
-ACCOUNTS_OWNED = Family(
-    "binance_pm_exporter_accounts_owned",
-    "Accounts this replica's shard owns and polls.",
-    (),
-)
-BUILD_INFO = Family(
-    "binance_pm_exporter_build_info", "Exporter build information; the value is always 1.", ()
-)
-GLOBAL_FAMILIES = (
-    USED_WEIGHT,
-    CLOCK_OFFSET,
-    PLANNED_WEIGHT,
-    POLL_INTERVAL,
-    RELOAD_OK,
-    RELOAD_TIME,
-    SHARD_INDEX,
-    SHARD_COUNT,
-    ACCOUNTS_CONFIGURED,
-    ACCOUNTS_OWNED,
-    BUILD_INFO,
-)
-
-
-def data_families() -> tuple[Family, ...]:
-    """Each family once: an account detail and its position-risk twin share some."""
-    return tuple({fam.name: fam for c in COLLECTORS.values() for fam in c.families}.values())
+# Every family this exporter can expose, from the modules that declare them, in exposition order:
+# the collectors' data, the per-account self metrics, the streams', the process-wide ones.
+_DATA_FAMILIES = collect_families(*(c.families for c in COLLECTORS.values()))
+_FAMILIES = collect_families(_DATA_FAMILIES, ACCOUNT_FAMILIES, STREAM_FAMILIES, GLOBAL_FAMILIES)
 
 
 def all_families() -> tuple[Family, ...]:
     """Every family this exporter can expose, in exposition order (the metrics reference)."""
-    return (*data_families(), *ACCOUNT_FAMILIES, *STREAM_FAMILIES, *GLOBAL_FAMILIES)
-
-
-def _global_values(status: ExporterStatus) -> dict[str, float]:
-    """The exporter's own process-wide gauges, build_info aside."""
-    return {
-        USED_WEIGHT.name: status.used_weight_1m,
-        CLOCK_OFFSET.name: status.clock_offset_seconds,
-        PLANNED_WEIGHT.name: status.planned_weight_per_minute,
-        POLL_INTERVAL.name: status.poll_interval_seconds,
-        RELOAD_OK.name: 1.0 if status.reload_successful else 0.0,
-        RELOAD_TIME.name: status.reload_success_time,
-        SHARD_INDEX.name: float(status.shard_index),
-        SHARD_COUNT.name: float(status.shard_count),
-        ACCOUNTS_CONFIGURED.name: float(status.accounts_configured),
-        ACCOUNTS_OWNED.name: float(status.accounts_owned),
-    }
+    return _FAMILIES
 
 
 @dataclass(frozen=True)
@@ -163,11 +85,9 @@ class Renderer:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._data_families = data_families()
-        families = all_families()
         self._headers = {
-            TEXT: {fam.name: fam.header() for fam in families},
-            OPENMETRICS: {fam.name: fam.openmetrics_header() for fam in families},
+            TEXT: {fam.name: fam.header() for fam in _FAMILIES},
+            OPENMETRICS: {fam.name: fam.openmetrics_header() for fam in _FAMILIES},
         }
         self.published: dict[str, Published] = {}
         self.builds = 0  # publishes done: a scrape never adds one (tests check it)
@@ -355,21 +275,15 @@ class Renderer:
                     fresh.append(d)
                     valid_until = min(valid_until, d.valid_until)
         sections: list[tuple[Family, list[bytes]]] = []
-        for fam in self._data_families:
+        for fam in _DATA_FAMILIES:
             name = fam.name
             frags = [f for d in fresh if (f := d.fragments.get(name))]
             if frags:
                 sections.append((fam, frags))
         sections.extend(_account_sections(views))
-        for name, value in _global_values(status).items():
-            sections.append((_GLOBALS[name], [render_plain(name, value).encode()]))
-        info = render_plain(BUILD_INFO.name, 1.0, f'version="{status.version}"')
-        sections.append((BUILD_INFO, [info.encode()]))
+        sections.extend(global_sections(status))
         sections.extend(_process_sections(self._process.collect()))
         return sections, valid_until
-
-
-_GLOBALS = {fam.name: fam for fam in GLOBAL_FAMILIES}
 
 
 def _account_sections(views: list[AccountView]) -> list[tuple[Family, list[bytes]]]:

@@ -121,3 +121,18 @@ def _ordinal(index: str) -> int:
             f"{index!r} is neither a number nor a pod name ending in -N (the ordinal)",
         )
     return int(found.group(1))
+
+
+# This replica's shard, as self metrics (their values: ``ExporterStatus``, set at start).
+from exporter.metrics import Family  # noqa: E402
+
+SHARD_INDEX = Family(
+    "binance_pm_exporter_shard_index",
+    "This replica's shard, 0-based (--shard.index; 0 without sharding).",
+    (),
+)
+SHARD_COUNT = Family(
+    "binance_pm_exporter_shard_count",
+    "Shards the config's accounts are spread over (--shard.count; 1 without sharding).",
+    (),
+)

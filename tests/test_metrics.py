@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -12,7 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from exporter.metrics import (
     OPENMETRICS_EOF,
+    DuplicateFamily,
     Family,
+    collect_families,
     escape_help,
     escape_label_value,
     format_value,
@@ -20,6 +23,7 @@ from exporter.metrics import (
     render_plain,
     render_rows,
 )
+from exporter.render import all_families
 
 
 @pytest.mark.parametrize(
@@ -116,3 +120,31 @@ def test_the_same_lines_parse_under_either_header() -> None:
         == [(s.name, s.labels, s.value) for s in om_family.samples]
         == [("x_errors_total", {"account": "a", "collector": "um"}, 3.0)]
     )
+
+
+RISK = Family("binance_pm_risk", "Risk.", ("level",), "counter")
+
+
+def test_a_family_declared_twice_alike_is_collected_once_where_it_first_came():
+    other = Family("binance_pm_other", "Other.", ())
+    assert collect_families((RISK, other), (Family(*dataclasses.astuple(RISK)),)) == (RISK, other)
+
+
+@pytest.mark.parametrize(
+    "twin",
+    [
+        Family("binance_pm_risk", "Risk, said otherwise.", ("level",), "counter"),
+        Family("binance_pm_risk", "Risk.", ("level",), "gauge"),
+        Family("binance_pm_risk", "Risk.", ("level", "asset"), "counter"),
+    ],
+)
+def test_a_family_declared_twice_differently_is_refused(twin: Family):
+    with pytest.raises(DuplicateFamily, match="binance_pm_risk is declared twice"):
+        collect_families((RISK,), (twin,))
+
+
+def test_the_exposition_declares_each_family_once():
+    """um_account and its position-risk twin both declare the notional: one family."""
+    names = [fam.name for fam in all_families()]
+    assert len(names) == len(set(names))
+    assert names.count("binance_pm_um_position_notional") == 1

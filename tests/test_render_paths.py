@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from exporter.collectors import COLLECTORS, ParseOptions
 from exporter.negotiation import OPENMETRICS, TEXT
 from exporter.render import Renderer
+from exporter.self_metrics import GLOBAL_FAMILIES, global_sections
 from exporter.snapshot import AccountState, ExporterStatus, Store
 from tests import replies
 
@@ -227,3 +228,34 @@ def test_include_zero_decides_whether_flat_positions_are_exported() -> None:
 
     assert flat_series(False) == 0
     assert flat_series(True) == 3 * 2  # two flat positions in each of the three accounts
+
+
+def test_the_process_wide_gauges_are_one_line_each_in_exposition_order() -> None:
+    status = ExporterStatus(
+        version="1.2.3",
+        planned_weight_per_minute=12.5,
+        poll_interval_seconds=15.0,
+        used_weight_1m=7.0,
+        clock_offset_seconds=-0.25,
+        reload_successful=False,
+        reload_success_time=1700000000.5,
+        shard_index=1,
+        shard_count=3,
+        accounts_configured=5,
+        accounts_owned=2,
+    )
+    sections = global_sections(status)
+    assert [fam for fam, _ in sections] == list(GLOBAL_FAMILIES)
+    assert b"".join(line for _, lines in sections for line in lines).decode().splitlines() == [
+        "binance_pm_exporter_api_used_weight_1m 7.0",
+        "binance_pm_exporter_clock_offset_seconds -0.25",
+        "binance_pm_exporter_planned_weight_per_minute 12.5",
+        "binance_pm_exporter_poll_interval_seconds 15.0",
+        "binance_pm_exporter_config_last_reload_successful 0.0",
+        "binance_pm_exporter_config_last_reload_success_timestamp_seconds 1700000000.5",
+        "binance_pm_exporter_shard_index 1.0",
+        "binance_pm_exporter_shard_count 3.0",
+        "binance_pm_exporter_accounts_configured 5.0",
+        "binance_pm_exporter_accounts_owned 2.0",
+        'binance_pm_exporter_build_info{version="1.2.3"} 1.0',
+    ]

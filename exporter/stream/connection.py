@@ -31,9 +31,10 @@ from exporter.binance.errors import ApiError
 from exporter.config import AccountConfig
 from exporter.scheduler import credentials_for
 from exporter.stream.config import StreamSettings
-from exporter.stream.events import BadFrame, ListenKeyExpired, parse_frame
+from exporter.stream.events import BadFrame
+from exporter.stream.kinds import ListenKeyExpired, parse_frame
 from exporter.stream.state import ReconnectReason, StreamState
-from exporter.stream.triggers import EarlyPolls, triggered_collectors
+from exporter.stream.triggers import EarlyPolls
 
 log = structlog.get_logger("exporter.stream")
 
@@ -259,16 +260,16 @@ class StreamConnection:
 
     def _on_frame(self, text: str) -> ReconnectReason | None:
         try:
-            event = parse_frame(text)
+            kind, event = parse_frame(text)
         except BadFrame as exc:
             return self._bad_frame(exc)
         self._garbage = 0
         if isinstance(event, ListenKeyExpired):
             self.listen_key = None  # gone: the next POST makes a new one
             return "listen_key_expired"
-        self.state.count(event)
+        self.state.count(kind, event)
         self._publish(self.state)
-        wanted = [c for c in triggered_collectors(event) if c in self.account.collector_names]
+        wanted = [c for c in kind.refreshes if c in self.account.collector_names]
         self._early.trigger(self.account.name, wanted)
         return None
 

@@ -1,6 +1,6 @@
 """When a pushed event asks the scheduler for an early poll: debounced and within the budget.
 
-An event that changes what a collector shows asks for that collector (``triggered_collectors``).
+An event that changes what a collector shows asks for that collector (its kind's ``refreshes``).
 ``EarlyPolls`` turns those asks into ``Scheduler.request_poll`` calls: at most one early poll of a
 collector of an account per ``min_gap`` seconds (an ask inside the gap is deferred to its end,
 never dropped), and never more early-poll weight in any 60 s than the budget's headroom
@@ -20,7 +20,6 @@ from collections.abc import Callable, Collection
 import structlog
 
 from exporter.collectors import COLLECTORS
-from exporter.stream.events import AccountUpdate, Event, LiabilityChange, RiskLevelChange
 
 log = structlog.get_logger("exporter.stream")
 
@@ -28,17 +27,6 @@ MIN_GAP_SECONDS = 5.0  # per account and collector
 WINDOW_SECONDS = 60.0  # the budget is per minute, as Binance's weight limit
 
 RequestPoll = Callable[[str, Collection[str]], None]
-
-
-def triggered_collectors(event: Event) -> tuple[str, ...]:
-    """The collectors whose figures the event says have changed."""
-    if isinstance(event, RiskLevelChange):
-        return ("account",)
-    if isinstance(event, AccountUpdate):
-        return ("um_account", "um_position_risk") if event.book == "UM" else ("cm_account",)
-    if isinstance(event, LiabilityChange):
-        return ("balance",)
-    return ()
 
 
 def collector_weight(name: str) -> int:

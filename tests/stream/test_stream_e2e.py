@@ -17,6 +17,7 @@ from tests.stream.conftest import (
 ACCOUNT = "/papi/v1/account"
 UM_ACCOUNT = "/papi/v1/um/account"
 CM_ACCOUNT = "/papi/v1/cm/account"
+CM_POSITION_RISK = "/papi/v1/cm/positionRisk"
 BALANCE = "/papi/v1/balance"
 
 
@@ -113,6 +114,15 @@ def test_position_and_funding_events_poll_their_books_early(sim: SimulatorThread
         wait_for(lambda: requests(sim, UM_ACCOUNT) == 2)
         sim.pay_funding("desk", "BTCUSD_PERP", "0.001")
         wait_for(lambda: requests(sim, CM_ACCOUNT) == 2)
+        assert requests(sim, ACCOUNT) == 1
+
+
+def test_a_coin_m_funding_event_polls_the_coin_m_positions_early_too(sim: SimulatorThread):
+    config = stream_config(sim, collectors=["account", "cm_account", "cm_position_risk"])
+    with ExporterThread(config) as exp:
+        wait_for(lambda: connected(exp) and requests(sim, CM_POSITION_RISK) == 1)
+        sim.pay_funding("desk", "BTCUSD_PERP", "0.001")
+        wait_for(lambda: (requests(sim, CM_ACCOUNT), requests(sim, CM_POSITION_RISK)) == (2, 2))
         assert requests(sim, ACCOUNT) == 1
 
 

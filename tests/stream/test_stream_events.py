@@ -7,13 +7,15 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from exporter.stream.events import (
+from exporter.stream.events import BadFrame
+from exporter.stream.kinds import (
     AccountUpdate,
-    BadFrame,
+    BalanceTally,
     Ignored,
     LiabilityChange,
     ListenKeyExpired,
     RiskLevelChange,
+    RiskTally,
     parse_frame,
 )
 from exporter.stream.state import StreamState
@@ -59,12 +61,21 @@ def frame(data: dict) -> bytes:
     return orjson.dumps(data)
 
 
+def event(data: dict) -> object:
+    """The typed event of a frame, its kind aside."""
+    return parse_frame(frame(data))[1]
+
+
+def count(state: StreamState, data: dict, now: float | None = None) -> None:
+    state.count(*parse_frame(frame(data)), now=now)
+
+
 def test_risk_level_change():
-    assert parse_frame(frame(RISK)) == RiskLevelChange(1587727187525, "MARGIN_CALL", 1.99999999)
+    assert event(RISK) == RiskLevelChange(1587727187525, "MARGIN_CALL", 1.99999999)
 
 
 def test_account_update_keeps_each_balance_change_as_a_decimal():
-    assert parse_frame(frame(UPDATE)) == AccountUpdate(
+    assert event(UPDATE) == AccountUpdate(
         1564745798939,
         "UM",
         "ORDER",
@@ -73,20 +84,20 @@ def test_account_update_keeps_each_balance_change_as_a_decimal():
 
 
 def test_a_transaction_id_above_2_to_the_53_stays_exact():
-    event = parse_frame(frame(LIABILITY))
-    assert event == LiabilityChange(1573200697110, "BTC", "BORROW", 1352286576452864727)
-    assert isinstance(event, LiabilityChange)
-    assert event.transaction_id > 2**53
-    assert event.transaction_id != int(float(1352286576452864727))
+    liability = event(LIABILITY)
+    assert liability == LiabilityChange(1573200697110, "BTC", "BORROW", 1352286576452864727)
+    assert isinstance(liability, LiabilityChange)
+    assert liability.transaction_id > 2**53
+    assert liability.transaction_id != int(float(1352286576452864727))
 
 
 def test_listen_key_expired_with_its_time_as_a_string():
     data = {"e": "listenKeyExpired", "E": "1736996475556", "listenKey": "abc"}
-    assert parse_frame(frame(data)) == ListenKeyExpired(1736996475556)
+    assert event(data) == ListenKeyExpired(1736996475556)
 
 
 def test_events_the_exporter_does_not_count_are_not_unknown():
-    assert parse_frame(frame({"e": "ORDER_TRADE_UPDATE", "E": 1})) == Ignored("ORDER_TRADE_UPDATE")
+    assert event({"e": "ORDER_TRADE_UPDATE", "E": 1}) == Ignored("ORDER_TRADE_UPDATE")
 
 
 @pytest.mark.parametrize(
@@ -115,7 +126,7 @@ def test_frames_that_cannot_be_counted(text: bytes, kind: str):
 
 def test_counters_sum_credits_and_debits_apart_per_book_asset_and_reason():
     state = StreamState("desk")
-    state.count(parse_frame(frame(UPDATE)), now=100.0)
+    count(state, UPDATE, now=100.0)
     funding = {
         **UPDATE,
         "fs": "CM",
@@ -128,13 +139,14 @@ def test_counters_sum_credits_and_debits_apart_per_book_asset_and_reason():
             ],
         },
     }
-    state.count(parse_frame(frame(funding)), now=101.0)
-    assert state.credited == {
+    count(state, funding, now=101.0)
+    balances = state.tally(BalanceTally)
+    assert balances.credited == {
         ("UM", "USDT", "ORDER"): Decimal("50.12345678"),
         ("UM", "BUSD", "ORDER"): Decimal(0),
         ("CM", "BTC", "FUNDING_FEE"): Decimal("0.0005"),
     }
-    assert state.debited == {
+    assert balances.debited == {
         ("UM", "USDT", "ORDER"): Decimal(0),
         ("UM", "BUSD", "ORDER"): Decimal("49.12345678"),
         ("CM", "BTC", "FUNDING_FEE"): Decimal("0.003"),
@@ -144,11 +156,12 @@ def test_counters_sum_credits_and_debits_apart_per_book_asset_and_reason():
 
 def test_the_latest_risk_event_by_its_time_sets_the_gauges():
     state = StreamState("desk")
-    assert state.risk_events == {"MARGIN_CALL": 0, "REDUCE_ONLY": 0, "FORCE_LIQUIDATION": 0}
-    state.count(parse_frame(frame({**RISK, "E": 2000, "s": "REDUCE_ONLY", "u": "1.1"})))
-    state.count(parse_frame(frame({**RISK, "E": 1000, "s": "MARGIN_CALL", "u": "1.4"})))
-    assert state.risk_events == {"MARGIN_CALL": 1, "REDUCE_ONLY": 1, "FORCE_LIQUIDATION": 0}
-    assert (state.last_uni_mmr, state.last_risk_time_ms) == (1.1, 2000)
+    risk = state.tally(RiskTally)
+    assert risk.events == {"MARGIN_CALL": 0, "REDUCE_ONLY": 0, "FORCE_LIQUIDATION": 0}
+    count(state, {**RISK, "E": 2000, "s": "REDUCE_ONLY", "u": "1.1"})
+    count(state, {**RISK, "E": 1000, "s": "MARGIN_CALL", "u": "1.4"})
+    assert risk.events == {"MARGIN_CALL": 1, "REDUCE_ONLY": 1, "FORCE_LIQUIDATION": 0}
+    assert (risk.last_uni_mmr, risk.last_time_ms) == (1.1, 2000)
 
 
 def test_rendered_series_of_a_fresh_stream():

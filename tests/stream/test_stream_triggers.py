@@ -1,20 +1,11 @@
-"""Early polls: which collectors an event asks for, the debounce and the budget, on a fake clock."""
+"""Early polls: the debounce and the budget, on a fake clock."""
 
 from __future__ import annotations
-
-from decimal import Decimal
 
 import pytest
 
 from exporter.stream.connection import reconnect_delay
-from exporter.stream.events import (
-    AccountUpdate,
-    Ignored,
-    LiabilityChange,
-    ListenKeyExpired,
-    RiskLevelChange,
-)
-from exporter.stream.triggers import EarlyPolls, triggered_collectors
+from exporter.stream.triggers import EarlyPolls
 
 WEIGHTS = {"account": 20, "um_account": 5, "um_position_risk": 5, "cm_account": 5}
 
@@ -28,21 +19,6 @@ def early(budget: float, gap: float = 5.0) -> tuple[EarlyPolls, list[tuple[str, 
         weight=WEIGHTS.__getitem__,
     )
     return polls, asked
-
-
-@pytest.mark.parametrize(
-    ("event", "collectors"),
-    [
-        (RiskLevelChange(1, "MARGIN_CALL", 1.4), ("account",)),
-        (AccountUpdate(1, "UM", "ORDER", ()), ("um_account", "um_position_risk")),
-        (AccountUpdate(1, "CM", "FUNDING_FEE", (("BTC", Decimal(1)),)), ("cm_account",)),
-        (LiabilityChange(1, "BTC", "BORROW", 2**60), ("balance",)),
-        (ListenKeyExpired(1), ()),
-        (Ignored("ORDER_TRADE_UPDATE"), ()),
-    ],
-)
-def test_each_event_asks_for_the_collectors_it_changes(event, collectors):
-    assert triggered_collectors(event) == collectors
 
 
 def test_a_trigger_is_polled_at_once_then_debounced_to_the_end_of_the_gap():
