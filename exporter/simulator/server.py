@@ -100,6 +100,8 @@ from aiohttp import web
 
 from exporter.simulator import ledger
 from exporter.simulator.accounts import (
+    CM_RISK,
+    UM_RISK,
     CMPosition,
     NumberStyle,
     Payload,
@@ -111,7 +113,6 @@ from exporter.simulator.accounts import (
     account_payload,
     cm_account_payload,
     cm_figures,
-    cm_position_risk_payload,
     compute_risk,
     fmt,
     plain,
@@ -1235,10 +1236,11 @@ class Simulator:
             return um_account_v2_payload(account, risk, self.market, spell)
         if path == ACCOUNT:
             return account_payload(risk, self.clock_ms(), spell)
-        if path in (UM_POSITION_RISK, CM_POSITION_RISK):
-            build = position_risk_payload if path == UM_POSITION_RISK else cm_position_risk_payload
-            symbol, flat = params.get("symbol"), self.flat_position_rows
-            return build(account, risk, self.market, symbol, spell, flat)
+        symbol, flat = params.get("symbol"), self.flat_position_rows
+        if path == UM_POSITION_RISK:
+            return position_risk_payload(UM_RISK, account, risk, self.market, symbol, spell, flat)
+        if path == CM_POSITION_RISK:
+            return position_risk_payload(CM_RISK, account, risk, self.market, symbol, spell, flat)
         if path == BALANCE:
             return ledger.balance_payload(account, risk, self.market, params.get("asset"), spell)
         if path == UM_ADL:
