@@ -7,31 +7,9 @@ payload builder that answers it. The HTTP layer (``exporter.simulator.api``) rou
 rate-limits, faults and authenticates every row alike; a new endpoint is one builder here and
 one row in ``ENDPOINTS``.
 
-=========================  ======  =====  ==========================================
-path                       weight  api    payload
-=========================  ======  =====  ==========================================
-/papi/v1/um/account        5       PAPI   Get UM Account Detail (full market)
-/papi/v2/um/account        5       PAPI   Get UM Account Detail V2 (v1's successor)
-/papi/v1/account           20      PAPI   Account Information (uniMMR, status)
-/papi/v1/um/positionRisk   5       PAPI   Query UM Position Information (open ones,
-                                          flat ones too with ``set_flat_position_rows``;
-                                          optional ``symbol``)
-/papi/v1/cm/account        5       PAPI   Get CM Account Detail (full COIN-M market)
-/papi/v1/cm/positionRisk   1       PAPI   Query CM Position Information (the same rows)
-/papi/v1/balance           20      PAPI   Account Balance (optional ``asset``: one object)
-/papi/v1/um/adlQuantile    5       PAPI   UM Position ADL Quantile Estimation (optional
-                                          ``symbol``)
-/papi/v1/cm/adlQuantile    5       PAPI   CM Position ADL Quantile Estimation (optional
-                                          ``symbol``)
-/papi/v1/um/income         30      PAPI   Get UM Income History (below)
-/papi/v1/cm/income         30      PAPI   Get CM Income History (below)
-/fapi/v1/time              1       FAPI   ``{"serverTime": ms}``, unsigned
-/papi/v1/listenKey         1       PAPI   POST, PUT, DELETE: the user data stream's
-                                          key (API key header only, no signature)
-/pm/ws/<listenKey>         -       WS     the user data stream (``Simulator.stream_url``)
-=========================  ======  =====  ==========================================
-
-The user data stream's rules and events: ``exporter.simulator.stream``.
+Each builder's docstring names the Binance endpoint it answers; the user data stream itself is
+served at ``/pm/ws/<listenKey>`` (``Simulator.stream_url``), with its rules and events in
+``exporter.simulator.stream``.
 
 Income history takes ``symbol``, ``incomeType``, ``startTime`` and ``endTime`` (both inclusive,
 milliseconds), ``page`` (from 1) and ``limit`` (default 100, at most 1000), as Binance documents
@@ -120,26 +98,32 @@ class Endpoint:
 
 
 def _um_account(call: Call) -> Payload:
+    """Get UM Account Detail: the assets and every symbol and side of the market."""
     account, risk = call.figures()
     return um_account_payload(account, risk, call.scene.market, call.scene.spelling)
 
 
 def _um_account_v2(call: Call) -> Payload:
+    """Get UM Account Detail V2: v1's successor, positions with fewer fields."""
     account, risk = call.figures()
     return um_account_v2_payload(account, risk, call.scene.market, call.scene.spelling)
 
 
 def _account(call: Call) -> Payload:
+    """Account Information: the unified figures (uniMMR, equity, status)."""
     _, risk = call.figures()
     return account_payload(risk, call.scene.clock_ms(), call.scene.spelling)
 
 
 def _cm_account(call: Call) -> Payload:
+    """Get CM Account Detail: the coin assets and every COIN-M symbol and side."""
     account, risk = call.figures()
     return cm_account_payload(account, risk, call.scene.market, call.scene.spelling)
 
 
 def _um_position_risk(call: Call) -> Payload:
+    """Query UM Position Information: open positions (flat ones too with
+    ``set_flat_position_rows``), optionally one ``symbol``."""
     account, risk = call.figures()
     scene, symbol = call.scene, call.params.get("symbol")
     return position_risk_payload(
@@ -148,6 +132,7 @@ def _um_position_risk(call: Call) -> Payload:
 
 
 def _cm_position_risk(call: Call) -> Payload:
+    """Query CM Position Information: the COIN-M rows, as the UM ones."""
     account, risk = call.figures()
     scene, symbol = call.scene, call.params.get("symbol")
     return position_risk_payload(
@@ -156,26 +141,31 @@ def _cm_position_risk(call: Call) -> Payload:
 
 
 def _balance(call: Call) -> Payload:
+    """Account Balance: every asset, or one object for ``asset``."""
     account, risk = call.figures()
     asset, scene = call.params.get("asset"), call.scene
     return ledger.balance_payload(account, risk, scene.market, asset, scene.spelling)
 
 
 def _um_adl(call: Call) -> Payload:
+    """UM Position ADL Quantile Estimation, optionally one ``symbol``."""
     account, risk = call.figures()
     return ledger.adl_payload(account, risk.um, ("HEDGE",), call.params.get("symbol"))
 
 
 def _cm_adl(call: Call) -> Payload:
+    """CM Position ADL Quantile Estimation, optionally one ``symbol``."""
     account, risk = call.figures()
     return ledger.adl_payload(account, risk.cm, ("HEDGE", "BOTH"), call.params.get("symbol"))
 
 
 def _um_income(call: Call) -> Payload:
+    """Get UM Income History (see the module doc)."""
     return _income(call, cm=False)
 
 
 def _cm_income(call: Call) -> Payload:
+    """Get CM Income History (see the module doc)."""
     return _income(call, cm=True)
 
 
@@ -222,19 +212,23 @@ def _integer(params: dict[str, str], name: str) -> int | None:
 
 
 def _server_time(call: Call) -> Payload:
+    """Check Server Time (FAPI): ``{"serverTime": ms}`` of the simulator clock."""
     return Payload(orjson.dumps({"serverTime": call.scene.clock_ms()}))
 
 
 def _new_listen_key(call: Call) -> Payload:
+    """Start User Data Stream: the account's listen key (a new one, or its current one)."""
     key = call.scene.streams.post(call.caller.name, call.now)
     return Payload(orjson.dumps({"listenKey": key}))
 
 
 def _keep_listen_key(call: Call) -> Payload:
+    """Keepalive User Data Stream: the key lives on, or -1125 if it is gone."""
     return _listen_key_done(call.scene.streams.put(call.caller.name, call.now))
 
 
 def _close_listen_key(call: Call) -> Payload:
+    """Close User Data Stream: the key is gone, or -1125 if it already was."""
     return _listen_key_done(call.scene.streams.delete(call.caller.name))
 
 
