@@ -26,8 +26,9 @@ import orjson
 from aiohttp import web
 
 from exporter.simulator.accounts import SimAccount, UMPosition
+from exporter.simulator.endpoints import UM_ACCOUNT
 from exporter.simulator.market import Market, quantum
-from exporter.simulator.server import UM_ACCOUNT, Simulator
+from exporter.simulator.server import Simulator
 
 OPEN_SYMBOLS = 10  # LONG and SHORT on each: 20 open positions per account
 WEIGHT_LIMIT = 10**9

@@ -56,7 +56,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Literal, TypeVar, get_args
+from typing import Generic, Literal, TypeVar, get_args
 from urllib.parse import unquote
 
 import orjson
@@ -79,7 +79,6 @@ Mode = Literal["one_way", "hedge"]
 NumberStyle = Literal["live", "padded"]
 NUMBER_STYLES: tuple[NumberStyle, ...] = get_args(NumberStyle)
 PositionKey = tuple[str, str]  # (symbol, positionSide)
-P = TypeVar("P", bound="UMPosition")  # a UM or COIN-M position
 S = TypeVar("S", "UMSymbol", "CMSymbol")
 
 Q8 = quantum(8)
@@ -658,122 +657,107 @@ def _risk_keys(
     ]
 
 
-def _position_risk(
+@dataclass(frozen=True)
+class RiskBook(Generic[S]):
+    """What sets a UM position risk row apart from a COIN-M one, in a live reply's field order
+    (ccxt's capture for UM): the amount's places, the exposure the liquidation price divides by,
+    the limit and notional fields, and how a flat row spells its break-even price."""
+
+    rows: Callable[[Risk], Sequence[tuple[UMPosition, S, PositionFigures]]]
+    symbols: Callable[[Market], Mapping[str, S]]
+    places: Callable[[S], int]
+    exposure: Callable[[UMPosition, PositionFigures], Decimal]
+    limit: Callable[[S, Spelling], tuple[str, str]]  # (field, value)
+    notional_field: str
+    flat_break_even: str
+
+
+UM_RISK: RiskBook[UMSymbol] = RiskBook(
+    rows=lambda risk: risk.um,
+    symbols=lambda market: market.um,
+    places=lambda sym: sym.quantity_precision,
+    exposure=lambda position, f: position.amount,
+    limit=lambda sym, spell: ("maxNotionalValue", spell.price(sym.max_notional)),
+    notional_field="notional",
+    flat_break_even="0.0",
+)
+CM_RISK: RiskBook[CMSymbol] = RiskBook(
+    rows=lambda risk: risk.cm,
+    symbols=lambda market: market.cm,
+    places=lambda sym: 0,  # contracts
+    exposure=lambda position, f: f.notional,  # in the coin
+    limit=lambda sym, spell: ("maxQty", plain(sym.max_qty)),
+    notional_field="notionalValue",
+    flat_break_even="0.00000000",
+)
+
+
+def _risk_row(
+    book: RiskBook[S],
+    sym: S,
+    side: str,
+    position: UMPosition | None,
+    f: PositionFigures | None,
+    risk: Risk,
+    spell: Spelling,
+) -> dict:
+    """One position risk row: an open position (with its figures ``f``), or a flat side (zero
+    figures, the mark, a leftover liquidation price) with the leverage of an order on it."""
+    limit_field, limit = book.limit(sym, spell)
+    if position is None or f is None:
+        return {
+            "symbol": sym.symbol,
+            "positionAmt": spell.amount(ZERO, book.places(sym)),
+            "entryPrice": "0.0",
+            "markPrice": spell.money(sym.mark),
+            "unRealizedProfit": "0.00000000",
+            "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
+            "leverage": str(sym.default_leverage if position is None else position.leverage),
+            "positionSide": side,
+            "updateTime": 0 if position is None else position.update_time,
+            limit_field: limit,
+            book.notional_field: "0",
+            "breakEvenPrice": book.flat_break_even,
+        }
+    liquidation = liquidation_price(sym.mark, book.exposure(position, f), risk)
+    return {
+        "symbol": sym.symbol,
+        "positionAmt": spell.amount(position.amount, book.places(sym)),
+        "entryPrice": spell.price(position.entry_price),
+        "markPrice": spell.money(sym.mark),
+        "unRealizedProfit": spell.money(f.unrealized),
+        "liquidationPrice": spell.money(liquidation) if liquidation else "0",
+        "leverage": str(position.leverage),
+        "positionSide": side,
+        "updateTime": position.update_time,
+        limit_field: limit,
+        book.notional_field: spell.money(f.notional),
+        "breakEvenPrice": spell.money(f.break_even),
+    }
+
+
+def position_risk_payload(
+    book: RiskBook[S],
     account: SimAccount,
-    rows: Sequence[tuple[P, S, PositionFigures]],
-    symbols: Mapping[str, S],
-    symbol: str | None,
-    flat_rows: bool,
-    open_row: Callable[[P, S, PositionFigures], dict],
-    flat_row: Callable[[S, str, P | None], dict],
+    risk: Risk,
+    market: Market,
+    symbol: str | None = None,
+    spell: Spelling = LIVE,
+    flat_rows: bool = False,
 ) -> Payload:
-    """One position risk reply, UM or COIN-M: open positions, and flat rows when asked."""
-    held = {(p.symbol, p.side): (p, sym, f) for p, sym, f in rows if p.amount}
+    """GET /papi/v1/um/positionRisk (``UM_RISK``) or /papi/v1/cm/positionRisk (``CM_RISK``):
+    open positions, and flat rows when asked, optionally of one symbol."""
+    rows = book.rows(risk)
+    symbols = book.symbols(market)
+    held = {(p.symbol, p.side): (p, f) for p, _, f in rows if p.amount}
     orders = {(p.symbol, p.side): p for p, _, _ in rows}
     out = []
     for key in _risk_keys(account, list(held), symbols, flat_rows):
         if symbol is not None and key[0] != symbol:
             continue
-        found = held.get(key)
-        if found is None:
-            out.append(flat_row(symbols[key[0]], key[1], orders.get(key)))
-        else:
-            out.append(open_row(*found))
+        position, f = held.get(key) or (orders.get(key), None)
+        out.append(_risk_row(book, symbols[key[0]], key[1], position, f, risk, spell))
     return Payload(orjson.dumps(out))
-
-
-def position_risk_payload(
-    account: SimAccount,
-    risk: Risk,
-    market: Market,
-    symbol: str | None = None,
-    spell: Spelling = LIVE,
-    flat_rows: bool = False,
-) -> Payload:
-    """GET /papi/v1/um/positionRisk: open positions (and flat rows), optionally one symbol."""
-
-    def open_row(position: UMPosition, sym: UMSymbol, f: PositionFigures) -> dict:
-        liquidation = liquidation_price(sym.mark, position.amount, risk)
-        # Field order of a live reply (ccxt's capture), breakEvenPrice included.
-        return {
-            "symbol": sym.symbol,
-            "positionAmt": spell.amount(position.amount, sym.quantity_precision),
-            "entryPrice": spell.price(position.entry_price),
-            "markPrice": spell.money(sym.mark),
-            "unRealizedProfit": spell.money(f.unrealized),
-            "liquidationPrice": spell.money(liquidation) if liquidation else "0",
-            "leverage": str(position.leverage),
-            "positionSide": position.side,
-            "updateTime": position.update_time,
-            "maxNotionalValue": spell.price(sym.max_notional),
-            "notional": spell.money(f.notional),
-            "breakEvenPrice": spell.money(f.break_even),
-        }
-
-    def flat_row(sym: UMSymbol, side: str, order: UMPosition | None) -> dict:
-        """A flat side: zero figures, the mark, and a leftover liquidation price."""
-        return {
-            "symbol": sym.symbol,
-            "positionAmt": spell.amount(ZERO, sym.quantity_precision),
-            "entryPrice": "0.0",
-            "markPrice": spell.money(sym.mark),
-            "unRealizedProfit": "0.00000000",
-            "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
-            "leverage": str(sym.default_leverage if order is None else order.leverage),
-            "positionSide": side,
-            "updateTime": 0 if order is None else order.update_time,
-            "maxNotionalValue": spell.price(sym.max_notional),
-            "notional": "0",
-            "breakEvenPrice": "0.0",
-        }
-
-    return _position_risk(account, risk.um, market.um, symbol, flat_rows, open_row, flat_row)
-
-
-def cm_position_risk_payload(
-    account: SimAccount,
-    risk: Risk,
-    market: Market,
-    symbol: str | None = None,
-    spell: Spelling = LIVE,
-    flat_rows: bool = False,
-) -> Payload:
-    """GET /papi/v1/cm/positionRisk: the COIN-M twin, in a live reply's field order."""
-
-    def open_row(position: CMPosition, sym: CMSymbol, f: PositionFigures) -> dict:
-        liquidation = liquidation_price(sym.mark, f.notional, risk)
-        return {
-            "symbol": sym.symbol,
-            "positionAmt": spell.amount(position.amount, 0),
-            "entryPrice": spell.price(position.entry_price),
-            "markPrice": spell.money(sym.mark),
-            "unRealizedProfit": spell.money(f.unrealized),
-            "liquidationPrice": spell.money(liquidation) if liquidation else "0",
-            "leverage": str(position.leverage),
-            "positionSide": position.side,
-            "updateTime": position.update_time,
-            "maxQty": plain(sym.max_qty),
-            "notionalValue": spell.money(f.notional),
-            "breakEvenPrice": spell.money(f.break_even),
-        }
-
-    def flat_row(sym: CMSymbol, side: str, order: CMPosition | None) -> dict:
-        return {
-            "symbol": sym.symbol,
-            "positionAmt": "0",
-            "entryPrice": "0.0",
-            "markPrice": spell.money(sym.mark),
-            "unRealizedProfit": "0.00000000",
-            "liquidationPrice": spell.money(sym.mark * FLAT_ROW_LIQUIDATION),
-            "leverage": str(sym.default_leverage if order is None else order.leverage),
-            "positionSide": side,
-            "updateTime": 0 if order is None else order.update_time,
-            "maxQty": plain(sym.max_qty),
-            "notionalValue": "0",
-            "breakEvenPrice": "0.00000000",
-        }
-
-    return _position_risk(account, risk.cm, market.cm, symbol, flat_rows, open_row, flat_row)
 
 
 def account_payload(risk: Risk, update_time: int, spell: Spelling = LIVE) -> Payload:

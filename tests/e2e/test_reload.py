@@ -16,7 +16,8 @@ import yaml
 
 from exporter.config import load_config
 from exporter.simulator.accounts import SimAccount
-from exporter.simulator.server import ACCOUNT, UM_ACCOUNT, SimulatorThread
+from exporter.simulator.endpoints import ACCOUNT, UM_ACCOUNT
+from exporter.simulator.server import SimulatorThread
 from tests.conftest import oneway_account
 from tests.e2e.process import kill_if_running, listening_port, sigterm, start_exporter
 from tests.helpers import (

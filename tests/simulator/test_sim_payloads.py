@@ -5,10 +5,19 @@ from __future__ import annotations
 import time
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
+import orjson
 import pytest
 
 from exporter.binance.signing import HmacSigner
-from exporter.simulator.accounts import SimAccount, UMPosition, templates
+from exporter.simulator.accounts import CM_RISK as CM_BOOK
+from exporter.simulator.accounts import UM_RISK as UM_BOOK
+from exporter.simulator.accounts import (
+    SimAccount,
+    UMPosition,
+    compute_risk,
+    position_risk_payload,
+    templates,
+)
 from exporter.simulator.market import Market
 from tests.replies import ACCOUNT_STATUSES
 
@@ -584,3 +593,24 @@ def test_open_order_and_coin_m_positions_can_be_opened(papi):
     cm = by_key(papi.json(CM, "ed")["positions"])[("ETHUSD_PERP", "LONG")]
     assert (cm["positionAmt"], cm["leverage"]) == ("5", "10")
     assert [a["asset"] for a in papi.json(CM, "ed")["assets"]] == ["ETH"]
+
+
+def test_flat_rows_of_both_books_differ_only_in_the_books_fields():
+    market, account = Market(), SimAccount(name="x", api_key="k", api_secret="s")
+    risk = compute_risk(account, market, 0.0)
+    um, cm = (
+        orjson.loads(
+            bytes(position_risk_payload(book, account, risk, market, symbol, flat_rows=True))
+        )
+        for book, symbol in ((UM_BOOK, "BTCUSDT"), (CM_BOOK, "BTCUSD_PERP"))
+    )
+    shared = {"entryPrice": "0.0", "unRealizedProfit": "0.00000000", "positionSide": "BOTH"}
+    assert [{k: row[0][k] for k in shared} for row in (um, cm)] == [shared, shared]
+    assert [k for k in um[0] if k not in cm[0]] == ["maxNotionalValue", "notional"]
+    assert [k for k in cm[0] if k not in um[0]] == ["maxQty", "notionalValue"]
+    assert (um[0]["positionAmt"], um[0]["breakEvenPrice"], um[0]["notional"]) == ("0.0", "0.0", "0")
+    assert (cm[0]["positionAmt"], cm[0]["breakEvenPrice"], cm[0]["notionalValue"]) == (
+        "0",
+        "0.00000000",
+        "0",
+    )

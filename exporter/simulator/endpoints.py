@@ -1,0 +1,261 @@
+"""The endpoint table: one row per endpoint the simulator serves, mirroring exporter/collectors/.
+
+Each row names its method, path, weight, the API whose weight budget it spends (``papi``, or
+``fapi`` for the time endpoint: separate hosts at Binance), its security (``signed``: API key,
+timestamp and signature; ``api_key``: the key alone, as USER_STREAM endpoints; ``none``) and the
+payload builder that answers it. The HTTP layer (``exporter.simulator.api``) routes, weighs,
+rate-limits, faults and authenticates every row alike; a new endpoint is one builder here and
+one row in ``ENDPOINTS``.
+
+Each builder's docstring names the Binance endpoint it answers; the user data stream itself is
+served at ``/pm/ws/<listenKey>`` (``Simulator.stream_url``), with its rules and events in
+``exporter.simulator.stream``.
+
+Income history takes ``symbol``, ``incomeType``, ``startTime`` and ``endTime`` (both inclusive,
+milliseconds), ``page`` (from 1) and ``limit`` (default 100, at most 1000), as Binance documents
+them: records oldest first; without startTime and endTime the last 7 days; only the last three
+months are kept; COIN-M refuses more than 200 days between startTime and endTime (400/-1127). A
+number that is not one gets 400/-1100, a limit or page out of range 400/-1130, startTime after
+endTime 400/-1128. The money that moves on its own (loans, funding, trades) and how each
+figure is made: ``exporter.simulator.ledger``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import orjson
+
+from exporter.simulator import ledger
+from exporter.simulator.accounts import (
+    CM_RISK,
+    UM_RISK,
+    Payload,
+    Risk,
+    SimAccount,
+    account_payload,
+    cm_account_payload,
+    compute_risk,
+    position_risk_payload,
+    um_account_payload,
+    um_account_v2_payload,
+)
+from exporter.simulator.errors import Rejected
+from exporter.simulator.scene import Scene
+from exporter.simulator.stream import KEY_GONE, LISTEN_KEY_PATH
+
+UM_ACCOUNT = "/papi/v1/um/account"
+UM_ACCOUNT_V2 = "/papi/v2/um/account"
+ACCOUNT = "/papi/v1/account"
+UM_POSITION_RISK = "/papi/v1/um/positionRisk"
+CM_ACCOUNT = "/papi/v1/cm/account"
+CM_POSITION_RISK = "/papi/v1/cm/positionRisk"
+BALANCE = "/papi/v1/balance"
+UM_ADL = "/papi/v1/um/adlQuantile"
+CM_ADL = "/papi/v1/cm/adlQuantile"
+UM_INCOME = "/papi/v1/um/income"
+CM_INCOME = "/papi/v1/cm/income"
+TIME = "/fapi/v1/time"
+
+Security = Literal["signed", "api_key", "none"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a payload builder is given: the caller's account (None only for ``none`` security),
+    the query's parameters and when the request came in (wall clock, seconds)."""
+
+    scene: Scene
+    account: SimAccount | None
+    params: dict[str, str]
+    now: float
+
+    @property
+    def caller(self) -> SimAccount:
+        if self.account is None:  # the HTTP layer authenticates before it builds
+            raise RuntimeError("a payload that needs an account was built without one")
+        return self.account
+
+    def figures(self) -> tuple[SimAccount, Risk]:
+        """The caller and its figures now (a uniMMR ramp moves its wallet first)."""
+        return self.caller, compute_risk(self.caller, self.scene.market, time.time())
+
+
+Builder = Callable[[Call], Payload]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    weight: int  # Binance's documented request weight
+    api: Literal["papi", "fapi"]  # the weight budget it spends
+    security: Security
+    build: Builder
+
+
+def _um_account(call: Call) -> Payload:
+    """Get UM Account Detail: the assets and every symbol and side of the market."""
+    account, risk = call.figures()
+    return um_account_payload(account, risk, call.scene.market, call.scene.spelling)
+
+
+def _um_account_v2(call: Call) -> Payload:
+    """Get UM Account Detail V2: v1's successor, positions with fewer fields."""
+    account, risk = call.figures()
+    return um_account_v2_payload(account, risk, call.scene.market, call.scene.spelling)
+
+
+def _account(call: Call) -> Payload:
+    """Account Information: the unified figures (uniMMR, equity, status)."""
+    _, risk = call.figures()
+    return account_payload(risk, call.scene.clock_ms(), call.scene.spelling)
+
+
+def _cm_account(call: Call) -> Payload:
+    """Get CM Account Detail: the coin assets and every COIN-M symbol and side."""
+    account, risk = call.figures()
+    return cm_account_payload(account, risk, call.scene.market, call.scene.spelling)
+
+
+def _um_position_risk(call: Call) -> Payload:
+    """Query UM Position Information: open positions (flat ones too with
+    ``set_flat_position_rows``), optionally one ``symbol``."""
+    account, risk = call.figures()
+    scene, symbol = call.scene, call.params.get("symbol")
+    return position_risk_payload(
+        UM_RISK, account, risk, scene.market, symbol, scene.spelling, scene.flat_position_rows
+    )
+
+
+def _cm_position_risk(call: Call) -> Payload:
+    """Query CM Position Information: the COIN-M rows, as the UM ones."""
+    account, risk = call.figures()
+    scene, symbol = call.scene, call.params.get("symbol")
+    return position_risk_payload(
+        CM_RISK, account, risk, scene.market, symbol, scene.spelling, scene.flat_position_rows
+    )
+
+
+def _balance(call: Call) -> Payload:
+    """Account Balance: every asset, or one object for ``asset``."""
+    account, risk = call.figures()
+    asset, scene = call.params.get("asset"), call.scene
+    return ledger.balance_payload(account, risk, scene.market, asset, scene.spelling)
+
+
+def _um_adl(call: Call) -> Payload:
+    """UM Position ADL Quantile Estimation, optionally one ``symbol``."""
+    account, risk = call.figures()
+    return ledger.adl_payload(account, risk.um, ("HEDGE",), call.params.get("symbol"))
+
+
+def _cm_adl(call: Call) -> Payload:
+    """CM Position ADL Quantile Estimation, optionally one ``symbol``."""
+    account, risk = call.figures()
+    return ledger.adl_payload(account, risk.cm, ("HEDGE", "BOTH"), call.params.get("symbol"))
+
+
+def _um_income(call: Call) -> Payload:
+    """Get UM Income History (see the module doc)."""
+    return _income(call, cm=False)
+
+
+def _cm_income(call: Call) -> Payload:
+    """Get CM Income History (see the module doc)."""
+    return _income(call, cm=True)
+
+
+def _income(call: Call, cm: bool) -> Payload:
+    """Income history with Binance's parameter rules (see the module doc)."""
+    account, _ = call.figures()
+    params = call.params
+    numbers = {k: _integer(params, k) for k in ("startTime", "endTime", "page", "limit")}
+    limit = numbers["limit"] if numbers["limit"] is not None else ledger.DEFAULT_LIMIT
+    page = numbers["page"] if numbers["page"] is not None else 1
+    if not 1 <= limit <= ledger.MAX_LIMIT or page < 1:
+        name = "limit" if not 1 <= limit <= ledger.MAX_LIMIT else "page"
+        raise Rejected(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+    now = call.scene.clock_ms()
+    start, end = numbers["startTime"], numbers["endTime"]
+    if start is None and end is None:
+        start, end = now - ledger.DEFAULT_WINDOW_MS, now
+    elif start is None:
+        assert end is not None
+        start = end - ledger.DEFAULT_WINDOW_MS
+    elif end is None:
+        end = now
+    if start > end:
+        raise Rejected(400, -1128)
+    if cm and end - start > ledger.CM_MAX_INTERVAL_MS:
+        raise Rejected(400, -1127)
+    book = account.cm_income if cm else account.um_income
+    found = ledger.select_income(
+        book, start, end, now, params.get("symbol"), params.get("incomeType")
+    )
+    rows = found[(page - 1) * limit : page * limit]
+    return Payload(orjson.dumps([ledger.income_json(r, call.scene.spelling) for r in rows]))
+
+
+def _integer(params: dict[str, str], name: str) -> int | None:
+    """An optional whole-number parameter; anything else is Binance's -1100."""
+    text = params.get(name)
+    if text is None:
+        return None
+    if not text.isdigit():
+        msg = f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."
+        raise Rejected(400, -1100, msg)
+    return int(text)
+
+
+def _server_time(call: Call) -> Payload:
+    """Check Server Time (FAPI): ``{"serverTime": ms}`` of the simulator clock."""
+    return Payload(orjson.dumps({"serverTime": call.scene.clock_ms()}))
+
+
+def _new_listen_key(call: Call) -> Payload:
+    """Start User Data Stream: the account's listen key (a new one, or its current one)."""
+    key = call.scene.streams.post(call.caller.name, call.now)
+    return Payload(orjson.dumps({"listenKey": key}))
+
+
+def _keep_listen_key(call: Call) -> Payload:
+    """Keepalive User Data Stream: the key lives on, or -1125 if it is gone."""
+    return _listen_key_done(call.scene.streams.put(call.caller.name, call.now))
+
+
+def _close_listen_key(call: Call) -> Payload:
+    """Close User Data Stream: the key is gone, or -1125 if it already was."""
+    return _listen_key_done(call.scene.streams.delete(call.caller.name))
+
+
+def _listen_key_done(done: bool) -> Payload:
+    if not done:
+        raise Rejected(400, *KEY_GONE)
+    return Payload(b"{}")
+
+
+ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    (e.method, e.path): e
+    for e in (
+        Endpoint("GET", UM_ACCOUNT, 5, "papi", "signed", _um_account),
+        Endpoint("GET", UM_ACCOUNT_V2, 5, "papi", "signed", _um_account_v2),
+        Endpoint("GET", ACCOUNT, 20, "papi", "signed", _account),
+        Endpoint("GET", UM_POSITION_RISK, 5, "papi", "signed", _um_position_risk),
+        Endpoint("GET", CM_ACCOUNT, 5, "papi", "signed", _cm_account),
+        Endpoint("GET", CM_POSITION_RISK, 1, "papi", "signed", _cm_position_risk),
+        Endpoint("GET", BALANCE, 20, "papi", "signed", _balance),
+        Endpoint("GET", UM_ADL, 5, "papi", "signed", _um_adl),
+        Endpoint("GET", CM_ADL, 5, "papi", "signed", _cm_adl),
+        Endpoint("GET", UM_INCOME, 30, "papi", "signed", _um_income),
+        Endpoint("GET", CM_INCOME, 30, "papi", "signed", _cm_income),
+        Endpoint("GET", TIME, 1, "fapi", "none", _server_time),
+        Endpoint("POST", LISTEN_KEY_PATH, 1, "papi", "api_key", _new_listen_key),
+        Endpoint("PUT", LISTEN_KEY_PATH, 1, "papi", "api_key", _keep_listen_key),
+        Endpoint("DELETE", LISTEN_KEY_PATH, 1, "papi", "api_key", _close_listen_key),
+    )
+}
+PATHS = frozenset(path for _, path in ENDPOINTS)  # a path with another method: 405, not 404
