@@ -281,6 +281,39 @@ def test_a_timestamp_refusal_without_a_retry_is_counted_once():
     assert state.health["um_account"].errors == counted(timestamp=1)
 
 
+def test_a_timestamp_refusal_whose_retry_failed_otherwise_counts_both_reasons_once():
+    error = ApiError("network", "ConnectError")
+    error.timestamp_retried = True
+    scheduler, store, _ = make_scheduler({UM_V1: [error]})
+    _, state = poll(scheduler, store)
+    assert state.health["um_account"].errors == counted(timestamp=1, network=1)
+
+
+def test_a_timestamp_retry_on_any_page_counts_the_paged_fetch_once():
+    um_income = "/papi/v1/um/income"
+    row = {"symbol": "", "incomeType": "TRANSFER", "income": "1", "asset": "USDT"}
+    full_page = [{**row, "tranId": i, "time": 2_000_000_000_000 + i} for i in range(1000)]
+    page = ClientReply(json.dumps(full_page).encode(), timestamp_retried=True)
+    scheduler, store, client = make_scheduler(
+        {um_income: [page, ClientReply(b"[]", timestamp_retried=True)]}, collectors=["um_income"]
+    )
+    _, state = poll(scheduler, store)
+    assert client.requested == [um_income, um_income]
+    assert state.health["um_income"].errors == counted(timestamp=1)
+    assert state.health["um_income"].up is True
+
+
+def test_a_failed_page_after_a_timestamp_retry_counts_both_reasons_once():
+    um_income = "/papi/v1/um/income"
+    row = {"symbol": "", "incomeType": "TRANSFER", "income": "1", "asset": "USDT"}
+    full_page = [{**row, "tranId": i, "time": 2_000_000_000_000 + i} for i in range(1000)]
+    page = ClientReply(json.dumps(full_page).encode(), timestamp_retried=True)
+    scheduler, store, _ = make_scheduler({um_income: [page, TIMEOUT]}, collectors=["um_income"])
+    _, state = poll(scheduler, store)
+    assert state.health["um_income"].errors == counted(timestamp=1, timeout=1)
+    assert state.health["um_income"].up is False
+
+
 def test_a_retired_endpoint_moves_the_account_to_its_successor_within_the_poll():
     retired = classify_reply(400, RETIRED_BODY, None)
     assert retired is not None and retired.retired
