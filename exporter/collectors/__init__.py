@@ -89,8 +89,9 @@ class Collector:
     parse: Callable[[Any, ParseOptions], Result]
     # Reply bytes -> what ``parse`` takes. A collector may decode only what it keeps.
     decode: Callable[[bytes, ParseOptions], Any] = decode_json
-    # The account-detail collector whose positions this one's rows follow: parsed before it in
-    # a poll, its ``Result.positions`` handed over as ``ParseOptions.provided``.
+    # The account-detail collector whose positions this one's rows follow (``exporter.follow``):
+    # parsed before it in a poll, its ``Result.positions`` handed over as
+    # ``ParseOptions.provided``.
     follows: str | None = None
     # Seconds between polls when the config gives none; None: the poll interval (which ``auto``
     # may stretch). Data that changes slowly, or that Binance refreshes on its own clock, has one.
