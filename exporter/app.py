@@ -34,6 +34,7 @@ from exporter.listener import (
     quiet_loop_errors,
     quiet_server_errors,
 )
+from exporter.reload import plan_reload
 from exporter.render import Renderer
 from exporter.scheduler import Scheduler
 from exporter.sharding import Shard
@@ -204,8 +205,7 @@ class Exporter:
     async def _start_clock(self, clock: ServerClock) -> None:
         if self._clock_task is not None:
             self._clock_task.cancel()
-        await clock.sync()
-        self.store.status.clock_offset_seconds = clock.offset_seconds
+        await clock.sync()  # the scheduler publishes the offset when it starts or applies
         self._clock_task = asyncio.create_task(clock.run_periodic(), name="clock")
 
     async def reload(self) -> tuple[bool, str]:
@@ -236,13 +236,14 @@ class Exporter:
                 return False, f"reload refused: {exc}"
             for warning in new.warnings:
                 log.warning("insecure secret file", detail=warning)
+            plan = plan_reload(self.config, new)
             client = self.scheduler.client
-            if new.client != self.config.client:
+            if plan.new_client:
                 client = self._make_client(new.client)
                 await self._start_clock(client.clock)
-            added, removed, changed = await self.scheduler.apply(new, client)
+            await self.scheduler.apply(new, client, plan)
             if self.streams is not None:
-                await self.streams.apply(new)
+                await self.streams.apply(new, plan)
             self.config = new
             status.planned_weight_per_minute = new.planned_weight_per_minute()
             status.poll_interval_seconds = new.polling.interval_seconds
@@ -254,9 +255,9 @@ class Exporter:
             log.info(
                 "configuration reloaded",
                 accounts=len(new.accounts),
-                added=",".join(added),
-                removed=",".join(removed),
-                changed=",".join(changed),
+                added=",".join(plan.added),
+                removed=",".join(plan.removed),
+                changed=",".join(plan.changed),
                 poll_interval_seconds=new.polling.interval_seconds,
             )
             return True, "configuration reloaded"

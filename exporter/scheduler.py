@@ -1,54 +1,36 @@
 """The poll loop: when each account is polled, back-off, Retry-After, and publishing results.
 
-An account's collectors are polled in groups, one per interval. Every group of every account has
-its own slot: the n groups are spread evenly over one cycle (the shortest interval; slot i starts
-at i/n of it, plus a little jitter), and each keeps its slot, so requests of different accounts
-and collectors do not start together and the weight per minute stays flat. A slow account only
-delays itself; nothing here raises out of the loop.
+An account's collectors are polled in groups, one per interval, each group at its slot
+(``exporter.slots``). One poll is four steps: fetch every asked collector at once, then for each
+(leaders first, ``exporter.follow``) settle its reply (parse it, count its errors, and move to the
+successor endpoint when Binance retired it) and apply it to the account's state, and finally roll
+the account up and publish. A slow account only delays itself; nothing here raises out of the
+loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from exporter.binance.client import Credentials, PapiClient
 from exporter.binance.errors import ApiError, unexpected_error
-from exporter.collectors import (
-    COLLECTORS,
-    BadPayload,
-    Collector,
-    Fetcher,
-    ParseOptions,
-    Result,
-    followers,
-    poll_order,
-)
+from exporter.collectors import COLLECTORS, BadPayload, Collector, ParseOptions, Result
 from exporter.config import AccountConfig, Config
+from exporter.follow import leader_positions, poll_order, trimmed_followers
+from exporter.reload import ReloadPlan
+from exporter.slots import Slots, collector_groups, first_poll_at, next_slot
 from exporter.snapshot import AccountState, CollectorHealth, Store
 
 log = structlog.get_logger("exporter.scheduler")
 
 AUTH_BACKOFF_CAP = 600.0  # a bad key is retried at most every 10 minutes
-MAX_SLOT_JITTER = 1.0  # seconds; never more than a quarter of the spacing between slots
-
-
-def slot_offset(slot: int, slots: int, cycle: float) -> float:
-    """Seconds after start at which slot ``slot`` of ``slots`` first polls, before its jitter
-    (drawn by the caller, at most ``slot_jitter_bound(slots, cycle)``)."""
-    return slot * (cycle / slots)
-
-
-def slot_jitter_bound(slots: int, cycle: float) -> float:
-    """The largest jitter for a slot: small enough that neighbouring slots never swap."""
-    return min(MAX_SLOT_JITTER, cycle / slots / 4)
 
 
 def auth_backoff(failures: int, interval: float, cap: float = AUTH_BACKOFF_CAP) -> float:
@@ -65,10 +47,34 @@ def credentials_for(account: AccountConfig) -> Credentials:
 
 @dataclass
 class _Fetched:
-    payload: bytes | Any = b""  # what the collector's ``fetch`` returned, if it has one
+    """One collector's fetch in a poll: what its ``decode`` takes, or why there is none."""
+
+    collector: Collector  # the endpoint asked (the successor, once Binance retired the first)
+    payload: bytes | Any = b""
     error: ApiError | None = None
-    timestamp_rejections: int = 0
+    timestamp_retried: bool = False  # one of its requests was the retry after a -1021
     seconds: float = 0.0
+
+
+class _SignedGets:
+    """What a collector's fetch strategy is given: signed GETs with the account's key.
+
+    It notes whether any request was the retry after a -1021 (the reply's or the error's
+    ``timestamp_retried``), so a strategy that pages needs not know about the retry.
+    """
+
+    def __init__(self, client: PapiClient, creds: Credentials) -> None:
+        self._client, self._creds = client, creds
+        self.timestamp_retried = False
+
+    async def __call__(self, path: str, params: Mapping[str, str]) -> bytes:
+        try:
+            reply = await self._client.get_signed(path, self._creds, params)
+        except ApiError as exc:
+            self.timestamp_retried |= exc.timestamp_retried
+            raise
+        self.timestamp_retried |= reply.timestamp_retried
+        return reply.body
 
 
 @dataclass
@@ -111,68 +117,14 @@ class _Polling:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def collector_groups(account: AccountConfig) -> list[tuple[float, tuple[str, ...]]]:
-    """The account's collectors by interval, shortest first, each in config order."""
-    by_interval: dict[float, list[str]] = {}
-    for entry in account.collectors:
-        by_interval.setdefault(entry.interval_seconds, []).append(entry.name)
-    return [(interval, tuple(names)) for interval, names in sorted(by_interval.items())]
-
-
-def slot_layout(
-    accounts: tuple[AccountConfig, ...],
-) -> dict[tuple[str, float], tuple[float, float]]:
-    """Each (account, interval) group's first poll after start, and its largest jitter.
-
-    All groups share one cycle (the shortest interval), evenly spaced: requests of different
-    collectors and accounts never start at the same instant, whatever their intervals.
-    """
-    groups = [(a.name, interval) for a in accounts for interval, _ in collector_groups(a)]
-    if not groups:
-        return {}
-    cycle = slot_cycle(accounts)
-    bound = slot_jitter_bound(len(groups), cycle)
-    return {
-        group: (slot_offset(slot, len(groups), cycle), bound) for slot, group in enumerate(groups)
-    }
-
-
-def slot_cycle(accounts: tuple[AccountConfig, ...]) -> float:
-    """The cycle the slots are laid out over: the shortest interval of any collector."""
-    return min((e.interval_seconds for a in accounts for e in a.collectors), default=math.inf)
-
-
-def first_poll_at(slot_at: float, now: float, cycle: float) -> float:
-    """A loop's first poll: its slot's first time round at or after ``now``.
-
-    A slot recurs every cycle, so a loop a reload starts (an added or regrouped account) waits
-    at most one cycle, however long its own interval: its account is ready as soon as at start.
-    """
-    if slot_at >= now:
-        return slot_at
-    return slot_at + math.ceil((now - slot_at) / cycle) * cycle
-
-
-@dataclass(frozen=True)
-class _Slots:
-    """A config's slot layout and cycle, worked out once per start or reload, not per account."""
-
-    layout: dict[tuple[str, float], tuple[float, float]]
-    cycle: float
-
-    @classmethod
-    def of(cls, config: Config) -> _Slots:
-        return cls(slot_layout(config.accounts), slot_cycle(config.accounts))
-
-
 def count_errors(health: CollectorHealth, item: _Fetched, error: ApiError | None) -> None:
     """The one place a request's outcome becomes ``poll_errors_total``.
 
     Binance refusing the timestamp (-1021) counts once per request, whether the client's retry
-    after a resync then succeeded (``timestamp_rejections``), failed otherwise, or was refused
+    after a resync then succeeded (``timestamp_retried``), failed otherwise, or was refused
     again; any other failure that was sent counts under its own reason.
     """
-    if item.timestamp_rejections or (error is not None and error.reason == "timestamp"):
+    if item.timestamp_retried or (error is not None and error.reason == "timestamp"):
         health.errors["timestamp"] += 1
     if error is not None and error.sent and error.reason != "timestamp":
         health.errors[error.reason] += 1
@@ -194,11 +146,12 @@ class Scheduler:
     def start(self) -> None:
         self._running = True
         self._epoch = asyncio.get_running_loop().time()
-        slots = _Slots.of(self.config)
+        self._publish_clock()
+        slots = Slots.of(self.config)
         for account in self.config.accounts:
             self._start_account(account, slots, prompt=False)
 
-    def _start_account(self, account: AccountConfig, slots: _Slots, *, prompt: bool) -> None:
+    def _start_account(self, account: AccountConfig, slots: Slots, *, prompt: bool) -> None:
         """Start the account's loops, one per interval, each at its slot (polling at once too
         when ``prompt``: a reload added or regrouped it)."""
         loop = asyncio.get_running_loop()
@@ -234,67 +187,46 @@ class Scheduler:
             if names:
                 group.ask(names)
 
-    async def apply(
-        self, new: Config, client: PapiClient
-    ) -> tuple[list[str], list[str], list[str]]:
-        """Switch to a reloaded config without disturbing the accounts it keeps.
+    async def apply(self, new: Config, client: PapiClient, plan: ReloadPlan) -> None:
+        """Switch to a reloaded config as ``plan`` says, without disturbing what it keeps.
 
         A kept, unchanged account keeps its running loops, hence its slots and its data: a storm
         of reloads cannot starve it. A changed account (key, signer or collectors) is polled at
-        once, then at its slots; one whose collectors' intervals alone changed moves to new slots
-        without polling at once; added accounts get slots and removed ones stop. Loops read the
-        client at each poll, so a new one applies from the next poll.
+        once, then at its slots; a retimed one (its collectors' intervals alone changed) moves to
+        new slots without polling at once; added accounts get slots and removed ones stop. Loops
+        read the client at each poll, so a new one applies from the next poll.
         """
-        old = {a.name: a for a in self.config.accounts}
-        states = self.store.accounts
-        fresh, added, changed, regrouped, retimed = self._compare(old, new)
-        removed = [name for name in old if name not in fresh]
-        await self._stop_accounts(removed + regrouped)
-        states.clear()
-        states.update(fresh)
+        fresh = {a.name: self._state_after(a, plan) for a in new.accounts}
+        await self._stop_accounts([*plan.removed, *plan.regrouped])
+        self.store.accounts.clear()
+        self.store.accounts.update(fresh)
         self.config, self.client = new, client
+        if plan.new_client:
+            self._publish_clock()
         self._auth_failing &= set(fresh)
-        if self._running:
-            slots = _Slots.of(new)
-            for account in new.accounts:
-                if account.name in added or account.name in regrouped:
-                    prompt = account.name in regrouped and account.name not in retimed
-                    self._start_account(account, slots, prompt=prompt)
-                elif account.name in changed:
-                    polling = self._polling[account.name]
-                    polling.account, polling.credentials = account, credentials_for(account)
-                    for group in polling.groups:
-                        group.ask(None)
-        return added, removed, changed
-
-    def _compare(
-        self, old: dict[str, AccountConfig], new: Config
-    ) -> tuple[dict[str, AccountState], list[str], list[str], list[str], set[str]]:
-        """The reloaded accounts' states, and which were added, changed, regrouped and retimed.
-
-        Retimed: regrouped by new intervals alone (a new poll interval). Those move to new slots
-        without a poll at once, or a reload would poll every account in the same instant.
-        """
-        states = self.store.accounts
-        added, changed, regrouped = [], [], []
-        retimed: set[str] = set()
-        fresh: dict[str, AccountState] = {}
+        if not self._running:
+            return
+        slots = Slots.of(new)
+        started, changed = {*plan.added, *plan.regrouped}, set(plan.changed)
+        at_once = set(plan.regrouped) - set(plan.retimed)
         for account in new.accounts:
-            previous = old.get(account.name)
-            state = states.get(account.name)
-            if previous is None or state is None:
-                added.append(account.name)
-                state = AccountState(account.name, account.collector_names)
-            elif previous != account:
-                changed.append(account.name)
-                if previous.collector_names != account.collector_names:
-                    state = state.with_collectors(account.collector_names)
-                if collector_groups(previous) != collector_groups(account):
-                    regrouped.append(account.name)
-                    if _same_but_intervals(previous, account):
-                        retimed.add(account.name)
-            fresh[account.name] = state
-        return fresh, added, changed, regrouped, retimed
+            if account.name in started:
+                self._start_account(account, slots, prompt=account.name in at_once)
+            elif account.name in changed:
+                polling = self._polling[account.name]
+                polling.account, polling.credentials = account, credentials_for(account)
+                for group in polling.groups:
+                    group.ask(None)
+
+    def _state_after(self, account: AccountConfig, plan: ReloadPlan) -> AccountState:
+        """The account's state under the reloaded config: new when added, rebuilt for a new
+        collector list (keeping what the kept collectors have), else the same."""
+        state = self.store.accounts.get(account.name)
+        if state is None or account.name in plan.added:
+            return AccountState(account.name, account.collector_names)
+        if account.name in plan.recollected:
+            return state.with_collectors(account.collector_names)
+        return state
 
     async def stop(self) -> None:
         self._running = False
@@ -340,7 +272,7 @@ class Scheduler:
             else:
                 auth_failures = 0
                 delay = interval
-            next_at = _next_slot(next_at, delay, interval, loop.time(), prompt, auth_failed)
+            next_at = next_slot(next_at, delay, interval, loop.time(), prompt, auth_failed)
 
     async def poll(
         self,
@@ -354,49 +286,78 @@ class Scheduler:
         Returns True when the key was refused.
         """
         names = account.collector_names if names is None else names
-        endpoints = {n: self._endpoint(state, n) for n in names}
-        fetched = await asyncio.gather(*(self._fetch(endpoints[n], creds, state) for n in names))
+        fetched = await asyncio.gather(
+            *(self._fetch(self._endpoint(state, n), creds, state) for n in names)
+        )
         if self.store.accounts.get(account.name) is not state:
             return False  # a reload replaced the account meanwhile; it is polled again at once
         by_name = dict(zip(names, fetched, strict=True))
         now = time.time()
-        stale_after = {e.name: self.config.polling.stale_after(e) for e in account.collectors}
         auth_error: ApiError | None = None
-        # Account details first: their positions decide which position-risk rows are kept.
+        # Leaders first: their positions decide which of their followers' rows are kept.
         for name in poll_order(names):
-            item = by_name[name]
-            health = state.health[name]
-            collector = endpoints[name]
-            leader = state.leader_positions(collector.follows, now)
-            memory = state.memory.get(name)
-            options = ParseOptions(self.config.positions.include_zero, leader, memory)
-            result, error = self._settle(collector, item, health, options)
-            if error is not None and error.retired and collector.successor is not None:
-                # Binance retired the endpoint: its successor from now on, starting now.
-                count_errors(health, item, None)  # that answer is not a failure
-                collector = self._fall_back(state, name, health, collector, error)
-                item = await self._fetch(collector, creds, state)
-                result, error = self._settle(collector, item, health, options)
-            count_errors(health, item, error)
-            if error is not None:
-                self._record_failure(state, name, health, error)
-                if error.reason == "auth":
-                    auth_error = auth_error or error
-                continue
-            assert result is not None
-            state.provided[name] = result.positions
-            state.set_data(name, result.samples, collector.families, now, stale_after[name])
-            for follower in followers(name):
-                if follower in state.data and result.positions is not None:
-                    families = self._endpoint(state, follower).families
-                    state.leave_to_leader(follower, result.positions, families)
-            if health.failure_logged:
-                log.info("collector recovered", account=account.name, collector=name)
-            health.up, health.last_success, health.failure_logged = True, now, False
-            self._note_result(account.name, name, health, result)
+            collector, outcome = await self._settle(state, name, by_name[name], creds, now)
+            if isinstance(outcome, ApiError):
+                self._record_failure(state, name, state.health[name], outcome)
+                if outcome.reason == "auth":
+                    auth_error = auth_error or outcome
+            else:
+                self._apply(account, state, name, collector, outcome, now)
         self._roll_up(state, now)
         self._note_auth(account.name, auth_error)
         return auth_error is not None
+
+    async def _settle(
+        self, state: AccountState, name: str, item: _Fetched, creds: Credentials, now: float
+    ) -> tuple[Collector, Result | ApiError]:
+        """A collector's fetched reply parsed and its errors counted: its result, or why there
+        is none, and the endpoint that gave it.
+
+        When Binance answered that the endpoint is retired, its successor takes over for this
+        account from now on, starting with a request now.
+        """
+        health = state.health[name]
+        options = self._options(state, item.collector, now)
+        outcome = self._parse(item, health, options)
+        retired = item.collector
+        if isinstance(outcome, ApiError) and outcome.retired and retired.successor is not None:
+            count_errors(health, item, None)  # that answer is not a failure
+            self._fall_back(state, name, health, retired, outcome)
+            item = await self._fetch(retired.successor, creds, state)
+            outcome = self._parse(item, health, options)
+        count_errors(health, item, outcome if isinstance(outcome, ApiError) else None)
+        return item.collector, outcome
+
+    def _options(self, state: AccountState, collector: Collector, now: float) -> ParseOptions:
+        """What a collector's parse is given for this account: its leader's served positions
+        and the state its fetch strategy keeps."""
+        leader = leader_positions(collector.follows, state.data, state.provided, now)
+        memory = state.memory.get(collector.name)
+        return ParseOptions(self.config.positions.include_zero, leader, memory)
+
+    def _apply(
+        self,
+        account: AccountConfig,
+        state: AccountState,
+        name: str,
+        collector: Collector,
+        result: Result,
+        now: float,
+    ) -> None:
+        """A collector's success into the account's state: its data, the positions it gives its
+        followers (and what they now leave to it), and its health."""
+        health = state.health[name]
+        entry = next(e for e in account.collectors if e.name == name)
+        state.provided[name] = result.positions
+        stale_after = self.config.polling.stale_after(entry)
+        state.set_data(name, result.samples, collector.families, now, stale_after)
+        for follower, kept in trimmed_followers(name, result.positions, state.data).items():
+            served, families = state.data[follower], self._endpoint(state, follower).families
+            state.set_data(follower, kept, families, served.time, served.stale_after)
+        if health.failure_logged:
+            log.info("collector recovered", account=account.name, collector=name)
+        health.up, health.last_success, health.failure_logged = True, now, False
+        self._note_result(account.name, name, health, result)
 
     def _roll_up(self, state: AccountState, now: float) -> None:
         """The account's own state after its collectors settled, and the poll published.
@@ -411,11 +372,15 @@ class Scheduler:
         else:
             state.up = False
         state.render_health()
-        status = self.store.status
         if self.client.used_weight_1m is not None:
-            status.used_weight_1m = self.client.used_weight_1m
-        status.clock_offset_seconds = self.client.clock.offset_seconds
+            self.store.status.used_weight_1m = self.client.used_weight_1m
+        self._publish_clock()
         self.store.changed()
+
+    def _publish_clock(self) -> None:
+        """The client's clock offset into the status: after each poll, and as soon as a client
+        starts (its clock was just measured), before its first poll."""
+        self.store.status.clock_offset_seconds = self.client.clock.offset_seconds
 
     @staticmethod
     def _endpoint(state: AccountState, name: str) -> Collector:
@@ -425,24 +390,25 @@ class Scheduler:
             return collector.successor
         return collector
 
-    def _settle(
-        self, collector: Collector, item: _Fetched, health: CollectorHealth, options: ParseOptions
-    ) -> tuple[Result | None, ApiError | None]:
+    def _parse(
+        self, item: _Fetched, health: CollectorHealth, options: ParseOptions
+    ) -> Result | ApiError:
         """One fetched reply parsed, its duration observed: the result, or why there is none."""
-        error = item.error
-        result: Result | None = None
-        if error is None:
+        collector = item.collector
+        if item.error is not None:
+            outcome: Result | ApiError = item.error
+        else:
             started = time.perf_counter()
             try:
-                result = collector.parse(collector.decode(item.payload, options), options)
+                outcome = collector.parse(collector.decode(item.payload, options), options)
             except BadPayload as exc:
-                error = ApiError("bad_response", f"unexpected payload: {exc}")
+                outcome = ApiError("bad_response", f"unexpected payload: {exc}")
             except Exception as exc:  # a bug in one collector fails only that collector
-                error = unexpected_error(exc)
+                outcome = unexpected_error(exc)
             item.seconds += time.perf_counter() - started
         if item.error is None or item.error.sent:
             health.observe(item.seconds)
-        return result, error
+        return outcome
 
     def _fall_back(
         self,
@@ -451,7 +417,8 @@ class Scheduler:
         health: CollectorHealth,
         retired: Collector,
         error: ApiError,
-    ) -> Collector:
+    ) -> None:
+        """The account moved to the retired endpoint's successor, once and for all."""
         successor = retired.successor
         assert successor is not None
         health.on_successor = True
@@ -464,7 +431,6 @@ class Scheduler:
             successor=successor.path,
             error=str(error),
         )
-        return successor
 
     def _note_auth(self, account: str, error: ApiError | None) -> None:
         """One line when a key starts or stops being refused, not one per poll and endpoint."""
@@ -482,36 +448,22 @@ class Scheduler:
     async def _fetch(
         self, collector: Collector, creds: Credentials, state: AccountState
     ) -> _Fetched:
+        """The collector's payload by its fetch strategy, given the account's memory for it."""
         started = time.perf_counter()
-        out = _Fetched()
+        out = _Fetched(collector)
+        get = _SignedGets(self.client, creds)
         try:
-            if collector.fetch is None:
-                out.payload, out.timestamp_rejections = await self.client.get_signed(
-                    collector.path, creds
-                )
-            else:
-                memory = state.memory.get(collector.name)
-                if memory is None and collector.memory is not None:
-                    memory = state.memory[collector.name] = collector.memory()
-                out.payload = await collector.fetch(self._fetcher(creds, out), memory)
+            if collector.name not in state.memory:  # the account's first poll of it
+                state.memory[collector.name] = collector.fetch.new_memory()
+            memory = state.memory[collector.name]
+            out.payload = await collector.fetch.fetch(get, collector.path, memory)
         except ApiError as exc:
             out.error = exc
-            if exc.after_timestamp_retry:
-                out.timestamp_rejections = 1
         except Exception as exc:  # e.g. httpx refusing a header value it cannot encode
             out.error = unexpected_error(exc, secrets=(creds.api_key,))
+        out.timestamp_retried = get.timestamp_retried
         out.seconds = time.perf_counter() - started
         return out
-
-    def _fetcher(self, creds: Credentials, out: _Fetched) -> Fetcher:
-        """Signed GETs for a collector's own ``fetch``, their -1021 retries added to ``out``."""
-
-        async def get(path: str, params: Mapping[str, str]) -> bytes:
-            body, rejections = await self.client.get_signed(path, creds, params)
-            out.timestamp_rejections += rejections
-            return body
-
-        return get
 
     def _record_failure(
         self,
@@ -574,27 +526,6 @@ class Scheduler:
         if key not in self._warned:
             self._warned.add(key)
             log.warning(event, **fields)
-
-
-def _same_but_intervals(old: AccountConfig, new: AccountConfig) -> bool:
-    """Only the collectors' intervals differ (a new poll interval, say)."""
-    same_keys = replace(old, collectors=()) == replace(new, collectors=())
-    return same_keys and old.collector_names == new.collector_names
-
-
-def _next_slot(
-    next_at: float, delay: float, interval: float, now: float, prompt: bool, auth_failed: bool
-) -> float:
-    """When a loop polls next, after a poll that was due at ``next_at`` (or ``prompt``)."""
-    if not prompt:  # a poll a reload or an event asked for leaves the slot where it was
-        next_at += delay
-    if next_at < now:  # we fell behind (a long poll): keep the slot, skip missed polls
-        next_at += ((now - next_at) // interval + 1) * interval
-    elif not auth_failed and next_at > now + interval:
-        # A prompt poll succeeded where a back-off (or a longer interval) had put the slot far
-        # away: the slot's next time round.
-        next_at -= (math.ceil((next_at - now) / interval) - 1) * interval
-    return next_at
 
 
 async def sleep_or_wake(wake: asyncio.Event, seconds: float) -> bool:

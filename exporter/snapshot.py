@@ -1,8 +1,20 @@
 """Per-account results: the latest data of each collector and the exporter's own health counters.
 
-The scheduler is the only writer. After each poll it swaps in new immutable ``CollectorData`` and
-re-renders the account's text fragments, so a scrape reads one consistent state without locks
-(everything runs on one event loop) and never mixes two polls of a collector.
+Everything runs on one event loop, so a scrape reads one consistent state without locks; each
+piece of it has one writer, and the renderer (``exporter.render``) only reads:
+
+- the scheduler (``exporter.scheduler``): ``Store.accounts`` (which states exist: at start and
+  when it applies a reload, rebuilding a state for a new collector list), and in each
+  ``AccountState`` the collectors' ``data``, ``provided``, ``memory`` (created there; the
+  collector's fetch strategy and parse update the object they are handed), ``health``,
+  ``self_fragments`` and the roll-up (``up``, ``last_success``, ``ever_succeeded``,
+  ``last_error``); in ``ExporterStatus``, ``used_weight_1m`` and ``clock_offset_seconds``;
+- the stream manager (``exporter.stream.manager``): each account's ``stream_fragments``;
+- the reload path (``exporter.app``): the rest of ``ExporterStatus`` (``reload_*``, the planned
+  weight, the poll interval, the account counts; the shard at start).
+
+A poll swaps in new immutable ``CollectorData`` and re-renders the account's text fragments, so
+a scrape never mixes two polls of a collector. Every writer calls ``Store.changed`` after it.
 """
 
 from __future__ import annotations
@@ -147,7 +159,7 @@ class AccountState:
         self.collectors = collectors
         self.data: dict[str, CollectorData] = {}
         self.health = {c: CollectorHealth() for c in collectors}
-        # Collectors' own state kept across polls (``Collector.memory``), by collector name.
+        # What each collector's fetch strategy keeps across polls (``FetchStrategy.new_memory``).
         self.memory: dict[str, object] = {}
         self.up = False
         self.last_success = 0.0
@@ -156,7 +168,8 @@ class AccountState:
         self.ever_succeeded = False
         self.self_fragments: dict[str, bytes] = {}
         # What each account-detail collector last exported (its positions), for the collectors
-        # that follow it: kept between polls, since they may poll at other intervals.
+        # that follow it (``exporter.follow``): kept between polls, since they may poll at other
+        # intervals.
         self.provided: dict[str, Provided | None] = {}
         # exporter.stream's series, by family; empty for an account without the stream.
         self.stream_fragments: dict[str, bytes] = {}
@@ -179,38 +192,6 @@ class AccountState:
         state.stream_fragments = self.stream_fragments
         state.render_health()
         return state
-
-    def leader_positions(self, leader: str | None, now: float) -> Provided | None:
-        """The positions ``leader`` exported, while its data is still served (else None).
-
-        A follower keeps exactly the rows, and leaves out exactly the families, that the
-        leader's served data has: no series is exported twice, none is lost while the leader's
-        data lasts, even when the leader's latest poll failed.
-        """
-        if leader is None:
-            return None
-        data = self.data.get(leader)
-        if data is None or now > data.valid_until:
-            return None
-        return self.provided.get(leader)
-
-    def leave_to_leader(self, follower: str, given: Provided, families: tuple[Family, ...]) -> None:
-        """Keep in ``follower``'s served data the rows its leader now has, less the families the
-        leader gives for them: what the follower's next poll would keep.
-
-        A follower that polled while its leader's data was stale gave every family of its own
-        rows; once the leader is back, until the follower's next poll, both would serve them.
-        """
-        data = self.data.get(follower)
-        if data is None:
-            return
-        taken = {(key, family) for key, families in given.items() for family in families}
-        kept = {
-            name: [row for row in rows if row[0] in given and (row[0], name) not in taken]
-            for name, rows in data.samples.items()
-        }
-        if kept != data.samples:
-            self.set_data(follower, kept, families, data.time, data.stale_after)
 
     def set_data(
         self,
@@ -272,7 +253,8 @@ class AccountState:
 
 @dataclass
 class ExporterStatus:
-    """Process-wide values, updated by the scheduler and the reload path."""
+    """Process-wide values, updated by the scheduler (used weight, clock offset) and the reload
+    path (the rest)."""
 
     version: str
     planned_weight_per_minute: float = 0.0

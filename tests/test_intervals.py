@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from exporter.config import ConfigError, parse_config
-from exporter.scheduler import collector_groups, slot_layout
+from exporter.slots import collector_groups, slot_layout
 from tests.helpers import ExporterThread, make_config, wait_for
 
 

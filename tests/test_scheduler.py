@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import selectors
+from collections.abc import Mapping
 
 import pytest
 
 from exporter.binance.client import Credentials
+from exporter.binance.client import Reply as ClientReply
 from exporter.binance.errors import REASONS, ApiError, classify_reply
 from exporter.config import parse_config
-from exporter.scheduler import (
-    AUTH_BACKOFF_CAP,
+from exporter.reload import plan_reload
+from exporter.scheduler import AUTH_BACKOFF_CAP, Scheduler, auth_backoff, credentials_for
+from exporter.slots import (
     MAX_SLOT_JITTER,
-    Scheduler,
-    auth_backoff,
-    credentials_for,
     first_poll_at,
     slot_cycle,
     slot_jitter_bound,
@@ -114,7 +114,7 @@ RETIRED_BODY = (
     b'please use GET /papi/v2/um/account"}'
 )
 
-Reply = bytes | tuple[bytes, int] | Exception
+Reply = bytes | ClientReply | Exception
 
 
 class FakeClock:
@@ -130,13 +130,15 @@ class FakeClient:
         self.used_weight_1m: float | None = 42.0
         self.clock = FakeClock()
 
-    async def get_signed(self, path: str, credentials: Credentials) -> tuple[bytes, int]:
+    async def get_signed(
+        self, path: str, credentials: Credentials, params: Mapping[str, str] | None = None
+    ) -> ClientReply:
         self.requested.append(path)
         reply = self.replies[path].pop(0)
         if isinstance(reply, Exception):
             raise reply
         if isinstance(reply, bytes):
-            return reply, 0
+            return ClientReply(reply)
         return reply
 
 
@@ -252,7 +254,7 @@ def test_an_unexpected_exception_is_counted_as_other_without_its_text():
 
 
 def test_a_timestamp_refusal_that_succeeded_on_retry_is_counted_once_and_up():
-    scheduler, store, _ = make_scheduler({UM_V1: [(UM_REPLY, 1)]})
+    scheduler, store, _ = make_scheduler({UM_V1: [ClientReply(UM_REPLY, timestamp_retried=True)]})
     refused, state = poll(scheduler, store)
     health = state.health["um_account"]
     assert refused is False
@@ -262,7 +264,7 @@ def test_a_timestamp_refusal_that_succeeded_on_retry_is_counted_once_and_up():
 
 def test_a_timestamp_refusal_refused_again_on_retry_is_counted_once():
     error = classify_reply(400, b'{"code": -1021, "msg": "Timestamp outside recvWindow"}', None)
-    error.after_timestamp_retry = True
+    error.timestamp_retried = True
     scheduler, store, _ = make_scheduler({UM_V1: [error]})
     refused, state = poll(scheduler, store)
     health = state.health["um_account"]
@@ -277,6 +279,39 @@ def test_a_timestamp_refusal_without_a_retry_is_counted_once():
     scheduler, store, _ = make_scheduler({UM_V1: [error]})
     _, state = poll(scheduler, store)
     assert state.health["um_account"].errors == counted(timestamp=1)
+
+
+def test_a_timestamp_refusal_whose_retry_failed_otherwise_counts_both_reasons_once():
+    error = ApiError("network", "ConnectError")
+    error.timestamp_retried = True
+    scheduler, store, _ = make_scheduler({UM_V1: [error]})
+    _, state = poll(scheduler, store)
+    assert state.health["um_account"].errors == counted(timestamp=1, network=1)
+
+
+def test_a_timestamp_retry_on_any_page_counts_the_paged_fetch_once():
+    um_income = "/papi/v1/um/income"
+    row = {"symbol": "", "incomeType": "TRANSFER", "income": "1", "asset": "USDT"}
+    full_page = [{**row, "tranId": i, "time": 2_000_000_000_000 + i} for i in range(1000)]
+    page = ClientReply(json.dumps(full_page).encode(), timestamp_retried=True)
+    scheduler, store, client = make_scheduler(
+        {um_income: [page, ClientReply(b"[]", timestamp_retried=True)]}, collectors=["um_income"]
+    )
+    _, state = poll(scheduler, store)
+    assert client.requested == [um_income, um_income]
+    assert state.health["um_income"].errors == counted(timestamp=1)
+    assert state.health["um_income"].up is True
+
+
+def test_a_failed_page_after_a_timestamp_retry_counts_both_reasons_once():
+    um_income = "/papi/v1/um/income"
+    row = {"symbol": "", "incomeType": "TRANSFER", "income": "1", "asset": "USDT"}
+    full_page = [{**row, "tranId": i, "time": 2_000_000_000_000 + i} for i in range(1000)]
+    page = ClientReply(json.dumps(full_page).encode(), timestamp_retried=True)
+    scheduler, store, _ = make_scheduler({um_income: [page, TIMEOUT]}, collectors=["um_income"])
+    _, state = poll(scheduler, store)
+    assert state.health["um_income"].errors == counted(timestamp=1, timeout=1)
+    assert state.health["um_income"].up is False
 
 
 def test_a_retired_endpoint_moves_the_account_to_its_successor_within_the_poll():
@@ -366,24 +401,6 @@ def test_a_refused_key_is_retried_after_a_doubling_delay_up_to_the_cap(monkeypat
 def test_an_accepted_key_is_polled_at_the_interval_again(monkeypatch):
     polled = poll_times(monkeypatch, [True, True, True, False, False, True, False])
     assert polled == [0.0, 15.0, 45.0, 105.0, 120.0, 135.0, 150.0]
-
-
-def test_poll_order_puts_each_collector_after_the_one_it_follows() -> None:
-    from exporter.collectors import poll_order
-
-    assert poll_order(("um_position_risk", "account", "um_account")) == (
-        "account",
-        "um_account",
-        "um_position_risk",
-    )
-    assert poll_order(("cm_position_risk", "um_position_risk", "cm_account", "um_account")) == (
-        "cm_account",
-        "um_account",
-        "cm_position_risk",
-        "um_position_risk",
-    )
-    # Without its leader, a follower keeps its place (it then keeps open positions alone).
-    assert poll_order(("um_position_risk", "account")) == ("um_position_risk", "account")
 
 
 def test_each_signer_is_built_once_at_load_and_never_shows_its_key(tmp_path) -> None:
@@ -619,7 +636,7 @@ def reload_at_20(monkeypatch, new) -> list[Polled]:
 
     async def scenario(loop) -> None:
         await until(loop, 20)
-        await scheduler.apply(new, client)
+        await scheduler.apply(new, client, plan_reload(scheduler.config, new))
         await until(loop, 61)
 
     return [(at, name) for at, name, _ in run_on_virtual_clock(monkeypatch, scheduler, scenario)]

@@ -28,6 +28,15 @@ LISTEN_KEY_PATH = "/papi/v1/listenKey"
 
 
 @dataclass(frozen=True)
+class Reply:
+    """A signed GET's reply body, and whether Binance refused the first timestamp (-1021) so
+    that this body is the retry's: the request counts as a timestamp error all the same."""
+
+    body: bytes
+    timestamp_retried: bool = False
+
+
+@dataclass(frozen=True)
 class Credentials:
     api_key: str
     signer: Signer
@@ -76,23 +85,24 @@ class PapiClient:
 
     async def get_signed(
         self, path: str, credentials: Credentials, params: Mapping[str, str] | None = None
-    ) -> tuple[bytes, int]:
-        """The reply body of a SIGNED GET and how many -1021 replies came first (0 or 1).
+    ) -> Reply:
+        """The reply of a SIGNED GET, marked when it is the retry after a -1021.
 
         ``params`` go first in the query, signed with recvWindow and timestamp (Binance signs
         the whole query string as sent). A -1021 resynchronises the clock and retries once; a
-        retry that succeeds is a success. When the clock could not be measured the retry would
-        be refused again, for weight: the -1021 is raised instead.
+        retry that succeeds is a success, and an error that ends the retry is marked
+        ``timestamp_retried`` like its reply would be. When the clock could not be measured the
+        retry would be refused again, for weight: the -1021 is raised instead.
         """
         try:
-            return await self._get_once(path, credentials, params), 0
+            return Reply(await self._get_once(path, credentials, params))
         except ApiError as exc:
             if exc.reason != "timestamp" or not await self.clock.sync(force=False):
                 raise
         try:
-            return await self._get_once(path, credentials, params), 1
+            return Reply(await self._get_once(path, credentials, params), timestamp_retried=True)
         except ApiError as exc:
-            exc.after_timestamp_retry = True
+            exc.timestamp_retried = True
             raise
 
     async def listen_key(self, method: str, credentials: Credentials) -> bytes:

@@ -48,8 +48,8 @@ class ApiError(Exception):
         self.code = code
         self.retry_after = retry_after
         self.sent = sent
-        # Set when this error ended the retry that followed a -1021 (already counted once).
-        self.after_timestamp_retry = False
+        # Set when this error ended the retry that followed a -1021 (``Reply.timestamp_retried``).
+        self.timestamp_retried = False
         # The original text of an unexpected exception, for one log line (never the page).
         self.detail = ""
         # Binance said the endpoint is retired (its successor, if any, takes over).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -18,8 +18,8 @@ PositionKey = tuple[str, str]  # (symbol, position side)
 # The positions an account-detail collector exported in one poll, each with the families it
 # gave it: its position-risk twin keeps the same rows and leaves those families to it.
 Provided = Mapping[PositionKey, frozenset[str]]
-# A signed GET of a path with extra query parameters (raises ``ApiError`` like the client):
-# what a collector with its own ``fetch`` is given, bound to one account's credentials.
+# A signed GET of a path with extra query parameters, its reply body (raises ``ApiError`` like
+# the client): what a fetch strategy is given, bound to one account's credentials.
 Fetcher = Callable[[str, Mapping[str, str]], Awaitable[bytes]]
 
 
@@ -33,7 +33,7 @@ class ParseOptions:
     # What the collector this one follows (``Collector.follows``) last exported, in this poll or
     # an earlier one; None when that collector is not enabled or its data is no longer served.
     provided: Provided | None = None
-    # The account's state for this collector (``Collector.memory``), kept across polls.
+    # The account's state for this collector (``FetchStrategy.new_memory``), kept across polls.
     memory: Any = None
 
 
@@ -54,6 +54,32 @@ def decode_json(body: bytes, options: ParseOptions) -> Any:
         raise BadPayload("body is not JSON") from None
 
 
+class FetchStrategy(Protocol):
+    """How a collector gets its payload from Binance, and the per-account state that needs.
+
+    The scheduler calls ``new_memory`` on an account's first poll of the collector and keeps
+    what it returns (None: the strategy keeps nothing), then ``fetch`` at every poll, whatever
+    the strategy: it never branches on the kind of collector.
+    """
+
+    def new_memory(self) -> Any: ...
+
+    async def fetch(self, get: Fetcher, path: str, memory: Any) -> bytes | Any:
+        """What ``Collector.decode`` takes, from signed GETs of ``path`` through ``get``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SingleGet:
+    """One signed GET of the collector's path, no query parameters: most endpoints."""
+
+    def new_memory(self) -> None:
+        return None
+
+    async def fetch(self, get: Fetcher, path: str, memory: None) -> bytes:
+        return await get(path, {})
+
+
 @dataclass(frozen=True)
 class Collector:
     name: str
@@ -63,8 +89,9 @@ class Collector:
     parse: Callable[[Any, ParseOptions], Result]
     # Reply bytes -> what ``parse`` takes. A collector may decode only what it keeps.
     decode: Callable[[bytes, ParseOptions], Any] = decode_json
-    # The account-detail collector whose positions this one's rows follow: parsed before it in
-    # a poll, its ``Result.positions`` handed over as ``ParseOptions.provided``.
+    # The account-detail collector whose positions this one's rows follow (``exporter.follow``):
+    # parsed before it in a poll, its ``Result.positions`` handed over as
+    # ``ParseOptions.provided``.
     follows: str | None = None
     # Seconds between polls when the config gives none; None: the poll interval (which ``auto``
     # may stretch). Data that changes slowly, or that Binance refreshes on its own clock, has one.
@@ -72,11 +99,9 @@ class Collector:
     # Where Binance points once it retires this endpoint (HTTP 400, code -5000, "... is
     # retired, please use ..."): same name and series, the families the newer reply still has.
     successor: Collector | None = None
-    # Per-account state kept across polls (an income ledger), built on the account's first poll.
-    memory: Callable[[], Any] | None = None
-    # Replaces the one plain GET of ``path`` (paging, query parameters): given a signed fetcher
-    # and the account's memory, returns what ``decode`` takes. ``weight`` is one request's.
-    fetch: Callable[[Fetcher, Any], Awaitable[bytes | Any]] | None = None
+    # How the payload is fetched: one GET of ``path``, or pages of it with the state that paging
+    # keeps per account (income's ledger). ``weight`` is one request's.
+    fetch: FetchStrategy = SingleGet()
 
 
 def _registry() -> dict[str, Collector]:
@@ -110,24 +135,5 @@ def _registry() -> dict[str, Collector]:
 
 COLLECTORS: dict[str, Collector] = _registry()
 
-
-def poll_order(names: tuple[str, ...]) -> tuple[str, ...]:
-    """The order a poll settles collectors in: each after the one it ``follows``.
-
-    Follows chains are one step (a position-risk collector after its account detail); the
-    relative order of the others is kept.
-    """
-    return tuple(sorted(names, key=lambda n: COLLECTORS[n].follows in names))
-
-
-def followers(leader: str) -> tuple[str, ...]:
-    """The collectors that follow ``leader`` (``Collector.follows``)."""
-    return FOLLOWERS.get(leader, ())
-
-
-FOLLOWERS: dict[str, tuple[str, ...]] = {
-    leader: tuple(c.name for c in COLLECTORS.values() if c.follows == leader)
-    for leader in {c.follows for c in COLLECTORS.values() if c.follows is not None}
-}
 
 DEFAULT_COLLECTORS: tuple[str, ...] = ("um_account", "account", "um_position_risk", "balance")

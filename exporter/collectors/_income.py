@@ -77,8 +77,43 @@ class IncomeLedger:
                 self.paid[record.key] -= record.amount
 
 
+@dataclass(frozen=True)
+class IncomePages:
+    """An income collector's fetch: pages from the account's ledger cursor on, the ledger being
+    the state it keeps per account (built on the account's first poll)."""
+
+    def new_memory(self) -> IncomeLedger:
+        return IncomeLedger()
+
+    async def fetch(self, get: Fetcher, path: str, ledger: IncomeLedger) -> list[Any]:
+        """The raw records from the ledger's cursor on, page after page until caught up.
+
+        Binance returns records oldest first from ``startTime`` (inclusive). A full page is
+        followed from its last record's time; should a whole page share one millisecond, the
+        next one is asked with ``page`` instead, so paging always moves on.
+        """
+        records: list[Any] = []
+        start, page = ledger.cursor_ms, 1
+        for _ in range(MAX_PAGES_PER_POLL):
+            params = {"startTime": str(start), "limit": str(PAGE_LIMIT)}
+            if page > 1:
+                params["page"] = str(page)
+            rows = _rows(await get(path, params))
+            records.extend(rows)
+            if len(rows) < PAGE_LIMIT:
+                break
+            newest = max((t for t in map(_time, rows) if t is not None), default=None)
+            if newest is None:
+                raise ApiError("bad_response", "unexpected payload: no record has a time")
+            if newest > start:
+                start, page = newest, 1
+            else:
+                page += 1
+        return records
+
+
 class IncomeHistory:
-    """Fetch, parse and families of /papi/v1/um/income or /papi/v1/cm/income."""
+    """Parse and families of /papi/v1/um/income or /papi/v1/cm/income."""
 
     def __init__(self, prefix: str, path: str, book: str) -> None:
         self.path = path
@@ -101,32 +136,6 @@ class IncomeHistory:
                 "counter",
             ),
         )
-
-    async def fetch(self, get: Fetcher, ledger: IncomeLedger) -> list[Any]:
-        """The raw records from the ledger's cursor on, page after page until caught up.
-
-        Binance returns records oldest first from ``startTime`` (inclusive). A full page is
-        followed from its last record's time; should a whole page share one millisecond, the
-        next one is asked with ``page`` instead, so paging always moves on.
-        """
-        records: list[Any] = []
-        start, page = ledger.cursor_ms, 1
-        for _ in range(MAX_PAGES_PER_POLL):
-            params = {"startTime": str(start), "limit": str(PAGE_LIMIT)}
-            if page > 1:
-                params["page"] = str(page)
-            rows = _rows(await get(self.path, params))
-            records.extend(rows)
-            if len(rows) < PAGE_LIMIT:
-                break
-            newest = max((t for t in map(_time, rows) if t is not None), default=None)
-            if newest is None:
-                raise ApiError("bad_response", "unexpected payload: no record has a time")
-            if newest > start:
-                start, page = newest, 1
-            else:
-                page += 1
-        return records
 
     def parse(self, payload: Any, options: ParseOptions) -> Result:
         """Commits the fetched records into the ledger; its counters are the samples."""
@@ -160,17 +169,12 @@ def income_collector(market: str, book: str) -> Collector:
         families=history.families,
         parse=history.parse,
         decode=decode,
-        memory=memory,
-        fetch=history.fetch,
+        fetch=IncomePages(),
     )
 
 
-def memory() -> IncomeLedger:
-    return IncomeLedger()
-
-
 def decode(payload: Any, options: ParseOptions) -> Any:
-    """``fetch`` already decoded the pages."""
+    """``IncomePages.fetch`` already decoded the pages."""
     return payload
 
 

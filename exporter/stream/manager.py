@@ -14,6 +14,7 @@ import structlog
 
 from exporter.binance.client import PapiClient
 from exporter.config import AccountConfig, Config
+from exporter.reload import ReloadPlan, plan_start
 from exporter.snapshot import Store
 from exporter.stream.connection import StreamConnection
 from exporter.stream.state import StreamState
@@ -45,26 +46,28 @@ class StreamManager:
 
     async def start(self) -> None:
         self._early_task = asyncio.create_task(self.early.run(), name="early-polls")
-        await self.apply(self.config)
+        await self.apply(self.config, plan_start(self.config))
 
-    async def apply(self, config: Config) -> None:
-        """Follow a (re)loaded config: start, restart (changed key or settings) or stop streams.
+    async def apply(self, config: Config, plan: ReloadPlan) -> None:
+        """Follow a (re)loaded config: start, restart (changed key or settings) or stop streams,
+        as ``plan`` says.
 
-        A restarted stream keeps its counters: a series never goes back.
+        A stopped stream's series go; a restarted stream keeps its counters: a series never
+        goes back.
         """
-        old, self.config = self.config, config
+        self.config = config
         self.early.budget = early_poll_budget(config)
-        wanted = {a.name: a for a in config.accounts if a.user_data_stream}
-        for name in [n for n in self.connections if n not in wanted]:
+        stopped, started = set(plan.streams_stopped), set(plan.streams_started)
+        restarted = set(plan.streams_restarted)
+        for name in [n for n in self.connections if n in stopped]:
             await self._stop(name, clear=True)
-        for name, account in wanted.items():
-            current = self.connections.get(name)
-            if current is not None and current.account == account and old.stream == config.stream:
-                continue
-            state = current.state if current is not None else None
-            if current is not None:
-                await self._stop(name, clear=False)
-            self._start(account, state)
+        for account in config.accounts:
+            current = self.connections.get(account.name)
+            if account.name in restarted and current is not None:
+                await self._stop(account.name, clear=False)
+                self._start(account, current.state)
+            elif account.name in started or account.name in restarted:
+                self._start(account, None)
 
     def _start(self, account: AccountConfig, state: StreamState | None) -> None:
         if self._session is None:

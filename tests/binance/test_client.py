@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from exporter.binance.client import Credentials, PapiClient, RetryAfterGate
+from exporter.binance.client import Credentials, PapiClient, Reply, RetryAfterGate
 from exporter.binance.clock import ServerClock
 from exporter.binance.errors import ApiError
 from exporter.binance.signing import HmacSigner
@@ -70,7 +70,7 @@ def make_client(binance: Binance, gate: RetryAfterGate | None = None) -> PapiCli
     )
 
 
-def get(client: PapiClient, path: str = UM) -> tuple[bytes, int]:
+def get(client: PapiClient, path: str = UM) -> Reply:
     return asyncio.run(client.get_signed(path, CREDENTIALS))
 
 
@@ -83,7 +83,7 @@ def refused(client: PapiClient, path: str = UM) -> ApiError:
 def test_a_signed_get_carries_the_key_window_timestamp_and_signature():
     binance = Binance([httpx.Response(200, content=BODY, headers={"X-MBX-USED-WEIGHT-1M": "7"})])
     client = make_client(binance)
-    assert get(client) == (BODY, 0)
+    assert get(client) == Reply(BODY)
     (request,) = binance.requests
     query = parse_qs(request.url.query.decode())
     assert request.headers["X-MBX-APIKEY"] == "key-0123"
@@ -98,7 +98,7 @@ def test_extra_parameters_come_first_and_are_signed_with_the_rest():
     binance = Binance([httpx.Response(200, content=BODY)])
     client = make_client(binance)
     params = {"startTime": "1700000000000", "limit": "1000"}
-    assert asyncio.run(client.get_signed(UM, CREDENTIALS, params)) == (BODY, 0)
+    assert asyncio.run(client.get_signed(UM, CREDENTIALS, params)) == Reply(BODY)
     (request,) = binance.requests
     raw = request.url.query.decode()
     assert raw.startswith("startTime=1700000000000&limit=1000&recvWindow=5000&timestamp=")
@@ -109,7 +109,9 @@ def test_extra_parameters_come_first_and_are_signed_with_the_rest():
 def test_a_timestamp_retry_sends_the_extra_parameters_again():
     binance = Binance([TIMESTAMP_REFUSED, httpx.Response(200, content=BODY)], server_offset=5.0)
     client = make_client(binance)
-    assert asyncio.run(client.get_signed(UM, CREDENTIALS, {"symbol": "BTCUSDT"})) == (BODY, 1)
+    assert asyncio.run(client.get_signed(UM, CREDENTIALS, {"symbol": "BTCUSDT"})) == Reply(
+        BODY, timestamp_retried=True
+    )
     queries = [parse_qs(r.url.query.decode()) for r in binance.requests if r.url.path == UM]
     assert [q["symbol"] for q in queries] == [["BTCUSDT"], ["BTCUSDT"]]
 
@@ -117,7 +119,7 @@ def test_a_timestamp_retry_sends_the_extra_parameters_again():
 def test_a_timestamp_refusal_resyncs_the_clock_and_retries_once():
     binance = Binance([TIMESTAMP_REFUSED, httpx.Response(200, content=BODY)], server_offset=5.0)
     client = make_client(binance)
-    assert get(client) == (BODY, 1)
+    assert get(client) == Reply(BODY, timestamp_retried=True)
     assert binance.paths() == [UM, "/fapi/v1/time", UM]
     assert client.clock.offset_seconds == pytest.approx(5.0, abs=0.1)
     first, retry = binance.timestamps()
@@ -129,7 +131,7 @@ def test_a_retry_refused_again_raises_the_timestamp_error_marked_as_retried():
     binance = Binance([TIMESTAMP_REFUSED, TIMESTAMP_REFUSED], server_offset=5.0)
     client = make_client(binance)
     error = refused(client)
-    assert (error.reason, error.after_timestamp_retry) == ("timestamp", True)
+    assert (error.reason, error.timestamp_retried) == ("timestamp", True)
     assert binance.paths() == [UM, "/fapi/v1/time", UM]
 
 
@@ -137,7 +139,7 @@ def test_a_timestamp_refusal_is_not_retried_when_the_clock_cannot_be_measured():
     binance = Binance([TIMESTAMP_REFUSED], server_offset=None)
     client = make_client(binance)
     error = refused(client)
-    assert (error.reason, error.after_timestamp_retry) == ("timestamp", False)
+    assert (error.reason, error.timestamp_retried) == ("timestamp", False)
     assert binance.paths() == [UM, "/fapi/v1/time"]
     assert client.clock.offset_seconds == 0.0
 
@@ -168,7 +170,7 @@ def test_a_streamed_reply_is_cut_off_as_soon_as_it_passes_the_cap():
 
 def test_a_reply_of_exactly_the_cap_is_read():
     binance = Binance([httpx.Response(200, content=b"x" * MAX_BYTES)])
-    assert get(make_client(binance)) == (b"x" * MAX_BYTES, 0)
+    assert get(make_client(binance)) == Reply(b"x" * MAX_BYTES)
 
 
 @pytest.mark.parametrize(("status", "reason"), [(429, "rate_limited"), (418, "ip_banned")])
