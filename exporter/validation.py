@@ -107,6 +107,22 @@ def flag(
     return value
 
 
+def string(
+    raw: Mapping[str, Any],
+    key: str,
+    default: str,
+    where: str | None = None,
+    *,
+    show_found: bool = True,
+) -> str:
+    """A string; what was found instead is said by its type only, as it may be a secret."""
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        found = f", not {type_name(value)}" if show_found else ""
+        raise ConfigError(where or key, f"must be a string{found}")
+    return value
+
+
 def mapping(
     raw: Mapping[str, Any], key: str, where: str | None = None, *, show_found: bool = True
 ) -> dict[Any, Any]:

@@ -14,6 +14,7 @@ from exporter.validation import (
     mapping,
     number,
     reject_unknown,
+    string,
     type_name,
     url,
     ws_url,
@@ -145,6 +146,22 @@ def test_a_flag_can_be_refused_without_saying_what_was_found():
     assert message_of(flag, {"on": 1}, "on", False, show_found=False) == (
         "on",
         "on: must be true or false",
+    )
+
+
+def test_a_string_is_read_or_defaulted():
+    assert string({"s": "RequireAndVerifyClientCert"}, "s", "x") == "RequireAndVerifyClientCert"
+    assert string({}, "s", "NoClientCert") == "NoClientCert"
+
+
+def test_a_string_that_is_not_one_is_refused_by_its_type_never_its_value():
+    assert message_of(string, {"api_key": 12345678}, "api_key", "", "accounts[0].api_key") == (
+        "accounts[0].api_key",
+        "accounts[0].api_key: must be a string, not an integer",
+    )
+    assert message_of(string, {"s": ["a"]}, "s", "", show_found=False) == (
+        "s",
+        "s: must be a string",
     )
 
 

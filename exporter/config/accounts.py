@@ -13,7 +13,7 @@ import stat
 from exporter.binance.signing import HmacSigner, InvalidKeyError, Signer, signer_from_pem
 from exporter.config.model import Secret
 from exporter.files import read_bounded, size_text
-from exporter.validation import ConfigError, type_name
+from exporter.validation import ConfigError, string, type_name
 
 # A secret file holds one key (a 16384-bit RSA PEM is about 13 KiB); only this much (plus one
 # byte, to tell) is ever read.
@@ -79,8 +79,7 @@ def _secret(item: dict, path: str, key: str, warnings: list[str]) -> Secret | No
     if inline is not None and file_key in item:
         raise ConfigError(f"{path}.{file_key}", f"give either {key} or {file_key}, not both")
     if inline is not None:
-        if not isinstance(inline, str):
-            raise ConfigError(f"{path}.{key}", f"must be a string, not {type_name(inline)}")
+        inline = string(item, key, "", f"{path}.{key}")
         if not inline.strip():
             raise ConfigError(f"{path}.{key}", "is empty")
         secret = Secret(inline.strip())

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.files import read_yaml
-from exporter.validation import ConfigError, flag, mapping, reject_unknown
+from exporter.validation import ConfigError, flag, mapping, reject_unknown, string
 from exporter.web.auth import dummy_hash, parse_users
 from exporter.web.tls import CLIENT_AUTH, SECTION, TLSSettings, build_ssl_context, normal_san
 
@@ -156,7 +156,7 @@ def _tls(raw: dict, base: Path, found: list[str]) -> TLSSettings | None:
     prefer_key = f"{SECTION}.prefer_server_cipher_suites"
     prefer = flag(raw, "prefer_server_cipher_suites", True, prefer_key, show_found=False)
     ca_file = _file(raw, "client_ca_file", base) if raw.get("client_ca_file") else None
-    ca = _string(raw, "client_ca", f"{SECTION}.client_ca") if raw.get("client_ca") else None
+    ca = _tls_string(raw, "client_ca") if raw.get("client_ca") else None
     return TLSSettings(
         cert_file=_file(raw, "cert_file", base),
         key_file=_file(raw, "key_file", base),
@@ -177,9 +177,7 @@ def _client_auth(raw: dict) -> str:
     key = f"{SECTION}.client_auth_type"
     if raw.get("client_ca_file") and raw.get("client_ca"):
         raise ConfigError(f"{SECTION}.client_ca", "give client_ca or client_ca_file, not both")
-    auth = raw.get("client_auth_type", "NoClientCert")
-    if not isinstance(auth, str):
-        raise ConfigError(key, "must be a string")
+    auth = string(raw, "client_auth_type", "NoClientCert", key, show_found=False)
     if auth in _UNVERIFIED_CLIENT_AUTH:
         raise ConfigError(
             key,
@@ -287,14 +285,12 @@ def _strings(raw: Any, key: str) -> list[str]:
     return raw
 
 
-def _string(raw: dict, key: str, path: str) -> str:
-    value = raw[key]
-    if not isinstance(value, str):
-        raise ConfigError(path, "must be a string")
-    return value
+def _tls_string(raw: dict, key: str) -> str:
+    """A string key of ``tls_server_config``."""
+    return string(raw, key, "", f"{SECTION}.{key}", show_found=False)
 
 
 def _file(raw: dict, key: str, base: Path) -> str:
-    value = _string(raw, key, f"{SECTION}.{key}")
+    value = _tls_string(raw, key)
     # Relative to the web config file, as exporter-toolkit resolves them.
     return str(base / value)
