@@ -1,10 +1,10 @@
-"""From the YAML mapping to a validated ``Config``: ${VAR} expansion, every key, the accounts.
+"""From the YAML mapping to a validated ``Config``: ${VAR} expansion, the keys, the accounts.
 
-The entry point of the package: it walks the keys in the file's order of concerns and hands each
-part to its owner (the typed getters of ``exporter.validation``, the key material to
-``accounts``, the stream keys to ``exporter.stream.config``, the sums to ``plan``, the shard to
-``exporter.sharding``). Every mistake is one ``ConfigError`` naming the key path and the value at
-fault, so the CLI can print one line and exit 2.
+The package's entry point, and the one place that knows which keys a config file has: it reads
+them with the typed getters of ``exporter.validation`` and hands each part to its owner (the key
+material to ``accounts``, the stream keys to ``exporter.stream.config``, the weights to ``plan``,
+the shard's choice of accounts to ``exporter.sharding``). Every mistake is one ``ConfigError``
+naming the key path and the value at fault, so the CLI can print one line and exit 2.
 """
 
 from __future__ import annotations
