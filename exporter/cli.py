@@ -12,11 +12,13 @@ import structlog
 
 from exporter import __version__
 from exporter.app import Exporter, ListenAddressError, parse_listen_address
-from exporter.config import Config, ConfigError, load_config, load_in_time
+from exporter.config import Config, load_config
+from exporter.files import load_in_time
 from exporter.listener import DEFAULT_MAX_CONNECTIONS, raise_fd_limit
 from exporter.logsetup import FORMATS, LEVELS, configure
 from exporter.redaction import redact_url
-from exporter.sharding import Shard, ShardError, parse_shard
+from exporter.sharding import Shard, parse_shard
+from exporter.validation import ConfigError
 from exporter.web import WebSecurity, describe, load_web_config
 
 # Chosen from the free part of Prometheus' default port allocations; documented in README.
@@ -169,7 +171,7 @@ def _invalid_flag(args: argparse.Namespace) -> str | None:
         return "--web.max-connections must be at least 1"
     try:
         shard = parse_shard(args.shard_count, args.shard_index)
-    except ShardError as exc:
+    except ConfigError as exc:
         return str(exc)
     if shard is not None and args.demo:
         return "--shard.count cannot be used with --demo (the demo has one simulator)"

@@ -7,7 +7,8 @@ name, the scheme kube-state-metrics shards with. Growing from N to N+1 shards mo
 (``accounts[].shard``): its API key is IP-restricted and every move is a whitelist change.
 
 The shard index comes from a flag, either a number or the name of a StatefulSet pod (its
-trailing ``-N`` is the ordinal), so a pod learns its shard from the downward API alone.
+trailing ``-N`` is the ordinal), so a pod learns its shard from the downward API alone. A flag or
+pin that cannot be right is a ``ConfigError`` at the flag or the config key.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from exporter.metrics import Family
+from exporter.validation import ConfigError
+
 FNV64_OFFSET = 0xCBF29CE484222325
 FNV64_PRIME = 0x100000001B3
 _U64 = (1 << 64) - 1
@@ -24,14 +28,6 @@ _U64 = (1 << 64) - 1
 _JUMP_MULTIPLIER = 2862933555777941757
 _POD_ORDINAL = re.compile(r".+-([0-9]+)")
 _NUMBER = re.compile(r"[0-9]+")
-
-
-class ShardError(ValueError):
-    """A shard flag or pin that cannot be right; ``path`` is the flag or the config key."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path, self.message = path, message
 
 
 def fnv1a_64(data: bytes) -> int:
@@ -84,7 +80,7 @@ class Shard:
         """The accounts this shard owns, in config order; a pin outside the shards is refused."""
         for i, account in enumerate(accounts):
             if account.shard is not None and account.shard >= self.count:
-                raise ShardError(
+                raise ConfigError(
                     f"accounts[{i}].shard",
                     f"{account.shard} is outside the shards 0..{self.count - 1} "
                     f"(--shard.count={self.count})",
@@ -101,10 +97,10 @@ def parse_shard(count: int, index: str) -> Shard | None:
     ``index`` is a number or a pod name whose trailing ``-N`` is the ordinal.
     """
     if count < 1:
-        raise ShardError("--shard.count", f"must be at least 1, not {count}")
+        raise ConfigError("--shard.count", f"must be at least 1, not {count}")
     ordinal = _ordinal(index)
     if not 0 <= ordinal < count:
-        raise ShardError(
+        raise ConfigError(
             "--shard.index", f"{ordinal} is outside 0..{count - 1} (--shard.count={count})"
         )
     return Shard(ordinal, count) if count > 1 else None
@@ -116,7 +112,7 @@ def _ordinal(index: str) -> int:
         return int(text)
     found = _POD_ORDINAL.fullmatch(text)
     if found is None:
-        raise ShardError(
+        raise ConfigError(
             "--shard.index",
             f"{index!r} is neither a number nor a pod name ending in -N (the ordinal)",
         )
@@ -124,7 +120,6 @@ def _ordinal(index: str) -> int:
 
 
 # This replica's shard, as self metrics (their values: ``ExporterStatus``, set at start).
-from exporter.metrics import Family  # noqa: E402
 
 SHARD_INDEX = Family(
     "binance_pm_exporter_shard_index",

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from exporter.config import ConfigError, load_config, parse_config
-from exporter.sharding import Shard, ShardError, fnv1a_64, hashed_shard, jump_hash, parse_shard
+from exporter.sharding import Shard, fnv1a_64, hashed_shard, jump_hash, parse_shard
 from tests.e2e.test_config_cli import run_exporter
 from tests.e2e.test_reload import Watcher, reload, up_accounts, write_config
 from tests.helpers import ExporterThread, value, wait_for
@@ -92,7 +92,7 @@ def test_the_shard_comes_from_a_number_or_a_pod_name(count, index, expected):
     ],
 )
 def test_a_wrong_shard_flag_is_refused(count, index, message):
-    with pytest.raises(ShardError) as caught:
+    with pytest.raises(ConfigError) as caught:
         parse_shard(count, index)
     assert str(caught.value) == message
 

@@ -13,7 +13,7 @@ import aiohttp
 import structlog
 
 from exporter.binance.client import PapiClient
-from exporter.config import AccountConfig, Config
+from exporter.config import AccountConfig, Config, early_poll_budget
 from exporter.reload import ReloadPlan, plan_start
 from exporter.snapshot import Store
 from exporter.stream.connection import StreamConnection
@@ -21,11 +21,6 @@ from exporter.stream.state import StreamState
 from exporter.stream.triggers import EarlyPolls, RequestPoll
 
 log = structlog.get_logger("exporter.stream")
-
-
-def early_poll_budget(config: Config) -> float:
-    """Weight per minute early polls may spend: what the plan leaves of the budget."""
-    return max(0.0, config.polling.max_weight_per_minute - config.planned_weight_per_minute())
 
 
 class StreamManager:

@@ -14,7 +14,7 @@ from typing import Any
 
 import bcrypt
 
-from exporter.config import ConfigError
+from exporter.validation import ConfigError
 
 # Successful logins remembered, so a scrape does not pay bcrypt every time.
 VERIFIED_CACHE_SIZE = 256

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exporter.config import ConfigError, read_yaml, reject_unknown
+from exporter.files import read_yaml
+from exporter.validation import ConfigError, flag, mapping, reject_unknown, string
 from exporter.web.auth import dummy_hash, parse_users
 from exporter.web.tls import CLIENT_AUTH, SECTION, TLSSettings, build_ssl_context, normal_san
 
@@ -131,8 +132,8 @@ def parse_web_config(raw: Any, path: str) -> WebConfig:
         raise ConfigError("", f"{path}: the web configuration must be a mapping")
     reject_unknown(raw, _TOP_KEYS, "", _REFUSED_KEYS)
     found: list[str] = []
-    tls = _tls(_section(raw, SECTION), Path(path).parent, found)
-    headers = _http(_section(raw, "http_server_config"), found)
+    tls = _tls(mapping(raw, SECTION, show_found=False), Path(path).parent, found)
+    headers = _http(mapping(raw, "http_server_config", show_found=False), found)
     users = parse_users(raw.get("basic_auth_users"))
     if users and tls is None:
         found.append(
@@ -152,11 +153,10 @@ def _tls(raw: dict, base: Path, found: list[str]) -> TLSSettings | None:
     auth = _client_auth(raw)
     sans = _allowed_sans(raw.get("client_allowed_sans"), auth)
     low, high = _versions(raw, found)
-    prefer = raw.get("prefer_server_cipher_suites", True)
-    if not isinstance(prefer, bool):
-        raise ConfigError(f"{SECTION}.prefer_server_cipher_suites", "must be true or false")
+    prefer_key = f"{SECTION}.prefer_server_cipher_suites"
+    prefer = flag(raw, "prefer_server_cipher_suites", True, prefer_key, show_found=False)
     ca_file = _file(raw, "client_ca_file", base) if raw.get("client_ca_file") else None
-    ca = _string(raw, "client_ca", f"{SECTION}.client_ca") if raw.get("client_ca") else None
+    ca = _tls_string(raw, "client_ca") if raw.get("client_ca") else None
     return TLSSettings(
         cert_file=_file(raw, "cert_file", base),
         key_file=_file(raw, "key_file", base),
@@ -177,9 +177,7 @@ def _client_auth(raw: dict) -> str:
     key = f"{SECTION}.client_auth_type"
     if raw.get("client_ca_file") and raw.get("client_ca"):
         raise ConfigError(f"{SECTION}.client_ca", "give client_ca or client_ca_file, not both")
-    auth = raw.get("client_auth_type", "NoClientCert")
-    if not isinstance(auth, str):
-        raise ConfigError(key, "must be a string")
+    auth = string(raw, "client_auth_type", "NoClientCert", key, show_found=False)
     if auth in _UNVERIFIED_CLIENT_AUTH:
         raise ConfigError(
             key,
@@ -255,9 +253,7 @@ def _curve(raw: Any) -> str | None:
 def _http(raw: dict, found: list[str]) -> tuple[tuple[str, str], ...]:
     section = "http_server_config"
     reject_unknown(raw, _HTTP_KEYS, section, _REFUSED_KEYS)
-    http2 = raw.get("http2", False)
-    if not isinstance(http2, bool):
-        raise ConfigError(f"{section}.http2", "must be true or false")
+    http2 = flag(raw, "http2", False, f"{section}.http2", show_found=False)
     if http2:
         found.append(f"{section}.http2: aiohttp serves HTTP/1.1 only; clients fall back to it")
     headers = raw.get("headers") or {}
@@ -281,15 +277,6 @@ def _check_header(key: str, name: Any, value: Any) -> None:
         raise ConfigError(key, f"must be one of {', '.join(allowed)}, not {value!r}")
 
 
-def _section(raw: dict, key: str) -> dict:
-    value = raw.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(key, "must be a mapping")
-    return value
-
-
 def _strings(raw: Any, key: str) -> list[str]:
     if raw is None:
         return []
@@ -298,14 +285,12 @@ def _strings(raw: Any, key: str) -> list[str]:
     return raw
 
 
-def _string(raw: dict, key: str, path: str) -> str:
-    value = raw[key]
-    if not isinstance(value, str):
-        raise ConfigError(path, "must be a string")
-    return value
+def _tls_string(raw: dict, key: str) -> str:
+    """A string key of ``tls_server_config``."""
+    return string(raw, key, "", f"{SECTION}.{key}", show_found=False)
 
 
 def _file(raw: dict, key: str, base: Path) -> str:
-    value = _string(raw, key, f"{SECTION}.{key}")
+    value = _tls_string(raw, key)
     # Relative to the web config file, as exporter-toolkit resolves them.
     return str(base / value)

@@ -16,7 +16,8 @@ import structlog
 from aiohttp import web
 
 from exporter.blocking import start_in_daemon_thread
-from exporter.config import LOAD_TIMEOUT_SECONDS, ConfigError, loaded_in_time
+from exporter.files import LOAD_TIMEOUT_SECONDS, loaded_in_time
+from exporter.validation import ConfigError
 from exporter.web.auth import BasicAuth
 from exporter.web.config import WebConfig, describe, load_web_config
 from exporter.web.tls import apply_tls_policy, peer_san_allowed

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from exporter.config import ConfigError
+from exporter.validation import ConfigError
 
 SECTION = "tls_server_config"
 # Go's tls.ClientAuthType names. Python's ssl verifies every client certificate it asks for, so

@@ -83,7 +83,7 @@ def run_exporter(
     if load_timeout is not None:
         command = [
             "-c",
-            f"import sys, exporter.config; exporter.config.LOAD_TIMEOUT_SECONDS = {load_timeout}; "
+            f"import sys, exporter.files; exporter.files.LOAD_TIMEOUT_SECONDS = {load_timeout}; "
             "from exporter.cli import main; sys.exit(main())",
         ]
     # A hang (a refusal that never comes) fails at the timeout.

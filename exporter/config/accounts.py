@@ -1,0 +1,151 @@
+"""An account's key material: the API key, the HMAC secret or private key, and its signer.
+
+Inline or from ``*_file`` (bounded reads, a warning when group or others can read the file),
+checked for what Binance can never accept, and never echoed in an error: a mistake names the key
+path, the file and the kind of character, not the value. The signer is built here, once, at load.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from exporter.binance.signing import HmacSigner, InvalidKeyError, Signer, signer_from_pem
+from exporter.config.model import Secret
+from exporter.files import read_bounded, size_text
+from exporter.validation import ConfigError, string, type_name
+
+# A secret file holds one key (a 16384-bit RSA PEM is about 13 KiB); only this much (plus one
+# byte, to tell) is ever read.
+MAX_SECRET_BYTES = 64 * 1024
+
+
+def api_key(item: dict, path: str, warnings: list[str]) -> Secret:
+    """The account's API key (``api_key`` or ``api_key_file``); it is required."""
+    key = _secret(item, path, "api_key", warnings)
+    if key is None:
+        raise ConfigError(f"{path}.api_key", "is required (api_key or api_key_file)")
+    return key
+
+
+def signing_key(
+    item: dict, path: str, warnings: list[str]
+) -> tuple[Secret | None, Secret | None, Signer]:
+    """The HMAC secret or the private key (exactly one of them), checked, and its signer."""
+    api_secret = _secret(item, path, "api_secret", warnings)
+    private_key, key_path, source = _private_key(item, path, warnings)
+    if api_secret is not None and private_key is not None:
+        raise ConfigError(key_path, "give either an API secret or a private key, not both")
+    if api_secret is None and private_key is None:
+        raise ConfigError(
+            f"{path}.api_secret",
+            "is required (api_secret, api_secret_file, private_key or private_key_file)",
+        )
+    try:
+        return api_secret, private_key, make_signer(api_secret, private_key)
+    except InvalidKeyError as exc:  # the key parsed once, at load: the error names its file
+        raise ConfigError(key_path, f"{source}: {exc}") from None
+
+
+def make_signer(api_secret: Secret | None, private_key_pem: Secret | None) -> Signer:
+    """The account's signer: HMAC from the secret, or RSA/Ed25519 from the private key."""
+    if api_secret is not None:
+        return HmacSigner(api_secret.reveal())
+    if private_key_pem is None:
+        raise ValueError("an account needs an API secret or a private key")
+    return signer_from_pem(private_key_pem.reveal().encode())
+
+
+def _private_key(item: dict, path: str, warnings: list[str]) -> tuple[Secret | None, str, str]:
+    """The PEM inline (``private_key``) or from its file, its key path and where it came from."""
+    inline = item.get("private_key")
+    if inline is None:
+        where = f"{path}.private_key_file"
+        key = _secret_file(item, path, "private_key_file", warnings, strip=False)
+        return key, where, str(item.get("private_key_file", ""))
+    where = f"{path}.private_key"
+    if "private_key_file" in item:
+        raise ConfigError(
+            f"{path}.private_key_file", "give either private_key or private_key_file, not both"
+        )
+    if not isinstance(inline, str) or not inline.strip():
+        raise ConfigError(where, f"must be a PEM string, not {type_name(inline)}")
+    return Secret(inline), where, "the inline key"
+
+
+def _secret(item: dict, path: str, key: str, warnings: list[str]) -> Secret | None:
+    """An API key or HMAC secret, inline or from its file, stripped and checked."""
+    inline, file_key = item.get(key), f"{key}_file"
+    if inline is not None and file_key in item:
+        raise ConfigError(f"{path}.{file_key}", f"give either {key} or {file_key}, not both")
+    if inline is not None:
+        inline = string(item, key, "", f"{path}.{key}")
+        if not inline.strip():
+            raise ConfigError(f"{path}.{key}", "is empty")
+        secret = Secret(inline.strip())
+        _check_key_characters(secret, f"{path}.{key}", "")
+        return secret
+    from_file = _secret_file(item, path, file_key, warnings, strip=True)
+    if from_file is not None:
+        _check_key_characters(from_file, f"{path}.{file_key}", f" of {item[file_key]}")
+    return from_file
+
+
+def _check_key_characters(secret: Secret, where: str, source: str) -> None:
+    """Refuse what cannot go into the X-MBX-APIKEY header or be what Binance signed with.
+
+    Binance's keys and secrets are printable ASCII without whitespace; anything else (a pasted
+    zero-width space, a CR/LF) would fail every poll. The error says which kind of character and
+    where, never the value or any part of it.
+    """
+    for index, char in enumerate(secret.reveal(), start=1):
+        if "!" <= char <= "~":
+            continue
+        if char in " \t":
+            kind = "a space" if char == " " else "a tab"
+        elif char in "\r\n":
+            kind = "a line break"
+        elif char.isascii():
+            kind = "a control character"
+        else:
+            kind = "a non-ASCII character"
+        raise ConfigError(
+            where,
+            f"character {index}{source} is {kind}; Binance keys are printable ASCII without spaces",
+        )
+
+
+def _secret_file(
+    item: dict, path: str, key: str, warnings: list[str], *, strip: bool
+) -> Secret | None:
+    if key not in item:
+        return None
+    filename = item[key]
+    where = f"{path}.{key}"
+    if not isinstance(filename, str) or not filename:
+        raise ConfigError(where, f"must be a file path, not {type_name(filename)}")
+    if "\n" in filename or "BEGIN" in filename or len(filename) > 4096:
+        # Someone put the secret itself here: say so without echoing it.
+        raise ConfigError(where, "must be the path of a file holding the secret, not the secret")
+    try:
+        data = read_bounded(filename, MAX_SECRET_BYTES)
+        mode = os.stat(filename).st_mode
+    except OSError as exc:
+        raise ConfigError(where, f"cannot read {filename}: {exc.strerror or exc}") from None
+    except ValueError:
+        raise ConfigError(where, f"{filename!r} is not a valid file path") from None
+    if data is None:
+        raise ConfigError(where, f"{filename} is larger than {size_text(MAX_SECRET_BYTES)}")
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(where, f"{filename} is not UTF-8 text") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warnings.append(
+            f"secret file {filename} ({where}) is accessible by group or others "
+            f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it"
+        )
+    value = content.strip()
+    if not value:
+        raise ConfigError(where, f"{filename} is empty")
+    return Secret(value if strip else content)

@@ -1,0 +1,138 @@
+"""The weight plan: what the polls and the stream keepalives cost against the weight budget.
+
+Binance limits REQUEST_WEIGHT per IP and minute, so every rule about fitting this replica's calls
+under ``max_weight_per_minute`` lives here: a collector's weight times its polls per minute, the
+interval ``auto`` chooses, the listen key keepalives, and the headroom early polls may spend.
+Pure arithmetic on collector names and intervals: ``parse`` reads the keys and builds the frozen
+objects from what comes back (which is why this imports the model for its types only).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from exporter.collectors import COLLECTORS
+from exporter.stream.config import StreamSettings
+from exporter.validation import ConfigError
+
+if TYPE_CHECKING:
+    from exporter.config.model import AccountConfig, Config
+
+# Binance's PM REST limit per IP per minute (REQUEST_WEIGHT); the budget may not exceed it.
+BINANCE_WEIGHT_LIMIT = 6000
+DEFAULT_POLL_INTERVAL = 15.0
+# With `auto`, the plan may use this share of the budget: the rest is kept for what the plan
+# cannot foresee (a retry after -1021, polls that drift across a minute boundary).
+AUTO_BUDGET_SHARE = 0.9
+# POST, PUT and DELETE /papi/v1/listenKey each weigh 1 (Binance's PM "User Data Streams").
+LISTEN_KEY_WEIGHT = 1
+
+# A collector entry as written: its name and its own interval (None: the collector's default).
+Wanted = tuple[str, float | None]
+
+
+def follows_poll(name: str, every: float | None) -> bool:
+    """Whether the collector polls at the poll interval: no interval given, none by default."""
+    return every is None and COLLECTORS[name].default_interval is None
+
+
+def fixed_interval(name: str, every: float | None) -> float:
+    """The interval of a collector that does not follow the poll: its own, else its default."""
+    chosen = every if every is not None else COLLECTORS[name].default_interval
+    assert chosen is not None
+    return chosen
+
+
+def planned_weight(accounts: Iterable[AccountConfig]) -> float:
+    """Request weight per minute: each collector's weight times its polls per minute.
+
+    Weights are summed per interval first, so one interval's plan is exactly weight x 60 / it.
+    """
+    per_interval: dict[float, int] = {}
+    for account in accounts:
+        for entry in account.collectors:
+            weight = COLLECTORS[entry.name].weight
+            per_interval[entry.interval_seconds] = (
+                per_interval.get(entry.interval_seconds, 0) + weight
+            )
+    return sum(weight * 60.0 / interval for interval, weight in per_interval.items())
+
+
+def keepalive_weight(stream: StreamSettings, accounts: Iterable[AccountConfig]) -> float:
+    """What the streamed ones of ``accounts`` add to the plan: one PUT per keepalive each.
+
+    The POST of each (re)connection, about one a day, is left to the budget's headroom.
+    """
+    streams = sum(1 for a in accounts if a.user_data_stream)
+    return streams * LISTEN_KEY_WEIGHT * 60.0 / stream.keepalive_seconds
+
+
+def split_weight(wanted: Iterable[Wanted], keepalives: float) -> tuple[int, float]:
+    """The weight per poll of the collectors that follow the poll interval, and the weight per
+    minute of the rest: those with intervals of their own, and the keepalives."""
+    wanted = tuple(wanted)
+    following = sum(_weight(n) for n, every in wanted if follows_poll(n, every))
+    fixed = keepalives + sum(
+        _weight(n) * 60.0 / fixed_interval(n, every)
+        for n, every in wanted
+        if not follows_poll(n, every)
+    )
+    return following, fixed
+
+
+def auto_interval(following: float, fixed: float, budget: int, floor: float) -> float:
+    """The shortest whole-second interval, not below ``floor``, whose plan fits the budget.
+
+    Only the collectors that follow the poll interval are stretched; the weight per minute of
+    the others is taken off the budget first.
+    """
+    room = budget * AUTO_BUDGET_SHARE - fixed
+    if following == 0:
+        return floor
+    if room <= 0:
+        raise ConfigError(
+            "poll_interval_seconds",
+            f"auto: the collectors with intervals of their own alone plan {fixed:g}/min, more "
+            f"than {AUTO_BUDGET_SHARE:.0%} of max_weight_per_minute {budget}",
+        )
+    return float(max(floor, math.ceil(following * 60.0 / room)))
+
+
+def check_budget(planned: float, budget: int, following: float, fixed: float) -> None:
+    """Refuse a plan over the budget, saying what would fit."""
+    if planned <= budget:
+        return
+    message = f"planned API weight {planned:g}/min exceeds max_weight_per_minute {budget}"
+    if fixed >= budget:
+        message = (
+            f"{message}; the collectors with intervals of their own alone plan {fixed:g}/min: "
+            "lengthen their interval_seconds or poll fewer of them"
+        )
+    else:
+        fit = math.ceil(following * 60.0 / (budget - fixed))
+        message = f"{message}; poll_interval_seconds: {fit} (or more) would fit, or set it to auto"
+    raise ConfigError("poll_interval_seconds", message)
+
+
+def check_stale(stale: float, accounts: Iterable[AccountConfig]) -> None:
+    """Refuse a ``stale_after_seconds`` under a collector's interval: its data would blink."""
+    for account in accounts:
+        for entry in account.collectors:
+            if stale < entry.interval_seconds:
+                raise ConfigError(
+                    "stale_after_seconds",
+                    f"{stale:g} is shorter than the interval {entry.interval_seconds:g} of "
+                    f"collector {entry.name} (account {account.name}); its data would vanish "
+                    "between polls",
+                )
+
+
+def early_poll_budget(config: Config) -> float:
+    """Weight per minute early polls may spend: what the plan leaves of the budget."""
+    return max(0.0, config.polling.max_weight_per_minute - config.planned_weight_per_minute())
+
+
+def _weight(name: str) -> int:
+    return COLLECTORS[name].weight
