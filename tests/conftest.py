@@ -7,46 +7,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trustme
 
-from exporter.simulator.accounts import SimAccount, UMPosition
 from exporter.simulator.server import SimulatorThread
 from tests import helpers
-from tests.helpers import PrivateKey, private_pem, public_pem, signing_key, write_key_file
-
-ONEWAY_KEY = "oneway-api-key-0123456789"
-ONEWAY_SECRET = "oneway-secret-abcdefghijklmnopqrstuvwxyz"
-HEDGE_KEY = "hedge-api-key-0123456789"
-
-
-def oneway_account() -> SimAccount:
-    return SimAccount(
-        name="oneway",
-        api_key=ONEWAY_KEY,
-        api_secret=ONEWAY_SECRET,
-        mode="one_way",
-        balances={"USDT": "25000", "BTC": "0.5", "BNB": "10"},
-        um_positions=[
-            UMPosition("BTCUSDT", "BOTH", "0.25", "60000", 10),
-            UMPosition("ETHUSDT", "BOTH", "-3", "3000", 20),
-            # An open order without a position: kept by the zero filter.
-            UMPosition("SOLUSDT", "BOTH", "0", "0", 5, open_order_initial_margin="12.5"),
-        ],
-    )
-
-
-def hedge_account(public_pem: bytes) -> SimAccount:
-    return SimAccount(
-        name="hedge",
-        api_key=HEDGE_KEY,
-        public_key_pem=public_pem,
-        mode="hedge",
-        balances={"USDT": "50000"},
-        um_positions=[
-            UMPosition("BTCUSDT", "LONG", "0.1", "61000", 20),
-            UMPosition("BTCUSDT", "SHORT", "-0.05", "62000", 20),
-            UMPosition("XRPUSDT", "LONG", "1000", "0.5", 10),
-        ],
-    )
+from tests.helpers import (
+    HEDGE_KEY,
+    ONEWAY_KEY,
+    ONEWAY_SECRET,
+    PrivateKey,
+    hedge_account,
+    oneway_account,
+    private_pem,
+    public_pem,
+    signing_key,
+    write_key_file,
+)
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +77,14 @@ def promtool() -> str:
 @pytest.fixture(scope="session")
 def prometheus() -> str:
     return helpers.required_binary("prometheus")
+
+
+@pytest.fixture
+def tls_dir(tmp_path: Path) -> Path:
+    """server.crt/server.key and clients.crt in tmp_path, as --web.config.file refers to them."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    leaf.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "clients.crt"))
+    return tmp_path

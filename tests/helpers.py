@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import Exporter
 from exporter.config import Config, parse_config
+from exporter.simulator.accounts import SimAccount, UMPosition
 
 Key = tuple[str, frozenset[tuple[str, str]]]
 PrivateKey = rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -249,3 +250,66 @@ PROMETHEUS_3 = (
     "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
     "text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
 )
+
+
+ONEWAY_KEY = "oneway-api-key-0123456789"
+
+
+ONEWAY_SECRET = "oneway-secret-abcdefghijklmnopqrstuvwxyz"
+
+
+HEDGE_KEY = "hedge-api-key-0123456789"
+
+
+def oneway_account() -> SimAccount:
+    return SimAccount(
+        name="oneway",
+        api_key=ONEWAY_KEY,
+        api_secret=ONEWAY_SECRET,
+        mode="one_way",
+        balances={"USDT": "25000", "BTC": "0.5", "BNB": "10"},
+        um_positions=[
+            UMPosition("BTCUSDT", "BOTH", "0.25", "60000", 10),
+            UMPosition("ETHUSDT", "BOTH", "-3", "3000", 20),
+            # An open order without a position: kept by the zero filter.
+            UMPosition("SOLUSDT", "BOTH", "0", "0", 5, open_order_initial_margin="12.5"),
+        ],
+    )
+
+
+def hedge_account(public_pem: bytes) -> SimAccount:
+    return SimAccount(
+        name="hedge",
+        api_key=HEDGE_KEY,
+        public_key_pem=public_pem,
+        mode="hedge",
+        balances={"USDT": "50000"},
+        um_positions=[
+            UMPosition("BTCUSDT", "LONG", "0.1", "61000", 20),
+            UMPosition("BTCUSDT", "SHORT", "-0.05", "62000", 20),
+            UMPosition("XRPUSDT", "LONG", "1000", "0.5", 10),
+        ],
+    )
+
+
+def shard_raw_config(accounts: list[dict], **extra) -> dict:
+    """A config of ``accounts`` for the sharding tests: one collector, a small budget."""
+    return {
+        "base_url": "http://127.0.0.1:9",
+        "collectors": ["um_account"],
+        "max_weight_per_minute": 100,
+        "poll_interval_seconds": 15,
+        "accounts": accounts,
+        **extra,
+    }
+
+
+def desk(name: str, **extra) -> dict:
+    """An HMAC account entry named ``name`` (its key and secret made from the name)."""
+    return {"name": name, "api_key": f"key-{name}", "api_secret": f"secret-{name}", **extra}
+
+
+DESKS = [desk(f"desk{i}") for i in range(1, 5)]  # shards of 3: desk1 1, desk2 0, desk3 2, desk4 1
+
+
+WEB_TLS = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"

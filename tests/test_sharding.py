@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
-from exporter.config import ConfigError, load_config, parse_config
+from exporter.config import ConfigError, parse_config
 from exporter.sharding import Shard, fnv1a_64, hashed_shard, jump_hash, parse_shard
-from tests.e2e.test_config_cli import run_exporter
-from tests.e2e.test_reload import Watcher, reload, up_accounts, write_config
-from tests.helpers import ExporterThread, value, wait_for
+from tests.helpers import DESKS, desk, shard_raw_config
 
 # FNV-1a 64 from the FNV reference test suite (Landon Curt Noll's fnv_test.c).
 FNV1A_64_VECTORS = [
@@ -97,53 +92,33 @@ def test_a_wrong_shard_flag_is_refused(count, index, message):
     assert str(caught.value) == message
 
 
-def raw_config(accounts: list[dict], **extra) -> dict:
-    return {
-        "base_url": "http://127.0.0.1:9",
-        "collectors": ["um_account"],
-        "max_weight_per_minute": 100,
-        "poll_interval_seconds": 15,
-        "accounts": accounts,
-        **extra,
-    }
-
-
-def account(name: str, **extra) -> dict:
-    return {"name": name, "api_key": f"key-{name}", "api_secret": f"secret-{name}", **extra}
-
-
-DESKS = [
-    account(f"desk{i}") for i in range(1, 5)
-]  # shards of 3: desk1 1, desk2 0, desk3 2, desk4 1
-
-
 def test_each_shard_keeps_its_accounts_and_together_they_keep_all():
     owned = {
-        i: [a.name for a in parse_config(raw_config(DESKS), {}, Shard(i, 3)).accounts]
+        i: [a.name for a in parse_config(shard_raw_config(DESKS), {}, Shard(i, 3)).accounts]
         for i in range(3)
     }
     assert owned == {0: ["desk2"], 1: ["desk1", "desk4"], 2: ["desk3"]}
-    config = parse_config(raw_config(DESKS), {}, Shard(1, 3))
+    config = parse_config(shard_raw_config(DESKS), {}, Shard(1, 3))
     assert config.accounts_configured == 4
 
 
 def test_a_pin_overrides_the_hash():
-    pinned = [*DESKS[:3], account("desk4", shard=2)]
-    owned = [a.name for a in parse_config(raw_config(pinned), {}, Shard(2, 3)).accounts]
+    pinned = [*DESKS[:3], desk("desk4", shard=2)]
+    owned = [a.name for a in parse_config(shard_raw_config(pinned), {}, Shard(2, 3)).accounts]
     assert owned == ["desk3", "desk4"]
 
 
 def test_without_sharding_every_account_is_kept_and_pins_are_not_range_checked():
-    pinned = [*DESKS[:3], account("desk4", shard=5)]
-    config = parse_config(raw_config(pinned), {})
+    pinned = [*DESKS[:3], desk("desk4", shard=5)]
+    config = parse_config(shard_raw_config(pinned), {})
     assert [a.name for a in config.accounts] == ["desk1", "desk2", "desk3", "desk4"]
     assert config.accounts_configured == 4
 
 
 def test_a_pin_outside_the_shards_is_a_config_error():
-    pinned = [*DESKS[:3], account("desk4", shard=3)]
+    pinned = [*DESKS[:3], desk("desk4", shard=3)]
     with pytest.raises(ConfigError) as caught:
-        parse_config(raw_config(pinned), {}, Shard(0, 3))
+        parse_config(shard_raw_config(pinned), {}, Shard(0, 3))
     assert str(caught.value) == (
         "accounts[3].shard: 3 is outside the shards 0..2 (--shard.count=3)"
     )
@@ -152,7 +127,7 @@ def test_a_pin_outside_the_shards_is_a_config_error():
 @pytest.mark.parametrize("pin", [-1, "1", 1.0, True])
 def test_a_pin_must_be_a_shard_index(pin):
     with pytest.raises(ConfigError) as caught:
-        parse_config(raw_config([account("desk1", shard=pin)]), {})
+        parse_config(shard_raw_config([desk("desk1", shard=pin)]), {})
     assert str(caught.value) == (
         f"accounts[0].shard: must be a shard index (0, 1, ...), not {pin!r}"
     )
@@ -161,105 +136,17 @@ def test_a_pin_must_be_a_shard_index(pin):
 def test_the_weight_plan_and_its_refusal_count_only_the_owned_accounts():
     # um_account costs 5 a poll: 4 accounts every 15 s plan 80/min, over a budget of 70.
     with pytest.raises(ConfigError) as caught:
-        parse_config(raw_config(DESKS, max_weight_per_minute=70), {})
+        parse_config(shard_raw_config(DESKS, max_weight_per_minute=70), {})
     assert "planned API weight 80/min exceeds max_weight_per_minute 70" in str(caught.value)
-    config = parse_config(raw_config(DESKS, max_weight_per_minute=70), {}, Shard(1, 3))
+    config = parse_config(shard_raw_config(DESKS, max_weight_per_minute=70), {}, Shard(1, 3))
     assert config.planned_weight_per_minute() == 40.0
 
 
 def test_auto_fits_the_owned_accounts_into_the_budget():
     # 4 accounts x 5 = 20 a round; 90% of 60/min is 54: 23 s. Shard 1 owns 2 of them: 12 s,
     # then the 1 s floor.
-    raw = raw_config(
+    raw = shard_raw_config(
         DESKS, max_weight_per_minute=60, poll_interval_seconds="auto", auto_interval_min_seconds=1
     )
     assert parse_config(raw, {}).polling.interval_seconds == 23.0
     assert parse_config(raw, {}, Shard(1, 3)).polling.interval_seconds == 12.0
-
-
-def write(path: Path, raw: dict) -> Path:
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-def test_config_check_prints_the_owned_accounts_and_their_plan(tmp_path):
-    config = write(tmp_path / "config.yaml", raw_config(DESKS))
-    run = run_exporter(
-        "--config.file", str(config), "--config.check", "--shard.count=3", "--shard.index=pm-1"
-    )
-    assert run.returncode == 0, run.stderr
-    lines = run.stdout.splitlines()
-    assert "planned weight: 40/min (budget 100/min)" in lines
-    assert "accounts: 2" in lines
-    assert [line.split(":")[0].strip() for line in lines if line.startswith("  - ")] == [
-        "- desk1",
-        "- desk4",
-    ]
-    assert lines[-1] == "shard 1 of 0..2: owns 2 of 4 accounts"
-
-
-@pytest.mark.parametrize(
-    ("flags", "error"),
-    [
-        (("--shard.count=3", "--shard.index=3"), "--shard.index: 3 is outside 0..2"),
-        (("--shard.count=3", "--shard.index=exporter"), "is neither a number nor a pod name"),
-        (("--shard.count=0",), "--shard.count: must be at least 1, not 0"),
-    ],
-)
-def test_a_wrong_shard_flag_stops_the_program_with_one_line(tmp_path, flags, error):
-    config = write(tmp_path / "config.yaml", raw_config(DESKS))
-    run = run_exporter("--config.file", str(config), *flags)
-    assert run.returncode == 2
-    assert len(run.stderr_lines()) == 1
-    assert "invalid flag" in run.stderr and error in run.stderr
-
-
-def test_a_pin_outside_the_shards_stops_the_program_with_one_line(tmp_path):
-    pinned = [*DESKS[:3], account("desk4", shard=4)]
-    config = write(tmp_path / "config.yaml", raw_config(pinned))
-    run = run_exporter("--config.file", str(config), "--shard.count=2", "--shard.index=0")
-    assert run.returncode == 2
-    assert len(run.stderr_lines()) == 1
-    assert "accounts[3].shard: 4 is outside the shards 0..1 (--shard.count=2)" in run.stderr
-
-
-def shard_values(exp: ExporterThread) -> tuple[float, ...]:
-    samples = exp.samples()
-    return tuple(
-        value(samples, f"binance_pm_exporter_{name}")
-        for name in ("shard_index", "shard_count", "accounts_configured", "accounts_owned")
-    )
-
-
-def test_self_metrics_without_sharding(sim, accounts, tmp_path):
-    path = write_config(tmp_path / "config.yaml", sim, accounts)
-    with ExporterThread(load_config(path)) as exp:
-        assert shard_values(exp) == (0.0, 1.0, 2.0, 2.0)
-
-
-def test_a_reload_re_shards_and_kept_accounts_keep_their_series(sim, accounts, tmp_path):
-    # Of 2 shards, oneway and hedge both hash to 0; hedge is pinned to 1 first.
-    shard = Shard(0, 2)
-    hedge_pinned = [accounts[0], dict(accounts[1], shard=1)]
-    path = write_config(tmp_path / "config.yaml", sim, hedge_pinned)
-    config = load_config(path, shard=shard)
-    with ExporterThread(config, config_path=str(path), enable_lifecycle=True, shard=shard) as exp:
-        wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
-        assert up_accounts(exp) == {"oneway"}
-        assert shard_values(exp) == (0.0, 2.0, 2.0, 1.0)
-        with Watcher(exp, "oneway") as watch:
-            write_config(path, sim, accounts)  # the pin goes: hedge hashes to shard 0
-            assert reload(exp).status_code == 200
-            wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="hedge") == 1)
-            wait_for(lambda: watch.scrapes > 5)
-        assert watch.gaps == 0
-        assert shard_values(exp) == (0.0, 2.0, 2.0, 2.0)
-        write_config(path, sim, [dict(accounts[0], shard=1), accounts[1]])
-        assert reload(exp).status_code == 200
-        assert up_accounts(exp) == {"hedge"}
-        assert shard_values(exp) == (0.0, 2.0, 2.0, 1.0)
-        write_config(path, sim, [dict(accounts[0], shard=2), accounts[1]])
-        refused = reload(exp)
-        assert refused.status_code != 200
-        assert "accounts[0].shard: 2 is outside the shards 0..1" in refused.text
-        assert up_accounts(exp) == {"hedge"}

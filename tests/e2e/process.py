@@ -11,11 +11,15 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import REPO
+import httpx
+import yaml
+
+from tests.helpers import REPO, ExporterThread, parse_samples, series, value
 
 
 def start_exporter(config: Path, *extra: str) -> subprocess.Popen:
@@ -104,3 +108,56 @@ def write_config(directory: Path, text: str) -> Path:
     path = directory / "config.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def write_sim_config(path: Path, sim, accounts: list[dict], **extra) -> Path:
+    raw = {
+        "base_url": sim.base_url,
+        "time_url": sim.time_url,
+        "poll_interval_seconds": 1,
+        "max_weight_per_minute": 6000,
+        "collectors": ["um_account"],
+        "accounts": accounts,
+        **extra,
+    }
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def reload(exp: ExporterThread) -> httpx.Response:
+    return httpx.post(exp.url + "/-/reload", timeout=10)
+
+
+def up_value(exp: ExporterThread, account: str) -> float:
+    return value(exp.samples(), "binance_pm_exporter_up", account=account)
+
+
+def up_accounts(exp: ExporterThread) -> set[str]:
+    samples = exp.samples()
+    return {dict(k[1])["account"] for k, v in series(samples, "binance_pm_exporter_up").items()}
+
+
+class Watcher:
+    """Scrapes continuously and remembers any scrape that lacked the account's data."""
+
+    def __init__(self, exp: ExporterThread, account: str) -> None:
+        self.exp, self.account = exp, account
+        self.gaps = 0
+        self.scrapes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            samples = parse_samples(httpx.get(self.exp.url + "/metrics", timeout=5).text)
+            self.scrapes += 1
+            if not series(samples, "binance_pm_um_asset_margin_balance", account=self.account):
+                self.gaps += 1
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from exporter import __version__
 from tests.e2e.process import Run, run_exporter, write_config
-from tests.helpers import ALIAS_BOMB, write_key_file
+from tests.helpers import ALIAS_BOMB, REPO, WEB_TLS, write_key_file
 
 API_KEY = "APIKEY-CLI-R5T8Y2U4-must-not-leak"
 API_SECRET = "SECRET-CLI-H3G7F1D9-must-not-leak"
@@ -280,3 +282,60 @@ accounts:
     assert "Traceback" not in run.stderr
     for part in (KEY_HEAD, KEY_TAIL, API_SECRET):
         assert part not in run.stderr
+
+
+MAIN_CONFIG = """
+base_url: http://127.0.0.1:1
+time_url: http://127.0.0.1:1/fapi/v1/time
+accounts:
+  - name: main
+    api_key: key
+    api_secret: secret
+"""
+
+
+STARTUP_MISTAKES = {
+    "unknown key": ("basic_auth_user: {}\n", "basic_auth_user: unknown key"),
+    "bad hash": ("basic_auth_users:\n  alice: hunter2\n", "basic_auth_users.alice"),
+    "missing cert file": (
+        "tls_server_config:\n  cert_file: gone.crt\n  key_file: server.key\n",
+        "tls_server_config.cert_file: cannot read",
+    ),
+    "RequireAnyClientCert": (
+        WEB_TLS + "  client_auth_type: RequireAnyClientCert\n  client_ca_file: clients.crt\n",
+        "tls_server_config.client_auth_type",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(STARTUP_MISTAKES), ids=list(STARTUP_MISTAKES))
+def test_web_config_mistake_stops_start_up_with_exit_2(tls_dir: Path, case: str) -> None:
+    text, key = STARTUP_MISTAKES[case]
+    (tls_dir / "web.yml").write_text(text, encoding="utf-8")
+    (tls_dir / "config.yaml").write_text(MAIN_CONFIG, encoding="utf-8")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "--config.file",
+            str(tls_dir / "config.yaml"),
+            "--web.config.file",
+            str(tls_dir / "web.yml"),
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1, lines
+    assert 'event="invalid web configuration"' in lines[0]
+    assert f'error="{key}' in lines[0]
+    assert "hunter2" not in done.stderr

@@ -8,9 +8,8 @@ import socket
 import httpx
 import yaml
 
-from tests.conftest import HEDGE_KEY, ONEWAY_KEY, ONEWAY_SECRET
 from tests.e2e.process import kill_if_running, listening_port, sigterm, start_exporter
-from tests.helpers import parse_samples, value, wait_for
+from tests.helpers import HEDGE_KEY, ONEWAY_KEY, ONEWAY_SECRET, parse_samples, value, wait_for
 
 
 def test_debug_log_of_a_full_run_holds_no_secret_and_sigterm_exits_cleanly(sim, accounts, tmp_path):

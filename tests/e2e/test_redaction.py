@@ -12,9 +12,8 @@ import yaml
 
 from exporter.config import ConfigError, parse_config
 from exporter.redaction import redact_url
-from tests.conftest import ONEWAY_KEY, ONEWAY_SECRET
 from tests.e2e.process import listening_port, run_exporter, start_exporter, write_config
-from tests.helpers import wait_for_line
+from tests.helpers import ONEWAY_KEY, ONEWAY_SECRET, wait_for_line
 
 PASSWORD = "hunter2-S3cr3tPw"
 

@@ -7,21 +7,29 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psutil
 import pytest
-import yaml
 
 from exporter.config import load_config
 from exporter.simulator.accounts import SimAccount
 from exporter.simulator.endpoints import ACCOUNT, UM_ACCOUNT
 from exporter.simulator.server import SimulatorThread
-from tests.conftest import oneway_account
-from tests.e2e.process import kill_if_running, listening_port, sigterm, start_exporter
+from tests.e2e.process import (
+    Watcher,
+    kill_if_running,
+    listening_port,
+    reload,
+    sigterm,
+    start_exporter,
+    up_accounts,
+    up_value,
+    write_sim_config,
+)
 from tests.helpers import (
     ExporterThread,
+    oneway_account,
     parse_samples,
     replace_with_fifo,
     series,
@@ -31,75 +39,22 @@ from tests.helpers import (
 )
 
 
-def write_config(path: Path, sim, accounts: list[dict], **extra) -> Path:
-    raw = {
-        "base_url": sim.base_url,
-        "time_url": sim.time_url,
-        "poll_interval_seconds": 1,
-        "max_weight_per_minute": 6000,
-        "collectors": ["um_account"],
-        "accounts": accounts,
-        **extra,
-    }
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-def reload(exp: ExporterThread) -> httpx.Response:
-    return httpx.post(exp.url + "/-/reload", timeout=10)
-
-
-def up_value(exp: ExporterThread, account: str) -> float:
-    return value(exp.samples(), "binance_pm_exporter_up", account=account)
-
-
-def up_accounts(exp: ExporterThread) -> set[str]:
-    samples = exp.samples()
-    return {dict(k[1])["account"] for k, v in series(samples, "binance_pm_exporter_up").items()}
-
-
-class Watcher:
-    """Scrapes continuously and remembers any scrape that lacked the account's data."""
-
-    def __init__(self, exp: ExporterThread, account: str) -> None:
-        self.exp, self.account = exp, account
-        self.gaps = 0
-        self.scrapes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            samples = parse_samples(httpx.get(self.exp.url + "/metrics", timeout=5).text)
-            self.scrapes += 1
-            if not series(samples, "binance_pm_um_asset_margin_balance", account=self.account):
-                self.gaps += 1
-
-    def __enter__(self) -> Watcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
 def test_added_and_removed_accounts_take_effect_without_a_gap_for_the_others(
     sim, accounts, tmp_path
 ):
-    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     config = load_config(path)
     with ExporterThread(config, config_path=str(path), enable_lifecycle=True) as exp:
         wait_for(
             lambda: series(exp.samples(), "binance_pm_um_asset_margin_balance", account="oneway")
         )
         with Watcher(exp, "oneway") as watch:
-            write_config(path, sim, accounts)
+            write_sim_config(path, sim, accounts)
             reply = reload(exp)
             assert reply.status_code == 200
             wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="hedge") == 1)
             wait_for(lambda: watch.scrapes > 5)  # hedge's first slot may come at once
-        write_config(path, sim, accounts[1:])
+        write_sim_config(path, sim, accounts[1:])
         assert reload(exp).status_code == 200
         assert up_accounts(exp) == {"hedge"}
         samples = exp.samples()
@@ -110,7 +65,7 @@ def test_added_and_removed_accounts_take_effect_without_a_gap_for_the_others(
 
 
 def test_a_broken_file_is_refused_and_the_running_config_stays(sim, accounts, tmp_path):
-    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
         wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
         before = value(
@@ -120,7 +75,7 @@ def test_a_broken_file_is_refused_and_the_running_config_stays(sim, accounts, tm
         reply = reload(exp)
         assert reply.status_code == 500 and "bad YAML" in reply.text
         # Over budget: 2 accounts polled every second with weight 5 each need 600/min.
-        write_config(path, sim, accounts, max_weight_per_minute=500)
+        write_sim_config(path, sim, accounts, max_weight_per_minute=500)
         reply = reload(exp)
         assert reply.status_code == 500 and "max_weight_per_minute" in reply.text
         samples = exp.samples()
@@ -146,11 +101,11 @@ def test_a_broken_file_is_refused_and_the_running_config_stays(sim, accounts, tm
 
 
 def test_a_changed_account_is_polled_with_its_new_settings(sim, accounts, tmp_path):
-    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
         wait_for(lambda: value(exp.samples(), "binance_pm_exporter_up", account="oneway") == 1)
         changed = dict(accounts[0], collectors=["um_account", "account"])
-        write_config(path, sim, [changed])
+        write_sim_config(path, sim, [changed])
         assert reload(exp).status_code == 200
         wait_for(lambda: series(exp.samples(), "binance_pm_account_uni_mmr", account="oneway"))
         samples = exp.samples()
@@ -162,11 +117,11 @@ def test_a_changed_account_is_polled_with_its_new_settings(sim, accounts, tmp_pa
 
 
 def test_sighup_reloads_the_config_file(sim, accounts, tmp_path):
-    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     proc = start_exporter(path)
     try:
         url = f"http://127.0.0.1:{listening_port(proc, [])}/metrics"
-        write_config(path, sim, accounts)
+        write_sim_config(path, sim, accounts)
         proc.send_signal(signal.SIGHUP)
         wait_for(
             lambda: series(
@@ -183,7 +138,7 @@ def test_sighup_reloads_the_config_file(sim, accounts, tmp_path):
 def test_a_config_that_blocks_on_read_holds_neither_scrapes_nor_polls_nor_sigterm(
     sim, accounts, tmp_path
 ):
-    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     proc = start_exporter(path)
     lines: list[str] = []
     try:
@@ -214,7 +169,7 @@ def test_a_config_that_blocks_on_read_holds_neither_scrapes_nor_polls_nor_sigter
 
 
 def test_a_reload_whose_read_does_not_end_in_time_is_refused(sim, accounts, tmp_path):
-    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     with ExporterThread(
         load_config(path), config_path=str(path), enable_lifecycle=True, config_load_timeout=0.5
     ) as exp:
@@ -238,7 +193,7 @@ def test_a_reload_whose_read_does_not_end_in_time_is_refused(sim, accounts, tmp_
 
 
 def test_while_a_read_is_still_blocked_the_next_reload_is_refused_at_once(sim, accounts, tmp_path):
-    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     with ExporterThread(
         load_config(path), config_path=str(path), enable_lifecycle=True, config_load_timeout=0.5
     ) as exp:
@@ -249,7 +204,7 @@ def test_while_a_read_is_still_blocked_the_next_reload_is_refused_at_once(sim, a
         took = time.monotonic() - started
         unblock(path)  # the first read ends; nobody waits for it any more
         path.unlink()
-        write_config(path, sim, accounts)
+        write_sim_config(path, sim, accounts)
         third = wait_for(lambda: (r := reload(exp)).status_code == 200 and r)
         samples = exp.samples()
     assert (second.status_code, second.text) == (
@@ -264,7 +219,7 @@ def test_while_a_read_is_still_blocked_the_next_reload_is_refused_at_once(sim, a
 def test_sigterm_while_reload_requests_wait_for_a_blocked_read_exits_at_once(
     sim, accounts, tmp_path
 ):
-    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     proc = start_exporter(path, "--web.enable-lifecycle")
     replies: list[object] = []
 
@@ -312,12 +267,12 @@ def established(pid: int, port: int) -> list:
 
 
 def test_a_running_ban_outlives_a_reload_that_rebuilds_the_client(sim, accounts, tmp_path):
-    path = write_config(tmp_path / "config.yaml", sim, accounts)
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts)
     with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
         wait_for(lambda: up_value(exp, "oneway") == 1 and up_value(exp, "hedge") == 1)
         sim.set_fault("oneway", UM_ACCOUNT, status=418, retry_after=2, times=1)
         ban = wait_for(lambda: [r for r in sim.requests if r.status == 418])[0]
-        write_config(path, sim, accounts, recv_window_ms=6000)  # a new client
+        write_sim_config(path, sim, accounts, recv_window_ms=6000)  # a new client
         assert reload(exp).status_code == 200
         # Both accounts poll every second: after the ban they come back.
         wait_for(lambda: papi_requests(sim, ban.time + 2.0), timeout=5)
@@ -356,7 +311,7 @@ def all_up(exp: ExporterThread, names: list[str]) -> bool:
 def test_a_reload_storm_leaves_kept_accounts_on_their_schedule(desks, tmp_path):
     sim, entries = desks
     names = [e["name"] for e in entries]
-    path = write_config(tmp_path / "config.yaml", sim, entries)
+    path = write_sim_config(tmp_path / "config.yaml", sim, entries)
     with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
         wait_for(lambda: all_up(exp, names))
         started = time.time()
@@ -373,12 +328,12 @@ def test_a_reload_storm_leaves_kept_accounts_on_their_schedule(desks, tmp_path):
 def test_a_changed_account_is_polled_at_once_then_keeps_its_slot(desks, tmp_path):
     sim, entries = desks
     entries = entries[:3]
-    path = write_config(tmp_path / "config.yaml", sim, entries, poll_interval_seconds=2)
+    path = write_sim_config(tmp_path / "config.yaml", sim, entries, poll_interval_seconds=2)
     with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
         before = wait_for(lambda: requests_of(sim, "desk2", UM_ACCOUNT))[0]
         time.sleep(max(0.0, before.time + 1.0 - time.time()))  # mid-way to its next slot
         changed = dict(entries[2], collectors=["um_account", "account"])
-        write_config(path, sim, [*entries[:2], changed], poll_interval_seconds=2)
+        write_sim_config(path, sim, [*entries[:2], changed], poll_interval_seconds=2)
         asked = time.time()
         assert reload(exp).status_code == 200
         prompt = wait_for(lambda: requests_of(sim, "desk2", ACCOUNT))[0]
@@ -395,13 +350,13 @@ def requests_of(sim: SimulatorThread, account: str, path: str) -> list:
 
 
 def test_running_loops_move_to_a_new_base_url(sim, accounts, tmp_path):
-    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     with (
         SimulatorThread([oneway_account()], tick_seconds=0.2) as moved,
         ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp,
     ):
         wait_for(lambda: up_value(exp, "oneway") == 1)
-        write_config(path, moved, accounts[:1])
+        write_sim_config(path, moved, accounts[:1])
         assert reload(exp).status_code == 200
         switched = time.time()
         wait_for(lambda: len(papi_requests(moved, switched)) >= 2)
@@ -409,13 +364,13 @@ def test_running_loops_move_to_a_new_base_url(sim, accounts, tmp_path):
 
 
 def test_post_reload_needs_the_lifecycle_flag_and_sighup_does_not(sim, accounts, tmp_path):
-    path = write_config(tmp_path / "config.yaml", sim, accounts[:1])
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     proc = start_exporter(path)
     lines: list[str] = []
     try:
         url = f"http://127.0.0.1:{listening_port(proc, lines)}"
         refused = httpx.post(url + "/-/reload", timeout=10)
-        write_config(path, sim, accounts)
+        write_sim_config(path, sim, accounts)
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "hedge" in httpx.get(url + "/", timeout=5).text)
     finally:

@@ -35,7 +35,7 @@ HEADERS = {
 @pytest.fixture(scope="module")
 def exporter():
     from exporter.simulator.server import SimulatorThread
-    from tests.conftest import oneway_account
+    from tests.helpers import oneway_account
 
     with SimulatorThread([oneway_account()], tick_seconds=0.2) as sim:
         sim.freeze_prices()

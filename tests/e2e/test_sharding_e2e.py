@@ -22,9 +22,17 @@ import yaml
 
 from exporter.simulator.accounts import SimAccount
 from exporter.simulator.server import SimulatorThread
-from tests.e2e.process import listening_port, sigterm
+from tests.e2e.process import (
+    listening_port,
+    sigterm,
+)
 from tests.egress_proxy import EgressProxy
-from tests.helpers import parse_samples, series, value, wait_for
+from tests.helpers import (
+    parse_samples,
+    series,
+    value,
+    wait_for,
+)
 
 ACCOUNTS = [f"fund-sub-{i:03d}" for i in range(30)]
 KEYS = {f"key-{name}": name for name in ACCOUNTS}

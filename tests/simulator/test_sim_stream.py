@@ -11,7 +11,7 @@ import httpx
 import orjson
 
 from exporter.simulator.server import SimulatorThread
-from tests.simulator.conftest import KEYS, Papi
+from tests.simulator.support import KEYS, Papi
 
 LISTEN_KEY = "/papi/v1/listenKey"
 

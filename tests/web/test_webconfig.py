@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import ssl
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 from exporter.config import ConfigError
 from exporter.web import BasicAuth, WebSecurity, load_web_config
-from tests.helpers import REPO, replace_with_fifo, unblock
+from tests.helpers import WEB_TLS, replace_with_fifo, unblock
 
 HASH = bcrypt.hashpw(b"wonderland", bcrypt.gensalt(rounds=4)).decode()
 
@@ -27,9 +24,6 @@ def load(directory: Path, text: str):
     path = directory / "web.yml"
     path.write_text(text, encoding="utf-8")
     return load_web_config(path)
-
-
-TLS = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
 
 
 def test_empty_file_means_plain_http_without_auth(tmp_path: Path) -> None:
@@ -43,7 +37,7 @@ def test_empty_file_means_plain_http_without_auth(tmp_path: Path) -> None:
 
 
 def test_file_paths_are_relative_to_the_web_config(tls_dir: Path) -> None:
-    config = load(tls_dir, TLS)
+    config = load(tls_dir, WEB_TLS)
     assert config.tls is not None
     assert config.tls.cert_file == str(tls_dir / "server.crt")
     assert config.watched_files() == (
@@ -54,7 +48,7 @@ def test_file_paths_are_relative_to_the_web_config(tls_dir: Path) -> None:
 
 
 def test_defaults_are_tls12_to_tls13_without_client_certificates(tls_dir: Path) -> None:
-    ctx = load(tls_dir, TLS).ssl_context
+    ctx = load(tls_dir, WEB_TLS).ssl_context
     assert ctx is not None
     assert (ctx.minimum_version, ctx.maximum_version, ctx.verify_mode) == (
         ssl.TLSVersion.TLSv1_2,
@@ -66,7 +60,7 @@ def test_defaults_are_tls12_to_tls13_without_client_certificates(tls_dir: Path) 
 def test_supported_tls_options_reach_the_context(tls_dir: Path) -> None:
     ctx = load(
         tls_dir,
-        TLS
+        WEB_TLS
         + """
   client_auth_type: VerifyClientCertIfGiven
   client_ca_file: clients.crt
@@ -134,7 +128,7 @@ def test_web_config_that_blocks_on_read_is_given_up_after_the_time_limit(tmp_pat
 # (web config text, the key path the error must start with)
 REFUSED = {
     "unknown top-level key": ("tls_config: {}\n", "tls_config: unknown key"),
-    "unknown tls key": (TLS + "  ciphers: []\n", "tls_server_config.ciphers: unknown key"),
+    "unknown tls key": (WEB_TLS + "  ciphers: []\n", "tls_server_config.ciphers: unknown key"),
     "rate limiting": ("rate_limit:\n  burst: 1\n", "rate_limit: rate limiting is not supported"),
     "inline certificate": (
         "tls_server_config:\n  cert: x\n  key_file: server.key\n",
@@ -157,42 +151,42 @@ REFUSED = {
         "tls_server_config.key_file:",
     ),
     "RequireAnyClientCert": (
-        TLS + "  client_auth_type: RequireAnyClientCert\n  client_ca_file: clients.crt\n",
+        WEB_TLS + "  client_auth_type: RequireAnyClientCert\n  client_ca_file: clients.crt\n",
         "tls_server_config.client_auth_type: RequireAnyClientCert accepts a client certificate "
         "without verifying it",
     ),
     "RequestClientCert": (
-        TLS + "  client_auth_type: RequestClientCert\n",
+        WEB_TLS + "  client_auth_type: RequestClientCert\n",
         "tls_server_config.client_auth_type: RequestClientCert",
     ),
     "verification without a CA": (
-        TLS + "  client_auth_type: RequireAndVerifyClientCert\n",
+        WEB_TLS + "  client_auth_type: RequireAndVerifyClientCert\n",
         "tls_server_config.client_ca_file: is required",
     ),
     "a CA with NoClientCert": (
-        TLS + "  client_ca_file: clients.crt\n",
+        WEB_TLS + "  client_ca_file: clients.crt\n",
         "tls_server_config.client_auth_type: a client CA is set",
     ),
     "SANs without required certificates": (
-        TLS + "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: clients.crt\n"
+        WEB_TLS + "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: clients.crt\n"
         "  client_allowed_sans: [a]\n",
         "tls_server_config.client_allowed_sans: needs client_auth_type",
     ),
     "TLS 1.1 as a maximum below the minimum": (
-        TLS + "  max_version: TLS11\n",
+        WEB_TLS + "  max_version: TLS11\n",
         "tls_server_config.min_version: is above max_version",
     ),
-    "unknown TLS version": (TLS + "  min_version: SSL3\n", "tls_server_config.min_version:"),
+    "unknown TLS version": (WEB_TLS + "  min_version: SSL3\n", "tls_server_config.min_version:"),
     "TLS 1.3 cipher suite": (
-        TLS + "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+        WEB_TLS + "  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
         "tls_server_config.cipher_suites: TLS_AES_128_GCM_SHA256: TLS 1.3 suites",
     ),
     "unknown cipher suite": (
-        TLS + "  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n",
+        WEB_TLS + "  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n",
         "tls_server_config.cipher_suites: unknown cipher suite",
     ),
     "two curves": (
-        TLS + "  curve_preferences: [X25519, CurveP256]\n",
+        WEB_TLS + "  curve_preferences: [X25519, CurveP256]\n",
         "tls_server_config.curve_preferences: Python's ssl can restrict the handshake to one",
     ),
     "header outside the toolkit's list": (
@@ -241,13 +235,13 @@ def test_encrypted_key_is_refused_without_prompting(tls_dir: Path) -> None:
     )
     (tls_dir / "server.key").write_bytes(encrypted)
     with pytest.raises(ConfigError, match=r"^tls_server_config\.key_file: .* encrypted keys"):
-        load(tls_dir, TLS)
+        load(tls_dir, WEB_TLS)
 
 
 def test_key_of_another_certificate_is_refused(tls_dir: Path) -> None:
     trustme.CA().issue_cert("127.0.0.1").private_key_pem.write_to_path(str(tls_dir / "server.key"))
     with pytest.raises(ConfigError, match=r"^tls_server_config\.key_file: does not match"):
-        load(tls_dir, TLS)
+        load(tls_dir, WEB_TLS)
 
 
 def test_password_longer_than_bcrypt_reads_is_refused_without_bcrypt() -> None:
@@ -265,58 +259,3 @@ def test_user_name_that_is_not_utf8_is_refused_like_any_unknown_user() -> None:
 
 
 # -- the command line ---------------------------------------------------------------------------
-
-MAIN_CONFIG = """
-base_url: http://127.0.0.1:1
-time_url: http://127.0.0.1:1/fapi/v1/time
-accounts:
-  - name: main
-    api_key: key
-    api_secret: secret
-"""
-
-STARTUP_MISTAKES = {
-    "unknown key": ("basic_auth_user: {}\n", "basic_auth_user: unknown key"),
-    "bad hash": ("basic_auth_users:\n  alice: hunter2\n", "basic_auth_users.alice"),
-    "missing cert file": (
-        "tls_server_config:\n  cert_file: gone.crt\n  key_file: server.key\n",
-        "tls_server_config.cert_file: cannot read",
-    ),
-    "RequireAnyClientCert": (
-        TLS + "  client_auth_type: RequireAnyClientCert\n  client_ca_file: clients.crt\n",
-        "tls_server_config.client_auth_type",
-    ),
-}
-
-
-@pytest.mark.parametrize("case", list(STARTUP_MISTAKES), ids=list(STARTUP_MISTAKES))
-def test_web_config_mistake_stops_start_up_with_exit_2(tls_dir: Path, case: str) -> None:
-    text, key = STARTUP_MISTAKES[case]
-    (tls_dir / "web.yml").write_text(text, encoding="utf-8")
-    (tls_dir / "config.yaml").write_text(MAIN_CONFIG, encoding="utf-8")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "exporter",
-            "--config.file",
-            str(tls_dir / "config.yaml"),
-            "--web.config.file",
-            str(tls_dir / "web.yml"),
-            "--web.listen-address",
-            "127.0.0.1:0",
-        ],
-        cwd=REPO,
-        env={k: v for k, v in os.environ.items() if not k.startswith("BINANCE_")},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode == 2, done.stderr
-    assert len(lines) == 1, lines
-    assert 'event="invalid web configuration"' in lines[0]
-    assert f'error="{key}' in lines[0]
-    assert "hunter2" not in done.stderr

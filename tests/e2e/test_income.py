@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -13,8 +12,7 @@ import pytest
 
 from exporter.binance.client import PapiClient, RetryAfterGate
 from exporter.binance.clock import ServerClock
-from exporter.collectors import ParseOptions
-from exporter.collectors._income import MAX_PAGES_PER_POLL, PAGE_LIMIT, IncomeLedger
+from exporter.collectors._income import MAX_PAGES_PER_POLL, PAGE_LIMIT
 from exporter.collectors.um_income import COLLECTOR as UM_INCOME
 from exporter.config import Config
 from exporter.scheduler import Scheduler, credentials_for
@@ -237,26 +235,3 @@ def test_a_restart_starts_again_at_zero_and_counts_only_what_came_after(sim, acc
         funding(sim, "0.5")
         wait_for(lambda: (RECEIVED, frozenset(labels.items())) in exporter.samples())
         assert value(exporter.samples(), RECEIVED, **labels) == 0.5
-
-
-def test_the_ledger_skips_ids_already_counted_at_its_cursor() -> None:
-    ledger = IncomeLedger(start_ms=1000)
-    transfer = {
-        "symbol": "",
-        "incomeType": "TRANSFER",
-        "income": "1",
-        "asset": "USDT",
-        "info": "",
-        "time": 1001,
-        "tranId": "9",
-        "tradeId": "",
-    }
-    rows = [
-        transfer,
-        {**transfer, "tranId": 9},  # the same id as a JSON number
-        {"symbol": "", "incomeType": "TRANSFER", "asset": "USDT", "time": 1002, "tranId": "10"},
-    ]
-    result = UM_INCOME.parse(rows, ParseOptions(memory=ledger))
-    assert result.skipped == 1  # no income
-    assert ledger.received == {("USDT", "TRANSFER", ""): Decimal(1)}
-    assert ledger.cursor_ms == 1001

@@ -6,8 +6,8 @@ import asyncio
 
 from exporter.simulator.server import SimulatorThread
 from exporter.stream.manager import StreamManager
+from tests.e2e.stream.support import connected, requests, stream_config, wait_funding_credited
 from tests.helpers import ExporterThread, wait_for
-from tests.stream.conftest import connected, requests, stream_config, wait_funding_credited
 
 UM_ACCOUNT = "/papi/v1/um/account"
 STORM = 40

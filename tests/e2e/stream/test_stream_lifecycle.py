@@ -6,8 +6,7 @@ import pytest
 
 from exporter.simulator.server import SimulatorThread
 from exporter.stream import connection
-from tests.helpers import ExporterThread, wait_for
-from tests.stream.conftest import (
+from tests.e2e.stream.support import (
     LISTEN_KEY,
     connected,
     reconnects,
@@ -16,6 +15,7 @@ from tests.stream.conftest import (
     stream_value,
     wait_funding_credited,
 )
+from tests.helpers import ExporterThread, wait_for
 
 
 def listen_keys(sim: SimulatorThread) -> dict[str, str]:

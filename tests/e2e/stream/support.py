@@ -1,26 +1,27 @@
-"""Fixtures: a simulator whose accounts stream, and an exporter that listens to them.
-
-Everything goes over real loopback sockets: listen keys over HTTP, events over a real WebSocket.
-The reconnect back-off and the early-poll gap are shortened so that each test stays fast.
-"""
+"""The streaming desk the stream's end-to-end tests share: its accounts, its config, and reads of
+its stream series."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from exporter.config import Config
 from exporter.simulator.accounts import CMPosition, SimAccount, UMPosition
 from exporter.simulator.server import SimulatorThread
-from exporter.stream import connection, triggers
 from tests.helpers import ExporterThread, make_config, series, value, wait_for
 
 KEY = "streamKey0123456789"
+
+
 SECRET = "stream-secret-0123456789abcdef"
+
+
 QUIET_KEY = "quietKey0123456789"
+
+
 QUIET_SECRET = "quiet-secret-0123456789abcdef"
+
+
 LISTEN_KEY = "/papi/v1/listenKey"
 
 
@@ -44,20 +45,6 @@ ACCOUNTS = [
     {"name": "desk", "api_key": KEY, "api_secret": SECRET},
     {"name": "quiet", "api_key": QUIET_KEY, "api_secret": QUIET_SECRET},
 ]
-
-
-@pytest.fixture(autouse=True)
-def fast_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connection, "RECONNECT_BACKOFF_SECONDS", 0.05)
-    monkeypatch.setattr(connection, "RECONNECT_BACKOFF_CAP_SECONDS", 0.2)
-    monkeypatch.setattr(triggers, "MIN_GAP_SECONDS", 0.3)
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorThread]:
-    with SimulatorThread([stream_account(), quiet_account()], tick_seconds=0.05) as s:
-        s.freeze_prices()
-        yield s
 
 
 def stream_config(sim: SimulatorThread, accounts: list[dict] | None = None, **raw: Any) -> Config:

@@ -10,8 +10,8 @@ import yaml
 
 from exporter.config import load_config
 from exporter.simulator.server import SimulatorThread
+from tests.e2e.stream.support import ACCOUNTS, LISTEN_KEY, connected, requests
 from tests.helpers import ExporterThread, series, wait_for
-from tests.stream.conftest import ACCOUNTS, LISTEN_KEY, connected, requests
 
 
 def write(path: Path, sim: SimulatorThread, desk: bool, quiet: bool) -> None:

@@ -19,9 +19,9 @@ import yaml
 
 from exporter.simulator.server import SimulatorThread
 from tests.e2e.process import listening_port, sigterm
+from tests.e2e.stream.support import KEY, SECRET, requests
 from tests.egress_proxy import EgressProxy
 from tests.helpers import parse_samples, value, wait_for
-from tests.stream.conftest import KEY, SECRET, requests
 
 HOST = "papi.stream-egress.invalid"  # never resolves
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from exporter.simulator.server import SimulatorThread
-from tests.helpers import ExporterThread, series, wait_for
-from tests.stream.conftest import (
+from tests.e2e.stream.support import (
     ACCOUNTS,
     LISTEN_KEY,
     connected,
@@ -13,6 +12,7 @@ from tests.stream.conftest import (
     stream_value,
     wait_value,
 )
+from tests.helpers import ExporterThread, series, wait_for
 
 ACCOUNT = "/papi/v1/account"
 UM_ACCOUNT = "/papi/v1/um/account"
