@@ -13,6 +13,10 @@ families the leader gives for them. Three consequences, one function each:
 - when a leader's data is served again, each follower's served data shrinks at once to what its
   next poll would keep (``trimmed_followers``), or both would serve the same series until then.
 
+A follower's rows are matched on a position (symbol and side, ``Collector.follow_key``
+"position") or, for figures of a symbol rather than of a side (leverage brackets), on the symbols
+the leader holds a position in ("symbol").
+
 Pure: no I/O, no clock of its own. The scheduler applies what these functions return.
 """
 
@@ -20,11 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from exporter.collectors import COLLECTORS, Provided
+from exporter.collectors import COLLECTORS, FollowKey, Provided
 from exporter.metrics import Samples
 from exporter.snapshot import CollectorData
 
-# leader -> the collectors that follow it, in registry order.
+# leader -> the collectors that follow it, by name (the registry's order).
 FOLLOWERS: dict[str, tuple[str, ...]] = {
     leader: tuple(c.name for c in COLLECTORS.values() if c.follows == leader)
     for leader in {c.follows for c in COLLECTORS.values() if c.follows is not None}
@@ -65,12 +69,21 @@ def leader_positions(
     return provided.get(leader)
 
 
-def left_to_leader(samples: Samples, given: Provided) -> Samples:
+def left_to_leader(samples: Samples, given: Provided, key: FollowKey = "position") -> Samples:
     """A follower's samples less what the leader now gives: only the leader's rows, and of
-    those only the families the leader does not give. What the follower's next poll keeps."""
-    taken = {(key, family) for key, families in given.items() for family in families}
+    those only the families the leader does not give. What the follower's next poll keeps.
+
+    A follower keyed by symbol keeps the rows of every symbol the leader holds a position in.
+    """
+    taken = {(labels, family) for labels, families in given.items() for family in families}
+    held = {symbol for symbol, _ in given} if key == "symbol" else None
     return {
-        name: [row for row in rows if row[0] in given and (row[0], name) not in taken]
+        name: [
+            row
+            for row in rows
+            if (row[0][0] in held if held is not None else row[0] in given)
+            and (row[0], name) not in taken
+        ]
         for name, rows in samples.items()
     }
 
@@ -91,7 +104,7 @@ def trimmed_followers(
         served = data.get(follower)
         if served is None:
             continue
-        kept = left_to_leader(served.samples, given)
+        kept = left_to_leader(served.samples, given, COLLECTORS[follower].follow_key)
         if kept != served.samples:
             trimmed[follower] = kept
     return trimmed

@@ -40,10 +40,10 @@ def test_poll_order_puts_each_collector_after_the_one_it_follows() -> None:
 
 def test_each_account_detail_leads_its_position_risk_and_adl_collectors() -> None:
     assert FOLLOWERS == {
-        "um_account": ("um_position_risk", "um_adl_quantile"),
-        "cm_account": ("cm_position_risk", "cm_adl_quantile"),
+        "um_account": ("um_adl_quantile", "um_position_risk"),
+        "cm_account": ("cm_adl_quantile", "cm_position_risk"),
     }
-    assert followers("um_account") == ("um_position_risk", "um_adl_quantile")
+    assert followers("um_account") == ("um_adl_quantile", "um_position_risk")
     assert followers("balance") == ()
 
 
@@ -93,3 +93,17 @@ def test_followers_with_nothing_to_drop_or_no_data_are_left_alone() -> None:
     assert trimmed_followers("um_account", given, data) == {}
     assert trimmed_followers("um_account", None, data) == {}
     assert trimmed_followers("balance", given, data) == {}
+
+
+def test_a_follower_keyed_by_symbol_keeps_every_symbol_the_leader_holds_a_side_of() -> None:
+    bracket = "binance_pm_um_leverage_bracket_maint_margin_ratio"
+    samples = {
+        bracket: [(("BTCUSDT", "1"), 0.004), (("BTCUSDT", "2"), 0.005), (("ETHUSDT", "1"), 0.004)]
+    }
+    short_btc = {("BTCUSDT", "SHORT"): frozenset()}
+    assert left_to_leader(samples, short_btc, "symbol") == {
+        bracket: [(("BTCUSDT", "1"), 0.004), (("BTCUSDT", "2"), 0.005)]
+    }
+    # Matched as positions, no (symbol, bracket) row is one of the leader's.
+    assert left_to_leader(samples, short_btc) == {bracket: []}
+    assert left_to_leader(samples, {}, "symbol") == {bracket: []}

@@ -6,9 +6,11 @@ snapshot and HTTP layers do not change.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -18,6 +20,8 @@ PositionKey = tuple[str, str]  # (symbol, position side)
 # The positions an account-detail collector exported in one poll, each with the families it
 # gave it: its position-risk twin keeps the same rows and leaves those families to it.
 Provided = Mapping[PositionKey, frozenset[str]]
+# What a follower's rows are matched on against its leader's positions (``exporter.follow``).
+FollowKey = Literal["position", "symbol"]
 # A signed GET of a path with extra query parameters, its reply body (raises ``ApiError`` like
 # the client): what a fetch strategy is given, bound to one account's credentials.
 Fetcher = Callable[[str, Mapping[str, str]], Awaitable[bytes]]
@@ -93,6 +97,10 @@ class Collector:
     # parsed before it in a poll, its ``Result.positions`` handed over as
     # ``ParseOptions.provided``.
     follows: str | None = None
+    # What a follower's row is keyed by: a position (its first two labels are the symbol and
+    # side, as the leader's rows) or a symbol (its first label; figures of the symbol itself,
+    # such as its leverage brackets, kept while the leader holds any position in it).
+    follow_key: FollowKey = "position"
     # Seconds between polls when the config gives none; None: the poll interval (which ``auto``
     # may stretch). Data that changes slowly, or that Binance refreshes on its own clock, has one.
     default_interval: float | None = None
@@ -105,32 +113,19 @@ class Collector:
 
 
 def _registry() -> dict[str, Collector]:
-    from exporter.collectors import (
-        account,
-        balance,
-        cm_account,
-        cm_adl_quantile,
-        cm_income,
-        cm_position_risk,
-        um_account,
-        um_adl_quantile,
-        um_income,
-        um_position_risk,
-    )
+    """Every collector module of this package (the ``_``-prefixed ones are shared code), by name.
 
-    found = [
-        um_account.COLLECTOR,
-        account.COLLECTOR,
-        um_position_risk.COLLECTOR,
-        cm_account.COLLECTOR,
-        cm_position_risk.COLLECTOR,
-        balance.COLLECTOR,
-        um_adl_quantile.COLLECTOR,
-        cm_adl_quantile.COLLECTOR,
-        um_income.COLLECTOR,
-        cm_income.COLLECTOR,
-    ]
-    return {c.name: c for c in found}
+    A new endpoint is a new module with a ``COLLECTOR``: nothing here names it.
+    """
+    found: dict[str, Collector] = {}
+    for module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+        if module.startswith("_"):
+            continue
+        collector = importlib.import_module(f"{__name__}.{module}").COLLECTOR
+        if collector.name != module:
+            raise RuntimeError(f"{__name__}.{module} declares collector {collector.name!r}")
+        found[collector.name] = collector
+    return found
 
 
 COLLECTORS: dict[str, Collector] = _registry()
