@@ -4,6 +4,8 @@ module leans on another's helpers (shared ones live in helper modules)."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -45,3 +47,12 @@ def test_only_end_to_end_tests_run_a_whole_exporter() -> None:
         if module.startswith("tests.") and name in EXPORTER_RUNNERS
     ]
     assert outside == []
+
+
+def test_the_daemon_imports_the_simulator_only_for_the_demo() -> None:
+    code = (
+        "import sys, exporter.cli, exporter.app; "
+        "print(sorted(m for m in sys.modules if m.startswith('exporter.simulator')))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"

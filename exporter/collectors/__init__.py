@@ -1,7 +1,8 @@
 """One collector per PAPI endpoint: a pure function from a decoded payload to samples.
 
-Adding an endpoint is one new module here plus its metrics in README's reference; the scheduler,
-snapshot and HTTP layers do not change.
+Adding an endpoint is one new module here (found by its name), its simulator endpoint row, its
+tests and its metrics in README's reference (docs/architecture.md); the scheduler, snapshot and
+HTTP layers do not change.
 """
 
 from __future__ import annotations
