@@ -25,7 +25,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 
 import orjson
 
@@ -44,6 +45,7 @@ from exporter.simulator.accounts import (
     um_account_v2_payload,
 )
 from exporter.simulator.errors import Rejected
+from exporter.simulator.market import UMSymbol
 from exporter.simulator.scene import Scene
 from exporter.simulator.stream import KEY_GONE, LISTEN_KEY_PATH
 
@@ -58,6 +60,7 @@ UM_ADL = "/papi/v1/um/adlQuantile"
 CM_ADL = "/papi/v1/cm/adlQuantile"
 UM_INCOME = "/papi/v1/um/income"
 CM_INCOME = "/papi/v1/cm/income"
+UM_LEVERAGE_BRACKET = "/papi/v1/um/leverageBracket"
 TIME = "/fapi/v1/time"
 
 Security = Literal["signed", "api_key", "none"]
@@ -211,6 +214,55 @@ def _integer(params: dict[str, str], name: str) -> int | None:
     return int(text)
 
 
+# A symbol's brackets, shaped like Binance's published tables: the maintenance margin rate
+# doubles from one bracket to the next up to 50%, each notional cap doubles up to the symbol's
+# max notional, the highest initial leverage is 1 / (2 x rate) (BTCUSDT's first bracket: 0.4%,
+# 125x), and cum makes the tiers continuous: cum(n) = cum(n-1) + floor(n) x (rate(n) - rate(n-1)).
+LAST_BRACKET_RATE = Decimal("0.5")
+
+
+def um_brackets(symbol: UMSymbol) -> list[dict[str, Any]]:
+    """The brackets of one USDⓈ-M symbol, figures as the JSON numbers Binance sends."""
+    rates = []
+    rate = symbol.maint_margin_rate
+    while rate < LAST_BRACKET_RATE:
+        rates.append(rate)
+        rate *= 2
+    rates.append(LAST_BRACKET_RATE)
+    caps = [int(symbol.max_notional / 2 ** (len(rates) - 1 - i)) for i in range(len(rates))]
+    out, floor, cum, previous = [], 0, Decimal(0), rates[0]
+    for number, (rate, cap) in enumerate(zip(rates, caps, strict=True), start=1):
+        cum += floor * (rate - previous)
+        out.append(
+            {
+                "bracket": number,
+                "initialLeverage": max(1, int(1 / (2 * rate))),
+                "notionalCap": cap,
+                "notionalFloor": floor,
+                "maintMarginRatio": float(rate),
+                "cum": int(cum) if cum == cum.to_integral_value() else float(cum),
+            }
+        )
+        floor, previous = cap, rate
+    return out
+
+
+def _um_leverage_bracket(call: Call) -> Payload:
+    """UM Notional and Leverage Brackets: every symbol of the market, or one ``symbol``."""
+    market, symbol = call.scene.market.um, call.params.get("symbol")
+    if symbol is not None and symbol not in market:
+        raise Rejected(400, -1121, "Invalid symbol.")
+    chosen = [market[symbol]] if symbol is not None else list(market.values())
+    return Payload(
+        orjson.dumps(
+            [
+                {"symbol": s.symbol, "notionalCoef": "1.0", "brackets": um_brackets(s)}
+                for s in chosen
+            ]
+        )
+    )
+
+
 def _server_time(call: Call) -> Payload:
     """Check Server Time (FAPI): ``{"serverTime": ms}`` of the simulator clock."""
     return Payload(orjson.dumps({"serverTime": call.scene.clock_ms()}))
@@ -252,6 +304,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         Endpoint("GET", CM_ADL, 5, "papi", "signed", _cm_adl),
         Endpoint("GET", UM_INCOME, 30, "papi", "signed", _um_income),
         Endpoint("GET", CM_INCOME, 30, "papi", "signed", _cm_income),
+        Endpoint("GET", UM_LEVERAGE_BRACKET, 1, "papi", "signed", _um_leverage_bracket),
         Endpoint("GET", TIME, 1, "fapi", "none", _server_time),
         Endpoint("POST", LISTEN_KEY_PATH, 1, "papi", "api_key", _new_listen_key),
         Endpoint("PUT", LISTEN_KEY_PATH, 1, "papi", "api_key", _keep_listen_key),
