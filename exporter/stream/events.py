@@ -13,9 +13,22 @@ from typing import Any, Literal
 
 import orjson
 
-# Label values come from Binance's vocabulary (assets, reasons, types, levels); anything else is a
-# malformed frame rather than a new series, so a broken stream cannot grow the exposition.
-_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+# Label values come from Binance's vocabulary: an asset (``BTC``, ``1000SATS``) or an enum value
+# (a reason, a type, a level: ``FUNDING_FEE``); anything else is a malformed frame rather than a
+# new series. How many of them an account's stream may add: ``exporter.stream.kinds.LabelBudget``.
+_ASSET = re.compile(r"[A-Z0-9]{1,20}")
+_ENUM = re.compile(r"[A-Z0-9_]{1,40}")
+# An event type only names a log line (``unknown_event``), never a label.
+_EVENT_TYPE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
+
+# Event times outside [2017, now + 1 day] are unreadable: Binance's PM stream is younger, and
+# a time far ahead would pin "the latest event by E" until restart.
+EARLIEST_EVENT_MS = 1_483_228_800_000  # 2017-01-01T00:00:00Z
+FUTURE_EVENT_MS = 86_400_000
+# A decimal beyond these is unreadable: no balance change or uniMMR comes near 1e15, and a sum
+# of such values would end as +Inf (or a Decimal overflow) in a counter for good.
+MAX_DECIMAL = Decimal("1e15")
+MIN_EXPONENT = -30  # digits below 1e-30: nothing Binance sends (its assets have <= 18 decimals)
 
 BadKind = Literal["malformed", "unknown_event"]
 Frame = dict[str, Any]
@@ -42,30 +55,43 @@ def decode_frame(text: str | bytes) -> Frame:
 
 def unknown(event_type: object) -> BadFrame:
     """The error for a frame whose ``e`` names no kind: a newer event, or none at all."""
-    if isinstance(event_type, str) and _LABEL.fullmatch(event_type):
+    if isinstance(event_type, str) and _EVENT_TYPE.fullmatch(event_type):
         return BadFrame("unknown_event", f"unknown event type {event_type}")
     return BadFrame("malformed", "no event type")
 
 
-def event_time(data: Frame) -> int:
-    """``E``, the event time in ms; Binance's listenKeyExpired example sends it as a string."""
+def event_time(data: Frame, now_ms: int) -> int:
+    """``E``, the event time in ms (Binance's listenKeyExpired example sends it as a string),
+    within [2017, ``now_ms`` + 1 day]."""
     value = data.get("E")
-    if isinstance(value, str) and value.isdigit() and len(value) <= 16:
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    raise BadFrame("malformed", "no event time E")
+    # isascii: "²".isdigit() is True, but int() refuses it.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise BadFrame("malformed", "no event time E")
+    if not EARLIEST_EVENT_MS <= value <= now_ms + FUTURE_EVENT_MS:
+        raise BadFrame("malformed", "event time E out of range")
+    return value
 
 
-def name_field(data: Frame, key: str) -> str:
-    """A field used as a label value: a name from Binance's vocabulary."""
+def asset_field(data: Frame, key: str) -> str:
+    """An asset name used as a label value (``BTC``, ``1000SATS``)."""
     value = data.get(key)
-    if not isinstance(value, str) or not _LABEL.fullmatch(value):
+    if not isinstance(value, str) or not _ASSET.fullmatch(value):
+        raise BadFrame("malformed", f"field {key} is not an asset")
+    return value
+
+
+def enum_field(data: Frame, key: str) -> str:
+    """An enum value used as a label value (a reason, a type, a level, a book)."""
+    value = data.get(key)
+    if not isinstance(value, str) or not _ENUM.fullmatch(value):
         raise BadFrame("malformed", f"field {key} is not a name")
     return value
 
 
 def decimal_field(data: Frame, key: str) -> Decimal:
+    """A decimal string of a readable magnitude: finite, under 1e15, no digit below 1e-30."""
     value = data.get(key)
     if not isinstance(value, str) or len(value) > 64:
         raise BadFrame("malformed", f"field {key} is not a decimal string")
@@ -75,6 +101,11 @@ def decimal_field(data: Frame, key: str) -> Decimal:
         raise BadFrame("malformed", f"field {key} is not a decimal string") from None
     if not number.is_finite():
         raise BadFrame("malformed", f"field {key} is not finite")
+    exponent = number.as_tuple().exponent
+    if not -MAX_DECIMAL < number < MAX_DECIMAL or (
+        isinstance(exponent, int) and exponent < MIN_EXPONENT
+    ):
+        raise BadFrame("malformed", f"field {key} is out of range")
     return number
 
 

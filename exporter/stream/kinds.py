@@ -6,12 +6,17 @@ the account's ``StreamState`` (and so the families it feeds), and the collectors
 changes, polled early (``exporter.stream.triggers``). Adding an event type is its event class,
 parse function, families and tally below, one entry in ``KINDS``, and its test.
 
+A tally adds a series only for a label set the account's ``LabelBudget`` admits, and says which
+rows each event changed, so that ``StreamState`` renders those alone: the cost of an event does
+not grow with the series the stream already has.
+
 Field names are Binance's (developers.binance.com, Portfolio Margin "User Data Streams":
 riskLevelChange, ACCOUNT_UPDATE, liabilityChange, listenKeyExpired).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,13 +26,56 @@ from exporter.metrics import Family, Samples
 from exporter.stream.events import (
     BadFrame,
     Frame,
+    asset_field,
     decimal_field,
     decode_frame,
+    enum_field,
     event_time,
     integer_field,
-    name_field,
     unknown,
 )
+
+# Per account: Binance's syntax alone would let a stream invent a name per event, each a series
+# for good (and, before, work on every later event). A PM account holds a few dozen assets, and
+# Binance's enums (reasons, types, levels) have a few dozen values.
+MAX_ASSETS = 200  # distinct asset label values
+MAX_NAMES = 50  # distinct values of each other label (reason, type, level, book)
+MAX_LABEL_SETS = 1000  # distinct label sets across the account's tallies
+
+
+class LabelBudget:
+    """The label values one account's stream has admitted, and how many new series it refused.
+
+    A label set is admitted while its new values stay within the caps; past them the event's
+    entry is dropped (counted in ``dropped``), and the series already exposed keep counting.
+    """
+
+    def __init__(
+        self, assets: int = MAX_ASSETS, names: int = MAX_NAMES, label_sets: int = MAX_LABEL_SETS
+    ) -> None:
+        self._assets, self._names, self._label_sets = assets, names, label_sets
+        self.values: dict[str, set[str]] = {}  # label name -> admitted values
+        self.label_sets = 0
+        self.dropped = 0
+
+    def admit(self, labels: tuple[str, ...], values: tuple[str, ...]) -> bool:
+        """Whether a label set new to its tally may become a series; counts a refusal."""
+        new = [
+            (name, value)
+            for name, value in zip(labels, values, strict=True)
+            if value not in self.values.get(name, ())
+        ]
+        fits = self.label_sets < self._label_sets and all(
+            len(self.values.get(name, ())) < (self._assets if name == "asset" else self._names)
+            for name, _ in new
+        )
+        if not fits:
+            self.dropped += 1
+            return False
+        for name, value in new:
+            self.values.setdefault(name, set()).add(value)
+        self.label_sets += 1
+        return True
 
 
 class Tally(Protocol):
@@ -35,7 +83,10 @@ class Tally(Protocol):
 
     FAMILIES: ClassVar[tuple[Family, ...]]
 
-    def count(self, event: Any) -> None: ...
+    def count(self, event: Any, labels: LabelBudget) -> Samples:
+        """Counts ``event``; returns the rows it changed (a new series only if ``labels`` admits
+        it)."""
+        ...
 
     def rows(self) -> Samples: ...
 
@@ -46,7 +97,7 @@ E = TypeVar("E")
 @dataclass(frozen=True)
 class EventKind(Generic[E]):
     event_type: str  # the frame's ``e``
-    parse: Callable[[Frame], E]  # raises BadFrame
+    parse: Callable[[Frame, int], E]  # the frame and the local clock in ms; raises BadFrame
     # Counts the event (one instance per account, shared by the kinds that name it); None: the
     # event only moves the stream's last-event time.
     tally: type[Tally] | None = None
@@ -88,8 +139,9 @@ class RiskLevelChange:
     uni_mmr: float
 
 
-def parse_risk_level_change(data: Frame) -> RiskLevelChange:
-    return RiskLevelChange(event_time(data), name_field(data, "s"), float(decimal_field(data, "u")))
+def parse_risk_level_change(data: Frame, now_ms: int) -> RiskLevelChange:
+    uni_mmr = float(decimal_field(data, "u"))
+    return RiskLevelChange(event_time(data, now_ms), enum_field(data, "s"), uni_mmr)
 
 
 class RiskTally:
@@ -100,10 +152,17 @@ class RiskTally:
         self.last_uni_mmr: float | None = None
         self.last_time_ms = -1
 
-    def count(self, event: RiskLevelChange) -> None:
-        self.events[event.level] = self.events.get(event.level, 0) + 1
+    def count(self, event: RiskLevelChange, labels: LabelBudget) -> Samples:
+        level = event.level
+        if level not in self.events and not labels.admit(RISK_EVENTS.labels, (level,)):
+            return {}
+        self.events[level] = self.events.get(level, 0) + 1
+        changed: Samples = {RISK_EVENTS.name: [((level,), float(self.events[level]))]}
         if event.time_ms >= self.last_time_ms:  # Binance: order updates by E
             self.last_time_ms, self.last_uni_mmr = event.time_ms, event.uni_mmr
+            changed[RISK_UNI_MMR.name] = [((), event.uni_mmr)]
+            changed[RISK_TIME.name] = [((), event.time_ms / 1000)]
+        return changed
 
     def rows(self) -> Samples:
         out: Samples = {
@@ -141,7 +200,7 @@ class AccountUpdate:
     changes: tuple[tuple[str, Decimal], ...]  # (asset, ``bc``) per balance entry
 
 
-def parse_account_update(data: Frame) -> AccountUpdate:
+def parse_account_update(data: Frame, now_ms: int) -> AccountUpdate:
     """Either book's: ``parse_frame`` has picked the entry by ``fs``."""
     update = data.get("a")
     if not isinstance(update, dict):
@@ -153,9 +212,9 @@ def parse_account_update(data: Frame) -> AccountUpdate:
     for entry in balances:
         if not isinstance(entry, dict):
             raise BadFrame("malformed", "ACCOUNT_UPDATE balance is not an object")
-        changes.append((name_field(entry, "a"), decimal_field(entry, "bc")))
-    book, reason = name_field(data, "fs"), name_field(update, "m")
-    return AccountUpdate(event_time(data), book, reason, tuple(changes))
+        changes.append((asset_field(entry, "a"), decimal_field(entry, "bc")))
+    book, reason = enum_field(data, "fs"), enum_field(update, "m")
+    return AccountUpdate(event_time(data, now_ms), book, reason, tuple(changes))
 
 
 BalanceKey = tuple[str, str, str]  # (book, asset, reason)
@@ -170,15 +229,27 @@ class BalanceTally:
         self.credited: dict[BalanceKey, Decimal] = {}
         self.debited: dict[BalanceKey, Decimal] = {}
 
-    def count(self, event: AccountUpdate) -> None:
+    def count(self, event: AccountUpdate, labels: LabelBudget) -> Samples:
+        credited: set[BalanceKey] = set()
+        debited: set[BalanceKey] = set()
         for asset, change in event.changes:
             key = (event.book, asset, event.reason)
-            credited = self.credited.setdefault(key, Decimal(0))
-            debited = self.debited.setdefault(key, Decimal(0))
+            if key not in self.credited:
+                if not labels.admit(CREDITED.labels, key):
+                    continue
+                self.credited[key] = self.debited[key] = Decimal(0)
+                credited.add(key)  # both series appear, at 0 where nothing moved
+                debited.add(key)
             if change > 0:
-                self.credited[key] = credited + change
+                self.credited[key] += change
+                credited.add(key)
             elif change < 0:
-                self.debited[key] = debited - change
+                self.debited[key] -= change
+                debited.add(key)
+        return {
+            CREDITED.name: [(k, float(self.credited[k])) for k in credited],
+            DEBITED.name: [(k, float(self.debited[k])) for k in debited],
+        }
 
     def rows(self) -> Samples:
         return {
@@ -205,11 +276,10 @@ class LiabilityChange:
     transaction_id: int
 
 
-def parse_liability_change(data: Frame) -> LiabilityChange:
+def parse_liability_change(data: Frame, now_ms: int) -> LiabilityChange:
     transaction = integer_field(data, "T", "liabilityChange")
-    return LiabilityChange(
-        event_time(data), name_field(data, "a"), name_field(data, "t"), transaction
-    )
+    asset, type_ = asset_field(data, "a"), enum_field(data, "t")
+    return LiabilityChange(event_time(data, now_ms), asset, type_, transaction)
 
 
 class LiabilityTally:
@@ -218,9 +288,12 @@ class LiabilityTally:
     def __init__(self) -> None:
         self.events: dict[tuple[str, str], int] = {}
 
-    def count(self, event: LiabilityChange) -> None:
+    def count(self, event: LiabilityChange, labels: LabelBudget) -> Samples:
         key = (event.asset, event.type)
+        if key not in self.events and not labels.admit(LIABILITY_EVENTS.labels, key):
+            return {}
         self.events[key] = self.events.get(key, 0) + 1
+        return {LIABILITY_EVENTS.name: [(key, float(self.events[key]))]}
 
     def rows(self) -> Samples:
         return {LIABILITY_EVENTS.name: [(k, float(n)) for k, n in sorted(self.events.items())]}
@@ -234,8 +307,8 @@ class ListenKeyExpired:
     time_ms: int
 
 
-def parse_listen_key_expired(data: Frame) -> ListenKeyExpired:
-    return ListenKeyExpired(event_time(data))
+def parse_listen_key_expired(data: Frame, now_ms: int) -> ListenKeyExpired:
+    return ListenKeyExpired(event_time(data, now_ms))
 
 
 # -- events of the PM stream this exporter reads nothing from: not unknown, just not counted --
@@ -246,7 +319,7 @@ class Ignored:
     type: str
 
 
-def parse_ignored(data: Frame) -> Ignored:
+def parse_ignored(data: Frame, now_ms: int) -> Ignored:
     return Ignored(data["e"])
 
 
@@ -299,15 +372,19 @@ def _by_type() -> dict[str, tuple[EventKind[Any], ...]]:
 _BY_TYPE = _by_type()
 
 
-def parse_frame(text: str | bytes) -> tuple[EventKind[Any], Any]:
-    """One text frame as its kind and typed event; raises BadFrame."""
+def parse_frame(text: str | bytes, now: float | None = None) -> tuple[EventKind[Any], Any]:
+    """One text frame as its kind and typed event; raises BadFrame (and nothing else).
+
+    ``now``: the local clock (default: the wall clock), which event times are checked against.
+    """
+    now_ms = int((time.time() if now is None else now) * 1000)
     data = decode_frame(text)
     event_type = data.get("e")
     kinds = _BY_TYPE.get(event_type) if isinstance(event_type, str) else None
     if kinds is None:
         raise unknown(event_type)
     kind = _of_book(kinds, data)
-    return kind, kind.parse(data)
+    return kind, kind.parse(data, now_ms)
 
 
 def _of_book(kinds: tuple[EventKind[Any], ...], data: Frame) -> EventKind[Any]:

@@ -4,16 +4,22 @@ The event families are declared beside their kinds (``exporter.stream.kinds``), 
 health families here; ``render`` gives the fragments ``AccountState`` carries in
 ``stream_fragments`` (absent for accounts without the stream), which the publisher joins like the
 per-account self metrics.
+
+An account's stream may carry thousands of series and an event a second or more, so ``render``
+formats only the event rows counted since the last render (each family keeps its rendered lines,
+sorted by label values) and the stream's health rows, a dozen; the series an event did not touch
+cost only their share of joining their family's bytes.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
 from typing import Any, Literal, TypeVar, cast, get_args
 
-from exporter.metrics import Family, Samples, render_rows
+from exporter.metrics import Family, Row, Samples, render_rows
 from exporter.stream.events import BadKind
-from exporter.stream.kinds import EVENT_FAMILIES, TALLIES, EventKind, Tally
+from exporter.stream.kinds import EVENT_FAMILIES, TALLIES, EventKind, LabelBudget, Tally
 
 ReconnectReason = Literal[
     "closed",  # Binance (or the network) closed the socket, the 24-hour cut included
@@ -49,27 +55,80 @@ STREAM_BAD_FRAMES = Family(
     ("kind",),
     "counter",
 )
-STREAM_FAMILIES = (
-    *EVENT_FAMILIES,
+STREAM_DROPPED_LABELS = Family(
+    "binance_pm_exporter_stream_dropped_labels_total",
+    "Event entries not counted because their new label set was over the account's caps "
+    "(distinct assets, distinct values of another label, label sets).",
+    (),
+    "counter",
+)
+HEALTH_FAMILIES = (
     STREAM_UP,
     STREAM_RECONNECTS,
     STREAM_LAST_EVENT,
     STREAM_BAD_FRAMES,
+    STREAM_DROPPED_LABELS,
 )
+STREAM_FAMILIES = (*EVENT_FAMILIES, *HEALTH_FAMILIES)
 
 T = TypeVar("T", bound=Tally)
+
+
+class FamilyText:
+    """One event family's rendered lines, in the order of their label values, and their text.
+
+    The lines are kept in runs of consecutive keys, each run's text joined once: an update
+    formats its rows, re-joins the runs they fall in and then the runs' texts, so that its
+    Python work stays far below one step per series.
+    """
+
+    RUN = 64  # a run splits in two beyond twice this
+
+    def __init__(self, family: Family) -> None:
+        self.family = family
+        self.runs: list[list[tuple[str, ...]]] = []  # sorted keys, run after run
+        self.run_texts: list[bytes] = []
+        self.lines: dict[tuple[str, ...], bytes] = {}
+        self.text = b""
+
+    def update(self, prefix: str, rows: list[Row]) -> None:
+        fam, runs = self.family, self.runs
+        dirty: set[int] = set()
+        for key, value in rows:
+            i = max(0, bisect.bisect_right(runs, key, key=lambda run: run[0]) - 1)
+            if key not in self.lines:
+                if not runs:
+                    runs.append([])
+                    self.run_texts.append(b"")
+                bisect.insort(runs[i], key)
+                if len(runs[i]) > 2 * self.RUN:  # split: the indices after it move by one
+                    runs[i : i + 1] = [runs[i][: self.RUN], runs[i][self.RUN :]]
+                    self.run_texts.insert(i + 1, b"")
+                    dirty = {d + 1 if d > i else d for d in dirty} | {i + 1}
+            self.lines[key] = render_rows(fam.name, prefix, fam.labels, [(key, value)]).encode()
+            dirty.add(i)
+        lines = self.lines
+        for i in dirty:
+            self.run_texts[i] = b"".join([lines[k] for k in runs[i]])
+        self.text = b"".join(self.run_texts)
 
 
 class StreamState:
     """Everything one account's stream has counted; the connection is its only writer."""
 
-    def __init__(self, account: str) -> None:
+    def __init__(self, account: str, labels: LabelBudget | None = None) -> None:
         self.account = account
         self.tallies: dict[type[Tally], Tally] = {tally: tally() for tally in TALLIES}
+        self.labels = LabelBudget() if labels is None else labels
         self.up = False
         self.reconnects: dict[ReconnectReason, int] = dict.fromkeys(RECONNECT_REASONS, 0)
         self.last_event_time = 0.0
         self.bad_frames: dict[BadKind, int] = dict.fromkeys(BAD_KINDS, 0)
+        # Event rows counted since the last render, by family and label values.
+        self._changed: dict[str, dict[tuple[str, ...], float]] = {}
+        self._texts: dict[str, FamilyText] = {}
+        self._prefix: str | None = None  # the account label the texts were rendered with
+        self.rendered_rows = 0  # rows formatted by every render so far (the per-event cost)
 
     def tally(self, tally: type[T]) -> T:
         """The account's counters of one tally class."""
@@ -79,23 +138,49 @@ class StreamState:
         """One event of ``kind`` into its tally."""
         self.last_event_time = time.time() if now is None else now
         if kind.tally is not None:
-            self.tallies[kind.tally].count(event)
+            changed = self.tallies[kind.tally].count(event, self.labels)
+            for name, rows in changed.items():
+                self._changed.setdefault(name, {}).update(rows)
 
     def rows(self) -> Samples:
         out: Samples = {}
         for tally in self.tallies.values():
             out.update(tally.rows())
-        out[STREAM_UP.name] = [((), 1.0 if self.up else 0.0)]
-        out[STREAM_RECONNECTS.name] = [((r,), float(n)) for r, n in self.reconnects.items()]
-        out[STREAM_LAST_EVENT.name] = [((), self.last_event_time)]
-        out[STREAM_BAD_FRAMES.name] = [((k,), float(n)) for k, n in self.bad_frames.items()]
+        out.update(self.health_rows())
         return out
 
-    def render(self, label: str) -> dict[str, bytes]:
-        """The fragments, by family name, for the account label ``label`` (pre-rendered)."""
-        rows = self.rows()
+    def health_rows(self) -> Samples:
+        """The stream's own rows: a dozen, whatever the events."""
         return {
-            fam.name: render_rows(fam.name, label, fam.labels, rows[fam.name]).encode()
-            for fam in STREAM_FAMILIES
-            if rows.get(fam.name)
+            STREAM_UP.name: [((), 1.0 if self.up else 0.0)],
+            STREAM_RECONNECTS.name: [((r,), float(n)) for r, n in self.reconnects.items()],
+            STREAM_LAST_EVENT.name: [((), self.last_event_time)],
+            STREAM_BAD_FRAMES.name: [((k,), float(n)) for k, n in self.bad_frames.items()],
+            STREAM_DROPPED_LABELS.name: [((), float(self.labels.dropped))],
         }
+
+    def render(self, label: str) -> dict[str, bytes]:
+        """The fragments, by family name, for the account label ``label`` (pre-rendered).
+
+        A new dict each time: the publisher may still be reading the previous one.
+        """
+        if label != self._prefix:  # the first render: every event row
+            self._prefix, self._changed = label, {}
+            self._texts = {fam.name: FamilyText(fam) for fam in EVENT_FAMILIES}
+            changed: Samples = {}
+            for tally in self.tallies.values():
+                changed.update(tally.rows())
+        else:
+            changed = {name: list(rows.items()) for name, rows in self._changed.items()}
+            self._changed = {}
+        for name, rows in changed.items():
+            if rows:
+                self._texts[name].update(label, rows)
+            self.rendered_rows += len(rows)
+        out = {name: text.text for name, text in self._texts.items() if text.text}
+        health = self.health_rows()
+        for fam in HEALTH_FAMILIES:
+            rows = health[fam.name]
+            out[fam.name] = render_rows(fam.name, label, fam.labels, rows).encode()
+            self.rendered_rows += len(rows)
+        return out

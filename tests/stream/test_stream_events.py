@@ -105,8 +105,8 @@ def test_events_the_exporter_does_not_count_are_not_unknown():
     [
         (b"not json", "malformed"),
         (b"[1]", "malformed"),
-        (b'{"E": 1}', "malformed"),
-        (b'{"e": "brandNewEvent", "E": 1}', "unknown_event"),
+        (b'{"E": 1736996475556}', "malformed"),
+        (b'{"e": "brandNewEvent", "E": 1736996475556}', "unknown_event"),
         (frame({**RISK, "u": "NaN"}), "malformed"),
         (frame({**RISK, "u": 1.5}), "malformed"),
         (frame({**RISK, "s": "bad level"}), "malformed"),
@@ -158,19 +158,20 @@ def test_the_latest_risk_event_by_its_time_sets_the_gauges():
     state = StreamState("desk")
     risk = state.tally(RiskTally)
     assert risk.events == {"MARGIN_CALL": 0, "REDUCE_ONLY": 0, "FORCE_LIQUIDATION": 0}
-    count(state, {**RISK, "E": 2000, "s": "REDUCE_ONLY", "u": "1.1"})
-    count(state, {**RISK, "E": 1000, "s": "MARGIN_CALL", "u": "1.4"})
+    later = RISK["E"] + 1000
+    count(state, {**RISK, "E": later, "s": "REDUCE_ONLY", "u": "1.1"})
+    count(state, {**RISK, "s": "MARGIN_CALL", "u": "1.4"})
     assert risk.events == {"MARGIN_CALL": 1, "REDUCE_ONLY": 1, "FORCE_LIQUIDATION": 0}
-    assert (risk.last_uni_mmr, risk.last_time_ms) == (1.1, 2000)
+    assert (risk.last_uni_mmr, risk.last_time_ms) == (1.1, later)
 
 
 def test_rendered_series_of_a_fresh_stream():
     text = b"".join(StreamState("desk").render('account="desk"').values()).decode()
     reconnects = "binance_pm_exporter_stream_reconnects_total"
     assert text.splitlines() == [
+        'binance_pm_risk_level_events_total{account="desk",level="FORCE_LIQUIDATION"} 0.0',
         'binance_pm_risk_level_events_total{account="desk",level="MARGIN_CALL"} 0.0',
         'binance_pm_risk_level_events_total{account="desk",level="REDUCE_ONLY"} 0.0',
-        'binance_pm_risk_level_events_total{account="desk",level="FORCE_LIQUIDATION"} 0.0',
         'binance_pm_exporter_stream_up{account="desk"} 0.0',
         f'{reconnects}{{account="desk",reason="closed"}} 0.0',
         f'{reconnects}{{account="desk",reason="network"}} 0.0',
@@ -182,4 +183,73 @@ def test_rendered_series_of_a_fresh_stream():
         'binance_pm_exporter_stream_last_event_timestamp_seconds{account="desk"} 0.0',
         'binance_pm_exporter_stream_bad_frames_total{account="desk",kind="malformed"} 0.0',
         'binance_pm_exporter_stream_bad_frames_total{account="desk",kind="unknown_event"} 0.0',
+        'binance_pm_exporter_stream_dropped_labels_total{account="desk"} 0.0',
     ]
+
+
+NOW = 1736996475.556  # the local clock the frames below are read at (January 2025)
+
+
+def unreadable(data: dict) -> BadFrame:
+    with pytest.raises(BadFrame) as caught:
+        parse_frame(frame(data), now=NOW)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "time_ms",
+    [
+        2**63 - 1,  # would pin the latest risk event until restart
+        int(NOW * 1000) + 86_400_000 + 1,  # more than a day ahead of the local clock
+        1_483_228_799_999,  # before 2017
+        -1,
+        "²",  # a Unicode digit: str.isdigit() says yes, int() says no
+        "9" * 16,
+        True,
+    ],
+)
+def test_an_event_time_out_of_range_is_a_malformed_frame(time_ms: object):
+    assert unreadable({**RISK, "E": time_ms}).kind == "malformed"
+
+
+def test_an_event_time_within_a_day_ahead_is_read():
+    ahead = int(NOW * 1000) + 86_400_000
+    assert parse_frame(frame({**RISK, "E": ahead}), now=NOW)[1].time_ms == ahead
+
+
+@pytest.mark.parametrize(
+    "amount",
+    ["1E+5000", "1e999999999", "-1e999999999", "1e15", "-1e15", "1e-999999999", "sNaN", "-Inf"],
+)
+def test_a_balance_change_of_an_absurd_magnitude_is_a_malformed_frame(amount: str):
+    entry = {"a": "USDT", "bc": amount}
+    update = {**UPDATE, "a": {"m": "ORDER", "B": [entry]}}
+    assert unreadable(update).kind == "malformed"
+    assert unreadable({**RISK, "u": amount}).kind == "malformed"
+
+
+def test_the_largest_readable_balance_change_is_counted_finite():
+    state = StreamState("desk")
+    entry = {"a": "USDT", "bc": "999999999999999.999999"}
+    count(state, {**UPDATE, "a": {"m": "ORDER", "B": [entry] * 3}})
+    assert state.tally(BalanceTally).credited == {
+        ("UM", "USDT", "ORDER"): Decimal("2999999999999999.999997")
+    }
+    assert state.rows()["binance_pm_balance_credited_total"] == [(("UM", "USDT", "ORDER"), 3e15)]
+
+
+@pytest.mark.parametrize(
+    ("field", "name"),
+    [("a", "btc"), ("a", "BTC USDT"), ("a", "B" * 21), ("m", "order"), ("m", "A" * 41)],
+)
+def test_a_label_value_outside_binances_syntax_is_a_malformed_frame(field: str, name: str):
+    entry = {"a": name if field == "a" else "BTC", "bc": "1"}
+    reason = name if field == "m" else "ORDER"
+    assert unreadable({**UPDATE, "a": {"m": reason, "B": [entry]}}).kind == "malformed"
+
+
+def test_an_asset_with_digits_is_a_name():
+    entry = {"a": "1000SATS", "bc": "1"}
+    update = event({**UPDATE, "a": {"m": "ORDER", "B": [entry]}})
+    assert isinstance(update, AccountUpdate)
+    assert update.changes == (("1000SATS", Decimal(1)),)

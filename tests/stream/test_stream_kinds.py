@@ -22,15 +22,17 @@ from exporter.stream.kinds import (
     parse_frame,
 )
 
-RISK = {"e": "riskLevelChange", "E": 1, "s": "MARGIN_CALL", "u": "1.4"}
-UM_UPDATE = {"e": "ACCOUNT_UPDATE", "fs": "UM", "E": 1, "a": {"m": "ORDER", "B": []}}
+E = 1736996475556  # an event time of January 2025
+
+RISK = {"e": "riskLevelChange", "E": E, "s": "MARGIN_CALL", "u": "1.4"}
+UM_UPDATE = {"e": "ACCOUNT_UPDATE", "fs": "UM", "E": E, "a": {"m": "ORDER", "B": []}}
 CM_FUNDING = {
     "e": "ACCOUNT_UPDATE",
     "fs": "CM",
-    "E": 1,
+    "E": E,
     "a": {"m": "FUNDING_FEE", "B": [{"a": "BTC", "bc": "1"}]},
 }
-LIABILITY = {"e": "liabilityChange", "E": 1, "a": "BTC", "t": "BORROW", "T": 2**60}
+LIABILITY = {"e": "liabilityChange", "E": E, "a": "BTC", "t": "BORROW", "T": 2**60}
 
 
 def kind_of(data: dict):
@@ -44,8 +46,8 @@ def kind_of(data: dict):
         (UM_UPDATE, ("um_account", "um_position_risk")),
         (CM_FUNDING, ("cm_account", "cm_position_risk")),
         (LIABILITY, ("balance",)),
-        ({"e": "listenKeyExpired", "E": 1}, ()),
-        ({"e": "ORDER_TRADE_UPDATE", "E": 1}, ()),
+        ({"e": "listenKeyExpired", "E": E}, ()),
+        ({"e": "ORDER_TRADE_UPDATE", "E": E}, ()),
     ],
 )
 def test_each_event_asks_for_the_collectors_it_changes(data, collectors):
@@ -87,4 +89,4 @@ def test_the_event_families_are_each_tallys_once_in_table_order():
         LIABILITY_EVENTS,
     )
     assert kind_of(UM_UPDATE).families == kind_of(CM_FUNDING).families == (CREDITED, DEBITED)
-    assert kind_of({"e": "listenKeyExpired", "E": 1}).families == ()
+    assert kind_of({"e": "listenKeyExpired", "E": E}).families == ()
