@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 from exporter.collectors import BadPayload, Collector, ParseOptions, PositionKey, Result
-from exporter.collectors._fields import BadField, text, to_number
+from exporter.collectors._fields import BadField, symbol_of, to_number
 from exporter.metrics import Family
 
 LABELS = ("symbol", "position_side")
@@ -47,7 +47,7 @@ def parse_adl(name: str, payload: Any, options: ParseOptions) -> Result:
     seen: set[str] = set()
     for entry in payload:
         quantiles = entry.get("adlQuantile") if type(entry) is dict else None
-        symbol = _symbol(entry)
+        symbol = symbol_of(entry)
         if symbol is None or type(quantiles) is not dict or symbol in seen:
             skipped += 1
             continue
@@ -63,15 +63,6 @@ def parse_adl(name: str, payload: Any, options: ParseOptions) -> Result:
     if payload and skipped == len(payload):
         raise BadPayload("no entry had a symbol and its quantiles")
     return Result({name: rows}, skipped, unreadable)
-
-
-def _symbol(entry: Any) -> str | None:
-    if type(entry) is not dict:
-        return None
-    try:
-        return text(entry, "symbol")
-    except BadField:
-        return None
 
 
 def _wanted(options: ParseOptions, key: PositionKey) -> bool:

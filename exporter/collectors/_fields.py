@@ -76,6 +76,16 @@ def text(entry: dict, key: str) -> str:
     return value
 
 
+def symbol_of(entry: Any) -> str | None:
+    """An entry's ``symbol``, or None when the entry is not an object or has none."""
+    if type(entry) is not dict:
+        return None
+    try:
+        return text(entry, "symbol")
+    except BadField:
+        return None
+
+
 def by_asset(entries: list) -> tuple[list[tuple[str, dict]], int]:
     """Each entry with its asset, in order, and how many were skipped whole: not an object, no
     asset, or an asset listed before (the first one is kept)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from exporter.collectors import BadPayload, Collector, ParseOptions, Result
-from exporter.collectors._fields import BadField, Fields, text
+from exporter.collectors._fields import Fields, symbol_of
 from exporter.metrics import Family, Samples
 
 PREFIX = "binance_pm_um_leverage_bracket_"
@@ -63,7 +63,7 @@ def parse(payload: Any, options: ParseOptions) -> Result:
     skipped = bad_brackets = 0
     seen: set[str] = set()
     for entry in payload:
-        symbol = _symbol(entry)
+        symbol = symbol_of(entry)
         brackets = entry.get("brackets") if symbol is not None else None
         if symbol is None or type(brackets) is not list or symbol in seen:
             skipped += 1
@@ -95,15 +95,6 @@ def _brackets(symbol: str, brackets: list, fields: Fields, samples: Samples) -> 
             if value is not None:
                 samples[name].append((labels, value))
     return skipped
-
-
-def _symbol(entry: Any) -> str | None:
-    if type(entry) is not dict:
-        return None
-    try:
-        return text(entry, "symbol")
-    except BadField:
-        return None
 
 
 def _bracket_number(bracket: Any) -> str | None:
