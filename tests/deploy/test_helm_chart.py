@@ -395,13 +395,18 @@ def test_rules_and_dashboards_select_the_job_the_service_monitor_sets(release, j
                             {
                                 "exp_labels": {
                                     "severity": "critical",
+                                    "kind": "margin",
                                     "job": scraped_job,
                                     "account": "main",
                                 },
                                 "exp_annotations": {
-                                    "summary": "Account main is close to liquidation",
-                                    "description": "Account main has uniMMR 1.000, below 1.1. "
-                                    "Binance liquidates at 1.05.",
+                                    "summary": "Account main: uniMMR 1.000, below 1.1: "
+                                    "liquidation near",
+                                    "description": "Account main has uniMMR 1.000 (adjusted "
+                                    "equity / maintenance margin), below the critical threshold "
+                                    "1.1. Next at Binance: at uniMMR 1.05 it cancels the "
+                                    "account's open orders and liquidates its positions, with "
+                                    "liquidation fees.",
                                     "runbook_url": "https://github.com/binance-pm-exporter/"
                                     "binance-pm-exporter/blob/main/docs/runbook.md"
                                     "#binancepmunimmrnearliquidation",

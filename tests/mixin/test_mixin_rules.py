@@ -148,7 +148,7 @@ def test_thresholds_and_job_selector_come_from_the_config():
         if r["alert"] == "BinancePMUniMMRLow"
     )
     assert "< 1.7\n" in low["expr"]
-    assert "warning threshold 1.7." in low["annotations"]["description"]
+    assert "warning threshold 1.7:" in low["annotations"]["description"]
 
 
 def test_for_durations_can_be_overridden_for_every_alert():
