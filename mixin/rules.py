@@ -372,7 +372,7 @@ def status_alerts(config: MixinConfig) -> Iterator[Alert]:
         "BinancePMAccountReduceOnly",
         current('status="REDUCE_ONLY"'),
         "critical",
-        f"Account {acc}: status {status}, orders refused unless they reduce a position",
+        f"Account {acc}: status {status} (threshold: anything but NORMAL), reduce-only",
         f"Binance reports account {acc} in status {status} (threshold: anything but NORMAL): only "
         f"orders that reduce positions are accepted. {NEXT_LIQUIDATION}",
     )
@@ -380,7 +380,7 @@ def status_alerts(config: MixinConfig) -> Iterator[Alert]:
         "BinancePMAccountLiquidation",
         current(f'status=~"{"|".join(LIQUIDATION_STATUSES)}"'),
         "critical",
-        f"Account {acc}: status {status}, being liquidated",
+        f"Account {acc}: status {status} (threshold: anything but NORMAL), liquidating",
         f"Binance reports account {acc} in status {status} (threshold: anything but NORMAL). "
         f"{NEXT_AFTER_LIQUIDATION}",
     )
