@@ -71,14 +71,17 @@ class AccountOverride:
     thresholds: Mapping[str, float]
 
 
-# Every alert and how long its condition must hold before it fires. Risk alerts close to
-# liquidation fire at once: a minute can be the difference when prices move.
+# Every alert and how long its condition must hold before it fires. The critical risk alerts
+# (reduce-only, liquidation near, liquidating) fire at once: with the recommended intervals
+# (README, "Alerting": poll and scrape 15 s, evaluation 5 s, critical group_wait 0 s) a page
+# then leaves within poll + scrape + 10 s of Binance's number crossing, and a `for` would add
+# itself to that. The cost is a page for a dip that a single poll saw (docs/runbook.md).
 DEFAULT_FOR: dict[str, str] = {
     "BinancePMUniMMRLow": "5m",
-    "BinancePMUniMMRReduceOnly": "1m",
+    "BinancePMUniMMRReduceOnly": "0m",
     "BinancePMUniMMRNearLiquidation": "0m",
     "BinancePMAccountMarginCall": "5m",
-    "BinancePMAccountReduceOnly": "1m",
+    "BinancePMAccountReduceOnly": "0m",
     "BinancePMAccountLiquidation": "0m",
     "BinancePMAccountStatusUnknown": "1m",
     "BinancePMUMMarginRatioHigh": "5m",

@@ -8,7 +8,13 @@ from typing import Any
 
 import yaml
 
-from mixin.config import BINANCE_LIQUIDATION_UNI_MMR, MixinConfig, Thresholds
+from mixin.config import (
+    BINANCE_LIQUIDATION_UNI_MMR,
+    BINANCE_MARGIN_CALL_UNI_MMR,
+    BINANCE_REDUCE_ONLY_UNI_MMR,
+    MixinConfig,
+    Thresholds,
+)
 
 # Recording rules, named level:metric:operations (Prometheus "Recording rules" best practices).
 LIQUIDATION_DISTANCE = (
@@ -48,6 +54,44 @@ class Alert:
     severity: str
     summary: str
     description: str
+
+
+# Every alert's ``kind`` label: what it is about. Alertmanager's inhibition
+# (prometheus/alertmanager.example.yml) mutes an account's warnings while a critical of the same
+# kind fires for it (and, for positions and assets, the same position or asset): the uniMMR
+# reduce-only page mutes the uniMMR margin call, but never a negative balance or a failing poll.
+MARGIN, POSITION, BALANCE, ADL, EXPORTER = "margin", "position", "balance", "adl", "exporter"
+KIND: dict[str, str] = {
+    "BinancePMUniMMRLow": MARGIN,
+    "BinancePMUniMMRReduceOnly": MARGIN,
+    "BinancePMUniMMRNearLiquidation": MARGIN,
+    "BinancePMAccountMarginCall": MARGIN,
+    "BinancePMAccountReduceOnly": MARGIN,
+    "BinancePMAccountLiquidation": MARGIN,
+    "BinancePMAccountStatusUnknown": MARGIN,
+    "BinancePMUMMarginRatioHigh": MARGIN,
+    "BinancePMUMMarginRatioCritical": MARGIN,
+    "BinancePMForceLiquidationEvent": MARGIN,
+    "BinancePMRiskLevelEvent": MARGIN,
+    "BinancePMPositionNearLiquidation": POSITION,
+    "BinancePMPositionLiquidationImminent": POSITION,
+    "BinancePMNegativeBalance": BALANCE,
+    "BinancePMCrossMarginInterestHigh": BALANCE,
+    "BinancePMPositionADLFirstInLine": ADL,
+    "BinancePMPositionADLQuantileHigh": ADL,
+    "BinancePMExporterDown": EXPORTER,
+    "BinancePMExporterAccountDown": EXPORTER,
+    "BinancePMExporterNoRecentSuccess": EXPORTER,
+    "BinancePMExporterPollErrors": EXPORTER,
+    "BinancePMExporterAuthErrors": EXPORTER,
+    "BinancePMExporterAPIWeightHigh": EXPORTER,
+    "BinancePMExporterClockOffset": EXPORTER,
+    "BinancePMExporterFileDescriptorsHigh": EXPORTER,
+    "BinancePMExporterStreamDown": EXPORTER,
+    "BinancePMExporterShardMissing": EXPORTER,
+    "BinancePMExporterShardCountMismatch": EXPORTER,
+    "BinancePMExporterAccountsUnowned": EXPORTER,
+}
 
 
 def selector(config: MixinConfig, *matchers: str) -> str:
@@ -130,6 +174,31 @@ def funding_rules(config: MixinConfig) -> Iterator[dict[str, Any]]:
 BY_ACCOUNT = "by (job, account)"
 
 
+# What Binance does next, below each of its uniMMR levels (docs/runbook.md, "Binance's levels"):
+# every risk alert's description ends with the step after the one it reports.
+NEXT_REDUCE_ONLY = (
+    f"Next at Binance: at uniMMR {BINANCE_REDUCE_ONLY_UNI_MMR} the account becomes reduce-only "
+    f"(new orders refused unless they reduce a position), at {BINANCE_LIQUIDATION_UNI_MMR} it is "
+    "liquidated."
+)
+NEXT_LIQUIDATION = (
+    f"Next at Binance: at uniMMR {BINANCE_LIQUIDATION_UNI_MMR} it cancels the account's open "
+    "orders and liquidates its positions, with liquidation fees."
+)
+NEXT_AFTER_LIQUIDATION = (
+    "Next at Binance: the liquidation engine closes positions until uniMMR is back above "
+    f"{BINANCE_LIQUIDATION_UNI_MMR}; a loss beyond the equity leaves a negative balance."
+)
+NEXT_POSITION = (
+    "Next at Binance: at the liquidation price this position is liquidated, with liquidation fees."
+)
+# Exporter alerts: nothing happens at Binance, but nobody sees what does.
+NEXT_UNWATCHED = (
+    "Next at Binance: margin calls, reduce-only and liquidation happen without this exporter "
+    "seeing them, and no risk alert can fire."
+)
+
+
 def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Iterator[Alert]:
     """The alerts whose thresholds can differ per account, for the accounts ``accounts`` matches."""
     s = selector(config, accounts)
@@ -141,25 +210,26 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
         "BinancePMUniMMRLow",
         f"{uni_mmr} < {t.uni_mmr_warning}\nand on (job, account) {has_maint}\n",
         "warning",
-        f"uniMMR of account {acc} is below {t.uni_mmr_warning}",
-        f"Account {acc} has uniMMR {value}, below the warning threshold {t.uni_mmr_warning}. "
-        "Binance margin-calls below 1.5 and makes the account reduce-only below 1.2.",
+        f"Account {acc}: uniMMR {value}, below {t.uni_mmr_warning} (Binance margin call)",
+        f"Account {acc} has uniMMR {value} (adjusted equity / maintenance margin), below the "
+        f"warning threshold {t.uni_mmr_warning}: Binance's margin-call band. {NEXT_REDUCE_ONLY}",
     )
     yield Alert(
         "BinancePMUniMMRReduceOnly",
         f"{uni_mmr} < {t.uni_mmr_critical}\nand on (job, account) {has_maint}\n",
         "critical",
-        f"uniMMR of account {acc} is below {t.uni_mmr_critical}: reduce-only",
-        f"Account {acc} has uniMMR {value}, below the critical threshold {t.uni_mmr_critical}. "
-        "Binance restricts the account to reduce-only orders below 1.2.",
+        f"Account {acc}: uniMMR {value}, below {t.uni_mmr_critical}: reduce-only",
+        f"Account {acc} has uniMMR {value} (adjusted equity / maintenance margin), below the "
+        f"critical threshold {t.uni_mmr_critical}: Binance accepts only orders that reduce "
+        f"positions. {NEXT_LIQUIDATION}",
     )
     yield Alert(
         "BinancePMUniMMRNearLiquidation",
         f"{uni_mmr} < {t.uni_mmr_liquidation}\nand on (job, account) {has_maint}\n",
         "critical",
-        f"Account {acc} is close to liquidation",
-        f"Account {acc} has uniMMR {value}, below {t.uni_mmr_liquidation}. "
-        f"Binance liquidates at {BINANCE_LIQUIDATION_UNI_MMR}.",
+        f"Account {acc}: uniMMR {value}, below {t.uni_mmr_liquidation}: liquidation near",
+        f"Account {acc} has uniMMR {value} (adjusted equity / maintenance margin), below the "
+        f"critical threshold {t.uni_mmr_liquidation}. {NEXT_LIQUIDATION}",
     )
     # Portfolio Margin shares collateral across wallets: a UM wallet may be negative (ratio huge or
     # +Inf) while the account is safe, and uniMMR and the account status decide. The per-asset ratio
@@ -168,22 +238,29 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
     without_uni_mmr = f"unless on (job, account) binance_pm_account_uni_mmr{s}"
     asset = "{{ $labels.asset }}"
     ratio_value = '{{ $value | printf "%.3f" }}'
+    ratio_next = (
+        "Next at Binance: it acts on uniMMR, which this ratio stands in for (margin call below "
+        f"{BINANCE_MARGIN_CALL_UNI_MMR}, reduce-only below {BINANCE_REDUCE_ONLY_UNI_MMR}, "
+        f"liquidation at {BINANCE_LIQUIDATION_UNI_MMR})."
+    )
     yield Alert(
         "BinancePMUMMarginRatioHigh",
         f"{ratio} > {t.margin_ratio_warning}\n{without_uni_mmr}\n",
         "warning",
-        f"UM {asset} margin ratio of account {acc} is above {t.margin_ratio_warning}",
+        f"Account {acc}: UM {asset} margin ratio {ratio_value}, above {t.margin_ratio_warning}",
         f"Account {acc} exports no uniMMR: its UM {asset} margin ratio (maintenance margin / "
-        f"margin balance) is {ratio_value}, above the warning threshold {t.margin_ratio_warning}.",
+        f"margin balance) is {ratio_value}, above the warning threshold {t.margin_ratio_warning}. "
+        f"{ratio_next}",
     )
     yield Alert(
         "BinancePMUMMarginRatioCritical",
         f"{ratio} > {t.margin_ratio_critical}\n{without_uni_mmr}\n",
         "critical",
-        f"UM {asset} margin ratio of account {acc} is above {t.margin_ratio_critical}",
+        f"Account {acc}: UM {asset} margin ratio {ratio_value}, above {t.margin_ratio_critical}",
         f"Account {acc} exports no uniMMR: its UM {asset} margin ratio (maintenance margin / "
         f"margin balance) is {ratio_value}, above the critical threshold "
-        f"{t.margin_ratio_critical} (+Inf: the asset's margin balance is zero or negative).",
+        f"{t.margin_ratio_critical} (+Inf: the asset's margin balance is zero or negative). "
+        f"{ratio_next}",
     )
     distance = f"min by (job, account, symbol, position_side) ({LIQUIDATION_DISTANCE}{s})"
     position = "{{ $labels.symbol }} {{ $labels.position_side }}"
@@ -192,32 +269,38 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
         "BinancePMPositionNearLiquidation",
         f"{distance} < {t.liquidation_distance_warning}",
         "warning",
-        f"Position {position} of account {acc} is near its liquidation price",
+        f"Account {acc}: {position} is {pct} from its liquidation price "
+        f"(threshold {percent(t.liquidation_distance_warning)})",
         f"Account {acc}: the mark price of {position} is {pct} away from its liquidation price, "
-        f"within the warning threshold {percent(t.liquidation_distance_warning)}.",
+        f"within the warning threshold {percent(t.liquidation_distance_warning)}. {NEXT_POSITION}",
     )
     yield Alert(
         "BinancePMPositionLiquidationImminent",
         f"{distance} < {t.liquidation_distance_critical}",
         "critical",
-        f"Position {position} of account {acc} is about to be liquidated",
+        f"Account {acc}: {position} is {pct} from its liquidation price "
+        f"(threshold {percent(t.liquidation_distance_critical)})",
         f"Account {acc}: the mark price of {position} is {pct} away from its liquidation price, "
-        f"within the critical threshold {percent(t.liquidation_distance_critical)}.",
+        f"within the critical threshold {percent(t.liquidation_distance_critical)}. "
+        f"{NEXT_POSITION}",
     )
     # crossMarginInterest is the interest owed, not a rate: its growth is the accrual. delta, not
     # increase: a repayment lowers it, which increase() would read as a counter reset.
     interest = f"binance_pm_balance_cross_margin_interest{s}"
     hours = INTEREST_WINDOW_HOURS
     asset = "{{ $labels.asset }}"
+    per_hour = '{{ $value | printf "%.8g" }}'
     yield Alert(
         "BinancePMCrossMarginInterestHigh",
         f"max by (job, account, asset) (\n  delta({interest}[{hours}h])\n) / {hours}\n"
         f"> {t.cross_margin_interest_per_hour}\n",
         "info",
-        f"Cross margin interest on {asset} of account {acc} grows fast",
-        f"Account {acc}: the cross margin interest owed on {asset} grew by "
-        f'{{{{ $value | printf "%.8g" }}}} {asset} an hour over the last {hours} hours, above the '
-        f"threshold {t.cross_margin_interest_per_hour} {asset} an hour.",
+        f"Account {acc}: {asset} cross margin interest grows {per_hour} {asset} an hour "
+        f"(threshold {t.cross_margin_interest_per_hour})",
+        f"Account {acc}: the cross margin interest owed on {asset} grew by {per_hour} {asset} an "
+        f"hour over the last {hours} hours, above the threshold "
+        f"{t.cross_margin_interest_per_hour} {asset} an hour. Next at Binance: the interest is "
+        "added to the loan every hour, raising the maintenance margin and lowering uniMMR.",
     )
 
 
@@ -230,9 +313,10 @@ def balance_alerts(config: MixinConfig) -> Iterator[Alert]:
         "BinancePMNegativeBalance",
         f"max by (job, account, asset) (binance_pm_balance_negative_balance{s}) > 0",
         "warning",
-        f"Account {acc} has a negative {asset} balance",
+        f"Account {acc}: negative {asset} balance of {{{{ $value }}}} {asset} (threshold 0)",
         f"Binance reports a negative {asset} balance of {{{{ $value }}}} {asset} on account {acc} "
-        "(threshold 0): Binance may charge interest on it daily at 00:00 UTC.",
+        "(threshold 0). Next at Binance: it may charge interest on it daily at 00:00 UTC and "
+        "auto-repay or auto-exchange other assets to cover it.",
     )
     position = "{{ $labels.symbol }} {{ $labels.position_side }}"
     by_position = "max by (job, account, symbol, position_side)"
@@ -243,26 +327,32 @@ def balance_alerts(config: MixinConfig) -> Iterator[Alert]:
             for market in ("um", "cm")
         )
 
+    adl_next = (
+        "Next at Binance: if a liquidation cannot be filled in the market, positions first in "
+        "line are closed against it at the bankruptcy price."
+    )
     yield Alert(
         "BinancePMPositionADLFirstInLine",
         adl(ADL_FIRST_IN_LINE) + "\n",
         "warning",
-        f"Position {position} of account {acc} is first in line for auto-deleveraging",
+        f"Account {acc}: {position} in ADL quantile {{{{ $value }}}} of 0-4 "
+        f"(threshold {ADL_FIRST_IN_LINE})",
         f"Account {acc}: Binance puts {position} in ADL quantile {{{{ $value }}}} of 0-4 "
-        f"(threshold {ADL_FIRST_IN_LINE}): if a liquidation cannot be filled in the market, "
-        "this position is among the first to be closed against it.",
+        f"(threshold {ADL_FIRST_IN_LINE}): first in line for auto-deleveraging. {adl_next}",
     )
     yield Alert(
         "BinancePMPositionADLQuantileHigh",
         adl(ADL_HIGH) + "\n",
         "info",
-        f"Position {position} of account {acc} is high in the auto-deleveraging queue",
+        f"Account {acc}: {position} in ADL quantile {{{{ $value }}}} of 0-4 (threshold {ADL_HIGH})",
         f"Account {acc}: Binance puts {position} in ADL quantile {{{{ $value }}}} of 0-4 "
-        f"(threshold {ADL_HIGH}; {ADL_FIRST_IN_LINE} is BinancePMPositionADLFirstInLine).",
+        f"(threshold {ADL_HIGH}; {ADL_FIRST_IN_LINE} is BinancePMPositionADLFirstInLine). "
+        f"{adl_next}",
     )
 
 
 def status_alerts(config: MixinConfig) -> Iterator[Alert]:
+    """The status is the value: each fires at 1 (the current status) for a status not NORMAL."""
     acc = "{{ $labels.account }}"
     status = "{{ $labels.status }}"
 
@@ -274,32 +364,34 @@ def status_alerts(config: MixinConfig) -> Iterator[Alert]:
         "BinancePMAccountMarginCall",
         current(f'status=~"{"|".join(WARNING_STATUSES)}"'),
         "warning",
-        f"Account {acc} is in {status}",
-        f"Binance reports account {acc} in status {status} (expected NORMAL): add margin or "
-        "reduce positions.",
+        f"Account {acc}: status {status} (threshold: anything but NORMAL)",
+        f"Binance reports account {acc} in status {status} (threshold: anything but NORMAL): its "
+        f"margin-call band, add margin or reduce positions. {NEXT_REDUCE_ONLY}",
     )
     yield Alert(
         "BinancePMAccountReduceOnly",
         current('status="REDUCE_ONLY"'),
         "critical",
-        f"Account {acc} is reduce-only",
-        f"Binance reports account {acc} in status {status} (expected NORMAL): only orders that "
-        "reduce positions are accepted.",
+        f"Account {acc}: status {status} (threshold: anything but NORMAL), reduce-only",
+        f"Binance reports account {acc} in status {status} (threshold: anything but NORMAL): only "
+        f"orders that reduce positions are accepted. {NEXT_LIQUIDATION}",
     )
     yield Alert(
         "BinancePMAccountLiquidation",
         current(f'status=~"{"|".join(LIQUIDATION_STATUSES)}"'),
         "critical",
-        f"Account {acc} is being liquidated ({status})",
-        f"Binance reports account {acc} in status {status} (expected NORMAL).",
+        f"Account {acc}: status {status} (threshold: anything but NORMAL), liquidating",
+        f"Binance reports account {acc} in status {status} (threshold: anything but NORMAL). "
+        f"{NEXT_AFTER_LIQUIDATION}",
     )
     yield Alert(
         "BinancePMAccountStatusUnknown",
         current(f'status!~"{"|".join(KNOWN_STATUSES)}"'),
         "critical",
-        f"Account {acc} is in an unknown status {status}",
+        f"Account {acc}: unknown status {status} (threshold: anything but NORMAL)",
         f"Binance reports account {acc} in status {status}, which this mixin does not know "
-        "(expected NORMAL).",
+        "(threshold: anything but NORMAL). Next at Binance: unknown; check the account on "
+        "Binance now, it may be restricted or liquidating.",
     )
 
 
@@ -311,18 +403,21 @@ def exporter_alerts(config: MixinConfig) -> Iterator[Alert]:
         "BinancePMExporterDown",
         f"up{s} == 0\nor absent(up{s})\n",
         "critical",
-        "binance-pm-exporter is down or not scraped",
+        "binance-pm-exporter is down or not scraped{{ with $labels.instance }} at {{ . }}"
+        "{{ end }} (up {{ $value }}, threshold 0)",
         f"Prometheus has no successful scrape of {config.job_selector}"
-        "{{ with $labels.instance }} at {{ . }}{{ end }}: no account's margin risk is watched.",
+        "{{ with $labels.instance }} at {{ . }}{{ end }} (up {{ $value }}, threshold 0; 1 "
+        f"with no instance: absent): no account's margin risk is watched. {NEXT_UNWATCHED}",
     )
     yield Alert(
         "BinancePMExporterAccountDown",
         f"binance_pm_exporter_up{s} == 0",
         "warning",
-        f"binance-pm-exporter cannot poll account {acc}",
+        f"Account {acc}: binance-pm-exporter cannot poll it (up {{{{ $value }}}}, threshold 0)",
         f"At least one collector of account {acc} has failed for "
         f"{config.for_durations['BinancePMExporterAccountDown']} or more "
-        "(binance_pm_exporter_up is 0): its risk data is missing or incomplete.",
+        "(binance_pm_exporter_up {{ $value }}, threshold 0): its risk data is missing or "
+        f"incomplete. {NEXT_UNWATCHED}",
     )
     yield Alert(
         "BinancePMExporterNoRecentSuccess",
@@ -331,10 +426,11 @@ def exporter_alerts(config: MixinConfig) -> Iterator[Alert]:
         # 0 means "never": an account that never succeeded is BinancePMExporterAccountDown's.
         f"and binance_pm_exporter_last_success_timestamp_seconds{s} > 0\n",
         "critical",
-        f"No successful poll of account {acc} for {config.no_success_seconds} s",
+        f"Account {acc}: no successful poll for {{{{ $value | humanizeDuration }}}} "
+        f"(threshold {config.no_success_seconds} s)",
         f"The last successful poll of account {acc} was "
-        "{{ $value | humanizeDuration }} ago, more than "
-        f"{config.no_success_seconds} s: its risk data is gone.",
+        "{{ $value | humanizeDuration }} ago, more than the threshold "
+        f"{config.no_success_seconds} s: its risk data is gone. {NEXT_UNWATCHED}",
     )
     yield Alert(
         "BinancePMExporterPollErrors",
@@ -342,10 +438,13 @@ def exporter_alerts(config: MixinConfig) -> Iterator[Alert]:
         f"  rate(binance_pm_exporter_poll_errors_total{not_auth}[5m])\n"
         f") * 60 > {config.poll_errors_per_minute}\n",
         "warning",
-        f"Polls of account {acc} fail with {{{{ $labels.reason }}}}",
+        f'Account {acc}: polls fail {{{{ $value | printf "%.2f" }}}} times a minute with '
+        f"{{{{ $labels.reason }}}} (threshold {config.poll_errors_per_minute})",
         f"Collector {{{{ $labels.collector }}}} of account {acc} fails "
         '{{ $value | printf "%.2f" }} times a minute with reason {{ $labels.reason }} '
-        f"(threshold {config.poll_errors_per_minute} a minute).",
+        f"(threshold {config.poll_errors_per_minute} a minute). Next at Binance: repeated "
+        "errors use request weight and can lead to a ban of the exporter's IP; risk data of "
+        "this collector lags.",
     )
     yield Alert(
         "BinancePMExporterAuthErrors",
@@ -353,37 +452,46 @@ def exporter_alerts(config: MixinConfig) -> Iterator[Alert]:
         # the alert must not resolve in between.
         f"increase(binance_pm_exporter_poll_errors_total{auth}[15m]) > 0",
         "critical",
-        f"Binance refuses the API key of account {acc}",
+        f'Account {acc}: Binance refused its API key {{{{ $value | printf "%.0f" }}}} times '
+        "in 15 minutes (threshold 0)",
         f"Collector {{{{ $labels.collector }}}} of account {acc} got "
         '{{ $value | printf "%.0f" }} auth errors in 15 minutes (threshold 0): the key is '
-        "invalid, revoked, lacks permission or the IP is not whitelisted.",
+        f"invalid, revoked, lacks permission or the IP is not whitelisted. {NEXT_UNWATCHED}",
     )
     yield Alert(
         "BinancePMExporterAPIWeightHigh",
         f"binance_pm_exporter_api_used_weight_1m{s} > {config.api_weight_warning}",
         "warning",
-        "Binance request weight used by the exporter's IP is high",
+        "{{ $labels.instance }}: Binance request weight {{ $value }} this minute "
+        f"(threshold {config.api_weight_warning})",
         "{{ $labels.instance }}: Binance reports {{ $value }} request weight used this minute "
-        f"by the exporter's IP, above {config.api_weight_warning} "
-        f"({percent(config.api_weight_warning_ratio)} of the {config.api_weight_limit} limit).",
+        f"by the exporter's IP, above the threshold {config.api_weight_warning} "
+        f"({percent(config.api_weight_warning_ratio)} of the {config.api_weight_limit} limit). "
+        "Next at Binance: above the limit it answers 429 and then bans the IP (418) for "
+        "minutes to days, and no account on that IP is polled.",
     )
     yield Alert(
         "BinancePMExporterClockOffset",
         f"abs(binance_pm_exporter_clock_offset_seconds{s}) > {config.clock_offset_seconds}",
         "info",
-        "The exporter's clock is off Binance's time",
+        "{{ $labels.instance }}: clock "
+        + '{{ $value | printf "%.2f" }}'
+        + f" s off Binance's (threshold {config.clock_offset_seconds} s)",
         "{{ $labels.instance }}: the local clock differs from Binance's by "
         '{{ $value | printf "%.2f" }} s (threshold '
-        f"{config.clock_offset_seconds} s); the exporter compensates, but check NTP.",
+        f"{config.clock_offset_seconds} s); the exporter compensates, but check NTP. Next at "
+        "Binance: a request whose timestamp is outside recvWindow is refused (-1021).",
     )
     yield Alert(
         "BinancePMExporterFileDescriptorsHigh",
         f"process_open_fds{s} / process_max_fds{s} > {config.fd_usage_ratio}",
         "warning",
-        "binance-pm-exporter is running out of file descriptors",
+        "{{ $labels.instance }}: {{ $value | humanizePercentage }} of open files in use "
+        f"(threshold {percent(config.fd_usage_ratio)})",
         "{{ $labels.instance }}: "
         "{{ $value | humanizePercentage }} of the open files limit is in use (threshold "
-        f"{percent(config.fd_usage_ratio)}); polls need descriptors too.",
+        f"{percent(config.fd_usage_ratio)}); polls need descriptors too. Next at Binance: "
+        "nothing yet, but polls that cannot open a connection fail and risk data goes stale.",
     )
 
 
@@ -391,6 +499,7 @@ def stream_alerts(config: MixinConfig) -> Iterator[Alert]:
     """Alerts on what the user data stream pushes (only accounts with the stream have it)."""
     acc = "{{ $labels.account }}"
     window = config.risk_event_window
+    count = '{{ $value | printf "%.0f" }}'
 
     def events(matcher: str) -> str:
         # Two replicas streaming one account (HA) both count its events: one alert per account.
@@ -401,29 +510,33 @@ def stream_alerts(config: MixinConfig) -> Iterator[Alert]:
         "BinancePMForceLiquidationEvent",
         events('level="FORCE_LIQUIDATION"'),
         "critical",
-        f"Binance pushed FORCE_LIQUIDATION for account {acc}",
+        f"Account {acc}: Binance pushed FORCE_LIQUIDATION ({count} event(s) in {window}, "
+        "threshold 0)",
         f"Binance's user data stream reported account {acc} in FORCE_LIQUIDATION within the last "
-        f'{window} ({{{{ $value | printf "%.0f" }}}} event(s)), even if uniMMR has recovered '
-        "since: positions may have been liquidated.",
+        f"{window} ({count} event(s), threshold 0), even if uniMMR has recovered since: "
+        f"positions may have been liquidated. {NEXT_AFTER_LIQUIDATION}",
     )
     yield Alert(
         "BinancePMRiskLevelEvent",
         events('level=~"REDUCE_ONLY|MARGIN_CALL"'),
         "warning",
-        f"Binance pushed {{{{ $labels.level }}}} for account {acc}",
+        f"Account {acc}: Binance pushed {{{{ $labels.level }}}} ({count} event(s) in {window}, "
+        "threshold 0)",
         f"Binance's user data stream reported account {acc} in {{{{ $labels.level }}}} within "
-        f'the last {window} ({{{{ $value | printf "%.0f" }}}} event(s)), even if uniMMR has '
-        "recovered since.",
+        f"the last {window} ({count} event(s), threshold 0), even if uniMMR has recovered "
+        f"since. {NEXT_LIQUIDATION}",
     )
     yield Alert(
         "BinancePMExporterStreamDown",
         f"binance_pm_exporter_stream_up{selector(config)} == 0",
         "warning",
-        f"The user data stream of account {acc} is down on {{{{ $labels.instance }}}}",
+        f"Account {acc}: user data stream down on {{{{ $labels.instance }}}} "
+        "(stream_up {{ $value }}, threshold 0)",
         f"Account {acc} asked for the user data stream and the connection of replica "
-        "{{ $labels.instance }} has been down for "
+        "{{ $labels.instance }} has been down (stream_up {{ $value }}, threshold 0) for "
         f"{config.for_durations['BinancePMExporterStreamDown']} or more: this replica sees risk "
-        "events only at its next poll. Per replica: an HA peer may still be connected.",
+        "events only at its next poll. Per replica: an HA peer may still be connected. Next at "
+        "Binance: a dip into FORCE_LIQUIDATION between two polls goes unseen by this replica.",
     )
 
 
@@ -441,18 +554,20 @@ def shard_alerts(config: MixinConfig) -> Iterator[Alert]:
         "BinancePMExporterShardMissing",
         f"count by (job) ({shards})\n< max by (job) (binance_pm_exporter_shard_count{s})\n",
         "critical",
-        "A shard of binance-pm-exporter is not reporting",
-        "Only {{ $value }} shards of " + config.job_selector + " report: the accounts of the "
-        "missing ones are not polled, and their risk alerts cannot fire.",
+        "Only {{ $value }} shards of binance-pm-exporter report (threshold: --shard.count)",
+        "Only {{ $value }} shards of " + config.job_selector + " report, fewer than the "
+        "threshold --shard.count: the accounts of the missing ones are not polled, and their "
+        f"risk alerts cannot fire. {NEXT_UNWATCHED}",
     )
     yield Alert(
         "BinancePMExporterShardCountMismatch",
         f"count by (job) ({counts}) > 1",
         "warning",
-        "binance-pm-exporter replicas disagree on the number of shards",
+        "{{ $value }} different --shard.count values in binance-pm-exporter (threshold 1)",
         "{{ $value }} different --shard.count values are in use under "
         + config.job_selector
-        + ": some accounts are polled twice and others not at all.",
+        + " (threshold 1): some accounts are polled twice and others not at all. "
+        + NEXT_UNWATCHED,
     )
     yield Alert(
         "BinancePMExporterAccountsUnowned",
@@ -462,9 +577,11 @@ def shard_alerts(config: MixinConfig) -> Iterator[Alert]:
         + s
         + ")\n",
         "critical",
-        "Configured accounts are polled by no binance-pm-exporter shard",
+        "Only {{ $value }} accounts are polled by binance-pm-exporter (threshold: the "
+        "accounts configured)",
         "The shards of " + config.job_selector + " poll {{ $value }} accounts, fewer than the "
-        "configuration lists: replicas run different configurations or a shard is missing.",
+        "threshold, the accounts the configuration lists: replicas run different "
+        f"configurations or a shard is missing. {NEXT_UNWATCHED}",
     )
 
 
@@ -484,7 +601,7 @@ def alert_rule(config: MixinConfig, alert: Alert) -> dict[str, Any]:
         "alert": alert.name,
         "expr": alert.expr,
         "for": config.for_durations[alert.name],
-        "labels": {"severity": alert.severity},
+        "labels": {"severity": alert.severity, "kind": KIND[alert.name]},
         "annotations": {
             "summary": alert.summary,
             "description": alert.description,

@@ -88,3 +88,14 @@ def tls_dir(tmp_path: Path) -> Path:
     leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
     trustme.CA().cert_pem.write_to_path(str(tmp_path / "clients.crt"))
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def alertmanager() -> str:
+    # Debian names the binary after its package.
+    return helpers.required_binary("prometheus-alertmanager", "prometheus-alertmanager")
+
+
+@pytest.fixture(scope="session")
+def amtool() -> str:
+    return helpers.required_binary("amtool", "prometheus-alertmanager")

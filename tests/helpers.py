@@ -156,14 +156,15 @@ def unblock(fifo: Path) -> None:
     os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
 
 
-def required_binary(name: str) -> str:
-    """A binary of Debian's prometheus package: CI must have it (fail), elsewhere skip."""
+def required_binary(name: str, package: str = "prometheus") -> str:
+    """A binary of a Debian package (prometheus, prometheus-alertmanager): CI must have it
+    (fail), elsewhere skip."""
     path = shutil.which(name)
     if path:
         return path
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is required under CI=true (Debian package 'prometheus')")
-    pytest.skip(f"{name} not installed (apt-get install prometheus)")
+        pytest.fail(f"{name} is required under CI=true (Debian package '{package}')")
+    pytest.skip(f"{name} not installed (apt-get install {package})")
 
 
 def promtool() -> str:

@@ -27,7 +27,7 @@ from tests.helpers import private_pem, promtool, signing_key, write_key_file
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "binance-pm-exporter"
 KUBERNETES = "1.30.0"
-OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule", "AlertmanagerConfig"}
 
 
 def helm_sdk() -> Any:
@@ -65,6 +65,7 @@ SECRET = {"secrets": {"existingSecret": "binance-keys"}}
 MONITORS = {
     "serviceMonitor": {"enabled": True, "additionalLabels": {"release": "kps"}},
     "prometheusRule": {"enabled": True, "additionalLabels": {"release": "kps"}},
+    "alertmanagerConfig": {"enabled": True, "webhook": {"enabled": True}},
     "dashboards": {"enabled": True, "additionalLabels": {"release": "kps"}},
 }
 VALUE_SETS = {
@@ -106,11 +107,24 @@ def test_the_chart_lints_clean(name):
 
 def check_operator_object(obj: dict) -> None:
     """The fields the Operator's CRDs require (no package ships their schemas)."""
-    assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+    version = "v1alpha1" if obj["kind"] == "AlertmanagerConfig" else "v1"
+    assert obj["apiVersion"] == f"monitoring.coreos.com/{version}"
     assert set(obj) == {"apiVersion", "kind", "metadata", "spec"}
     assert obj["metadata"]["name"] and obj["metadata"]["namespace"]
     spec = obj["spec"]
-    if obj["kind"] == "ServiceMonitor":
+    if obj["kind"] == "AlertmanagerConfig":
+        assert set(spec) == {"route", "receivers", "inhibitRules"}
+        names = {r["name"] for r in spec["receivers"]}
+        for route in [spec["route"], *spec["route"]["routes"]]:
+            assert route["receiver"] in names
+        for receiver in spec["receivers"]:
+            for key in ("pagerdutyConfigs", "slackConfigs", "webhookConfigs"):
+                for integration in receiver.get(key, []):
+                    # Secrets by reference only: a SecretKeySelector.
+                    for field in ("routingKey", "apiURL", "urlSecret"):
+                        if field in integration:
+                            assert set(integration[field]) == {"name", "key"}
+    elif obj["kind"] == "ServiceMonitor":
         assert set(spec) <= {"selector", "namespaceSelector", "endpoints", "jobLabel"}
         assert spec["selector"]["matchLabels"]
         for endpoint in spec["endpoints"]:
@@ -165,6 +179,7 @@ def test_objects_per_value_set():
         "defaults": ["ConfigMap", "PodDisruptionBudget", "Service", "StatefulSet"],
         "sharded": ["ConfigMap", "PodDisruptionBudget", "Service", "StatefulSet"],
         "monitors": [
+            "AlertmanagerConfig",
             "ConfigMap",
             "ConfigMap",
             "ConfigMap",
@@ -175,6 +190,7 @@ def test_objects_per_value_set():
             "StatefulSet",
         ],
         "ha": [
+            "AlertmanagerConfig",
             "ConfigMap",
             "ConfigMap",
             "NetworkPolicy",
@@ -395,13 +411,18 @@ def test_rules_and_dashboards_select_the_job_the_service_monitor_sets(release, j
                             {
                                 "exp_labels": {
                                     "severity": "critical",
+                                    "kind": "margin",
                                     "job": scraped_job,
                                     "account": "main",
                                 },
                                 "exp_annotations": {
-                                    "summary": "Account main is close to liquidation",
-                                    "description": "Account main has uniMMR 1.000, below 1.1. "
-                                    "Binance liquidates at 1.05.",
+                                    "summary": "Account main: uniMMR 1.000, below 1.1: "
+                                    "liquidation near",
+                                    "description": "Account main has uniMMR 1.000 (adjusted "
+                                    "equity / maintenance margin), below the critical threshold "
+                                    "1.1. Next at Binance: at uniMMR 1.05 it cancels the "
+                                    "account's open orders and liquidates its positions, with "
+                                    "liquidation fees.",
                                     "runbook_url": "https://github.com/binance-pm-exporter/"
                                     "binance-pm-exporter/blob/main/docs/runbook.md"
                                     "#binancepmunimmrnearliquidation",
@@ -464,3 +485,24 @@ def test_the_config_the_chart_renders_is_one_every_shard_starts_with(source, tmp
         assert parsed.planned_weight_per_minute() <= parsed.polling.max_weight_per_minute
         owned += [a.name for a in parsed.accounts]
     assert sorted(owned) == sorted(a["name"] for a in raw["accounts"])
+
+
+def test_the_alertmanager_config_routes_and_mutes_as_the_shipped_example():
+    example = yaml.safe_load((REPO / "prometheus" / "alertmanager.example.yml").read_text())
+    spec = one(render({"alertmanagerConfig": {"enabled": True}}), "AlertmanagerConfig")["spec"]
+    assert spec["route"]["groupBy"] == example["route"]["group_by"]
+    routes = {r["matchers"][0]["value"]: r for r in spec["route"]["routes"]}
+    shipped = {r["matchers"][0].split('"')[1]: r for r in example["route"]["routes"]}
+    for severity in ("critical", "warning"):
+        assert routes[severity]["receiver"] == shipped[severity]["receiver"]
+        assert routes[severity]["groupWait"] == shipped[severity]["group_wait"]
+    (inhibit,) = spec["inhibitRules"]
+    assert inhibit["equal"] == example["inhibit_rules"][0]["equal"]
+    assert {r["name"] for r in spec["receivers"]} == {r["name"] for r in example["receivers"]}
+
+
+def test_the_alert_groups_are_evaluated_at_the_recommended_interval():
+    rule = one(render({"prometheusRule": {"enabled": True}}), "PrometheusRule")
+    assert {g["interval"] for g in rule["spec"]["groups"]} == {"5s"}
+    monitor = one(render({"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["interval"] == "15s"

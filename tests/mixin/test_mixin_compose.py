@@ -89,11 +89,18 @@ def test_promtool_accepts_the_stacks_prometheus_config(promtool):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_alertmanager_config_routes_to_a_defined_receiver():
+def test_alertmanager_runs_the_shipped_example_with_its_secret_files_mounted():
     path = host_path("alertmanager", PurePosixPath(flag("alertmanager", "--config.file")))
+    assert path == REPO / "prometheus" / "alertmanager.example.yml"
     config = yaml.safe_load(path.read_text())
     assert config["route"]["receiver"] in {r["name"] for r in config["receivers"]}
-    assert config["inhibit_rules"][0]["equal"] == ["account"]
+    secrets = host_path("alertmanager", PurePosixPath("/etc/alertmanager/secrets"))
+    assert secrets == REPO / "alertmanager-secrets"
+    for receiver in config["receivers"]:
+        for integration in receiver.get("pagerduty_configs", []):
+            assert integration["routing_key_file"].startswith("/etc/alertmanager/secrets/")
+        for integration in receiver.get("slack_configs", []):
+            assert integration["api_url_file"].startswith("/etc/alertmanager/secrets/")
 
 
 def test_grafana_provisions_the_data_source_and_the_generated_dashboards():

@@ -148,7 +148,7 @@ def test_thresholds_and_job_selector_come_from_the_config():
         if r["alert"] == "BinancePMUniMMRLow"
     )
     assert "< 1.7\n" in low["expr"]
-    assert "warning threshold 1.7." in low["annotations"]["description"]
+    assert "warning threshold 1.7:" in low["annotations"]["description"]
 
 
 def test_for_durations_can_be_overridden_for_every_alert():
@@ -218,3 +218,43 @@ def test_the_mixin_groups_exactly_the_statuses_the_exporter_knows() -> None:
     """Every status the exporter exports has a severity in the alerts, and no other."""
     assert sorted(rules.KNOWN_STATUSES) == sorted(STATUSES)
     assert len(rules.KNOWN_STATUSES) == len(set(rules.KNOWN_STATUSES))
+
+
+def accounts_in_unit_tests() -> set[str]:
+    """Alerts whose firing examples in prometheus/tests/ carry an account label."""
+    names = set()
+    for path in UNIT_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                for alert in check.get("exp_alerts") or []:
+                    if "account" in alert["exp_labels"]:
+                        names.add(check["alertname"])
+    return names
+
+
+def test_every_alert_text_names_the_account_value_threshold_and_what_binance_does_next():
+    per_account = accounts_in_unit_tests()
+    assert "BinancePMUniMMRLow" in per_account and "BinancePMExporterDown" not in per_account
+    for rule in committed_alerts():
+        name, annotations = rule["alert"], rule["annotations"]
+        for key in ("summary", "description"):
+            text = annotations[key]
+            if name in per_account:
+                assert "{{ $labels.account }}" in text, (name, key)
+            # The value: the figure, or for the status alerts the status itself.
+            assert "$value" in text or "{{ $labels.status }}" in text, (name, key)
+            assert "threshold" in text or comparison(rule["expr"]) in text, (name, key)
+        assert "threshold" in annotations["description"], name
+        assert "Next at Binance: " in annotations["description"], name
+
+
+def comparison(expr: str) -> str:
+    """The number the alert's expression compares with first (its threshold)."""
+    found = re.search(r"[<>] ([0-9.]+)", expr)
+    return found.group(1) if found else "no threshold in the expression"
+
+
+def test_every_alert_has_the_kind_alertmanager_inhibits_by():
+    for rule in committed_alerts():
+        assert rule["labels"]["kind"] == rules.KIND[rule["alert"]], rule["alert"]
+    assert set(rules.KIND) == set(DEFAULT_FOR)
