@@ -28,6 +28,7 @@ EXPIRED = orjson.dumps({"e": "listenKeyExpired", "E": 1700000000000, "listenKey"
 # A valid event of a type this exporter does not know: counted, never a reason to reconnect.
 UNKNOWN_EVENT = b'{"e":"x","E":1}'
 CLOSE_OPCODE = 0x8
+PONG_OPCODE = 0xA
 
 
 def frame(opcode: int, payload: bytes = b"") -> bytes:
@@ -54,6 +55,7 @@ class HostileStream:
         self.listen_keys_posted = 0
         self.close_seen = threading.Event()  # set when a client's close frame arrives
         self.closes = 0
+        self.pongs = 0  # pong frames received
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -112,12 +114,15 @@ class HostileStream:
             writer.transport.abort()
 
     async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        request, *lines = head.decode("latin-1").split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines)}
-        if "websocket" not in headers.get("upgrade", "").lower():
+        while True:  # HTTP requests kept alive, until a WebSocket handshake
+            head = await reader.readuntil(b"\r\n\r\n")
+            request, *lines = head.decode("latin-1").split("\r\n")
+            headers = {
+                k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines)
+            }
+            if "websocket" in headers.get("upgrade", "").lower():
+                break
             await self._answer_http(request, headers, reader, writer)
-            return
         self.attempts += 1
         mode = self.mode
         if mode == "no_handshake":
@@ -157,6 +162,8 @@ class HostileStream:
             elif size == 127:
                 (size,) = struct.unpack("!Q", await reader.readexactly(8))
             await reader.readexactly(size + (4 if second & 0x80 else 0))
+            if first & 0x0F == PONG_OPCODE:
+                self.pongs += 1
             if first & 0x0F == CLOSE_OPCODE:
                 self.closes += 1
                 self.close_seen.set()
@@ -168,7 +175,7 @@ class HostileStream:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        """Listen keys and the time; anything else is a 404. One request per connection."""
+        """Listen keys and the time; anything else is a 404."""
         method, path = request.split(" ")[:2]
         length = int(headers.get("content-length", "0") or 0)
         if length:
@@ -183,7 +190,7 @@ class HostileStream:
             status, body = 200, orjson.dumps({"serverTime": int(time.time() * 1000)})
         writer.write(
             f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: "
-            f"{len(body)}\r\nConnection: close\r\n\r\n".encode()
+            f"{len(body)}\r\n\r\n".encode()
             + body
         )
         await writer.drain()
