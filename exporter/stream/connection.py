@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import re
 import urllib.request
@@ -177,6 +178,7 @@ class StreamConnection:
         self._connect_timeout = connect_timeout
         self.dropped_frames = dropped_frames  # kept across a restart: a counter never goes back
         self._dropped_shown = dropped_frames
+        self._shown_at = -math.inf
 
     def start(self) -> None:
         self._publish(self.state)
@@ -276,7 +278,7 @@ class StreamConnection:
             reason = await self._on_time(ws, times, now)
             if reason is not None:
                 return reason
-            self._show_dropped()
+            self._show_dropped(now)
             try:
                 msg = await ws.receive(timeout=self._wait(times, now))
             except TimeoutError:
@@ -314,10 +316,10 @@ class StreamConnection:
             wait = min(wait, 1.0)
         return max(0.001, wait)
 
-    def _show_dropped(self) -> None:
-        """Publish the dropped count at most once a read (not once per dropped frame)."""
-        if self.dropped_frames != self._dropped_shown:
-            self._dropped_shown = self.dropped_frames
+    def _show_dropped(self, now: float) -> None:
+        """Publish the dropped count at most once a second, not once per dropped frame."""
+        if self.dropped_frames != self._dropped_shown and now >= self._shown_at + 1.0:
+            self._dropped_shown, self._shown_at = self.dropped_frames, now
             self._publish(self.state)
 
     async def _on_time(
