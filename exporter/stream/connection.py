@@ -204,7 +204,7 @@ class StreamConnection:
             try:
                 async with asyncio.timeout(DELETE_SECONDS):
                     await self._client().listen_key("DELETE", self._creds)
-            except (ApiError, TimeoutError) as exc:  # shutting down: say it, stop the rest
+            except Exception as exc:  # a timeout, a refusal: say it, stop the rest all the same
                 log.info("listen key not deleted", account=self.account.name, error=str(exc))
             self.listen_key = None
 
