@@ -12,8 +12,9 @@ exactly what differs, and each part applies only that:
   move to new slots without polling at once, or a reload would poll every account in the same
   instant (``Scheduler.apply``);
 - streams started (an account newly streamed), stopped (no longer streamed or removed: its
-  series go) and restarted (a streamed account changed, or the stream settings did: its counters
-  are kept) (``StreamManager.apply``).
+  series go) and restarted (another API key or secret, whose listen key is another, or another
+  ``stream_url``: its counters are kept); every other kept stream keeps its listen key and socket
+  and takes new timings or collectors in place (``StreamManager.apply``).
 
 Pure: it reads two frozen configs and returns names, in config order.
 """
@@ -71,7 +72,10 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
             a
             for a in streamed_after
             if a.name in streamed_before
-            and (streamed_before[a.name] != a or old.stream != new.stream)
+            and (
+                _credentials(streamed_before[a.name]) != _credentials(a)
+                or old.stream.url != new.stream.url
+            )
         ),
     )
 
@@ -85,6 +89,11 @@ def _same_but_intervals(old: AccountConfig, new: AccountConfig) -> bool:
     """Only the collectors' intervals differ (a new poll interval, say)."""
     same_keys = replace(old, collectors=()) == replace(new, collectors=())
     return same_keys and old.collector_names == new.collector_names
+
+
+def _credentials(account: AccountConfig) -> tuple[object, ...]:
+    """What the account's listen key belongs to: its API key and what it signs with."""
+    return (account.api_key, account.api_secret, account.private_key_pem)
 
 
 def _names(accounts: Iterable[AccountConfig]) -> tuple[str, ...]:

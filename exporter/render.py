@@ -29,6 +29,7 @@ from exporter.metrics import OPENMETRICS_EOF, Family, collect_families, render_p
 from exporter.negotiation import OPENMETRICS, TEXT
 from exporter.self_metrics import GLOBAL_FAMILIES, global_sections
 from exporter.snapshot import ACCOUNT_FAMILIES, CollectorData, ExporterStatus, Store
+from exporter.stream.connection import CONNECTION_FAMILIES
 from exporter.stream.state import STREAM_FAMILIES
 
 log = structlog.get_logger("exporter.render")
@@ -36,7 +37,8 @@ log = structlog.get_logger("exporter.render")
 # Every family this exporter can expose, from the modules that declare them, in exposition order:
 # the collectors' data, the per-account self metrics, the streams', the process-wide ones.
 _DATA_FAMILIES = collect_families(*(c.families for c in COLLECTORS.values()))
-_FAMILIES = collect_families(_DATA_FAMILIES, ACCOUNT_FAMILIES, STREAM_FAMILIES, GLOBAL_FAMILIES)
+_STREAM_FAMILIES = collect_families(STREAM_FAMILIES, CONNECTION_FAMILIES)
+_FAMILIES = collect_families(_DATA_FAMILIES, ACCOUNT_FAMILIES, _STREAM_FAMILIES, GLOBAL_FAMILIES)
 
 
 def all_families() -> tuple[Family, ...]:
@@ -292,7 +294,7 @@ def _account_sections(views: list[AccountView]) -> list[tuple[Family, list[bytes
     if views:
         for fam in ACCOUNT_FAMILIES:
             sections.append((fam, [v.self_fragments[fam.name] for v in views]))
-    for fam in STREAM_FAMILIES:
+    for fam in _STREAM_FAMILIES:
         if frags := [f for v in views if (f := v.stream_fragments.get(fam.name))]:
             sections.append((fam, frags))
     return sections

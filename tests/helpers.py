@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,6 +73,10 @@ class ExporterThread:
             return fn()
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(5)
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
+        """Await ``coroutine`` on the exporter's loop, from the test's thread."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     def stop_polling(self) -> None:
         """Stop every poll loop, so the store no longer changes."""

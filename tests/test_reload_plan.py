@@ -98,10 +98,35 @@ def test_a_changed_streamed_account_restarts_its_stream():
     assert plan_reload(old, new) == ReloadPlan(changed=("b",), streams_restarted=("b",))
 
 
-def test_new_stream_settings_restart_every_stream_and_change_no_account():
+def test_new_stream_timings_restart_no_stream():
     old = config(account("a", user_data_stream=True), account("b"))
-    new = config(account("a", user_data_stream=True), account("b"), stream_keepalive_seconds=600)
+    new = config(
+        account("a", user_data_stream=True),
+        account("b"),
+        stream_keepalive_seconds=600,
+        stream_silence_seconds=10,
+    )
+    assert plan_reload(old, new) == ReloadPlan()
+
+
+def test_new_collectors_of_a_streamed_account_keep_its_stream():
+    old = config(account("a", user_data_stream=True))
+    new = config(account("a", user_data_stream=True, collectors=["um_account"]))
+    assert plan_reload(old, new).streams_restarted == ()
+
+
+def test_a_new_stream_url_restarts_every_stream_and_changes_no_account():
+    old = config(account("a", user_data_stream=True), account("b"))
+    new = config(
+        account("a", user_data_stream=True), account("b"), stream_url="wss://other.invalid/ws/"
+    )
     assert plan_reload(old, new) == ReloadPlan(streams_restarted=("a",))
+
+
+def test_a_new_secret_restarts_the_accounts_stream():
+    old = config(account("a", user_data_stream=True))
+    new = config(account("a", user_data_stream=True, api_secret="another"))
+    assert plan_reload(old, new).streams_restarted == ("a",)
 
 
 def test_a_start_adds_every_account_and_starts_every_stream():

@@ -4,9 +4,15 @@ Binance (Portfolio Margin "User Data Streams"): POST /papi/v1/listenKey gives th
 (or returns the active one, extended), valid 60 minutes after the last POST or PUT; PUT keeps it
 alive, and answers -1125 once the key is gone; DELETE closes it. The socket is
 ``stream_url`` + key, and Binance cuts any connection at 24 hours. Here: a PUT every
-``stream_keepalive_seconds``, a fresh connection before the cut, and any end (a close, an error,
-``listenKeyExpired``, a silence of ``stream_silence_seconds`` without a frame or a pong, a run of
-garbage) followed by a new POST and a new socket after a back-off with jitter. Nothing raises out
+``stream_keepalive_seconds``, a fresh connection before the cut, and any other end (a close, an
+error, ``listenKeyExpired``, a silence of ``stream_silence_seconds`` without a frame or a pong, a
+run of garbage, a refused POST) followed by a new POST and a new socket after one back-off
+(doubling from 1 s, capped, jittered): a peer that ends every connection at once costs a POST a
+minute, not thousands. Each POST, and each PUT retried after a failure, is taken from the weight
+headroom the early polls share (``triggers.Headroom``), so no storm of reconnects brings a 429
+on the polls. A connection takes at most ``MAX_FRAMES_PER_SECOND`` frames; the rest of a flood is
+read and dropped (counted), and the loop yields to the others as it reads. Cancellation always
+wins: nothing here suppresses it, whatever the peer does with our close. Nothing else raises out
 of the loop; the socket's URL holds the key, so it is never logged.
 """
 
@@ -14,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import re
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -29,6 +36,8 @@ import structlog
 from exporter.binance.client import PapiClient
 from exporter.binance.errors import ApiError
 from exporter.config import AccountConfig
+from exporter.config.plan import LISTEN_KEY_WEIGHT
+from exporter.metrics import Family
 from exporter.scheduler import credentials_for
 from exporter.stream.config import StreamSettings
 from exporter.stream.events import BadFrame
@@ -48,7 +57,31 @@ MAX_FRAME_BYTES = 1024 * 1024  # Binance's events are a few KiB
 KEY_GONE_CODE = -1125  # "This listenKey does not exist."
 KEEPALIVE_RETRY_SECONDS = 60.0  # after a failed PUT: the key still has most of its hour
 CLOSE_SECONDS = 1.0  # a peer that does not answer our close frame is not waited for longer
+SEND_SECONDS = 1.0  # a ping or pong the peer does not read within this is given up
+DELETE_SECONDS = 2.0  # the DELETE of a listen key on the way out: a stop stays short
+# An account's stream carries a few events a second at its busiest (a liquidation's orders and
+# balance updates); beyond this many frames (pings included) in a second, frames are read and
+# dropped, so a flooding peer costs a bounded share of the loop.
+MAX_FRAMES_PER_SECOND = 200
+YIELD_EVERY = 16  # frames read in a row before the loop is given to the others
 _LISTEN_KEY = re.compile(r"[A-Za-z0-9]{1,256}")
+# What the peer sends (the frame budget's business), as against what ends the socket.
+_FRAMES = frozenset(
+    {
+        aiohttp.WSMsgType.TEXT,
+        aiohttp.WSMsgType.BINARY,
+        aiohttp.WSMsgType.PING,
+        aiohttp.WSMsgType.PONG,
+    }
+)
+
+STREAM_DROPPED_FRAMES = Family(
+    "binance_pm_exporter_stream_dropped_frames_total",
+    "Stream frames read and dropped unseen: beyond the frames a connection takes per second.",
+    (),
+    "counter",
+)
+CONNECTION_FAMILIES = (STREAM_DROPPED_FRAMES,)
 
 
 def reconnect_delay(failures: int, base: float, cap: float, draw: float) -> float:
@@ -57,6 +90,20 @@ def reconnect_delay(failures: int, base: float, cap: float, draw: float) -> floa
         return 0.0
     ceiling = min(cap, base * 2 ** min(failures - 1, 32))
     return ceiling * (0.5 + draw / 2)
+
+
+def next_failures(failures: int, reason: ReconnectReason, lasted: float, silence: float) -> int:
+    """The failures in a row after a connection that ended for ``reason`` after ``lasted`` s.
+
+    Only our own renewal before the 24-hour cut reconnects at once. Any other end, whoever
+    caused it, counts: a connection that had been working (longer than a silence window) earns
+    the shortest back-off, one that ended at once doubles the last.
+    """
+    if reason == "renewal":
+        return 0
+    if lasted > silence and reason != "listen_key":
+        return 1
+    return failures + 1
 
 
 def stream_proxy(url: str) -> str | None:
@@ -73,17 +120,32 @@ def stream_proxy(url: str) -> str | None:
     return proxies.get(parts.scheme) or proxies.get(fallback)
 
 
+class FrameBudget:
+    """Frames a connection takes per one-second window; ``admit`` says no to the rest."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self._window = -1
+        self._taken = 0
+
+    def admit(self, now: float) -> bool:
+        window = int(now)
+        if window != self._window:
+            self._window, self._taken = window, 0
+        self._taken += 1
+        return self._taken <= self.per_second
+
+
 @dataclass
-class _Deadlines:
-    """A live socket's timers, on the loop clock."""
+class _Times:
+    """When a live socket last did each thing, on the loop clock. The deadlines are derived
+    from them and the current settings, so a reload's new timings apply to a running socket."""
 
-    silent_at: float
-    ping_at: float
-    keepalive_at: float
-    renew_at: float
-
-    def next(self) -> float:
-        return min(self.silent_at, self.ping_at, self.keepalive_at, self.renew_at)
+    opened: float
+    frame: float  # the last frame or pong
+    ping: float  # our last ping
+    keepalive: float  # the last PUT (or the POST)
+    keepalive_failed: bool = False
 
 
 class StreamConnection:
@@ -99,6 +161,7 @@ class StreamConnection:
         publish: Callable[[StreamState], None],
         state: StreamState | None = None,
         connect_timeout: float = 10.0,
+        dropped_frames: int = 0,
     ) -> None:
         self.account = account
         self.settings = settings
@@ -113,22 +176,35 @@ class StreamConnection:
         self._warned: set[str] = set()
         self._garbage = 0
         self._connect_timeout = connect_timeout
+        self.dropped_frames = dropped_frames  # kept across a restart: a counter never goes back
+        self._dropped_shown = dropped_frames
+        self._shown_at = -math.inf
 
     def start(self) -> None:
         self._publish(self.state)
         self._task = asyncio.create_task(self._run(), name=f"stream-{self.account.name}")
 
+    def retune(self, account: AccountConfig, settings: StreamSettings) -> None:
+        """A reload's new timings or collectors, applied to the running socket (same key): the
+        next wake of the loop, within a ping interval, follows them."""
+        self.account, self.settings = account, settings
+
     async def stop(self) -> None:
-        """Close the socket, then DELETE the listen key (Binance closes the stream with it)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        """End the task, then DELETE the listen key (Binance closes the stream with it).
+
+        The task is cancelled again until it is done: whatever a library below does with one
+        cancellation, a stop always ends the stream.
+        """
+        task, self._task = self._task, None
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=CLOSE_SECONDS)
         self.state.up = False
         if self.listen_key is not None:
             try:
-                await self._client().listen_key("DELETE", self._creds)
-            except Exception as exc:  # shutting down: say it, do not stop the rest
+                async with asyncio.timeout(DELETE_SECONDS):
+                    await self._client().listen_key("DELETE", self._creds)
+            except Exception as exc:  # a timeout, a refusal: say it, stop the rest all the same
                 log.info("listen key not deleted", account=self.account.name, error=str(exc))
             self.listen_key = None
 
@@ -146,12 +222,8 @@ class StreamConnection:
                 log.debug("stream loop crashed", account=self.account.name, exc_info=exc)
                 reason = "network"
             self._ended(reason)
-            if reason in ("renewal", "listen_key_expired"):
-                failures = 0  # planned: reconnect at once
-            elif loop.time() - started > self.settings.silence_seconds and reason != "listen_key":
-                failures = 1  # it had been working: the shortest back-off
-            else:
-                failures += 1
+            lasted = loop.time() - started
+            failures = next_failures(failures, reason, lasted, self.settings.silence_seconds)
             delay = reconnect_delay(
                 failures, RECONNECT_BACKOFF_SECONDS, RECONNECT_BACKOFF_CAP_SECONDS, random.random()
             )
@@ -189,55 +261,92 @@ class StreamConnection:
             self._warned.discard("connect")
             return await self._read(ws)
         finally:
-            with contextlib.suppress(Exception, asyncio.CancelledError):
+            # A peer that holds our close is not waited for; a cancellation is never swallowed
+            # (aiohttp drops the socket when its close is cancelled).
+            with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_SECONDS):
                     await ws.close()
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> ReconnectReason:
         loop = asyncio.get_running_loop()
-        now, silence = loop.time(), self.settings.silence_seconds
-        times = _Deadlines(
-            silent_at=now + silence,
-            ping_at=now + silence / PINGS_PER_SILENCE,
-            keepalive_at=now + self.settings.keepalive_seconds,
-            renew_at=now + MAX_CONNECTION_SECONDS,
-        )
+        now = loop.time()
+        times = _Times(opened=now, frame=now, ping=now, keepalive=now)
+        budget = FrameBudget(MAX_FRAMES_PER_SECOND)
+        read = 0
         while True:
-            reason = await self._on_time(ws, times, loop.time())
+            now = loop.time()
+            reason = await self._on_time(ws, times, now)
             if reason is not None:
                 return reason
+            self._show_dropped(now)
             try:
-                msg = await ws.receive(timeout=max(0.001, times.next() - loop.time()))
+                msg = await ws.receive(timeout=self._wait(times, now))
             except TimeoutError:
                 continue
-            if msg.type not in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                times.silent_at = loop.time() + silence  # any frame, a pong included
+            read += 1
+            if read % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # a full buffer returns frames without ever yielding
+            now = loop.time()
+            if msg.type in _FRAMES:
+                times.frame = now  # any frame, a pong included
+                if not budget.admit(now):
+                    self.dropped_frames += 1
+                    continue
             reason = await self._on_message(ws, msg)
             if reason is not None:
                 return reason
 
+    def _deadlines(self, times: _Times) -> tuple[float, float, float, float]:
+        """When the socket is silent, a ping is due, a keepalive is due, a renewal is due."""
+        every, silence = self.settings.keepalive_seconds, self.settings.silence_seconds
+        if times.keepalive_failed:
+            every = min(every, KEEPALIVE_RETRY_SECONDS)
+        return (
+            times.frame + silence,
+            times.ping + silence / PINGS_PER_SILENCE,
+            times.keepalive + every,
+            times.opened + MAX_CONNECTION_SECONDS,
+        )
+
+    def _wait(self, times: _Times, now: float) -> float:
+        """How long to wait for a frame: until the next deadline, or a second while dropped
+        frames are not yet shown."""
+        wait = min(self._deadlines(times)) - now
+        if self.dropped_frames != self._dropped_shown:
+            wait = min(wait, 1.0)
+        return max(0.001, wait)
+
+    def _show_dropped(self, now: float) -> None:
+        """Publish the dropped count at most once a second, not once per dropped frame."""
+        if self.dropped_frames != self._dropped_shown and now >= self._shown_at + 1.0:
+            self._dropped_shown, self._shown_at = self.dropped_frames, now
+            self._publish(self.state)
+
     async def _on_time(
-        self, ws: aiohttp.ClientWebSocketResponse, times: _Deadlines, now: float
+        self, ws: aiohttp.ClientWebSocketResponse, times: _Times, now: float
     ) -> ReconnectReason | None:
         """What the timers call for: an end, a keepalive, a ping, or nothing yet."""
-        if now >= times.silent_at:
+        silent_at, ping_at, keepalive_at, renew_at = self._deadlines(times)
+        if now >= silent_at:
             self._warn_once("silence", "user data stream went silent")
             return "silence"
-        if now >= times.renew_at:
+        if now >= renew_at:
             return "renewal"
-        if now >= times.keepalive_at:
-            outcome = await self._keepalive()
+        if now >= keepalive_at:
+            outcome = await self._keepalive(retry=times.keepalive_failed)
             if outcome == "gone":
                 return "listen_key_expired"
-            every = self.settings.keepalive_seconds
-            times.keepalive_at = now + (
-                every if outcome == "ok" else min(every, KEEPALIVE_RETRY_SECONDS)
-            )
-        if now >= times.ping_at:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.ping()
-            times.ping_at = now + self.settings.silence_seconds / PINGS_PER_SILENCE
+            times.keepalive, times.keepalive_failed = now, outcome == "failed"
+        if now >= ping_at:
+            await self._send(ws.ping())
+            times.ping = now
         return None
+
+    async def _send(self, sending: Coroutine[object, object, None]) -> None:
+        """A ping or a pong, given up when the peer does not read it in time."""
+        with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
+            async with asyncio.timeout(SEND_SECONDS):
+                await sending
 
     async def _on_message(
         self, ws: aiohttp.ClientWebSocketResponse, msg: aiohttp.WSMessage
@@ -246,8 +355,7 @@ class StreamConnection:
         if kind == aiohttp.WSMsgType.TEXT:
             return self._on_frame(msg.data)
         if kind == aiohttp.WSMsgType.PING:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.pong(msg.data)
+            await self._send(ws.pong(msg.data))
             return None
         if kind == aiohttp.WSMsgType.PONG:
             return None
@@ -287,6 +395,7 @@ class StreamConnection:
     # -- the listen key ------------------------------------------------------------------------
 
     async def _post_listen_key(self) -> str | None:
+        await self._early.headroom.take(LISTEN_KEY_WEIGHT)
         try:
             body = await self._client().listen_key("POST", self._creds)
         except ApiError as exc:
@@ -303,8 +412,13 @@ class StreamConnection:
         self.listen_key = key
         return key
 
-    async def _keepalive(self) -> Literal["ok", "failed", "gone"]:
-        """PUT the listen key; "gone" when Binance no longer has it (a new one is needed)."""
+    async def _keepalive(self, *, retry: bool) -> Literal["ok", "failed", "gone"]:
+        """PUT the listen key; "gone" when Binance no longer has it (a new one is needed).
+
+        The planned PUTs are in the weight plan; a retry after a failure is not, so it is taken
+        from the headroom."""
+        if retry:
+            await self._early.headroom.take(LISTEN_KEY_WEIGHT)
         try:
             await self._client().listen_key("PUT", self._creds)
         except ApiError as exc:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from exporter.stream import triggers
 from exporter.stream.connection import reconnect_delay
-from exporter.stream.triggers import EarlyPolls
+from exporter.stream.triggers import EarlyPolls, Headroom
 
 WEIGHTS = {"account": 20, "um_account": 5, "um_position_risk": 5, "cm_account": 5}
 
@@ -14,7 +17,7 @@ def early(budget: float, gap: float = 5.0) -> tuple[EarlyPolls, list[tuple[str, 
     asked: list[tuple[str, set[str]]] = []
     polls = EarlyPolls(
         lambda account, collectors: asked.append((account, set(collectors))),
-        budget,
+        Headroom(budget),
         min_gap=gap,
         weight=WEIGHTS.__getitem__,
     )
@@ -53,9 +56,9 @@ def test_the_budget_defers_polls_until_the_window_makes_room():
     polls.trigger("desk", ["um_account"])
     # 10 spent: 5 more would make 15 > 12, so it waits until the first spending ages out.
     assert polls.due(2.0) == ([], 60.0)
-    assert polls.spent(2.0) == 10
+    assert polls.headroom.spent(2.0) == 10
     assert polls.due(60.0) == ([("desk", frozenset({"um_account"}))], None)
-    assert polls.spent(60.0) == 10
+    assert polls.headroom.spent(60.0) == 10
 
 
 def test_a_storm_costs_at_most_the_headroom_whatever_its_size():
@@ -64,7 +67,7 @@ def test_a_storm_costs_at_most_the_headroom_whatever_its_size():
         now = i * 0.01  # 100 events a second, from three accounts, for 100 seconds
         polls.trigger(f"acc{i % 3}", ["um_account", "account"])
         polls.due(now)
-        assert polls.spent(now) <= 50
+        assert polls.headroom.spent(now) <= 50
     # Two polls of 25 per 60 s window: in 100 s, the windows starting at 0 and 60.
     assert polls.fired == 4
     assert polls.pending  # the rest is deferred, not dropped
@@ -95,3 +98,36 @@ def test_reconnect_back_off_doubles_up_to_the_cap_with_jitter(failures, draw, de
 
 def test_reconnect_back_off_survives_a_very_long_outage():
     assert reconnect_delay(10**6, base=1.0, cap=60.0, draw=0.0) == 30.0
+
+
+def test_what_the_streams_take_of_the_headroom_defers_the_early_polls():
+    polls, _ = early(budget=12, gap=1.0)
+    polls.headroom.spend(3, 0.0)  # three listen-key POSTs
+    polls.trigger("desk", ["um_account"])
+    assert polls.due(0.0)[0] == [("desk", frozenset({"um_account"}))]
+    polls.trigger("desk", ["um_account"])
+    # 3 + 5 spent: 5 more would make 13 > 12, until the POSTs age out at 60.
+    assert polls.due(1.0) == ([], 60.0)
+
+
+def test_taking_from_a_spent_headroom_waits_for_the_window_to_make_room(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setattr(triggers, "WINDOW_SECONDS", 0.5)
+    headroom = Headroom(2)
+
+    async def three() -> tuple[float, float]:
+        await headroom.take(1)
+        started = headroom.clock()
+        await headroom.take(1)
+        await asyncio.wait_for(headroom.take(1), 5)
+        return started, headroom.clock()
+
+    started, ended = asyncio.run(three())
+    assert ended - started >= 0.5  # the first spending had to age out
+
+
+def test_a_request_larger_than_the_whole_headroom_goes_at_once():
+    headroom = Headroom(0)
+    asyncio.run(asyncio.wait_for(headroom.take(1), 1))
+    assert headroom.spent(headroom.clock()) == 1

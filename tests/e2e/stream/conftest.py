@@ -12,6 +12,7 @@ import pytest
 
 from exporter.simulator.server import SimulatorThread
 from exporter.stream import connection, triggers
+from tests.e2e.stream.hostile import HostileStream
 from tests.e2e.stream.support import quiet_account, stream_account
 
 
@@ -27,3 +28,10 @@ def sim() -> Iterator[SimulatorThread]:
     with SimulatorThread([stream_account(), quiet_account()], tick_seconds=0.05) as s:
         s.freeze_prices()
         yield s
+
+
+@pytest.fixture
+def hostile() -> Iterator[HostileStream]:
+    """A stream server of the test's own that misbehaves as told (it starts by holding)."""
+    with HostileStream() as server:
+        yield server

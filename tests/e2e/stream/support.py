@@ -3,6 +3,8 @@ its stream series."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from exporter.config import Config
@@ -101,3 +103,16 @@ def requests(sim: SimulatorThread, path: str, method: str = "GET", account: str 
 def reconnects(exp: ExporterThread) -> dict[str, float]:
     found = series(exp.samples(), "binance_pm_exporter_stream_reconnects_total", account="desk")
     return {dict(k[1])["reason"]: v for k, v in found.items() if v}
+
+
+def stop_and_leftovers(exp: ExporterThread) -> tuple[float, list[str]]:
+    """Stop the exporter on its loop: how long the stop took, and the tasks still there after."""
+
+    async def stop() -> tuple[float, list[str]]:
+        started = time.monotonic()
+        await exp.exporter.stop()
+        took = time.monotonic() - started
+        me = asyncio.current_task()
+        return took, sorted(t.get_name() for t in asyncio.all_tasks() if t is not me)
+
+    return exp.run(stop(), timeout=30)
