@@ -188,6 +188,7 @@ class Exporter:
             cfg.time_url,
             cfg.request_timeout_seconds,
             cfg.max_response_bytes,
+            recv_window_ms=cfg.recv_window_ms,
             offset_seconds=offset,
         )
         return PapiClient(
