@@ -149,7 +149,9 @@ class PapiClient:
         if weight is not None:
             with contextlib.suppress(ValueError):
                 self.used_weight_1m = float(weight)
-        error = classify_reply(status, body, reply_headers.get("retry-after"))
+        error = classify_reply(
+            status, body, reply_headers.get("retry-after"), secrets=(credentials.api_key,)
+        )
         if error is not None:
             if error.retry_after is not None:
                 self.gate.close_for(error.retry_after, error.reason)
