@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 from functools import partial
 
@@ -15,14 +14,13 @@ from aiohttp.typedefs import Middleware
 from exporter import __version__
 from exporter.binance.client import PapiClient, RetryAfterGate
 from exporter.binance.clock import ServerClock
-from exporter.blocking import start_in_daemon_thread
 from exporter.config import (
     LOAD_TIMEOUT_SECONDS,
     ClientSettings,
     Config,
     ConfigError,
+    Load,
     load_config,
-    loaded_in_time,
 )
 from exporter.http import build_app
 from exporter.listener import (
@@ -106,7 +104,7 @@ class Exporter:
         self._gates: dict[str, RetryAfterGate] = {}
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task] = set()  # cancelled by stop(): never wait for a read
-        self._config_read: concurrent.futures.Future[Config] | None = None
+        self._config_read: Load[Config] | None = None
         self._stopping = False
         self.port = 0
 
@@ -190,6 +188,7 @@ class Exporter:
             cfg.time_url,
             cfg.request_timeout_seconds,
             cfg.max_response_bytes,
+            recv_window_ms=cfg.recv_window_ms,
             offset_seconds=offset,
         )
         return PapiClient(
@@ -229,11 +228,10 @@ class Exporter:
             try:
                 new = await self._read_config(path)
             except ConfigError as exc:
-                status.reload_successful = False
-                self.store.changed()
-                await self.renderer.publish()
-                log.error("configuration reload refused, keeping the running one", error=str(exc))
-                return False, f"reload refused: {exc}"
+                return await self._refuse_reload(str(exc))
+            except Exception as exc:  # a bug in reading must not pass for a success either
+                log.debug("configuration reload failed", exc_info=exc)
+                return await self._refuse_reload(f"{path}: unexpected {type(exc).__name__}")
             for warning in new.warnings:
                 log.warning("insecure secret file", detail=warning)
             plan = plan_reload(self.config, new)
@@ -262,6 +260,14 @@ class Exporter:
             )
             return True, "configuration reloaded"
 
+    async def _refuse_reload(self, error: str) -> tuple[bool, str]:
+        """The running config stays; ``config_last_reload_successful`` says 0 until one works."""
+        self.store.status.reload_successful = False
+        self.store.changed()
+        await self.renderer.publish()
+        log.error("configuration reload refused, keeping the running one", error=error)
+        return False, f"reload refused: {error}"
+
     async def _read_config(self, path: str) -> Config:
         """The file read and validated off the loop, within ``config_load_timeout``.
 
@@ -271,11 +277,8 @@ class Exporter:
         """
         if self._config_read is not None and not self._config_read.done():
             raise ConfigError("", f"config file {path}: the previous read of it is still blocked")
-        load = partial(load_config, path, shard=self.shard)
-        self._config_read = start_in_daemon_thread(load, "load config")
-        return await loaded_in_time(
-            self._config_read, "config file", path, self.config_load_timeout
-        )
+        self._config_read = Load(partial(load_config, path, shard=self.shard), "config file", path)
+        return await self._config_read.result(self.config_load_timeout)
 
     async def stop(self) -> None:
         # A reload waiting for its read (or for the one before) would otherwise hold the exit

@@ -1,12 +1,21 @@
-"""What the exporter prints of a URL: never the password in its user info.
+"""What the exporter prints of a URL or of a remote error: never a password or an API key.
 
 A base_url or time_url may carry ``user:password@`` (a proxy in front of Binance); every log
 line, error message, summary and HTTP reply that shows a URL passes it through ``redact_url``.
+Binance may quote the API key in an error message (``-2014``/``-2015`` variants, a message that
+echoes the header); the text of every remote error passes through ``redact_secrets`` with the
+account's key before it becomes an ``ApiError`` (``exporter.binance.errors``), so that no log
+line, landing page or stream warning shows it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 SECRET_MARK = "<secret>"
+# A piece of a key this long, in any case, is taken for the key: an echo may be cut short or
+# quoted inside other text. Binance's API keys are 64 letters and digits.
+MIN_SECRET_PIECE = 8
 
 
 def redact_url(url: str) -> str:
@@ -27,3 +36,28 @@ def redact_url(url: str) -> str:
     user, colon, _ = userinfo.partition(":")
     shown = f"{user}:{SECRET_MARK}" if colon else SECRET_MARK
     return f"{scheme}{slashes}{shown}@{host}"
+
+
+def redact_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every run that shares ``MIN_SECRET_PIECE`` or more characters (in any case)
+    with one of ``secrets`` shown as ``<secret>``; a secret shorter than that only when whole."""
+    lowered = text.lower()
+    hidden = [False] * len(text)
+    for secret in secrets:
+        key = secret.lower()
+        if not key:
+            continue
+        size = min(MIN_SECRET_PIECE, len(key))
+        pieces = {key[i : i + size] for i in range(len(key) - size + 1)}
+        for start in range(len(text) - size + 1):
+            if lowered[start : start + size] in pieces:
+                hidden[start : start + size] = [True] * size
+    if not any(hidden):
+        return text
+    out: list[str] = []
+    for index, char in enumerate(text):
+        if not hidden[index]:
+            out.append(char)
+        elif index == 0 or not hidden[index - 1]:
+            out.append(SECRET_MARK)
+    return "".join(out)

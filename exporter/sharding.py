@@ -28,6 +28,10 @@ _U64 = (1 << 64) - 1
 _JUMP_MULTIPLIER = 2862933555777941757
 _POD_ORDINAL = re.compile(r".+-([0-9]+)")
 _NUMBER = re.compile(r"[0-9]+")
+# More replicas than any deployment of this exporter needs (each polls its share of accounts
+# from one IP); a typo such as --shard.count=30000 is refused rather than leave nearly every
+# shard empty.
+MAX_SHARDS = 1000
 
 
 def fnv1a_64(data: bytes) -> int:
@@ -96,8 +100,8 @@ def parse_shard(count: int, index: str) -> Shard | None:
 
     ``index`` is a number or a pod name whose trailing ``-N`` is the ordinal.
     """
-    if count < 1:
-        raise ConfigError("--shard.count", f"must be at least 1, not {count}")
+    if not 1 <= count <= MAX_SHARDS:
+        raise ConfigError("--shard.count", f"must be between 1 and {MAX_SHARDS}, not {count}")
     ordinal = _ordinal(index)
     if not 0 <= ordinal < count:
         raise ConfigError(
@@ -108,15 +112,16 @@ def parse_shard(count: int, index: str) -> Shard | None:
 
 def _ordinal(index: str) -> int:
     text = index.strip()
-    if _NUMBER.fullmatch(text):
-        return int(text)
     found = _POD_ORDINAL.fullmatch(text)
-    if found is None:
+    digits = text if _NUMBER.fullmatch(text) else found.group(1) if found else None
+    if digits is None:
         raise ConfigError(
             "--shard.index",
-            f"{index!r} is neither a number nor a pod name ending in -N (the ordinal)",
+            f"{index[:80]!r} is neither a number nor a pod name ending in -N (the ordinal)",
         )
-    return int(found.group(1))
+    if len(digits.lstrip("0")) > len(str(MAX_SHARDS)):  # nor may int() meet a 5,000-digit one
+        raise ConfigError("--shard.index", f"{digits[:12]}... is above {MAX_SHARDS - 1}")
+    return int(digits)
 
 
 # This replica's shard, as self metrics (their values: ``ExporterStatus``, set at start).

@@ -83,7 +83,10 @@ def test_the_shard_comes_from_a_number_or_a_pod_name(count, index, expected):
             "-1",
             "--shard.index: '-1' is neither a number nor a pod name ending in -N (the ordinal)",
         ),
-        (0, "0", "--shard.count: must be at least 1, not 0"),
+        (0, "0", "--shard.count: must be between 1 and 1000, not 0"),
+        (1001, "0", "--shard.count: must be between 1 and 1000, not 1001"),
+        (1000, "1" * 5000, "--shard.index: 111111111111... is above 999"),
+        (1000, "pm-" + "2" * 20, "--shard.index: 222222222222... is above 999"),
     ],
 )
 def test_a_wrong_shard_flag_is_refused(count, index, message):

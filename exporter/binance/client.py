@@ -89,15 +89,17 @@ class PapiClient:
         """The reply of a SIGNED GET, marked when it is the retry after a -1021.
 
         ``params`` go first in the query, signed with recvWindow and timestamp (Binance signs
-        the whole query string as sent). A -1021 resynchronises the clock and retries once; a
-        retry that succeeds is a success, and an error that ends the retry is marked
-        ``timestamp_retried`` like its reply would be. When the clock could not be measured the
-        retry would be refused again, for weight: the -1021 is raised instead.
+        the whole query string as sent). A -1021 waits for an offset measured since the request
+        was stamped (``ServerClock.resync``: shared with every other refused request) and retries
+        once with it; a retry that succeeds is a success, and an error that ends the retry is
+        marked ``timestamp_retried`` like its reply would be. When the clock could not be
+        measured the retry would be refused again, for weight: the -1021 is raised instead.
         """
+        stamped_at = time.monotonic()
         try:
             return Reply(await self._get_once(path, credentials, params))
         except ApiError as exc:
-            if exc.reason != "timestamp" or not await self.clock.sync(force=False):
+            if exc.reason != "timestamp" or not await self.clock.resync(stamped_at):
                 raise
         try:
             return Reply(await self._get_once(path, credentials, params), timestamp_retried=True)
@@ -147,7 +149,9 @@ class PapiClient:
         if weight is not None:
             with contextlib.suppress(ValueError):
                 self.used_weight_1m = float(weight)
-        error = classify_reply(status, body, reply_headers.get("retry-after"))
+        error = classify_reply(
+            status, body, reply_headers.get("retry-after"), secrets=(credentials.api_key,)
+        )
         if error is not None:
             if error.retry_after is not None:
                 self.gate.close_for(error.retry_after, error.reason)

@@ -7,6 +7,8 @@ from typing import Literal, get_args
 
 import orjson
 
+from exporter.redaction import redact_secrets
+
 Reason = Literal[
     "timeout",
     "network",
@@ -27,6 +29,7 @@ TIMESTAMP_CODE = -1021
 # "GET /fapi/v1/account is retired, please use GET /fapi/v2/account".
 RETIRED_CODE = -5000
 DEFAULT_RETRY_AFTER = 60.0  # when a 429/418 comes without Retry-After
+MAX_MESSAGE_CHARS = 200  # of Binance's error message, as logged and shown
 
 
 class ApiError(Exception):
@@ -68,20 +71,25 @@ def unexpected_error(exc: Exception, secrets: tuple[str, ...] = ()) -> ApiError:
     string taken out, and bounded like Binance's messages.
     """
     error = ApiError("other", f"unexpected error: {type(exc).__name__}")
-    text = str(exc)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<secret>")
-    error.detail = _QUERY.sub("?<query>", text)[:200]
+    error.detail = _QUERY.sub("?<query>", redact_secrets(str(exc), secrets))[:200]
     error.__cause__ = exc
     return error
 
 
-def classify_reply(status: int, body: bytes, retry_after_header: str | None) -> ApiError | None:
-    """None for a 2xx; otherwise the ApiError this status and Binance error body mean."""
+def classify_reply(
+    status: int, body: bytes, retry_after_header: str | None, secrets: tuple[str, ...] = ()
+) -> ApiError | None:
+    """None for a 2xx; otherwise the ApiError this status and Binance error body mean.
+
+    Binance's message may quote the API key: anything in it that looks like one of ``secrets``
+    (the account's key) is taken out here, the one place every remote error text comes from.
+    """
     if 200 <= status < 300:
         return None
     code, msg = _error_body(body)
+    # Binance's messages are short fixed texts; bound them so a hostile body cannot flood logs
+    # (after the redaction, so that a key cut at the bound is still recognised).
+    msg = redact_secrets(msg, secrets)[:MAX_MESSAGE_CHARS]
     detail = f"HTTP {status}" + (f" code {code}: {msg}" if code is not None else "")
     if status in (429, 418):
         reason: Reason = "rate_limited" if status == 429 else "ip_banned"
@@ -116,5 +124,4 @@ def _error_body(body: bytes) -> tuple[int | None, str]:
     code = data.get("code")
     msg = data.get("msg")
     code = code if isinstance(code, int) and not isinstance(code, bool) else None
-    # Binance's messages are short fixed texts; bound them so a hostile body cannot flood logs.
-    return code, (msg[:200] if isinstance(msg, str) else "")
+    return code, (msg[: 4 * MAX_MESSAGE_CHARS] if isinstance(msg, str) else "")

@@ -12,7 +12,7 @@ import stat
 
 from exporter.binance.signing import HmacSigner, InvalidKeyError, Signer, signer_from_pem
 from exporter.config.model import Secret
-from exporter.files import read_bounded, size_text
+from exporter.files import read_bounded, reading, size_text
 from exporter.validation import ConfigError, string, type_name
 
 # A secret file holds one key (a 16384-bit RSA PEM is about 13 KiB); only this much (plus one
@@ -128,8 +128,9 @@ def _secret_file(
         # Someone put the secret itself here: say so without echoing it.
         raise ConfigError(where, "must be the path of a file holding the secret, not the secret")
     try:
-        data = read_bounded(filename, MAX_SECRET_BYTES)
-        mode = os.stat(filename).st_mode
+        with reading(where, "secret file", filename):  # a FIFO's timeout names this file
+            data = read_bounded(filename, MAX_SECRET_BYTES)
+            mode = os.stat(filename).st_mode
     except OSError as exc:
         raise ConfigError(where, f"cannot read {filename}: {exc.strerror or exc}") from None
     except ValueError:

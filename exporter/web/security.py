@@ -15,8 +15,7 @@ from functools import partial
 import structlog
 from aiohttp import web
 
-from exporter.blocking import start_in_daemon_thread
-from exporter.files import LOAD_TIMEOUT_SECONDS, loaded_in_time
+from exporter.files import LOAD_TIMEOUT_SECONDS, Load
 from exporter.validation import ConfigError
 from exporter.web.auth import BasicAuth
 from exporter.web.config import WebConfig, describe, load_web_config
@@ -112,8 +111,9 @@ class WebSecurity:
     async def _load(self) -> WebConfig:
         path = self.config.path
         # Off the loop, in a daemon thread, with a deadline: see exporter.blocking.
-        load = start_in_daemon_thread(partial(load_web_config, path), "load web config")
-        new = await loaded_in_time(load, "web config file", path, self.load_timeout)
+        new = await Load(partial(load_web_config, path), "web config file", path).result(
+            self.load_timeout
+        )
         self._check_restart_only(new)
         return new
 

@@ -125,3 +125,34 @@ def test_retry_after_in_seconds_is_honoured() -> None:
 @pytest.mark.parametrize("value", ["soon", "-5", "inf", "nan", ""])
 def test_unusable_retry_after_falls_back_to_60(value: str) -> None:
     assert parse_retry_after(value) == 60.0
+
+
+KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"  # Binance's doc example
+
+
+@pytest.mark.parametrize(
+    ("msg", "shown"),
+    [
+        (f"API-key format invalid: {KEY}", "API-key format invalid: <secret>"),
+        (f"key={KEY.lower()}.", "key=<secret>."),
+        (f"header X-MBX-APIKEY:{KEY[:10]}...", "header X-MBX-APIKEY:<secret>..."),
+        (f"'{KEY[20:40]}' and '{KEY[-8:]}'", "'<secret>' and '<secret>'"),
+        (f"short {KEY[:7]} stays", f"short {KEY[:7]} stays"),
+        ("Invalid API-key, IP, or permissions for action.", None),
+    ],
+    ids=["whole", "other case", "cut short", "two pieces", "under 8 characters", "no key"],
+)
+def test_anything_like_the_account_key_in_binance_message_is_redacted(
+    msg: str, shown: str | None
+) -> None:
+    error = classify_reply(401, binance_error(-2015, msg), None, secrets=(KEY,))
+
+    assert str(error) == f"HTTP 401 code -2015: {shown or msg}"
+
+
+def test_a_key_cut_off_by_the_message_bound_is_still_redacted() -> None:
+    msg = "x" * 190 + KEY
+
+    error = classify_reply(400, binance_error(-2014, msg), None, secrets=(KEY,))
+
+    assert str(error) == "HTTP 400 code -2014: " + "x" * 190 + "<secret>"

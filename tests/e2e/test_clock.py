@@ -5,12 +5,16 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 from structlog.testing import capture_logs
 
 from exporter.binance.clock import MAX_ROUND_TRIP_SECONDS
+from exporter.simulator.accounts import SimAccount
+from exporter.simulator.server import SimulatorThread
 from tests.helpers import ExporterThread, make_config, value, wait_for
 
 UM = "/papi/v1/um/account"
@@ -170,3 +174,93 @@ def test_an_oversized_time_reply_is_cut_and_the_offset_kept(sim, accounts, time_
     assert "over the limit" in warning["error"] or "cut off" in warning["error"]
     # The endless body stopped soon after the cap (socket buffers hold a few MB at most).
     assert time_server.sent < 16 * 1024 * 1024
+
+
+DESKS = [f"desk{i}" for i in range(10)]
+SLOW_TIME_SECONDS = 3.0  # the time URL's answer while it is slow
+INTERVAL = 2.0  # poll interval of the slow-time-URL tests
+
+
+@pytest.fixture
+def desks() -> Iterator[tuple[SimulatorThread, list[dict]]]:
+    """A simulator with ten HMAC accounts, desk0 to desk9, and their config entries."""
+    accounts = [
+        SimAccount(name, f"{name}-key-0123456789", f"{name}-secret-0123456789") for name in DESKS
+    ]
+    with SimulatorThread(accounts, tick_seconds=0.2) as sim:
+        entries = [
+            {"name": a.name, "api_key": a.api_key, "api_secret": a.api_secret} for a in accounts
+        ]
+        yield sim, entries
+
+
+def up_desks(exp: ExporterThread) -> set[str]:
+    samples = exp.samples()
+    return {n for n in DESKS if value(samples, "binance_pm_exporter_up", account=n) == 1}
+
+
+def first_success_after(sim, since: float) -> dict[str, float]:
+    """Each account's first UM reply of 200 to a request that arrived after ``since``."""
+    first: dict[str, float] = {}
+    for r in sim.requests:
+        if r.path == UM and r.status == 200 and r.time > since and r.account not in first:
+            first[r.account] = r.time
+    return first
+
+
+def slow_time_config(sim, entries: list[dict], recv_window_ms: int):
+    return make_config(
+        sim.base_url,
+        entries,
+        collectors=["um_account"],
+        poll_interval_seconds=INTERVAL,
+        request_timeout_seconds=5,
+        recv_window_ms=recv_window_ms,
+    )
+
+
+def test_a_resync_with_a_slow_time_url_uses_its_safe_end_and_keeps_every_account_up(desks):
+    # Binance's clock 4 s behind ours: every stamp is ahead and refused (-1021); the time URL
+    # answers in 3 s. Its sample, read at the safe end, is within the 5 s window.
+    sim, entries = desks
+    with capture_logs() as logs, ExporterThread(slow_time_config(sim, entries, 5000)) as exp:
+        wait_for(lambda: up_desks(exp) == set(DESKS))
+        sim.set_fault(path=TIME, latency=SLOW_TIME_SECONDS)
+        sim.set_clock_skew(-4000)
+        skewed = time.time()
+        wait_for(lambda: len(first_success_after(sim, skewed)) == len(DESKS), timeout=20)
+        assert up_desks(exp) == set(DESKS)
+        offset = value(exp.samples(), "binance_pm_exporter_clock_offset_seconds")
+    # Each account was refused once at most: its retry, and every poll after, went through.
+    refused = Counter(r.account for r in sim.requests if r.code == -1021)
+    assert refused and max(refused.values()) == 1
+    # The refused polls shared the measurements in flight: a new one a second at most while
+    # the answer takes 3 s, not one for each.
+    measured = [r for r in sim.requests if r.path == TIME and r.time > skewed]
+    assert 1 <= len(measured) <= SLOW_TIME_SECONDS + 2
+    assert -4.5 < offset <= -4.0  # behind Binance's clock, never ahead of it
+    [slow] = [e for e in logs if e["event"].startswith("clock offset taken from a slow sample")]
+    assert slow["round_trip_seconds"] >= SLOW_TIME_SECONDS
+
+
+def test_accounts_are_up_within_two_intervals_of_the_time_url_recovering(desks):
+    # A 2 s window: a 3 s round trip cannot be used, and every poll is refused until the time
+    # URL answers fast again.
+    sim, entries = desks
+    with ExporterThread(slow_time_config(sim, entries, 2000)) as exp:
+        wait_for(lambda: up_desks(exp) == set(DESKS))
+        sim.set_fault(path=TIME, latency=SLOW_TIME_SECONDS)
+        sim.set_clock_skew(-4000)
+        skewed = time.time()
+        # Each refused poll waits for a usable sample up to the request timeout, then fails.
+        wait_for(lambda: up_desks(exp) == set(), timeout=INTERVAL + 10)
+        time.sleep(INTERVAL)  # a whole interval refused: a slow measurement is in flight
+        assert first_success_after(sim, skewed + INTERVAL) == {}
+        sim.clear_faults()
+        recovered = time.time()
+        wait_for(lambda: up_desks(exp) == set(DESKS), timeout=4 * INTERVAL)
+    first = first_success_after(sim, recovered)
+    assert sorted(first) == DESKS
+    took = max(first.values()) - recovered
+    print(f"all {len(DESKS)} accounts up {took:.2f} s after the time URL recovered")
+    assert took < 2 * INTERVAL

@@ -1,4 +1,5 @@
-"""Passwords in URLs: every place a URL is printed shows ``user:<secret>@`` instead."""
+"""Passwords in URLs: every place a URL is printed shows ``user:<secret>@`` instead; an API key
+Binance echoes in an error message is shown as ``<secret>`` wherever that message goes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import yaml
 
 from exporter.config import ConfigError, parse_config
 from exporter.redaction import redact_url
+from exporter.simulator.endpoints import UM_ACCOUNT
+from exporter.simulator.stream import LISTEN_KEY_PATH
 from tests.e2e.process import listening_port, run_exporter, start_exporter, write_config
 from tests.helpers import ONEWAY_KEY, ONEWAY_SECRET, wait_for_line
 
@@ -175,3 +178,52 @@ def test_refused_reload_hides_the_url_password_in_its_reply_and_log(sim, tmp_pat
     assert (reply.status_code, reply.text) == (500, f"reload refused: {refusal}\n")
     assert f'error="{refusal}"' in logged
     assert PASSWORD not in "".join(lines) + out + err
+
+
+# How Binance might quote the key: whole, in another case, cut short inside other text.
+ECHOES = {
+    UM_ACCOUNT: (
+        -2014,
+        f"API-key format invalid. Received X-MBX-APIKEY: {ONEWAY_KEY}; as sent: "
+        f"{ONEWAY_KEY.upper()}",
+    ),
+    LISTEN_KEY_PATH: (
+        -2015,
+        f"Invalid API-key, IP, or permissions for action, key={ONEWAY_KEY[:12]}",
+    ),
+}
+
+
+def test_an_api_key_binance_echoes_in_its_error_is_never_shown(sim, tmp_path: Path) -> None:
+    for path, (code, msg) in ECHOES.items():
+        sim.set_fault("oneway", path, status=400, code=code, msg=msg)
+    config = yaml.safe_load(config_text(sim.base_url, sim.time_url))
+    config["accounts"][0]["user_data_stream"] = True
+    config["stream_url"] = sim.simulator.stream_url
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = start_exporter(path, "--web.enable-lifecycle", "--log.level=debug")
+    lines: list[str] = []
+    try:
+        port = listening_port(proc, lines)
+        logged = {}
+        for event in ('event="API key refused', 'event="listen key refused"'):
+            seen = [line for line in lines if event in line]
+            logged[event] = seen[0] if seen else wait_for_line(proc, lines, event)
+        polled, posted = logged.values()
+        shown = [
+            httpx.get(f"http://127.0.0.1:{port}{page}", timeout=5).text
+            for page in ("/metrics", "/")
+        ]
+        reloaded = httpx.post(f"http://127.0.0.1:{port}/-/reload", timeout=10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert "API-key format invalid. Received X-MBX-APIKEY: <secret>; as sent: <secret>" in polled
+    assert "permissions for action, key=<secret>" in posted
+    assert "API-key format invalid. Received X-MBX-APIKEY: &lt;secret&gt;" in shown[1]
+    assert reloaded.status_code == 200
+    everything = "".join(lines) + out + err + "".join(shown) + reloaded.text
+    for piece in (ONEWAY_KEY, ONEWAY_KEY[:12], ONEWAY_KEY[-8:]):
+        assert piece.lower() not in everything.lower()

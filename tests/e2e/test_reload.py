@@ -100,6 +100,43 @@ def test_a_broken_file_is_refused_and_the_running_config_stays(sim, accounts, tm
         )
 
 
+# Values PyYAML matches by pattern and then cannot build: once the reload failed silently, with
+# config_last_reload_successful still 1.
+UNBUILDABLE = {
+    "impossible date": (
+        "poll_interval_seconds: 2024-02-30\n",
+        "poll_interval_seconds: {path} at line 1, column 24: YAML cannot build a date from this "
+        "value (day is out of range for month); quote it if it is meant as a string",
+    ),
+    "integer of 5,000 digits": (
+        f"max_weight_per_minute: {'7' * 5000}\n",
+        "max_weight_per_minute: {path} at line 1, column 24: YAML cannot build an integer from "
+        "this value (Exceeds the limit (4300 digits) for integer string conversion: value has "
+        "5000 digits); quote it if it is meant as a string",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNBUILDABLE), ids=list(UNBUILDABLE))
+def test_a_value_yaml_cannot_build_is_a_refused_reload(sim, accounts, tmp_path, case):
+    path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
+    with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:
+        wait_for(lambda: up_value(exp, "oneway") == 1)
+        line, error = UNBUILDABLE[case]
+        key = line.split(":")[0]
+        kept = [row for row in path.read_text().splitlines() if not row.startswith(f"{key}:")]
+        path.write_text(line + "\n".join(kept) + "\n")  # the running file, one value changed
+        reply = reload(exp)
+        samples = exp.samples()
+        assert up_accounts(exp) == {"oneway"}
+    assert (reply.status_code, reply.text) == (
+        500,
+        "reload refused: " + error.format(path=path) + "\n",
+    )
+    assert value(samples, "binance_pm_exporter_config_last_reload_successful") == 0
+    assert value(samples, "binance_pm_exporter_up", account="oneway") == 1
+
+
 def test_a_changed_account_is_polled_with_its_new_settings(sim, accounts, tmp_path):
     path = write_sim_config(tmp_path / "config.yaml", sim, accounts[:1])
     with ExporterThread(load_config(path), config_path=str(path), enable_lifecycle=True) as exp:

@@ -40,7 +40,8 @@ def test_config_check_prints_the_owned_accounts_and_their_plan(tmp_path):
     [
         (("--shard.count=3", "--shard.index=3"), "--shard.index: 3 is outside 0..2"),
         (("--shard.count=3", "--shard.index=exporter"), "is neither a number nor a pod name"),
-        (("--shard.count=0",), "--shard.count: must be at least 1, not 0"),
+        (("--shard.count=0",), "--shard.count: must be between 1 and 1000, not 0"),
+        (("--shard.count=1000000",), "--shard.count: must be between 1 and 1000, not 1000000"),
     ],
 )
 def test_a_wrong_shard_flag_stops_the_program_with_one_line(tmp_path, flags, error):
