@@ -43,6 +43,8 @@ class Timer:
 
     def _run(self) -> None:
         with httpx.Client(timeout=10) as client:
+            # Not timed: the first scrape after start waits for the exposition's first build.
+            client.get(self.url + "/metrics").raise_for_status()
             while not self._stop.is_set():
                 for path in self.slowest:
                     started = time.monotonic()
