@@ -12,12 +12,13 @@ served at ``/pm/ws/<listenKey>`` (``Simulator.stream_url``), with its rules and 
 ``exporter.simulator.stream``.
 
 Income history takes ``symbol``, ``incomeType``, ``startTime`` and ``endTime`` (both inclusive,
-milliseconds), ``page`` (from 1) and ``limit`` (default 100, at most 1000), as Binance documents
-them: records oldest first; without startTime and endTime the last 7 days; only the last three
-months are kept; COIN-M refuses more than 200 days between startTime and endTime (400/-1127). A
-number that is not one gets 400/-1100, a limit or page out of range 400/-1130, startTime after
-endTime 400/-1128. The money that moves on its own (loans, funding, trades) and how each
-figure is made: ``exporter.simulator.ledger``.
+milliseconds) and ``limit`` (default 100, at most 1000), as Binance documents them: records
+oldest first; without startTime and endTime the last 7 days; only the last three months are
+kept; COIN-M refuses more than 200 days between startTime and endTime (400/-1127). ``page`` is
+ignored, as Binance does since 2026-10-28 (derivatives change log, 2026-10-21): the first page
+comes back whatever it says. A number that is not one gets 400/-1100, a limit out of range
+400/-1130, startTime after endTime 400/-1128. The money that moves on its own (loans, funding,
+trades) and how each figure is made: ``exporter.simulator.ledger``.
 """
 
 from __future__ import annotations
@@ -176,12 +177,10 @@ def _income(call: Call, cm: bool) -> Payload:
     """Income history with Binance's parameter rules (see the module doc)."""
     account, _ = call.figures()
     params = call.params
-    numbers = {k: _integer(params, k) for k in ("startTime", "endTime", "page", "limit")}
+    numbers = {k: _integer(params, k) for k in ("startTime", "endTime", "limit")}
     limit = numbers["limit"] if numbers["limit"] is not None else ledger.DEFAULT_LIMIT
-    page = numbers["page"] if numbers["page"] is not None else 1
-    if not 1 <= limit <= ledger.MAX_LIMIT or page < 1:
-        name = "limit" if not 1 <= limit <= ledger.MAX_LIMIT else "page"
-        raise Rejected(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+    if not 1 <= limit <= ledger.MAX_LIMIT:
+        raise Rejected(400, -1130, "Data sent for parameter 'limit' is not valid.")
     now = call.scene.clock_ms()
     start, end = numbers["startTime"], numbers["endTime"]
     if start is None and end is None:
@@ -199,7 +198,7 @@ def _income(call: Call, cm: bool) -> Payload:
     found = ledger.select_income(
         book, start, end, now, params.get("symbol"), params.get("incomeType")
     )
-    rows = found[(page - 1) * limit : page * limit]
+    rows = found[:limit]
     return Payload(orjson.dumps([ledger.income_json(r, call.scene.spelling) for r in rows]))
 
 

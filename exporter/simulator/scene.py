@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import orjson
@@ -36,6 +36,8 @@ class RequestRecord:
     weight: int
     ip_weight_after: int
     method: str = "GET"
+    # The query's parameters as sent but the signature's (what a client asked for)
+    params: dict[str, str] = field(default_factory=dict)
 
 
 class Scene:
