@@ -263,3 +263,25 @@ def test_new_endpoints_check_the_signature(papi, path):
         path, params={"limit": "5"} if "income" in path else None, signer=None, after_signature="0"
     )
     assert papi.error(reply)[:2] == (400, -1022)
+
+
+def test_force_orders_are_served_in_binances_shapes_by_market_and_kind(frozen):
+    papi = frozen
+    papi.sim.force_close("hmac", "BTCUSDT", "BOTH", "0.05")
+    papi.sim.force_close("hmac", "ETHUSDT", "BOTH", "1", kind="ADL")
+    papi.sim.add_margin_force_order("hmac", "BNBUSDT", "1.5", "600")
+    um = papi.json("/papi/v1/um/forceOrders")
+    assert [(r["symbol"], r["executedQty"], r["side"]) for r in um] == [
+        ("BTCUSDT", "0.05", "SELL"),
+        ("ETHUSDT", "1", "BUY"),
+    ]
+    assert um[0]["clientOrderId"].startswith("autoclose-")
+    assert um[1]["clientOrderId"].startswith("adl_autoclose")
+    adl = papi.json("/papi/v1/um/forceOrders", params={"autoCloseType": "ADL"})
+    assert [r["orderId"] for r in adl] == [um[1]["orderId"]]
+    assert papi.json("/papi/v1/cm/forceOrders") == []
+    margin = papi.json("/papi/v1/margin/forceOrders")
+    assert margin["total"] == 1
+    assert [(r["symbol"], r["executedQty"]) for r in margin["rows"]] == [("BNBUSDT", "1.5")]
+    second = papi.json("/papi/v1/margin/forceOrders", params={"current": "2"})
+    assert second == {"rows": [], "total": 1}
