@@ -13,6 +13,9 @@ families the leader gives for them. Three consequences, one function each:
 - when a leader's data is served again, each follower's served data shrinks at once to what its
   next poll would keep (``trimmed_followers``), or both would serve the same series until then.
 
+A position-risk follower also keeps an open row its leader lacks (``Collector.keeps_unled``): its
+own reply says the position is open, and a position is never lost.
+
 A follower's rows are matched on a position (symbol and side, ``Collector.follow_key``
 "position") or, for figures of a symbol rather than of a side (leverage brackets), on the symbols
 the leader holds a position in ("symbol").
@@ -69,9 +72,12 @@ def leader_positions(
     return provided.get(leader)
 
 
-def left_to_leader(samples: Samples, given: Provided, key: FollowKey = "position") -> Samples:
-    """A follower's samples less what the leader now gives: only the leader's rows, and of
-    those only the families the leader does not give. What the follower's next poll keeps.
+def left_to_leader(
+    samples: Samples, given: Provided, key: FollowKey = "position", keeps_unled: bool = False
+) -> Samples:
+    """A follower's samples less what the leader now gives: only the leader's rows (and, with
+    ``keeps_unled``, the rows it lacks), and of those only the families the leader does not
+    give. What the follower's next poll keeps.
 
     A follower keyed by symbol keeps the rows of every symbol the leader holds a position in.
     """
@@ -81,7 +87,7 @@ def left_to_leader(samples: Samples, given: Provided, key: FollowKey = "position
         name: [
             row
             for row in rows
-            if (row[0][0] in held if held is not None else row[0] in given)
+            if (row[0][0] in held if held is not None else keeps_unled or row[0] in given)
             and (row[0], name) not in taken
         ]
         for name, rows in samples.items()
@@ -104,7 +110,8 @@ def trimmed_followers(
         served = data.get(follower)
         if served is None:
             continue
-        kept = left_to_leader(served.samples, given, COLLECTORS[follower].follow_key)
+        collector = COLLECTORS[follower]
+        kept = left_to_leader(served.samples, given, collector.follow_key, collector.keeps_unled)
         if kept != served.samples:
             trimmed[follower] = kept
     return trimmed

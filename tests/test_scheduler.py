@@ -477,7 +477,9 @@ def test_a_leader_back_from_stale_takes_its_families_from_the_follower_at_once(m
     notional = "binance_pm_um_position_notional"
 
     state = poll_at(scheduler, store, clock, 0)
-    assert len(series(state, notional)) == 1  # the account detail's; the follower leaves it
+    # BTCUSDT's from the account detail (the follower leaves it); the open ETHUSDT the detail
+    # lacks from the follower
+    assert len(series(state, notional)) == 2
     state = poll_at(scheduler, store, clock, 50, "um_account")  # fails; its data is stale
     state = poll_at(scheduler, store, clock, 60, "um_position_risk")
     # The leader's data is no longer served: the follower gives every family of the row.
@@ -492,14 +494,21 @@ def test_a_leader_back_from_stale_takes_its_families_from_the_follower_at_once(m
     assert client.requested == [UM_V1, UM_RISK, UM_V1, UM_RISK, UM_V1]
     assert series(state, notional) == [
         b'binance_pm_um_position_notional{account="main",symbol="BTCUSDT",'
-        b'position_side="BOTH"} 10500.0'
+        b'position_side="BOTH"} 10500.0',
+        b'binance_pm_um_position_notional{account="main",symbol="ETHUSDT",'
+        b'position_side="BOTH"} 667.950671178',
     ]
-    assert notional not in state.data["um_position_risk"].fragments
-    # What only the follower gives stays until its next poll, for the leader's rows only (an
-    # ETHUSDT the account detail no longer lists goes, as the follower's next poll would do).
+    assert b"BTCUSDT" not in state.data["um_position_risk"].fragments[notional]
+    # What only the follower gives stays until its next poll; an open ETHUSDT the account
+    # detail does not list stays whole (the follower's next poll would keep it too).
     assert series(state, "binance_pm_um_position_mark_price") == [
         b'binance_pm_um_position_mark_price{account="main",symbol="BTCUSDT",'
-        b'position_side="BOTH"} 6679.50671178'
+        b'position_side="BOTH"} 6679.50671178',
+        b'binance_pm_um_position_mark_price{account="main",symbol="ETHUSDT",'
+        b'position_side="BOTH"} 6679.50671178',
+    ]
+    assert series(state, "binance_pm_um_position_amount")[1:] == [
+        b'binance_pm_um_position_amount{account="main",symbol="ETHUSDT",position_side="BOTH"} 2.0'
     ]
 
 

@@ -102,6 +102,9 @@ class Collector:
     # side, as the leader's rows) or a symbol (its first label; figures of the symbol itself,
     # such as its leverage brackets, kept while the leader holds any position in it).
     follow_key: FollowKey = "position"
+    # Whether a follower's row for a position its leader lacks is kept (position risk: its own
+    # reply says the position is open) rather than left to the leader.
+    keeps_unled: bool = False
     # Seconds between polls when the config gives none; None: the poll interval (which ``auto``
     # may stretch). Data that changes slowly, or that Binance refreshes on its own clock, has one.
     default_interval: float | None = None

@@ -60,6 +60,22 @@ POSITION_FIELDS = (
     ),
 )
 
+UM_AMOUNT_HELP = "Position amount in the base asset, signed (negative is short)."
+CM_AMOUNT_HELP = "Position amount in contracts, signed (negative is short)."
+
+
+def risk_shared(amount_help: str) -> tuple[tuple[str, str, str], ...]:
+    """The account detail's position figures a position-risk reply carries too, under its own
+    field names (``unRealizedProfit``): (metric suffix, field, help)."""
+    helps = {field: help_ for _, field, help_ in POSITION_FIELDS}
+    return (
+        ("amount", "positionAmt", amount_help),
+        ("entry_price", "entryPrice", helps["entryPrice"]),
+        ("unrealized_pnl", "unRealizedProfit", helps["unrealizedProfit"]),
+        ("leverage", "leverage", helps["leverage"]),
+    )
+
+
 # Position figures live replies carry beyond Binance's docs (captured from PM accounts by ccxt),
 # which the position-risk replies carry too: (metric suffix, field, help).
 BREAK_EVEN_PRICE = (

@@ -10,6 +10,15 @@ at 0 (``increase()`` handles the reset). Each poll asks from the newest record a
 (``startTime`` is inclusive), pages on while pages come back full, and commits what it fetched
 only when every page arrived. A record is counted once: Binance's ``tranId`` is unique only
 within an income type, so the key is both.
+
+Binance no longer takes ``page`` on these endpoints (derivatives change log, 2026-10-21: ignored
+from 2026-10-28, the first page comes back), so a full page whose records share one millisecond
+cannot be followed by time: that millisecond is read again split by ``incomeType``, then by
+``symbol`` (filters Binance accepts), each value the full page showed, until each part fits a
+page. A part still full, or one left unasked past ``MAX_SPLIT_REQUESTS``, is counted as
+unreadable (``binance_pm_exporter_income_unreadable_total``) and logged once; the millisecond is
+closed all the same, so the next poll starts after it: counters never freeze and nothing is
+counted twice. A type or symbol the full page did not show at all cannot be asked for.
 """
 
 from __future__ import annotations
@@ -30,6 +39,21 @@ LABELS = ("asset", "income_type", "symbol")
 PAGE_LIMIT = 1000
 # Pages one poll may fetch: a backlog larger than this is caught up over the next polls.
 MAX_PAGES_PER_POLL = 10
+# Requests one split millisecond may take (weight 30 each); the parts left over are unreadable.
+MAX_SPLIT_REQUESTS = 20
+UNREADABLE = "binance_pm_exporter_income_unreadable_total"
+UNREADABLE_FAMILY = Family(
+    UNREADABLE,
+    "Parts of a millisecond's income records (one income type, or one type and symbol) still a "
+    "full page after splitting, or left unasked: some of their records may be missing from the "
+    "income counters.",
+    ("market",),
+    "counter",
+)
+UNREADABLE_NOTE = (
+    "income records unreadable: more than a page of one income type and symbol share a "
+    "millisecond, and Binance no longer pages by number"
+)
 
 IncomeKey = tuple[str, str, str]  # (asset, income type, symbol): the labels
 RecordId = tuple[str, str]  # (income type, tranId)
@@ -51,16 +75,25 @@ class IncomeLedger:
     cursor_ms: int = -1  # the newest record's time; the start until a record is seen
     # Ids of the records at the cursor's millisecond: the next poll asks from it again.
     at_cursor: set[RecordId] = field(default_factory=set)
+    # The newest millisecond read by splitting: done with, the next poll starts after it.
+    closed_ms: int = -1
+    unreadable: int = 0  # parts of split milliseconds that could not be read whole
     received: dict[IncomeKey, Decimal] = field(default_factory=dict)
     paid: dict[IncomeKey, Decimal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cursor_ms = max(self.cursor_ms, self.start_ms)
 
-    def commit(self, records: list[IncomeRecord]) -> None:
-        """Count the records not seen before and after the start; move the cursor."""
+    @property
+    def next_start_ms(self) -> int:
+        """Where the next poll asks from: the cursor (inclusive), or past a closed millisecond."""
+        return max(self.cursor_ms, self.closed_ms + 1)
+
+    def commit(self, records: list[IncomeRecord], closed_ms: int = -1, unreadable: int = 0) -> None:
+        """Count the records not seen before and after the start; move the cursor; close the
+        millisecond the fetch split (``closed_ms``) with the parts it could not read."""
         for record in sorted(records, key=lambda r: r.time_ms):
-            if record.time_ms <= self.start_ms:
+            if record.time_ms <= max(self.start_ms, self.closed_ms):
                 continue
             if record.time_ms < self.cursor_ms:
                 continue  # older than what was already counted up to (Binance sent it again)
@@ -75,6 +108,18 @@ class IncomeLedger:
                 self.received[record.key] += record.amount
             else:
                 self.paid[record.key] -= record.amount
+        self.closed_ms = max(self.closed_ms, closed_ms)
+        self.unreadable += unreadable
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one poll's fetch read: the raw records, the newest millisecond it split (-1: none)
+    and the parts of split milliseconds it could not read whole."""
+
+    rows: list[Any]
+    closed_ms: int = -1
+    unreadable: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,31 +130,69 @@ class IncomePages:
     def new_memory(self) -> IncomeLedger:
         return IncomeLedger()
 
-    async def fetch(self, get: Fetcher, path: str, ledger: IncomeLedger) -> list[Any]:
+    async def fetch(self, get: Fetcher, path: str, ledger: IncomeLedger) -> Fetched:
         """The raw records from the ledger's cursor on, page after page until caught up.
 
         Binance returns records oldest first from ``startTime`` (inclusive). A full page is
-        followed from its last record's time; should a whole page share one millisecond, the
-        next one is asked with ``page`` instead, so paging always moves on.
+        followed from its last record's time; a full page of one millisecond is split.
         """
-        records: list[Any] = []
-        start, page = ledger.cursor_ms, 1
+        rows: list[Any] = []
+        start, closed, unreadable = ledger.next_start_ms, -1, 0
         for _ in range(MAX_PAGES_PER_POLL):
-            params = {"startTime": str(start), "limit": str(PAGE_LIMIT)}
-            if page > 1:
-                params["page"] = str(page)
-            rows = _rows(await get(path, params))
-            records.extend(rows)
-            if len(rows) < PAGE_LIMIT:
+            page = _rows(await get(path, {"startTime": str(start), "limit": str(PAGE_LIMIT)}))
+            rows.extend(page)
+            if len(page) < PAGE_LIMIT:
                 break
-            newest = max((t for t in map(_time, rows) if t is not None), default=None)
-            if newest is None:
+            times = [t for t in map(_time, page) if t is not None]
+            if not times:
                 raise ApiError("bad_response", "unexpected payload: no record has a time")
-            if newest > start:
-                start, page = newest, 1
-            else:
-                page += 1
-        return records
+            newest = max(times)
+            if min(times) < newest:
+                start = newest  # its records are asked again: the ledger counts each once
+                continue
+            if newest > ledger.start_ms:  # history before the start is not counted: not split
+                split = await _split(get, path, newest, page)
+                rows.extend(split.rows)
+                unreadable += split.unreadable
+            closed, start = newest, newest + 1
+        return Fetched(rows, closed, unreadable)
+
+
+async def _split(get: Fetcher, path: str, time_ms: int, page: list[Any]) -> Fetched:
+    """The records of one millisecond, part by part: by each income type the full ``page``
+    showed, a part still full by each symbol it showed; what cannot be read is counted."""
+    window = {"startTime": str(time_ms), "endTime": str(time_ms), "limit": str(PAGE_LIMIT)}
+    parts: list[dict[str, str]] = [{"incomeType": t} for t in _values(page, "incomeType")]
+    rows: list[Any] = []
+    unreadable = asked = 0
+    while parts:
+        part = parts.pop(0)
+        if asked == MAX_SPLIT_REQUESTS:
+            unreadable += 1 + len(parts)
+            break
+        asked += 1
+        found = _rows(await get(path, {**window, **part}))
+        rows.extend(found)
+        if len(found) < PAGE_LIMIT:
+            continue
+        if "symbol" in part:
+            unreadable += 1
+            continue
+        symbols = _values(found, "symbol")
+        if any(not _text(row, "symbol") for row in found):
+            unreadable += 1  # records without a symbol: no filter reaches past this page
+        parts.extend({**part, "symbol": symbol} for symbol in symbols)
+    return Fetched(rows, time_ms, unreadable)
+
+
+def _values(rows: list[Any], name: str) -> list[str]:
+    """The distinct non-empty texts of one field in ``rows``, in the order they first appear."""
+    return list(dict.fromkeys(v for v in (_text(row, name) for row in rows) if v))
+
+
+def _text(row: Any, name: str) -> str:
+    value = row.get(name) if type(row) is dict else None
+    return value if isinstance(value, str) else ""
 
 
 class IncomeHistory:
@@ -119,6 +202,7 @@ class IncomeHistory:
         self.path = path
         self.received = f"{prefix}_income_received_total"
         self.paid = f"{prefix}_income_paid_total"
+        self.market = prefix.removeprefix("binance_pm_")
         self.families = (
             Family(
                 self.received,
@@ -135,26 +219,28 @@ class IncomeHistory:
                 LABELS,
                 "counter",
             ),
+            UNREADABLE_FAMILY,
         )
 
     def parse(self, payload: Any, options: ParseOptions) -> Result:
         """Commits the fetched records into the ledger; its counters are the samples."""
         ledger = options.memory
-        if not isinstance(ledger, IncomeLedger) or not isinstance(payload, list):
+        if not isinstance(ledger, IncomeLedger) or not isinstance(payload, Fetched):
             raise BadPayload("expected income records and the account's ledger")
         records, skipped = [], 0
-        for row in payload:
+        for row in payload.rows:
             record = _record(row)
             if record is None:
                 skipped += 1
             else:
                 records.append(record)
-        ledger.commit(records)
+        ledger.commit(records, payload.closed_ms, payload.unreadable)
         samples: Samples = {
             self.received: [(key, float(v)) for key, v in ledger.received.items()],
             self.paid: [(key, float(v)) for key, v in ledger.paid.items()],
+            UNREADABLE: [((self.market,), float(ledger.unreadable))],
         }
-        return Result(samples, skipped)
+        return Result(samples, skipped, notes=[UNREADABLE_NOTE] if payload.unreadable else [])
 
 
 def income_collector(market: str, book: str) -> Collector:

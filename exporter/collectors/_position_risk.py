@@ -14,11 +14,13 @@ LABELS = ("symbol", "position_side")
 class PositionRisk:
     """Parser for /papi/v1/um/positionRisk and /papi/v1/cm/positionRisk.
 
-    Rows follow the account detail the collector follows: the positions it kept, and only the
-    families it did not export for them (it wins, so both on never duplicate a series). Without
-    it, open positions only. Binance also returns flat rows, and a flat row still carries a
-    leftover liquidationPrice ("6170.20509059" in its docs' example): a flat side kept for its
-    open orders has nothing to liquidate and gets 0.
+    Rows follow the account detail the collector follows: of the positions it kept, only the
+    families it did not export for them (it wins, so both on never duplicate a series); an open
+    row it lacks is kept whole (the detail may lag the risk reply, and a position is never
+    lost). Without it, open positions only, with the figures the detail would give that this
+    reply carries too (amount, entry price, unrealized PnL, leverage). Binance also returns flat
+    rows, and a flat row still carries a leftover liquidationPrice ("6170.20509059" in its docs'
+    example): a flat side kept for its open orders has nothing to liquidate and gets 0.
     """
 
     def __init__(
@@ -26,12 +28,15 @@ class PositionRisk:
         prefix: str,
         notional: tuple[str, str, str],
         extras: tuple[tuple[str, str, str], ...] = (),
+        shared: tuple[tuple[str, str, str], ...] = (),
     ) -> None:
-        """``notional`` and each of ``extras`` are (metric suffix, field, help)."""
+        """``notional`` and each of ``extras`` and ``shared`` are (metric suffix, field, help);
+        ``shared`` are the account detail's own families, read here from this reply's field."""
         p = f"{prefix}_position_"
         self.liquidation = p + "liquidation_price"
         # (metric, field, optional): the extras are beyond Binance's docs, absent when missing.
         self.fields = (
+            *((p + s, f, False) for s, f, _ in shared),
             (p + "mark_price", "markPrice", False),
             (p + notional[0], notional[1], False),
             *((p + s, f, True) for s, f, _ in extras),
@@ -46,6 +51,7 @@ class PositionRisk:
             ),
             Family(p + notional[0], notional[2], LABELS),
             *(Family(p + s, h, LABELS) for s, _, h in extras),
+            *(Family(p + s, h, LABELS) for s, _, h in shared),
         )
 
     def parse(self, payload: Any, options: ParseOptions) -> Result:
@@ -101,10 +107,8 @@ def _row(
         return "skipped"
     if key in seen:
         return "skipped"
-    if provided is not None:
-        given = provided.get(key)
-        if given is None:
-            return "left_out"
+    given = provided.get(key) if provided is not None else None
+    if given is not None:
         return key, given, fields.number(entry, "positionAmt")
     try:
         amount = to_number(entry.get("positionAmt"))

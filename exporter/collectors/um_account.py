@@ -10,15 +10,14 @@ from exporter.collectors import Collector
 from exporter.collectors._futures import (
     BREAK_EVEN_PRICE,
     POSITION_FIELDS,
+    UM_AMOUNT_HELP,
     UM_NOTIONAL,
     FuturesAccount,
 )
 
-AMOUNT_HELP = "Position amount in the base asset, signed (negative is short)."
-
 _parser = FuturesAccount(
     "binance_pm_um",
-    AMOUNT_HELP,
+    UM_AMOUNT_HELP,
     ("max_notional", "maxNotional", "Maximum notional available at the current leverage."),
     extras=(UM_NOTIONAL, BREAK_EVEN_PRICE),
 )
@@ -29,7 +28,7 @@ _V2_FIELDS = tuple(
 )
 _v2 = FuturesAccount(
     "binance_pm_um",
-    AMOUNT_HELP,
+    UM_AMOUNT_HELP,
     None,
     extras=(UM_NOTIONAL,),
     fields=_V2_FIELDS,

@@ -1,10 +1,20 @@
 """GET /papi/v1/um/positionRisk (Query UM Position Information, weight 5): mark and liquidation."""
 
 from exporter.collectors import Collector
-from exporter.collectors._futures import BREAK_EVEN_PRICE, UM_NOTIONAL
+from exporter.collectors._futures import (
+    BREAK_EVEN_PRICE,
+    UM_AMOUNT_HELP,
+    UM_NOTIONAL,
+    risk_shared,
+)
 from exporter.collectors._position_risk import PositionRisk
 
-_parser = PositionRisk("binance_pm_um", UM_NOTIONAL, extras=(BREAK_EVEN_PRICE,))
+_parser = PositionRisk(
+    "binance_pm_um",
+    UM_NOTIONAL,
+    extras=(BREAK_EVEN_PRICE,),
+    shared=risk_shared(UM_AMOUNT_HELP),
+)
 
 COLLECTOR = Collector(
     name="um_position_risk",
@@ -13,4 +23,5 @@ COLLECTOR = Collector(
     families=_parser.families,
     parse=_parser.parse,
     follows="um_account",
+    keeps_unled=True,
 )

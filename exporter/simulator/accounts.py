@@ -64,7 +64,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from exporter.simulator.books import CrossMargin, IncomeBook
+from exporter.simulator.books import CrossMargin, ForceOrderBook, IncomeBook
 from exporter.simulator.market import (
     UM_QUOTE,
     ZERO,
@@ -221,6 +221,7 @@ class SimAccount:
     cross_margin: dict[str, CrossMargin] = field(default_factory=dict)
     um_income: IncomeBook = field(default_factory=IncomeBook)
     cm_income: IncomeBook = field(default_factory=IncomeBook)
+    force_orders: ForceOrderBook = field(default_factory=ForceOrderBook)
 
     def __post_init__(self) -> None:
         if (self.api_secret is None) == (self.public_key_pem is None):

@@ -67,6 +67,7 @@ class _Reply:
     ) -> None:
         self._records, self._now = records, now
         self._path, self._method = request.path, request.method
+        self._params = {k: v for k, v in request.query.items() if k != "signature"}
         self.account = account.name if account is not None else None
         self._weight, self._state = weight, state
         self.headers = {WEIGHT_HEADER: str(state.used)}
@@ -82,6 +83,7 @@ class _Reply:
                 self._weight,
                 self._state.used,  # a slow answer records the weight spent by then
                 self._method,
+                self._params,
             )
         )
 

@@ -1,4 +1,5 @@
-"""An account's cross margin holdings and its income records (the UM and COIN-M books).
+"""An account's cross margin holdings, its income records (the UM and COIN-M books) and the
+orders Binance forced on it.
 
 Kept apart from ``accounts`` so the account can hold them and ``ledger`` can move them.
 """
@@ -85,3 +86,30 @@ class IncomeBook:
             at -= 1
         self.records.insert(at, record)
         return record
+
+
+# The first orderId of a forced order (UM's example on Binance's page is 6071832819).
+FIRST_FORCE_ORDER_ID = 6071832819
+
+
+@dataclass(frozen=True)
+class ForceOrder:
+    """An order Binance placed to close a position: a liquidation, or auto-deleveraging."""
+
+    market: str  # "um", "cm" or "margin"
+    order_id: int
+    symbol: str
+    side: str  # BUY or SELL
+    position_side: str  # BOTH, LONG or SHORT (margin: BOTH)
+    quantity: Decimal  # executed (COIN-M: contracts)
+    price: Decimal
+    time: int  # ms
+    auto_close_type: str  # LIQUIDATION or ADL
+
+
+@dataclass
+class ForceOrderBook:
+    """Every forced order of an account, oldest first; one id sequence for all markets."""
+
+    orders: list[ForceOrder] = field(default_factory=list)
+    next_id: int = FIRST_FORCE_ORDER_ID

@@ -3,8 +3,9 @@
 Both start with uniMMR far above 1.5 (NORMAL), so a demo dashboard starts green and only the
 scenario knobs make it move. Money still moves on its own: loans accrue interest, funding is
 paid every ``DEMO_FUNDING_SECONDS`` (so the hedge account's COIN-M ETH wallet, which starts at
-zero, goes negative now and then until the next round repays it) and a small trade books a
-commission every ``DEMO_TRADE_SECONDS``.
+zero, goes negative now and then until the next round repays it), a small trade books a
+commission every ``DEMO_TRADE_SECONDS`` and Binance forces an order (a UM liquidation, a UM
+auto-deleveraging, a margin liquidation in turn) every ``DEMO_LIQUIDATION_SECONDS``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     from exporter.config import Config
 
 # The demo moves fast: what polls every minute or five by default polls every few seconds here,
-# so loans, funding and ADL ranks show within seconds. Both accounts plan 3600 weight a minute,
-# within the 6000 Binance (and the simulator) allow one IP.
+# so loans, funding, ADL ranks and forced orders show within seconds. Both accounts plan 4212
+# weight a minute, within the 6000 Binance (and the simulator) allow one IP.
 DEMO_COLLECTORS: list[str | dict[str, str | float]] = [
     "um_account",
     "account",
@@ -39,11 +40,15 @@ DEMO_COLLECTORS: list[str | dict[str, str | float]] = [
     {"name": "cm_adl_quantile", "interval_seconds": 5},
     {"name": "um_income", "interval_seconds": 10},
     {"name": "cm_income", "interval_seconds": 10},
+    {"name": "um_force_orders", "interval_seconds": 10},
+    {"name": "cm_force_orders", "interval_seconds": 10},
+    {"name": "margin_force_orders", "interval_seconds": 10},
 ]
 DEMO_POLL_INTERVAL_SECONDS = 2
 DEMO_MAX_WEIGHT_PER_MINUTE = 6000
 DEMO_FUNDING_SECONDS = 8.0
 DEMO_TRADE_SECONDS = 5.0
+DEMO_LIQUIDATION_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -159,9 +164,10 @@ def demo_accounts() -> tuple[list[SimAccount], list[DemoCredentials]]:
 
 
 def demo_simulator(accounts: list[SimAccount], **options: Any) -> Simulator:
-    """A simulator of the demo accounts with funding and trading running."""
+    """A simulator of the demo accounts with funding, trading and forced orders running."""
     options.setdefault("funding_seconds", DEMO_FUNDING_SECONDS)
     options.setdefault("trade_seconds", DEMO_TRADE_SECONDS)
+    options.setdefault("liquidation_seconds", DEMO_LIQUIDATION_SECONDS)
     return Simulator(accounts, **options)
 
 

@@ -12,12 +12,13 @@ served at ``/pm/ws/<listenKey>`` (``Simulator.stream_url``), with its rules and 
 ``exporter.simulator.stream``.
 
 Income history takes ``symbol``, ``incomeType``, ``startTime`` and ``endTime`` (both inclusive,
-milliseconds), ``page`` (from 1) and ``limit`` (default 100, at most 1000), as Binance documents
-them: records oldest first; without startTime and endTime the last 7 days; only the last three
-months are kept; COIN-M refuses more than 200 days between startTime and endTime (400/-1127). A
-number that is not one gets 400/-1100, a limit or page out of range 400/-1130, startTime after
-endTime 400/-1128. The money that moves on its own (loans, funding, trades) and how each
-figure is made: ``exporter.simulator.ledger``.
+milliseconds) and ``limit`` (default 100, at most 1000), as Binance documents them: records
+oldest first; without startTime and endTime the last 7 days; only the last three months are
+kept; COIN-M refuses more than 200 days between startTime and endTime (400/-1127). ``page`` is
+ignored, as Binance does since 2026-10-28 (derivatives change log, 2026-10-21): the first page
+comes back whatever it says. A number that is not one gets 400/-1100, a limit out of range
+400/-1130, startTime after endTime 400/-1128. The money that moves on its own (loans, funding,
+trades) and how each figure is made: ``exporter.simulator.ledger``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from exporter.simulator.accounts import (
     um_account_payload,
     um_account_v2_payload,
 )
+from exporter.simulator.books import ForceOrder
 from exporter.simulator.errors import Rejected
 from exporter.simulator.market import UMSymbol
 from exporter.simulator.scene import Scene
@@ -61,6 +63,9 @@ CM_ADL = "/papi/v1/cm/adlQuantile"
 UM_INCOME = "/papi/v1/um/income"
 CM_INCOME = "/papi/v1/cm/income"
 UM_LEVERAGE_BRACKET = "/papi/v1/um/leverageBracket"
+UM_FORCE_ORDERS = "/papi/v1/um/forceOrders"
+CM_FORCE_ORDERS = "/papi/v1/cm/forceOrders"
+MARGIN_FORCE_ORDERS = "/papi/v1/margin/forceOrders"
 TIME = "/fapi/v1/time"
 
 Security = Literal["signed", "api_key", "none"]
@@ -176,12 +181,10 @@ def _income(call: Call, cm: bool) -> Payload:
     """Income history with Binance's parameter rules (see the module doc)."""
     account, _ = call.figures()
     params = call.params
-    numbers = {k: _integer(params, k) for k in ("startTime", "endTime", "page", "limit")}
+    numbers = {k: _integer(params, k) for k in ("startTime", "endTime", "limit")}
     limit = numbers["limit"] if numbers["limit"] is not None else ledger.DEFAULT_LIMIT
-    page = numbers["page"] if numbers["page"] is not None else 1
-    if not 1 <= limit <= ledger.MAX_LIMIT or page < 1:
-        name = "limit" if not 1 <= limit <= ledger.MAX_LIMIT else "page"
-        raise Rejected(400, -1130, f"Data sent for parameter '{name}' is not valid.")
+    if not 1 <= limit <= ledger.MAX_LIMIT:
+        raise Rejected(400, -1130, "Data sent for parameter 'limit' is not valid.")
     now = call.scene.clock_ms()
     start, end = numbers["startTime"], numbers["endTime"]
     if start is None and end is None:
@@ -199,7 +202,7 @@ def _income(call: Call, cm: bool) -> Payload:
     found = ledger.select_income(
         book, start, end, now, params.get("symbol"), params.get("incomeType")
     )
-    rows = found[(page - 1) * limit : page * limit]
+    rows = found[:limit]
     return Payload(orjson.dumps([ledger.income_json(r, call.scene.spelling) for r in rows]))
 
 
@@ -263,6 +266,106 @@ def _um_leverage_bracket(call: Call) -> Payload:
     )
 
 
+# Forced orders: UM and COIN-M take ``symbol``, ``autoCloseType`` (LIQUIDATION or ADL),
+# ``startTime``, ``endTime`` (inclusive) and ``limit`` (default 50, at most 100) and answer a
+# list, oldest first; margin takes ``startTime``, ``endTime``, ``current`` (the page, from 1) and
+# ``size`` (default 10, at most 100) and answers ``{"rows": [...], "total": N}``.
+FORCE_ORDER_LIMITS = {"limit": (50, 100), "size": (10, 100)}
+
+
+def _forced(call: Call, market: str, size_name: str) -> tuple[list[ForceOrder], int]:
+    """The caller's forced orders of ``market`` the query selects, and its page size."""
+    params = call.params
+    numbers = {k: _integer(params, k) for k in ("startTime", "endTime", size_name)}
+    default, most = FORCE_ORDER_LIMITS[size_name]
+    asked = numbers[size_name]
+    size = asked if asked is not None else default
+    if not 1 <= size <= most:
+        raise Rejected(400, -1130, f"Data sent for parameter '{size_name}' is not valid.")
+    start, end = numbers["startTime"] or 0, numbers["endTime"]
+    if end is not None and start > end:
+        raise Rejected(400, -1128)
+    close_type, symbol = params.get("autoCloseType"), params.get("symbol")
+    if close_type not in (None, "LIQUIDATION", "ADL"):
+        raise Rejected(400, -1130, "Data sent for parameter 'autoCloseType' is not valid.")
+    found = [
+        o
+        for o in call.caller.force_orders.orders
+        if o.market == market
+        and start <= o.time
+        and (end is None or o.time <= end)
+        and (symbol is None or o.symbol == symbol)
+        and (close_type is None or o.auto_close_type == close_type)
+    ]
+    return found, size
+
+
+def _futures_force_orders(call: Call, market: str) -> Payload:
+    found, limit = _forced(call, market, "limit")
+    return Payload(orjson.dumps([_futures_force_order(o, market) for o in found[:limit]]))
+
+
+def _futures_force_order(order: ForceOrder, market: str) -> dict[str, Any]:
+    """One row as Binance's "Query User's UM/CM Force Orders" pages show it."""
+    prefix = "adl_autoclose-" if order.auto_close_type == "ADL" else "autoclose-"
+    row: dict[str, Any] = {
+        "orderId": order.order_id,
+        "symbol": order.symbol,
+        "status": "FILLED",
+        "clientOrderId": f"{prefix}{order.time}{order.order_id % 1000000:06d}",
+        "price": str(order.price),
+        "avgPrice": str(order.price),
+        "origQty": str(order.quantity),
+        "executedQty": str(order.quantity),
+    }
+    if market == "cm":
+        row["pair"] = order.symbol.split("_")[0]
+    row.update(
+        {
+            "timeInForce": "IOC",
+            "type": "LIMIT",
+            "reduceOnly": False,
+            "side": order.side,
+            "positionSide": order.position_side,
+            "origType": "LIMIT",
+            "time": order.time,
+            "updateTime": order.time + 43,
+        }
+    )
+    return row
+
+
+def _um_force_orders(call: Call) -> Payload:
+    """Query User's UM Force Orders (see the note above ``FORCE_ORDER_LIMITS``)."""
+    return _futures_force_orders(call, "um")
+
+
+def _cm_force_orders(call: Call) -> Payload:
+    """Query User's CM Force Orders (as UM's)."""
+    return _futures_force_orders(call, "cm")
+
+
+def _margin_force_orders(call: Call) -> Payload:
+    """Query User's Margin Force Orders: ``{"rows": [...], "total": N}``, page ``current``."""
+    found, size = _forced(call, "margin", "size")
+    current = _integer(call.params, "current") or 1
+    rows = [
+        {
+            "avgPrice": str(o.price),
+            "executedQty": str(o.quantity),
+            "orderId": o.order_id,
+            "price": str(o.price),
+            "qty": str(o.quantity),
+            "side": o.side,
+            "symbol": o.symbol,
+            "timeInForce": "GTC",
+            "updatedTime": o.time,
+        }
+        for o in found[(current - 1) * size : current * size]
+    ]
+    return Payload(orjson.dumps({"rows": rows, "total": len(found)}))
+
+
 def _server_time(call: Call) -> Payload:
     """Check Server Time (FAPI): ``{"serverTime": ms}`` of the simulator clock."""
     return Payload(orjson.dumps({"serverTime": call.scene.clock_ms()}))
@@ -305,6 +408,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         Endpoint("GET", UM_INCOME, 30, "papi", "signed", _um_income),
         Endpoint("GET", CM_INCOME, 30, "papi", "signed", _cm_income),
         Endpoint("GET", UM_LEVERAGE_BRACKET, 1, "papi", "signed", _um_leverage_bracket),
+        Endpoint("GET", UM_FORCE_ORDERS, 50, "papi", "signed", _um_force_orders),
+        Endpoint("GET", CM_FORCE_ORDERS, 50, "papi", "signed", _cm_force_orders),
+        Endpoint("GET", MARGIN_FORCE_ORDERS, 1, "papi", "signed", _margin_force_orders),
         Endpoint("GET", TIME, 1, "fapi", "none", _server_time),
         Endpoint("POST", LISTEN_KEY_PATH, 1, "papi", "api_key", _new_listen_key),
         Endpoint("PUT", LISTEN_KEY_PATH, 1, "papi", "api_key", _keep_listen_key),

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from exporter.simulator import ledger
 from exporter.simulator.accounts import compute_risk
-from exporter.simulator.books import CrossMargin
+from exporter.simulator.books import CrossMargin, ForceOrder
 from exporter.simulator.knobs import knob
 from exporter.simulator.market import UM_QUOTE, ZERO, quantum
 from exporter.simulator.stream_knobs import StreamKnobs, book_wallets
@@ -62,6 +62,122 @@ class LedgerKnobs(StreamKnobs):
         account's UM positions in turn (None: none, the default)."""
         self.trade_seconds = every_seconds
         self._since_trade = 0.0
+
+    @knob()
+    def set_liquidations(self, every_seconds: float | None) -> None:
+        """A forced order every ``every_seconds`` of ticks (None: none, the default): in turn a
+        UM liquidation, a UM auto-deleveraging and a margin liquidation of a sliver of an
+        account's position, the UM ones traded back at once so the positions stay (--demo)."""
+        self.liquidation_seconds = every_seconds
+        self._since_liquidation = 0.0
+
+    @knob()
+    def force_close(
+        self,
+        account: str,
+        symbol: str,
+        side: str = "BOTH",
+        quantity: Decimal | str | None = None,
+        kind: str = "LIQUIDATION",
+    ) -> None:
+        """Binance forces ``quantity`` (default all) of a UM or COIN-M position closed at the
+        mark: a fill like ``trade`` (COMMISSION, REALIZED_PNL, the stream's update) and a forced
+        order of ``kind`` (LIQUIDATION or ADL) in the account's forceOrders."""
+        if kind not in ("LIQUIDATION", "ADL"):
+            raise ValueError("kind must be LIQUIDATION or ADL")
+        cm = symbol in self.market.cm
+        sim = self.account(account)
+        positions: list = sim.cm_positions if cm else sim.um_positions
+        position = next((p for p in positions if (p.symbol, p.side) == (symbol, side)), None)
+        if position is None or not position.amount:
+            raise ValueError(f"{account} holds no {symbol} {side} position")
+        amount = position.amount
+        closed = abs(amount) if quantity is None else Decimal(quantity)
+        if not 0 < closed <= abs(amount):
+            raise ValueError("quantity must be above 0 and at most the position's")
+        sign = 1 if amount > 0 else -1
+        price = (self.market.cm[symbol] if cm else self.market.um[symbol]).mark
+        self.trade(account, symbol, side, -sign * closed)
+        self._book_force_order(
+            sim.name,
+            "cm" if cm else "um",
+            symbol,
+            "SELL" if sign > 0 else "BUY",
+            side,
+            closed,
+            price,
+            kind,
+        )
+
+    @knob()
+    def add_margin_force_order(
+        self,
+        account: str,
+        symbol: str,
+        quantity: Decimal | str,
+        price: Decimal | str,
+        side: str = "SELL",
+    ) -> None:
+        """A margin liquidation order of ``quantity`` at ``price`` in the account's margin
+        forceOrders (the cross margin wallet is left as it is)."""
+        self._book_force_order(
+            account,
+            "margin",
+            symbol,
+            side,
+            "BOTH",
+            Decimal(quantity),
+            Decimal(price),
+            "LIQUIDATION",
+        )
+
+    def _book_force_order(
+        self,
+        account: str,
+        market: str,
+        symbol: str,
+        side: str,
+        position_side: str,
+        quantity: Decimal,
+        price: Decimal,
+        kind: str,
+    ) -> None:
+        book = self.account(account).force_orders
+        order = ForceOrder(
+            market,
+            book.next_id,
+            symbol,
+            side,
+            position_side,
+            quantity,
+            price,
+            self.clock_ms(),
+            kind,
+        )
+        book.next_id += 1
+        book.orders.append(order)
+
+    def _liquidate(self) -> None:
+        """The demo's forced orders (``set_liquidations``), one account in turn."""
+        accounts = [a for a in self._accounts.values() if any(p.amount for p in a.um_positions)]
+        if not accounts:
+            return
+        turn = self._liquidations
+        self._liquidations += 1
+        account = accounts[turn % len(accounts)]
+        position = next(p for p in account.um_positions if p.amount)
+        places = self.market.um[position.symbol].quantity_precision
+        quantity = (abs(position.amount) * Decimal("0.01")).quantize(quantum(places))
+        if not quantity:
+            return
+        sign = 1 if position.amount > 0 else -1
+        if turn // len(accounts) % 3 == 2:
+            price = self.market.um[position.symbol].mark
+            self.add_margin_force_order(account.name, position.symbol, quantity, price)
+            return
+        kind = "ADL" if turn // len(accounts) % 3 == 1 else "LIQUIDATION"
+        self.force_close(account.name, position.symbol, position.side, quantity, kind)
+        self.trade(account.name, position.symbol, position.side, sign * quantity)
 
     @knob()
     def funding_round(self) -> None:
@@ -178,6 +294,11 @@ class LedgerKnobs(StreamKnobs):
             if self._since_funding >= self.funding_seconds:
                 self._since_funding = 0.0
                 self.funding_round()
+        if self.liquidation_seconds:
+            self._since_liquidation += self.tick_seconds
+            if self._since_liquidation >= self.liquidation_seconds:
+                self._since_liquidation = 0.0
+                self._liquidate()
         if self.trade_seconds:
             self._since_trade += self.tick_seconds
             if self._since_trade >= self.trade_seconds:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import orjson
@@ -36,6 +36,8 @@ class RequestRecord:
     weight: int
     ip_weight_after: int
     method: str = "GET"
+    # The query's parameters as sent but the signature's (what a client asked for)
+    params: dict[str, str] = field(default_factory=dict)
 
 
 class Scene:
@@ -52,14 +54,18 @@ class Scene:
         ban_seconds: float = 120.0,
         funding_seconds: float | None = None,
         trade_seconds: float | None = None,
+        liquidation_seconds: float | None = None,
     ) -> None:
         self.market = Market(seed)
         # Funding rates and the demo's trades come from the seed too (not the marks' stream).
         self._ledger_rng = random.Random(seed * 7919 + 1)
         self.funding_seconds = funding_seconds
         self.trade_seconds = trade_seconds
+        self.liquidation_seconds = liquidation_seconds
         self._since_funding = 0.0
         self._since_trade = 0.0
+        self._since_liquidation = 0.0
+        self._liquidations = 0
         self._fills = 0
         self.tick_seconds = tick_seconds
         self.limits = RateLimits(weight_limit, window_seconds, ban_seconds)

@@ -24,6 +24,8 @@ CM = COLLECTORS["cm_account"]
 ACCOUNT = COLLECTORS["account"]
 POSITION_RISK = COLLECTORS["um_position_risk"]
 CM_POSITION_RISK = COLLECTORS["cm_position_risk"]
+# The account detail's position figures the position-risk reply carries too.
+SHARED = ("amount", "entry_price", "unrealized_pnl", "leverage")
 
 DEFAULTS = ParseOptions()
 
@@ -699,7 +701,7 @@ def test_position_risk_without_um_positions_keeps_open_positions_only() -> None:
     }
 
 
-def test_position_risk_with_um_account_keeps_only_its_positions() -> None:
+def test_position_risk_with_um_account_keeps_its_positions_and_open_ones_it_lacks() -> None:
     payload = [
         position_risk("BTCUSDT", "LONG", positionAmt="0.1"),
         position_risk("BTCUSDT", "SHORT", positionAmt="-0.1"),
@@ -709,8 +711,14 @@ def test_position_risk_with_um_account_keeps_only_its_positions() -> None:
 
     result = POSITION_RISK.parse(payload, ParseOptions(provided=keep))
 
-    # ETHUSDT LONG is flat but the UM account kept it (an open order), so it stays here too.
-    assert set(rows(result, "binance_pm_um_position_mark_price")) == set(keep)
+    # ETHUSDT LONG is flat but the UM account kept it (an open order), so it stays here too;
+    # BTCUSDT SHORT is open though the UM account lacks it: kept, never lost.
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == {*keep, ("BTCUSDT", "SHORT")}
+    assert rows(result, "binance_pm_um_position_amount") == {
+        ("BTCUSDT", "LONG"): 0.1,
+        ("BTCUSDT", "SHORT"): -0.1,
+        ("ETHUSDT", "LONG"): 0.0,
+    }
 
 
 def test_position_risk_break_even_is_exported() -> None:
@@ -740,11 +748,37 @@ def test_position_risk_leaves_to_um_account_what_it_exported_for_the_position() 
     assert set(rows(result, "binance_pm_um_position_liquidation_price")) == both
 
 
-def test_position_risk_with_no_um_account_position_exports_nothing() -> None:
-    result = POSITION_RISK.parse([position_risk(positionAmt="1")], ParseOptions(provided={}))
+def test_an_open_position_risk_row_the_um_account_lacks_is_kept_whole() -> None:
+    payload = [position_risk(positionAmt="1"), position_risk("ETHUSDT", positionAmt="0")]
+    result = POSITION_RISK.parse(payload, ParseOptions(provided={}))
 
-    assert rows(result, "binance_pm_um_position_mark_price") == {}
+    assert set(rows(result, "binance_pm_um_position_mark_price")) == {("BTCUSDT", "BOTH")}
+    assert value(result, "binance_pm_um_position_amount", "BTCUSDT", "BOTH") == 1.0
     assert result.skipped == 0
+
+
+def test_position_risk_alone_gives_amount_entry_price_unrealized_pnl_and_leverage() -> None:
+    row = position_risk(positionAmt="-0.25", entryPrice="61000.5", unRealizedProfit="-12.5")
+    result = POSITION_RISK.parse([{**row, "leverage": "20"}], DEFAULTS)
+
+    figures = {
+        suffix: value(result, f"binance_pm_um_position_{suffix}", "BTCUSDT", "BOTH")
+        for suffix in SHARED
+    }
+    assert figures == {
+        "amount": -0.25,
+        "entry_price": 61000.5,
+        "unrealized_pnl": -12.5,
+        "leverage": 20.0,
+    }
+
+
+def test_the_position_families_position_risk_shares_are_the_account_details() -> None:
+    mine = {f.name: f for f in POSITION_RISK.families}
+    detail = {f.name: f for f in UM.families}
+    for suffix in SHARED:
+        name = f"binance_pm_um_position_{suffix}"
+        assert mine[name] == detail[name]
 
 
 @pytest.mark.parametrize(
@@ -830,7 +864,7 @@ def test_flat_side_kept_for_its_open_orders_has_liquidation_price_0() -> None:
 
 def test_unreadable_amount_leaves_out_the_liquidation_price_it_decides() -> None:
     payload = [position_risk(positionAmt="abc")]
-    provided = {("BTCUSDT", "BOTH"): frozenset()}
+    provided = {("BTCUSDT", "BOTH"): frozenset({"binance_pm_um_position_amount"})}
 
     result = POSITION_RISK.parse(payload, ParseOptions(provided=provided))
 
@@ -847,9 +881,12 @@ def test_position_risk_payload_that_is_not_an_array_is_bad(payload: Any) -> None
 
 def test_position_risk_payload_with_nothing_readable_is_bad() -> None:
     unreadable = position_risk(markPrice="NaN", liquidationPrice="x", notional=None)
+    given = {("BTCUSDT", "BOTH"): frozenset(f"binance_pm_um_position_{s}" for s in SHARED)}
 
     with pytest.raises(BadPayload, match="could be read"):
-        POSITION_RISK.parse([unreadable, None, position_risk(symbol="")], DEFAULTS)
+        POSITION_RISK.parse(
+            [unreadable, None, position_risk(symbol="")], ParseOptions(provided=given)
+        )
 
 
 def test_position_risk_empty_array_is_fine() -> None:

@@ -24,6 +24,7 @@ RECEIVED = "binance_pm_um_income_received_total"
 PAID = "binance_pm_um_income_paid_total"
 CM_RECEIVED = "binance_pm_cm_income_received_total"
 CM_PAID = "binance_pm_cm_income_paid_total"
+UNREADABLE = "binance_pm_exporter_income_unreadable_total"
 
 
 class Poller:
@@ -111,10 +112,12 @@ def test_records_after_start_are_summed_exactly_by_direction(poller) -> None:
         (PAID, ("USDT", "COMMISSION", "BTCUSDT")): 0.01,
         (RECEIVED, ("USDT", "TRANSFER", "")): 100.0,
         (PAID, ("USDT", "TRANSFER", "")): 0.0,
+        (UNREADABLE, ("um",)): 0.0,
     }
     assert poller.samples("cm_income") == {
         (CM_RECEIVED, ("BTC", "FUNDING_FEE", "BTCUSD_PERP")): 0.0,
         (CM_PAID, ("BTC", "FUNDING_FEE", "BTCUSD_PERP")): 0.00002,
+        (UNREADABLE, ("cm",)): 0.0,
     }
 
 
@@ -149,22 +152,104 @@ def test_the_same_tran_id_under_two_income_types_counts_twice(poller) -> None:
     assert poller.samples()[(PAID, ("USDT", "COMMISSION", "BTCUSDT"))] == 0.5
 
 
+def interleaved(sim: SimulatorThread, time_ms: int, n: int, *kinds: tuple[str, str, str]) -> None:
+    """``n`` records of each (income type, amount, symbol) at one millisecond, one of each in turn,
+    so that the first page shows every kind."""
+    for _ in range(n):
+        for income_type, income, symbol in kinds:
+            sim.add_income("oneway", income_type, income, "USDT", symbol, time_ms=time_ms)
+
+
+def unreadable(poller: Poller, market: str = "um") -> float:
+    return poller.samples(f"{market}_income")[(UNREADABLE, (market,))]
+
+
 def test_more_than_a_page_in_one_poll_is_counted_once(poller) -> None:
     sim = poller.sim
     later = started_and_two_past_milliseconds(poller)
-    # 2500 records in one millisecond (paged by page number), then 700 in the next.
-    funding(sim, "0.01", count=2500, time_ms=later)
-    funding(sim, "-0.02", count=700, time_ms=later + 1)
+    funding(sim, "0.01", count=700, time_ms=later)
+    funding(sim, "-0.02", count=2500, time_ms=later + 1)  # 700 + 2500 = 3200 over 2 ms
+    funding(sim, "0.03", count=600, time_ms=later + 1)
     before = poller.income_requests()
     poller.poll()
-    assert poller.income_requests() - before == 5  # 4 full pages, then the last 200 rows
+    # from later (full: 700 + 300), from later + 1 (full, one millisecond: split by type,
+    # then by symbol, both full: unreadable), then nothing after later + 1
+    assert poller.income_requests() - before == 5
+    assert unreadable(poller) == 1.0
     key = ("USDT", "FUNDING_FEE", "BTCUSDT")
-    assert poller.samples()[(RECEIVED, key)] == 25.0
-    assert poller.samples()[(PAID, key)] == 14.0
+    assert poller.samples()[(RECEIVED, key)] == 7.0
+    assert poller.samples()[(PAID, key)] == 20.0  # the first 1000 of later + 1, no more
     poller.poll()
     poller.poll()
-    assert poller.samples()[(RECEIVED, key)] == 25.0
-    assert poller.samples()[(PAID, key)] == 14.0
+    assert poller.samples()[(RECEIVED, key)] == 7.0
+    assert poller.samples()[(PAID, key)] == 20.0
+    assert unreadable(poller) == 1.0
+
+
+def test_a_full_millisecond_is_split_by_income_type_without_page(poller) -> None:
+    sim = poller.sim
+    later = started_and_two_past_milliseconds(poller)
+    interleaved(
+        sim, later, 600, ("FUNDING_FEE", "-0.5", "BTCUSDT"), ("COMMISSION", "-0.25", "BTCUSDT")
+    )
+    funding(sim, "1", count=700, time_ms=later + 1)
+    before = len(sim.requests)
+    poller.poll()
+    asked = [r.params for r in sim.requests[before:] if r.path == UM_INCOME.path]
+    assert all("page" not in params for params in asked)
+    assert [params.get("incomeType") for params in asked] == [
+        None,
+        "FUNDING_FEE",
+        "COMMISSION",
+        None,
+    ]
+    assert asked[1]["startTime"] == asked[1]["endTime"] == str(later)
+    assert asked[3]["startTime"] == str(later + 1)
+    samples = poller.samples()
+    assert samples[(PAID, ("USDT", "FUNDING_FEE", "BTCUSDT"))] == 300.0
+    assert samples[(RECEIVED, ("USDT", "FUNDING_FEE", "BTCUSDT"))] == 700.0
+    assert samples[(PAID, ("USDT", "COMMISSION", "BTCUSDT"))] == 150.0
+    assert unreadable(poller) == 0.0
+    before = poller.income_requests()
+    poller.poll()  # from later + 1: the split millisecond is closed, not split again
+    assert poller.income_requests() - before == 1
+    assert poller.samples() == samples
+
+
+def test_a_type_still_full_is_split_by_symbol(poller) -> None:
+    sim = poller.sim
+    later = started_and_two_past_milliseconds(poller)
+    interleaved(sim, later, 600, ("FUNDING_FEE", "-1", "BTCUSDT"), ("FUNDING_FEE", "-2", "ETHUSDT"))
+    before = len(sim.requests)
+    poller.poll()
+    asked = [r.params for r in sim.requests[before:] if r.path == UM_INCOME.path]
+    parts = [(params.get("incomeType"), params.get("symbol")) for params in asked]
+    assert parts == [
+        (None, None),
+        ("FUNDING_FEE", None),
+        ("FUNDING_FEE", "BTCUSDT"),
+        ("FUNDING_FEE", "ETHUSDT"),
+        (None, None),
+    ]
+    assert poller.samples()[(PAID, ("USDT", "FUNDING_FEE", "BTCUSDT"))] == 600.0
+    assert poller.samples()[(PAID, ("USDT", "FUNDING_FEE", "ETHUSDT"))] == 1200.0
+    assert unreadable(poller) == 0.0
+
+
+def test_an_unreadable_millisecond_is_counted_once_and_counting_moves_on(poller) -> None:
+    sim = poller.sim
+    later = started_and_two_past_milliseconds(poller)
+    funding(sim, "1", count=1500, time_ms=later)
+    funding(sim, "2", count=3, time_ms=later + 1)
+    poller.poll()
+    key = (RECEIVED, ("USDT", "FUNDING_FEE", "BTCUSDT"))
+    assert poller.samples()[key] == 1006.0
+    assert unreadable(poller) == 1.0
+    assert poller.samples("cm_income")[(UNREADABLE, ("cm",))] == 0.0
+    funding(sim, "0.5")
+    poller.poll()
+    assert poller.samples()[key] == 1006.5
+    assert unreadable(poller) == 1.0
 
 
 def test_a_backlog_longer_than_a_poll_allows_is_caught_up_by_the_next_polls(poller) -> None:
@@ -188,7 +273,8 @@ def test_a_backlog_longer_than_a_poll_allows_is_caught_up_by_the_next_polls(poll
 def test_a_failing_page_commits_nothing_and_the_next_poll_catches_up(poller) -> None:
     sim = poller.sim
     later = started_and_two_past_milliseconds(poller)
-    funding(sim, "1", count=1500, time_ms=later)
+    funding(sim, "1", count=750, time_ms=later)
+    funding(sim, "1", count=750, time_ms=later + 1)
     sim.set_fault("oneway", UM_INCOME.path, status=503, times=1, after=1)
     state = poller.poll()
     assert not state.health["um_income"].up

@@ -312,6 +312,8 @@ def test_help_texts_give_units_and_pm_meaning(sim, accounts):
 UM_V2 = "/papi/v2/um/account"
 V1_ONLY = ("leverage", "entry_price", "max_notional", "position_initial_margin",
            "open_order_initial_margin")  # fmt: skip
+# What the position-risk reply carries too: it gives them once v2 no longer does.
+FROM_RISK = ("leverage", "entry_price")
 
 
 def test_a_retired_um_account_v1_falls_back_to_v2_keeping_what_v2_gives(sim, accounts, capfd):
@@ -353,9 +355,13 @@ def test_a_retired_um_account_v1_falls_back_to_v2_keeping_what_v2_gives(sim, acc
             if key in v1 and "update_timestamp" not in key[0]:
                 assert val == v1[key], key
         for field in V1_ONLY:
-            assert series(after, f"binance_pm_um_position_{field}", account=account) == {}
+            gone = series(after, f"binance_pm_um_position_{field}", account=account) == {}
+            assert gone == (field not in FROM_RISK), field
             assert series(before, f"binance_pm_um_position_{field}", account=account) != {}
-    # The position-risk collector now gives the break-even price v2 no longer has.
+    # The position-risk collector now gives the break-even price, leverage and entry price v2
+    # no longer has.
+    assert value(after, "binance_pm_um_position_leverage", account="oneway",
+                 symbol="BTCUSDT", position_side="BOTH") == 10  # fmt: skip
     assert value(after, "binance_pm_um_position_break_even_price", account="oneway",
                  symbol="BTCUSDT", position_side="BOTH") > 0  # fmt: skip
     assert capfd.readouterr().out.count("Binance retired the endpoint") == 2

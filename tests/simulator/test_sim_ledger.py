@@ -194,16 +194,25 @@ def test_income_is_oldest_first_with_the_docs_fields_and_ids_unique_per_type(fro
     assert commission["tranId"] == transfer["tranId"]
 
 
-def test_income_pages_by_limit_and_page_from_start_time_inclusive(frozen):
+def test_income_pages_by_limit_from_start_time_inclusive(frozen):
     papi = frozen
     now = papi.sim.clock_ms()
     papi.sim.add_income("hmac", "FUNDING_FEE", "0.5", "USDT", "BTCUSDT", count=250, time_ms=now)
     papi.sim.add_income("hmac", "FUNDING_FEE", "0.5", "USDT", "BTCUSDT", time_ms=now - 1)
     assert len(papi.json(UM_INCOME)) == 100  # the default limit
     assert len(papi.json(UM_INCOME, params={"startTime": str(now), "limit": "1000"})) == 250
-    third = papi.json(UM_INCOME, params={"startTime": str(now), "page": "3"})
-    assert [r["tranId"] for r in third] == [str(9689322392 + i) for i in range(200, 250)]
     assert papi.json(UM_INCOME, params={"startTime": str(now + 1)}) == []
+
+
+@pytest.mark.parametrize("page", ["3", "0", "x"])
+def test_income_ignores_page_and_answers_the_first_page_again(frozen, page):
+    papi = frozen
+    now = papi.sim.clock_ms()
+    papi.sim.add_income("hmac", "FUNDING_FEE", "0.5", "USDT", "BTCUSDT", count=250, time_ms=now)
+    first = papi.json(UM_INCOME, params={"startTime": str(now)})
+    again = papi.json(UM_INCOME, params={"startTime": str(now), "page": page})
+    assert [r["tranId"] for r in again] == [str(9689322392 + i) for i in range(100)]
+    assert again == first
 
 
 def test_income_filters_by_symbol_and_type(frozen):
@@ -231,7 +240,6 @@ def test_income_windows_default_to_seven_days_and_keep_three_months(frozen):
     [
         ({"limit": "1001"}, -1130),
         ({"limit": "0"}, -1130),
-        ({"page": "0"}, -1130),
         ({"startTime": "abc"}, -1100),
         ({"startTime": "2000", "endTime": "1000"}, -1128),
     ],
@@ -255,3 +263,25 @@ def test_new_endpoints_check_the_signature(papi, path):
         path, params={"limit": "5"} if "income" in path else None, signer=None, after_signature="0"
     )
     assert papi.error(reply)[:2] == (400, -1022)
+
+
+def test_force_orders_are_served_in_binances_shapes_by_market_and_kind(frozen):
+    papi = frozen
+    papi.sim.force_close("hmac", "BTCUSDT", "BOTH", "0.05")
+    papi.sim.force_close("hmac", "ETHUSDT", "BOTH", "1", kind="ADL")
+    papi.sim.add_margin_force_order("hmac", "BNBUSDT", "1.5", "600")
+    um = papi.json("/papi/v1/um/forceOrders")
+    assert [(r["symbol"], r["executedQty"], r["side"]) for r in um] == [
+        ("BTCUSDT", "0.05", "SELL"),
+        ("ETHUSDT", "1", "BUY"),
+    ]
+    assert um[0]["clientOrderId"].startswith("autoclose-")
+    assert um[1]["clientOrderId"].startswith("adl_autoclose")
+    adl = papi.json("/papi/v1/um/forceOrders", params={"autoCloseType": "ADL"})
+    assert [r["orderId"] for r in adl] == [um[1]["orderId"]]
+    assert papi.json("/papi/v1/cm/forceOrders") == []
+    margin = papi.json("/papi/v1/margin/forceOrders")
+    assert margin["total"] == 1
+    assert [(r["symbol"], r["executedQty"]) for r in margin["rows"]] == [("BNBUSDT", "1.5")]
+    second = papi.json("/papi/v1/margin/forceOrders", params={"current": "2"})
+    assert second == {"rows": [], "total": 1}
