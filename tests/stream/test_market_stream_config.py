@@ -9,6 +9,7 @@ import pytest
 from exporter.config import ConfigError, parse_config
 from exporter.reload import plan_reload
 from exporter.stream.config import MarketStreamSettings
+from exporter.stream.market import market_plans, markets_wanted
 
 
 def account(name: str, **fields: Any) -> dict[str, Any]:
@@ -106,3 +107,33 @@ def test_a_market_stream_url_password_never_shows():
     assert "hunter2" not in str(caught.value)
     config = parse(cm_market_stream_url="wss://user:hunter2@x/ws/!markPrice@arr@1s")
     assert "hunter2" not in repr(config)
+
+
+def test_a_market_streams_only_for_accounts_that_want_it_and_poll_its_positions():
+    config = parse(
+        accounts=[
+            account("a", market_stream=True, collectors=["um_account", "balance"]),
+            account("b", collectors=["cm_account"]),  # polls COIN-M, does not want marks
+        ]
+    )
+    assert markets_wanted(config.accounts) == ("um",)
+    plans = market_plans(config)
+    assert list(plans) == ["um"]
+    assert plans["um"].url == "wss://fstream.binance.com/market/ws/!markPrice@arr@1s"
+    assert plans["um"].silence_seconds == 10.0  # Binance pushes every second
+
+
+def test_both_markets_stream_once_whatever_the_number_of_accounts():
+    config = parse(
+        market_stream=True,
+        collectors=["um_position_risk", "cm_position_risk"],
+        stream_silence_seconds=2,
+        accounts=[account(f"desk{i}") for i in range(50)],
+    )
+    assert markets_wanted(config.accounts) == ("um", "cm")
+    assert [p.silence_seconds for p in market_plans(config).values()] == [2.0, 2.0]
+
+
+def test_no_market_streams_without_position_collectors():
+    config = parse(market_stream=True, collectors=["account", "balance"])
+    assert markets_wanted(config.accounts) == ()
