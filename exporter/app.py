@@ -38,6 +38,8 @@ from exporter.scheduler import Scheduler
 from exporter.sharding import Shard
 from exporter.snapshot import ExporterStatus, Store
 from exporter.stream.manager import StreamManager
+from exporter.stream.market import MarketStreams
+from exporter.stream.marks import MarkBook, MarkChange
 from exporter.web import WebSecurity
 
 log = structlog.get_logger("exporter")
@@ -100,6 +102,10 @@ class Exporter:
         self._publisher: asyncio.Task[None] | None = None
         self.scheduler: Scheduler | None = None
         self.streams: StreamManager | None = None
+        # The process's mark prices from the market streams, whoever reads them.
+        self.marks = MarkBook()
+        self.marks.subscribe(self._show_market_streams)
+        self.market_streams: MarketStreams | None = None
         # Retry-After and bans are per IP, hence per base URL: they outlive a rebuilt client.
         self._gates: dict[str, RetryAfterGate] = {}
         self._reload_lock = asyncio.Lock()
@@ -172,6 +178,13 @@ class Exporter:
             cfg, self.store, lambda: scheduler.client, scheduler.request_poll
         )
         await self.streams.start()
+        self.market_streams = MarketStreams(cfg, self.marks)
+        await self.market_streams.start()
+
+    def _show_market_streams(self, change: MarkChange) -> None:
+        """The market streams' own series, published with the rest."""
+        self.renderer.market_fragments = self.marks.render()
+        self.store.changed()
 
     def _make_client(self, cfg: ClientSettings) -> PapiClient:
         assert self._http is not None
@@ -242,6 +255,8 @@ class Exporter:
             await self.scheduler.apply(new, client, plan)
             if self.streams is not None:
                 await self.streams.apply(new, plan)
+            if self.market_streams is not None:
+                await self.market_streams.apply(new)
             self.config = new
             status.planned_weight_per_minute = new.planned_weight_per_minute()
             status.poll_interval_seconds = new.polling.interval_seconds
@@ -291,8 +306,9 @@ class Exporter:
             await asyncio.gather(self._web_config_task, return_exceptions=True)
         if self.scheduler is not None:
             await self.scheduler.stop()
-        if self.streams is not None:  # before the HTTP client closes: it deletes listen keys
-            await self.streams.stop()
+        # The streams before the HTTP client closes (it deletes listen keys), side by side.
+        streams = (self.streams, self.market_streams)
+        await asyncio.gather(*(s.stop() for s in streams if s is not None))
         if self._publisher is not None:
             self._publisher.cancel()
             await asyncio.gather(self._publisher, return_exceptions=True)

@@ -25,8 +25,13 @@ def redact_url(url: str) -> str:
     ``#`` as RFC 3986 has it: a password with one of those left unencoded is then hidden too, at
     the price of cutting a URL that has an ``@`` in its path (the exporter's URLs have none).
     This works on strings that are not valid URLs, since those are what error messages echo. A
-    user name given alone is hidden as well: it is often a token.
+    user name given alone is hidden as well: it is often a token. One ``@`` in a path is known:
+    Binance's all-market stream names (``/!markPrice@arr@1s``), a last segment starting with
+    ``!``, which is kept as it is and never taken for user info.
     """
+    head, sep, name = url.rpartition("/!")
+    if sep and "//" in head and "/" in head.partition("//")[2] and ":" not in name:
+        return redact_url(head) + sep + name
     scheme, slashes, rest = url.partition("//")
     if not slashes:
         scheme, rest = "", url

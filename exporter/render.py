@@ -30,15 +30,19 @@ from exporter.negotiation import OPENMETRICS, TEXT
 from exporter.self_metrics import GLOBAL_FAMILIES, global_sections
 from exporter.snapshot import ACCOUNT_FAMILIES, CollectorData, ExporterStatus, Store
 from exporter.stream.connection import CONNECTION_FAMILIES
+from exporter.stream.marks import MARKET_STREAM_FAMILIES
 from exporter.stream.state import STREAM_FAMILIES
 
 log = structlog.get_logger("exporter.render")
 
 # Every family this exporter can expose, from the modules that declare them, in exposition order:
-# the collectors' data, the per-account self metrics, the streams', the process-wide ones.
+# the collectors' data, the per-account self metrics, the streams', the market streams', the
+# process-wide ones.
 _DATA_FAMILIES = collect_families(*(c.families for c in COLLECTORS.values()))
 _STREAM_FAMILIES = collect_families(STREAM_FAMILIES, CONNECTION_FAMILIES)
-_FAMILIES = collect_families(_DATA_FAMILIES, ACCOUNT_FAMILIES, _STREAM_FAMILIES, GLOBAL_FAMILIES)
+_FAMILIES = collect_families(
+    _DATA_FAMILIES, ACCOUNT_FAMILIES, _STREAM_FAMILIES, MARKET_STREAM_FAMILIES, GLOBAL_FAMILIES
+)
 
 
 def all_families() -> tuple[Family, ...]:
@@ -92,6 +96,8 @@ class Renderer:
             OPENMETRICS: {fam.name: fam.openmetrics_header() for fam in _FAMILIES},
         }
         self.published: dict[str, Published] = {}
+        # The market streams' series (process-wide), by family name; replaced, never mutated.
+        self.market_fragments: Mapping[str, bytes] = {}
         self.builds = 0  # publishes done: a scrape never adds one (tests check it)
         self._demand: dict[tuple[str, bool], float] = {}  # (format, gzip) -> monotonic
         self._wake = asyncio.Event()
@@ -182,6 +188,7 @@ class Renderer:
             self._executor,
             self._build,
             views,
+            self.market_fragments,
             status,
             time.time(),
             wanted,
@@ -244,11 +251,12 @@ class Renderer:
     def _build(
         self,
         views: list[AccountView],
+        market: Mapping[str, bytes],
         status: ExporterStatus,
         now: float,
         wanted: dict[str, bool],
     ) -> tuple[dict[str, tuple[bytes, bytes | None]], float]:
-        sections, valid_until = self._sections(views, status, now)
+        sections, valid_until = self._sections(views, market, status, now)
         out: dict[str, tuple[bytes, bytes | None]] = {}
         for fmt, gz in wanted.items():
             headers = self._headers[fmt]
@@ -263,7 +271,11 @@ class Renderer:
         return out, valid_until
 
     def _sections(
-        self, views: list[AccountView], status: ExporterStatus, now: float
+        self,
+        views: list[AccountView],
+        market: Mapping[str, bytes],
+        status: ExporterStatus,
+        now: float,
     ) -> tuple[list[tuple[Family, list[bytes]]], float]:
         """Each family with samples, in exposition order, and until when all of it is fresh.
 
@@ -283,6 +295,7 @@ class Renderer:
             if frags:
                 sections.append((fam, frags))
         sections.extend(_account_sections(views))
+        sections.extend((fam, [f]) for fam in MARKET_STREAM_FAMILIES if (f := market.get(fam.name)))
         sections.extend(global_sections(status))
         sections.extend(_process_sections(self._process.collect()))
         return sections, valid_until

@@ -162,6 +162,24 @@ def ws_url(raw: Mapping[str, Any], key: str, default: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
+def ws_stream_url(raw: Mapping[str, Any], key: str, default: str) -> str:
+    """A ws(s) URL of a whole stream (a market stream's path names it), used as it is."""
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(key, f"must be a ws(s) URL string, not {value!r}")
+    parts = _split(value)
+    if (
+        parts is None
+        or parts.scheme not in ("ws", "wss")
+        or not parts.netloc
+        or parts.path in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(key, f"{redact_url(value)!r} is not a ws(s) URL of a stream")
+    return value
+
+
 def _split(value: str) -> SplitResult | None:
     """The URL's parts, or None when it has no valid port or is otherwise unparseable."""
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from exporter.binance.signing import Signer
 from exporter.config.plan import keepalive_weight, planned_weight
 from exporter.redaction import redact_url
-from exporter.stream.config import StreamSettings
+from exporter.stream.config import MarketStreamSettings, StreamSettings
 
 # Data older than this many of its collector's intervals is stale (unless stale_after_seconds).
 STALE_INTERVALS = 3.0
@@ -62,6 +62,9 @@ class AccountConfig:
     # repr never shows key material.
     signer: Signer = field(compare=False, repr=False)
     user_data_stream: bool = False  # exporter.stream: push events besides the polls
+    # exporter.stream.market: the process's mark price streams (one per market, shared by every
+    # account); not compared, as a change polls nothing: the streams follow it on their own.
+    market_stream: bool = field(default=False, compare=False)
     # accounts[].shard: the shard that owns the account whatever its hash (None: the hash).
     shard: int | None = field(default=None, compare=False)
 
@@ -119,6 +122,7 @@ class Config:
     positions: PositionSettings
     accounts: tuple[AccountConfig, ...]
     stream: StreamSettings = field(default_factory=StreamSettings)
+    market_stream: MarketStreamSettings = field(default_factory=MarketStreamSettings)
     # Every account in the file; ``accounts`` holds those this replica's shard owns.
     accounts_configured: int = field(default=0, compare=False)
     # Non-fatal findings (loose secret file permissions) for the caller to log.
@@ -146,6 +150,7 @@ class Config:
             signing = "hmac" if acc.api_secret is not None else "private key"
             collectors = ", ".join(f"{c.name} {c.interval_seconds:g}s" for c in acc.collectors)
             stream = ", user data stream" if acc.user_data_stream else ""
+            stream += ", market streams" if acc.market_stream else ""
             lines.append(
                 f"  - {acc.name}: {signing}, {acc.weight_per_minute():g} weight/min, "
                 f"collectors {collectors}{stream}"

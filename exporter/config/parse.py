@@ -119,13 +119,23 @@ def parse_config(raw: Any, env: Mapping[str, str], shard: Shard | None = None) -
     default_collectors = _collectors(raw.get("collectors", list(DEFAULT_COLLECTORS)), "collectors")
     warnings: list[str] = []
     stream = stream_config.parse_stream_settings(raw)
-    configured = _accounts(raw.get("accounts"), default_collectors, warnings, stream)
+    market = stream_config.parse_market_stream_settings(raw)
+    configured = _accounts(raw.get("accounts"), default_collectors, warnings, stream, market)
     # Without sharding every account; with it, the shard's own (planned and polled).
     parsed = list(shard.select(configured)) if shard is not None else configured
     # Each streamed account's keepalives come off the budget before the collectors plan.
     keepalives = keepalive_weight(stream, (p.config for p in parsed))
     polling, accounts = _polling(raw, parsed, keepalives)
-    return Config(client, polling, positions, accounts, stream, len(configured), tuple(warnings))
+    return Config(
+        client,
+        polling,
+        positions,
+        accounts,
+        stream,
+        market,
+        len(configured),
+        tuple(warnings),
+    )
 
 
 def _positions(raw: dict) -> PositionSettings:
@@ -188,6 +198,7 @@ def _accounts(
     default_collectors: tuple[Wanted, ...],
     warnings: list[str],
     stream: stream_config.StreamSettings,
+    market: stream_config.MarketStreamSettings,
 ) -> list[_ParsedAccount]:
     if raw is None:
         raise ConfigError("accounts", "at least one account is required")
@@ -219,6 +230,7 @@ def _accounts(
             (),
             signer,
             stream_config.account_streams(item, path, stream),
+            stream_config.account_market_stream(item, path, market),
             shard=_shard_pin(item, path),
         )
         out.append(_ParsedAccount(account, wanted))

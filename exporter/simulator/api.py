@@ -35,6 +35,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 import orjson
@@ -47,6 +48,7 @@ from exporter.simulator.errors import Rejected
 from exporter.simulator.faults import Fault, fault_answer, pause, streamed_body
 from exporter.simulator.knobs import http_knob
 from exporter.simulator.limits import WeightState
+from exporter.simulator.market_stream import CM_MARK_PATH, UM_BARE_PATH, UM_MARK_PATH, SimMarket
 from exporter.simulator.scene import RequestRecord, Scene
 from exporter.simulator.stream import KEY_GONE, STREAM_PREFIX
 
@@ -108,6 +110,9 @@ class Api:
         app = web.Application()
         app.router.add_route("*", "/_sim/{knob}", self._control)
         app.router.add_get(STREAM_PREFIX + "{key}", self._user_stream)
+        app.router.add_get(UM_MARK_PATH, partial(self._market_stream, "um"))
+        app.router.add_get(CM_MARK_PATH, partial(self._market_stream, "cm"))
+        app.router.add_get(UM_BARE_PATH, partial(self._market_stream, None))
         app.router.add_route("*", "/{tail:.*}", self._handle)
         return app
 
@@ -189,6 +194,12 @@ class Api:
         risk = compute_risk(account, scene.market, now)
         scene.streams.risk_level_change(key.account, status_for(risk.uni_mmr))  # the baseline
         return await scene.streams.serve(request, key, now)
+
+    async def _market_stream(
+        self, market: SimMarket | None, request: web.Request
+    ) -> web.StreamResponse:
+        """A market's mark price stream: public, no key, no weight (as Binance's)."""
+        return await self.scene.mark_streams.serve(request, market)
 
     async def _control(self, request: web.Request) -> web.Response:
         name = request.match_info["knob"]

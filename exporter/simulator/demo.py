@@ -194,6 +194,10 @@ async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator,
             # Pushed events too: a falling uniMMR shows as riskLevelChange events at once.
             "user_data_stream": True,
             "stream_url": simulator.stream_url,
+            # Every mark each second, on one socket per market.
+            "market_stream": True,
+            "um_market_stream_url": simulator.um_market_stream_url,
+            "cm_market_stream_url": simulator.cm_market_stream_url,
             "accounts": [_account_entry(c) for c in credentials],
         },
         {},

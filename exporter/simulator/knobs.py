@@ -1,14 +1,14 @@
 """The scenario knobs' registry: how a knob is declared, reached over HTTP and converted.
 
 A knob is a ``Simulator`` method marked ``@knob`` (they live in ``scene``, ``api_knobs``,
-``market_knobs``, ``ledger_knobs`` and ``stream_knobs``), each described by its own docstring;
-``KNOBS`` is the registry (complete once ``exporter.simulator.server`` is imported) and
-``server.knob_reference()`` lists them all. ``SimulatorThread`` runs every knob, with the same
-arguments, on the simulator's loop (so a test's thread can call ``sim.set_fault(...)``), and
-``POST /_sim/<name>`` runs it over HTTP with a JSON object of the keyword arguments, where name
+``market_knobs``, ``ledger_knobs``, ``stream_knobs`` and ``market_stream_knobs``), each described by
+its own docstring; ``KNOBS`` is the registry (complete once ``exporter.simulator.server`` is
+imported) and ``server.knob_reference()`` lists them all. ``SimulatorThread`` runs every knob, with
+the same arguments, on the simulator's loop (so a test's thread can call ``sim.set_fault(...)``),
+and ``POST /_sim/<name>`` runs it over HTTP with a JSON object of the keyword arguments, where name
 is the knob's method name without ``set_`` (``fault``, ``clock_skew`` with ``{"ms": N}``,
-``freeze_prices`` with ``{"frozen": bool}``, ...). Decimals travel as strings, ``body`` as
-text, ``public_key_pem`` as text.
+``freeze_prices`` with ``{"frozen": bool}``, ...). Decimals travel as strings, ``body`` as text,
+``public_key_pem`` as text.
 """
 
 from __future__ import annotations

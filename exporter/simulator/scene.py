@@ -1,9 +1,9 @@
 """The simulated exchange's state: what the scenario knobs change and the HTTP layer serves.
 
-Accounts (by name and by API key), the market, the clock, how numbers are spelled, the faults,
-rate limits and user data streams, the records of requests received and the last payload served
-per account and path. The knobs that add and remove accounts are here, beside the two indexes
-they keep in step; the others live in the ``*_knobs`` modules, the HTTP layer in ``api``.
+Accounts (by name and by API key), the market, the clock, how numbers are spelled, the faults, rate
+limits, user data and market streams, the records of requests received and the last payload served
+per account and path. The knobs that add and remove accounts are here, beside the two indexes they
+keep in step; the others live in the ``*_knobs`` modules, the HTTP layer in ``api``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from exporter.simulator.faults import Faults
 from exporter.simulator.knobs import account_args, knob
 from exporter.simulator.limits import RateLimits
 from exporter.simulator.market import Market
+from exporter.simulator.market_stream import MarkStreams
 from exporter.simulator.stream import UserStreams
 
 MAX_RECORDS = 100_000
@@ -79,6 +80,7 @@ class Scene:
         self.faults = Faults()
         self._payloads: dict[tuple[str, str], Payload] = {}
         self.streams = UserStreams(self.clock_ms)
+        self.mark_streams = MarkStreams(self.market, self.clock_ms)
         self._liabilities: dict[tuple[str, str], Decimal] = {}
         for account in accounts or []:
             self.add_account(account)

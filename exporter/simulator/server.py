@@ -1,11 +1,10 @@
-"""The simulator: a fake Binance Portfolio Margin REST API (and user data stream) on a real
-loopback socket, for the tests and ``--demo``.
+"""The simulator: a fake Binance Portfolio Margin REST API (and user data and market streams) on
+a real loopback socket, for the tests and ``--demo``.
 
-``Simulator`` is the ``Scene`` with every knob (``api_knobs``, ``market_knobs``,
-``ledger_knobs``, ``stream_knobs``; the registry: ``knobs``) and its life: the server
-(``api``, serving ``endpoints``), the marks' walk every ``tick_seconds`` unless frozen, the
-ledger's and the stream's ticks. ``SimulatorThread`` runs one on its own loop for synchronous
-tests.
+``Simulator`` is the ``Scene`` with every knob (``api_knobs``, ``market_knobs``, ``ledger_knobs``,
+``stream_knobs``, ``market_stream_knobs``; the registry: ``knobs``) and its life: the server
+(``api``, serving ``endpoints``), the marks' walk every ``tick_seconds`` unless frozen, the ledger's
+and the stream's ticks. ``SimulatorThread`` runs one on its own loop for synchronous tests.
 
 The simulator clock is the wall clock plus ``clock_skew_ms``; it is the ``serverTime`` of both
 the timestamp check and ``/fapi/v1/time``.
@@ -32,13 +31,15 @@ from exporter.simulator.knobs import KNOBS
 from exporter.simulator.ledger_knobs import LedgerKnobs
 from exporter.simulator.market import Market
 from exporter.simulator.market_knobs import MarketKnobs
+from exporter.simulator.market_stream import CM_MARK_PATH, UM_BARE_PATH, UM_MARK_PATH
+from exporter.simulator.market_stream_knobs import MarketStreamKnobs
 from exporter.simulator.scene import RequestRecord
 from exporter.simulator.stream import STREAM_PREFIX
 
 T = TypeVar("T")
 
 
-class Simulator(ApiKnobs, MarketKnobs, LedgerKnobs):
+class Simulator(ApiKnobs, MarketKnobs, LedgerKnobs, MarketStreamKnobs):
     """The fake PAPI server; its knobs (``@knob``) are plain methods, run on its event loop."""
 
     _runner: web.AppRunner | None = None
@@ -65,6 +66,7 @@ class Simulator(ApiKnobs, MarketKnobs, LedgerKnobs):
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await sock.ws.close()
+        await self.mark_streams.close()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -90,6 +92,21 @@ class Simulator(ApiKnobs, MarketKnobs, LedgerKnobs):
     def stream_url(self) -> str:
         """The exporter's ``stream_url``: the socket is this plus the listen key."""
         return f"ws://{self._host}:{self._port}{STREAM_PREFIX}"
+
+    @property
+    def um_market_stream_url(self) -> str:
+        """The exporter's ``um_market_stream_url``: USDⓈ-M's mark prices, every interval."""
+        return f"ws://{self._host}:{self._port}{UM_MARK_PATH}"
+
+    @property
+    def cm_market_stream_url(self) -> str:
+        """The exporter's ``cm_market_stream_url``: COIN-M's mark prices, every interval."""
+        return f"ws://{self._host}:{self._port}{CM_MARK_PATH}"
+
+    @property
+    def um_bare_market_stream_url(self) -> str:
+        """USDⓈ-M's stream on its bare /ws path: it connects and sends nothing."""
+        return f"ws://{self._host}:{self._port}{UM_BARE_PATH}"
 
     async def _tick_forever(self) -> None:
         while True:

@@ -1,4 +1,5 @@
-"""The user data stream's configuration keys, parsed apart from the rest of the config.
+"""The stream configuration keys (the user data stream's and the market streams'), parsed apart
+from the rest of the config.
 
 ``parse_config`` hands over the raw top-level mapping and each raw account mapping; what comes
 back is frozen and compared on reload like everything else. A mistake is the one ``ConfigError``,
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.redaction import redact_url
-from exporter.validation import flag, number, ws_url
+from exporter.validation import flag, number, ws_stream_url, ws_url
 
 DEFAULT_STREAM_URL = "wss://fstream.binance.com/pm/ws/"
 DEFAULT_KEEPALIVE_SECONDS = 1800.0
@@ -21,10 +22,23 @@ DEFAULT_SILENCE_SECONDS = 60.0
 # inside that (Binance suggests every 30 minutes); at most 50 minutes leaves room for one retry.
 MAX_KEEPALIVE_SECONDS = 3000.0
 
+# Binance's all-market mark price streams, every second. USDⓈ-M routes mark prices through
+# /market only: on its bare /ws path the same stream connects and delivers nothing.
+DEFAULT_UM_MARKET_STREAM_URL = "wss://fstream.binance.com/market/ws/!markPrice@arr@1s"
+DEFAULT_CM_MARKET_STREAM_URL = "wss://dstream.binance.com/ws/!markPrice@arr@1s"
+
 TOP_KEYS = frozenset(
-    {"user_data_stream", "stream_url", "stream_keepalive_seconds", "stream_silence_seconds"}
+    {
+        "user_data_stream",
+        "stream_url",
+        "stream_keepalive_seconds",
+        "stream_silence_seconds",
+        "market_stream",
+        "um_market_stream_url",
+        "cm_market_stream_url",
+    }
 )
-ACCOUNT_KEYS = frozenset({"user_data_stream"})
+ACCOUNT_KEYS = frozenset({"user_data_stream", "market_stream"})
 
 
 @dataclass(frozen=True)
@@ -64,3 +78,33 @@ def account_streams(raw: dict[str, Any], path: str, settings: StreamSettings) ->
     """Whether the account at ``path`` (``accounts[i]``) opens the stream: its own
     ``user_data_stream`` when given (``false`` overrides a global ``true``), else the global."""
     return flag(raw, "user_data_stream", settings.enabled, f"{path}.user_data_stream")
+
+
+@dataclass(frozen=True)
+class MarketStreamSettings:
+    """The market stream keys: the default for accounts and each market's stream URL."""
+
+    enabled: bool = False  # top-level market_stream: accounts follow it unless they say
+    um_url: str = DEFAULT_UM_MARKET_STREAM_URL
+    cm_url: str = DEFAULT_CM_MARKET_STREAM_URL
+
+    def __repr__(self) -> str:
+        return (
+            f"MarketStreamSettings(enabled={self.enabled}, um_url={redact_url(self.um_url)!r}, "
+            f"cm_url={redact_url(self.cm_url)!r})"
+        )
+
+
+def parse_market_stream_settings(raw: dict[str, Any]) -> MarketStreamSettings:
+    """The top-level keys of ``raw`` (the whole config mapping) that concern the market streams."""
+    return MarketStreamSettings(
+        enabled=flag(raw, "market_stream", False),
+        um_url=ws_stream_url(raw, "um_market_stream_url", DEFAULT_UM_MARKET_STREAM_URL),
+        cm_url=ws_stream_url(raw, "cm_market_stream_url", DEFAULT_CM_MARKET_STREAM_URL),
+    )
+
+
+def account_market_stream(raw: dict[str, Any], path: str, settings: MarketStreamSettings) -> bool:
+    """Whether the account at ``path`` wants the market streams' marks: its own
+    ``market_stream`` when given (``false`` overrides a global ``true``), else the global."""
+    return flag(raw, "market_stream", settings.enabled, f"{path}.market_stream")

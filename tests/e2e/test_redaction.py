@@ -35,6 +35,15 @@ PASSWORD = "hunter2-S3cr3tPw"
         (f"user:{PASSWORD}@proxy/papi", "user:<secret>@proxy/papi"),
         (f"https://user:{PASSWORD}@[proxy", "https://user:<secret>@[proxy"),
         ("https://[papi.binance.com", "https://[papi.binance.com"),
+        (
+            "wss://fstream.binance.com/market/ws/!markPrice@arr@1s",
+            "wss://fstream.binance.com/market/ws/!markPrice@arr@1s",
+        ),
+        (
+            f"wss://user:{PASSWORD}@proxy/ws/!markPrice@arr@1s",
+            "wss://user:<secret>@proxy/ws/!markPrice@arr@1s",
+        ),
+        ("wss://user:pass/!word@proxy", "wss://user:<secret>@proxy"),
     ],
     ids=[
         "no user info",
@@ -45,6 +54,9 @@ PASSWORD = "hunter2-S3cr3tPw"
         "no scheme",
         "malformed host",
         "malformed, no user info",
+        "a stream name's @ in the path",
+        "a stream name and a password",
+        "unencoded /! in the password",
     ],
 )
 def test_redact_url_hides_the_user_info_secret(url: str, shown: str) -> None:
