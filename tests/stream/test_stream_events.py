@@ -10,10 +10,12 @@ import pytest
 from exporter.stream.events import BadFrame
 from exporter.stream.kinds import (
     AccountUpdate,
+    Balance,
     BalanceTally,
     Ignored,
     LiabilityChange,
     ListenKeyExpired,
+    Position,
     RiskLevelChange,
     RiskTally,
     parse_frame,
@@ -71,7 +73,21 @@ def count(state: StreamState, data: dict, now: float | None = None) -> None:
 
 
 def test_risk_level_change():
-    assert event(RISK) == RiskLevelChange(1587727187525, "MARGIN_CALL", 1.99999999)
+    assert event(RISK) == RiskLevelChange(
+        1587727187525, "MARGIN_CALL", 1.99999999, 30.23416728, 30.23416728, 15.11708371
+    )
+
+
+def test_risk_level_change_without_its_figures_still_carries_the_uni_mmr():
+    bare = {"e": "riskLevelChange", "E": 1587727187525, "u": "1.5", "s": "REDUCE_ONLY"}
+    assert event(bare) == RiskLevelChange(1587727187525, "REDUCE_ONLY", 1.5)
+
+
+@pytest.mark.parametrize("uni_mmr", [1.04, "1.04"])
+def test_a_json_number_where_binance_documents_a_string_is_read_alike(uni_mmr: object):
+    risk = event({**RISK, "u": uni_mmr, "eq": 30.5, "m": 15})
+    assert isinstance(risk, RiskLevelChange)
+    assert (risk.uni_mmr, risk.equity, risk.maint_margin) == (1.04, 30.5, 15.0)
 
 
 def test_account_update_keeps_each_balance_change_as_a_decimal():
@@ -79,13 +95,20 @@ def test_account_update_keeps_each_balance_change_as_a_decimal():
         1564745798939,
         "UM",
         "ORDER",
-        (("USDT", Decimal("50.12345678")), ("BUSD", Decimal("-49.12345678"))),
+        (
+            Balance("USDT", Decimal("50.12345678"), 122624.12345678, 100.12345678),
+            Balance("BUSD", Decimal("-49.12345678"), 1.0, 0.0),
+        ),
+        (Position("BTCUSDT", "BOTH", 0.0, 0.0, 0.0),),
+        1564745798938,
     )
 
 
 def test_a_transaction_id_above_2_to_the_53_stays_exact():
     liability = event(LIABILITY)
-    assert liability == LiabilityChange(1573200697110, "BTC", "BORROW", 1352286576452864727)
+    assert liability == LiabilityChange(
+        1573200697110, "BTC", "BORROW", 1352286576452864727, 1.0345343, 0.0, 1.03476851
+    )
     assert isinstance(liability, LiabilityChange)
     assert liability.transaction_id > 2**53
     assert liability.transaction_id != int(float(1352286576452864727))
@@ -108,10 +131,22 @@ def test_events_the_exporter_does_not_count_are_not_unknown():
         (b'{"E": 1736996475556}', "malformed"),
         (b'{"e": "brandNewEvent", "E": 1736996475556}', "unknown_event"),
         (frame({**RISK, "u": "NaN"}), "malformed"),
-        (frame({**RISK, "u": 1.5}), "malformed"),
+        (frame({**RISK, "u": True}), "malformed"),
+        (frame({**RISK, "eq": "x"}), "malformed"),
+        (
+            frame({**UPDATE, "a": {"m": "ORDER", "P": [{"s": "BTCUSDT", "ps": "BOTH"}]}}),
+            "malformed",
+        ),
+        (
+            frame(
+                {**UPDATE, "a": {"m": "ORDER", "P": [{"s": "bad symbol", "pa": "1", "ps": "BOTH"}]}}
+            ),
+            "malformed",
+        ),
         (frame({**RISK, "s": "bad level"}), "malformed"),
         (frame({**RISK, "E": None}), "malformed"),
-        (frame({**UPDATE, "fs": "XX"}), "malformed"),
+        (frame({**UPDATE, "fs": "bad unit"}), "malformed"),
+        (frame({**UPDATE, "fs": None}), "malformed"),
         (frame({**UPDATE, "a": {"m": "ORDER", "B": [{"a": "USDT"}]}}), "malformed"),
         (frame({**UPDATE, "a": {"m": "ORDER", "B": "x"}}), "malformed"),
         (frame({**LIABILITY, "T": 1.3e18}), "malformed"),
@@ -253,3 +288,39 @@ def test_an_asset_with_digits_is_a_name():
     update = event({**UPDATE, "a": {"m": "ORDER", "B": [entry]}})
     assert isinstance(update, AccountUpdate)
     assert update.changes == (("1000SATS", Decimal(1)),)
+
+
+def test_an_account_update_of_another_unit_is_counted_once_by_unit_not_malformed():
+    state = StreamState("desk")
+    for unit in ("MARGIN", "MARGIN", "OPTIONS"):
+        count(state, {**UPDATE, "fs": unit, "a": {"m": "ORDER", "B": "not read"}})
+    rows = state.rows()
+    assert rows["binance_pm_exporter_stream_ignored_account_updates_total"] == [
+        (("MARGIN",), 2.0),
+        (("OPTIONS",), 1.0),
+    ]
+    assert rows["binance_pm_balance_credited_total"] == []
+    assert state.take_values() == []
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "ALGO_UPDATE",
+        "CONDITIONAL_ORDER_TRADE_UPDATE",
+        "openOrderLoss",
+        "outboundAccountPosition",
+        "ORDER_TRADE_UPDATE",
+    ],
+)
+def test_documented_events_the_exporter_does_not_use_are_ignored_not_bad(event_type: str):
+    assert event({"e": event_type, "E": 1736996475556}) == Ignored(event_type)
+
+
+def test_the_risk_event_spelled_in_capitals_is_the_same_event():
+    spelled = {**RISK, "e": "RISK_LEVEL_CHANGE"}
+    assert event(spelled) == event(RISK)
+    state = StreamState("desk")
+    count(state, RISK)
+    count(state, spelled)
+    assert state.rows()["binance_pm_risk_level_events_total"][0] == (("MARGIN_CALL",), 2.0)
