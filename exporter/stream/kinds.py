@@ -214,17 +214,22 @@ class RiskTally:
 
 # -- ACCOUNT_UPDATE: balance changes of the UM or the COIN-M book -----------------------------
 
+# ``bc`` is Binance's "balance change except PnL and commission": funding, transfers,
+# insurance clears and auto-exchanges move it, a fill's realized PnL and commission do not.
 CREDITED = Family(
     "binance_pm_balance_credited_total",
-    "Sum of the positive balance changes (bc) of ACCOUNT_UPDATE events, by book (UM, CM), "
-    "asset and reason (ORDER, FUNDING_FEE, ...).",
+    "Sum of the positive balance changes (bc: Binance's balance change except PnL and "
+    "commission) of ACCOUNT_UPDATE events, by book (UM, CM), asset and reason (ORDER, "
+    "FUNDING_FEE, ...). Realized PnL and commission: the income counters "
+    "(binance_pm_um_income_*, binance_pm_cm_income_*).",
     ("book", "asset", "reason"),
     "counter",
 )
 DEBITED = Family(
     "binance_pm_balance_debited_total",
-    "Sum of the negative balance changes (bc) of ACCOUNT_UPDATE events, as a positive amount, "
-    "by book, asset and reason.",
+    "Sum of the negative balance changes (bc: except PnL and commission) of ACCOUNT_UPDATE "
+    "events, as a positive amount, by book, asset and reason. Realized PnL and commission: "
+    "the income counters.",
     ("book", "asset", "reason"),
     "counter",
 )
@@ -480,6 +485,66 @@ class LiabilityTally:
         return {LIABILITY_EVENTS.name: [(k, float(n)) for k, n in sorted(self.events.items())]}
 
 
+# -- balanceUpdate: a Cross Margin wallet movement (deposit, withdrawal, transfer in or out) ----
+
+MARGIN_CREDITED = Family(
+    "binance_pm_margin_balance_credited_total",
+    "Sum of the positive Cross Margin wallet movements (balanceUpdate d: deposits, transfers "
+    "into the Portfolio Margin account), by asset.",
+    ("asset",),
+    "counter",
+)
+MARGIN_DEBITED = Family(
+    "binance_pm_margin_balance_debited_total",
+    "Sum of the negative Cross Margin wallet movements (balanceUpdate d: withdrawals, "
+    "transfers out), as a positive amount, by asset.",
+    ("asset",),
+    "counter",
+)
+
+
+@dataclass(frozen=True)
+class MarginBalanceUpdate:
+    time_ms: int
+    asset: str  # ``a``
+    delta: Decimal  # ``d``
+
+
+def parse_balance_update(data: Frame, now_ms: int) -> MarginBalanceUpdate:
+    time_ms = event_time(data, now_ms)
+    return MarginBalanceUpdate(time_ms, asset_field(data, "a"), decimal_field(data, "d"))
+
+
+class MarginBalanceTally:
+    FAMILIES: ClassVar[tuple[Family, ...]] = (MARGIN_CREDITED, MARGIN_DEBITED)
+
+    def __init__(self) -> None:
+        self.credited: dict[str, Decimal] = {}
+        self.debited: dict[str, Decimal] = {}
+
+    def count(self, event: MarginBalanceUpdate, labels: LabelBudget) -> Samples:
+        asset = event.asset
+        if asset not in self.credited:
+            if not labels.admit(MARGIN_CREDITED.labels, (asset,)):
+                return {}
+            self.credited[asset] = self.debited[asset] = Decimal(0)
+        if event.delta > 0:
+            self.credited[asset] += event.delta
+        elif event.delta < 0:
+            self.debited[asset] -= event.delta
+        key = (asset,)
+        return {
+            MARGIN_CREDITED.name: [(key, float(self.credited[asset]))],
+            MARGIN_DEBITED.name: [(key, float(self.debited[asset]))],
+        }
+
+    def rows(self) -> Samples:
+        return {
+            MARGIN_CREDITED.name: [((a,), float(v)) for a, v in sorted(self.credited.items())],
+            MARGIN_DEBITED.name: [((a,), float(v)) for a, v in sorted(self.debited.items())],
+        }
+
+
 # -- listenKeyExpired: the connection ends and a new listen key is made -----------------------
 
 
@@ -553,7 +618,7 @@ KINDS: tuple[EventKind[Any], ...] = (
     EventKind("openOrderLoss", parse_ignored),
     EventKind("executionReport", parse_ignored),
     EventKind("outboundAccountPosition", parse_ignored),
-    EventKind("balanceUpdate", parse_ignored),
+    EventKind("balanceUpdate", parse_balance_update, MarginBalanceTally, ("balance",)),
 )
 
 

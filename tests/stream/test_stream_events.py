@@ -13,6 +13,7 @@ from exporter.stream.kinds import (
     Balance,
     BalanceTally,
     Ignored,
+    LabelBudget,
     LiabilityChange,
     ListenKeyExpired,
     Position,
@@ -324,3 +325,20 @@ def test_the_risk_event_spelled_in_capitals_is_the_same_event():
     count(state, RISK)
     count(state, spelled)
     assert state.rows()["binance_pm_risk_level_events_total"][0] == (("MARGIN_CALL",), 2.0)
+
+
+def test_cross_margin_wallet_movements_are_summed_apart_by_asset():
+    state = StreamState("desk")
+    for asset, delta in (("USDT", "100.5"), ("USDT", "-40.25"), ("BTC", -0.5), ("USDT", "2")):
+        count(state, {"e": "balanceUpdate", "E": 1573200697110, "a": asset, "d": delta})
+    rows = state.rows()
+    assert rows["binance_pm_margin_balance_credited_total"] == [(("BTC",), 0.0), (("USDT",), 102.5)]
+    assert rows["binance_pm_margin_balance_debited_total"] == [(("BTC",), 0.5), (("USDT",), 40.25)]
+
+
+def test_a_cross_margin_movement_of_an_asset_over_the_cap_is_dropped_and_counted():
+    state = StreamState("desk", LabelBudget(assets=1))
+    for asset in ("USDT", "BTC"):
+        count(state, {"e": "balanceUpdate", "E": 1573200697110, "a": asset, "d": "1"})
+    assert state.rows()["binance_pm_margin_balance_credited_total"] == [(("USDT",), 1.0)]
+    assert state.labels.dropped == 1

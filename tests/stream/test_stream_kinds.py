@@ -14,12 +14,15 @@ from exporter.stream.kinds import (
     IGNORED_UNITS,
     KINDS,
     LIABILITY_EVENTS,
+    MARGIN_CREDITED,
+    MARGIN_DEBITED,
     RISK_EVENTS,
     RISK_TIME,
     RISK_UNI_MMR,
     TALLIES,
     BalanceTally,
     LiabilityTally,
+    MarginBalanceTally,
     OtherUnitTally,
     RiskTally,
     parse_frame,
@@ -82,7 +85,7 @@ def test_one_entry_per_event_type_unless_one_per_book():
 
 
 def test_the_event_families_are_each_tallys_once_in_table_order():
-    assert (RiskTally, BalanceTally, OtherUnitTally, LiabilityTally) == TALLIES
+    assert (RiskTally, BalanceTally, OtherUnitTally, LiabilityTally, MarginBalanceTally) == TALLIES
     assert EVENT_FAMILIES == (
         RISK_EVENTS,
         RISK_UNI_MMR,
@@ -91,6 +94,8 @@ def test_the_event_families_are_each_tallys_once_in_table_order():
         DEBITED,
         IGNORED_UNITS,
         LIABILITY_EVENTS,
+        MARGIN_CREDITED,
+        MARGIN_DEBITED,
     )
     assert kind_of(UM_UPDATE).families == kind_of(CM_FUNDING).families == (CREDITED, DEBITED)
     assert kind_of({"e": "listenKeyExpired", "E": E}).families == ()
