@@ -212,6 +212,45 @@ class RiskTally:
         return out
 
 
+# -- uniMMRDrop: uniMMR fell more than 5% from its reference (PM Pro, once enabled) ------------
+
+UNI_MMR_DROPS = Family(
+    "binance_pm_uni_mmr_drop_events_total",
+    "uniMMRDrop events: Binance saw uniMMR drop more than 5% from its reference value (PM Pro, "
+    "once enabled with POST /papi/v1/unimmr/notification).",
+    (),
+    "counter",
+)
+
+
+@dataclass(frozen=True)
+class UniMMRDrop:
+    time_ms: int
+    uni_mmr: float  # ``u``: uniMMR after the drop
+
+
+def parse_uni_mmr_drop(data: Frame, now_ms: int) -> UniMMRDrop:
+    return UniMMRDrop(event_time(data, now_ms), float(decimal_field(data, "u")))
+
+
+class UniMMRDropTally:
+    FAMILIES: ClassVar[tuple[Family, ...]] = (UNI_MMR_DROPS,)
+
+    def __init__(self) -> None:
+        self.events = 0
+
+    def count(self, event: UniMMRDrop, labels: LabelBudget) -> Samples:
+        self.events += 1
+        return {UNI_MMR_DROPS.name: [((), float(self.events))]}
+
+    def rows(self) -> Samples:
+        return {UNI_MMR_DROPS.name: [((), float(self.events))]}
+
+
+def uni_mmr_drop_values(event: UniMMRDrop) -> Values:
+    return event.time_ms, (Push("account", UNI_MMR, (), event.uni_mmr),)
+
+
 # -- ACCOUNT_UPDATE: balance changes of the UM or the COIN-M book -----------------------------
 
 # ``bc`` is Binance's "balance change except PnL and commission": funding, transfers,
@@ -584,6 +623,13 @@ KINDS: tuple[EventKind[Any], ...] = (
         RiskTally,
         ("account",),
         values=risk_values,
+    ),
+    EventKind(
+        "uniMMRDrop",
+        parse_uni_mmr_drop,
+        UniMMRDropTally,
+        ("account",),
+        values=uni_mmr_drop_values,
     ),
     EventKind(
         "ACCOUNT_UPDATE",

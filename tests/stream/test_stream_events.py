@@ -208,6 +208,7 @@ def test_rendered_series_of_a_fresh_stream():
         'binance_pm_risk_level_events_total{account="desk",level="FORCE_LIQUIDATION"} 0.0',
         'binance_pm_risk_level_events_total{account="desk",level="MARGIN_CALL"} 0.0',
         'binance_pm_risk_level_events_total{account="desk",level="REDUCE_ONLY"} 0.0',
+        'binance_pm_uni_mmr_drop_events_total{account="desk"} 0.0',
         'binance_pm_exporter_stream_up{account="desk"} 0.0',
         f'{reconnects}{{account="desk",reason="closed"}} 0.0',
         f'{reconnects}{{account="desk",reason="network"}} 0.0',
@@ -342,3 +343,11 @@ def test_a_cross_margin_movement_of_an_asset_over_the_cap_is_dropped_and_counted
         count(state, {"e": "balanceUpdate", "E": 1573200697110, "a": asset, "d": "1"})
     assert state.rows()["binance_pm_margin_balance_credited_total"] == [(("USDT",), 1.0)]
     assert state.labels.dropped == 1
+
+
+def test_uni_mmr_drops_are_counted_and_carry_their_uni_mmr_to_the_account_gauge():
+    state = StreamState("desk")
+    count(state, {"e": "uniMMRDrop", "E": 1736996475556, "u": "1.52"})
+    count(state, {"e": "uniMMRDrop", "E": 1736996475557, "u": 1.44})
+    assert state.rows()["binance_pm_uni_mmr_drop_events_total"] == [((), 2.0)]
+    assert [effects[0].value for _, effects in state.take_values()] == [1.52, 1.44]

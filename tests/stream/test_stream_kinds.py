@@ -20,11 +20,13 @@ from exporter.stream.kinds import (
     RISK_TIME,
     RISK_UNI_MMR,
     TALLIES,
+    UNI_MMR_DROPS,
     BalanceTally,
     LiabilityTally,
     MarginBalanceTally,
     OtherUnitTally,
     RiskTally,
+    UniMMRDropTally,
     parse_frame,
 )
 
@@ -85,11 +87,19 @@ def test_one_entry_per_event_type_unless_one_per_book():
 
 
 def test_the_event_families_are_each_tallys_once_in_table_order():
-    assert (RiskTally, BalanceTally, OtherUnitTally, LiabilityTally, MarginBalanceTally) == TALLIES
+    assert (
+        RiskTally,
+        UniMMRDropTally,
+        BalanceTally,
+        OtherUnitTally,
+        LiabilityTally,
+        MarginBalanceTally,
+    ) == TALLIES
     assert EVENT_FAMILIES == (
         RISK_EVENTS,
         RISK_UNI_MMR,
         RISK_TIME,
+        UNI_MMR_DROPS,
         CREDITED,
         DEBITED,
         IGNORED_UNITS,
@@ -114,6 +124,7 @@ FULL = [
     full_update("UM"),
     full_update("CM"),
     {**LIABILITY, "p": "1", "i": "0.1", "l": "1.1"},
+    {"e": "uniMMRDrop", "E": E, "u": 1.3},
 ]
 
 

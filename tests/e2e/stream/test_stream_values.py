@@ -197,3 +197,15 @@ def test_data_age_follows_the_newest_value_the_stream_pushed(sim: SimulatorThrea
         assert stream_value(exp, age, collector="um_account") == 0.0
     finally:
         exp.__exit__()
+
+
+def test_a_uni_mmr_drop_is_counted_and_its_uni_mmr_served_at_once(sim: SimulatorThread):
+    exp = started(sim)
+    drop = {"e": "uniMMRDrop", "E": now_ms(), "u": "1.31"}
+    try:
+        assert stream_value(exp, "binance_pm_uni_mmr_drop_events_total") == 0
+        sim.send_stream_frames("desk", [orjson.dumps(drop).decode()])
+        wait_value(exp, "binance_pm_uni_mmr_drop_events_total", 1.0)
+        assert stream_value(exp, "binance_pm_account_uni_mmr") == 1.31
+    finally:
+        exp.__exit__()
