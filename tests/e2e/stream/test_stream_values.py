@@ -209,3 +209,18 @@ def test_a_uni_mmr_drop_is_counted_and_its_uni_mmr_served_at_once(sim: Simulator
         assert stream_value(exp, "binance_pm_account_uni_mmr") == 1.31
     finally:
         exp.__exit__()
+
+
+def test_the_simulators_own_pushes_reach_the_gauges_before_a_poll(sim: SimulatorThread):
+    exp = started(sim)
+    eth = {"symbol": "ETHUSDT", "position_side": "BOTH"}
+    try:
+        polls = requests(sim, UM_ACCOUNT)
+        sim.open_position("desk", "ETHUSDT", "BOTH", "2", "3000", 10)
+        sim.set_cross_margin("desk", "USDT", free="500", locked="20")
+        wait_value(exp, AMOUNT, 2.0, **eth)
+        wait_value(exp, "binance_pm_margin_balance_credited_total", 520.0, asset="USDT")
+        assert stream_value(exp, ENTRY, **eth) == 3000.0
+        assert requests(sim, UM_ACCOUNT) == polls
+    finally:
+        exp.__exit__()
