@@ -288,7 +288,7 @@ class Scheduler:
         names = account.collector_names if names is None else names
         # The poll's time on Binance's clock: what a stream value is compared with (a row
         # Binance updated later carries its own updateTime, ``exporter.fresh``).
-        sent_ms = self.client.clock.now_ms()
+        sent_ms = int((time.time() + self.client.clock.offset_seconds) * 1000)
         fetched = await asyncio.gather(
             *(self._fetch(self._endpoint(state, n), creds, state) for n in names)
         )
