@@ -28,7 +28,14 @@ from exporter.collectors import COLLECTORS
 from exporter.metrics import OPENMETRICS_EOF, Family, collect_families, render_plain
 from exporter.negotiation import OPENMETRICS, TEXT
 from exporter.self_metrics import GLOBAL_FAMILIES, global_sections
-from exporter.snapshot import ACCOUNT_FAMILIES, CollectorData, ExporterStatus, Store
+from exporter.snapshot import (
+    ACCOUNT_FAMILIES,
+    DATA_AGE,
+    CollectorData,
+    ExporterStatus,
+    Store,
+    data_age_lines,
+)
 from exporter.stream.connection import CONNECTION_FAMILIES
 from exporter.stream.marks import MARKET_STREAM_FAMILIES
 from exporter.stream.state import STREAM_FAMILIES
@@ -41,7 +48,12 @@ log = structlog.get_logger("exporter.render")
 _DATA_FAMILIES = collect_families(*(c.families for c in COLLECTORS.values()))
 _STREAM_FAMILIES = collect_families(STREAM_FAMILIES, CONNECTION_FAMILIES)
 _FAMILIES = collect_families(
-    _DATA_FAMILIES, ACCOUNT_FAMILIES, _STREAM_FAMILIES, MARKET_STREAM_FAMILIES, GLOBAL_FAMILIES
+    _DATA_FAMILIES,
+    ACCOUNT_FAMILIES,
+    (DATA_AGE,),
+    _STREAM_FAMILIES,
+    MARKET_STREAM_FAMILIES,
+    GLOBAL_FAMILIES,
 )
 
 
@@ -68,6 +80,8 @@ class AccountView:
     data: tuple[CollectorData, ...]
     self_fragments: Mapping[str, bytes]
     stream_fragments: Mapping[str, bytes]
+    label: str = ""
+    newest: Mapping[str, int] | None = None  # collector -> its newest value (ms, Binance's clock)
 
 
 class ExpositionUnavailable(Exception):
@@ -85,8 +99,10 @@ class Renderer:
     MAX_SCRAPE_GAP_SECONDS = 2.0
     # A format (or its gzip) nobody asked for in this long is no longer built.
     DEMAND_SECONDS = 600.0
-    # With no poll at all, the process metrics are still refreshed this often.
-    REFRESH_SECONDS = 15.0
+    # With no poll and no event at all, the exposition is still built anew this often: the
+    # process metrics and each collector's data age are computed at the build, so this is how
+    # far behind they may be when read (the gap above aside).
+    REFRESH_SECONDS = 1.0
     WAIT_ROUNDS = 3  # publishes a scrape waits for before it gives up with a 503
 
     def __init__(self, store: Store) -> None:
@@ -179,7 +195,13 @@ class Renderer:
         store = self.store
         version = store.version
         views = [
-            AccountView(tuple(acc.data.values()), acc.self_fragments, acc.stream_fragments)
+            AccountView(
+                tuple(acc.data.values()),
+                acc.self_fragments,
+                acc.stream_fragments,
+                acc.label,
+                acc.ages(),
+            )
             for acc in store.accounts.values()
         ]
         status = dataclasses.replace(store.status)
@@ -294,19 +316,25 @@ class Renderer:
             frags = [f for d in fresh if (f := d.fragments.get(name))]
             if frags:
                 sections.append((fam, frags))
-        sections.extend(_account_sections(views))
+        sections.extend(_account_sections(views, now + status.clock_offset_seconds))
         sections.extend((fam, [f]) for fam in MARKET_STREAM_FAMILIES if (f := market.get(fam.name)))
         sections.extend(global_sections(status))
         sections.extend(_process_sections(self._process.collect()))
         return sections, valid_until
 
 
-def _account_sections(views: list[AccountView]) -> list[tuple[Family, list[bytes]]]:
-    """The per-account self metrics, then the stream's series of the accounts that have one."""
+def _account_sections(
+    views: list[AccountView], server_now: float
+) -> list[tuple[Family, list[bytes]]]:
+    """The per-account self metrics and data ages (as of ``server_now``, Binance's clock), then
+    the stream's series of the accounts that have one."""
     sections = []
     if views:
         for fam in ACCOUNT_FAMILIES:
             sections.append((fam, [v.self_fragments[fam.name] for v in views]))
+    ages = [data_age_lines(v.label, v.newest, server_now) for v in views if v.newest]
+    if ages:
+        sections.append((DATA_AGE, ages))
     for fam in _STREAM_FAMILIES:
         if frags := [f for v in views if (f := v.stream_fragments.get(fam.name))]:
             sections.append((fam, frags))

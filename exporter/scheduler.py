@@ -286,6 +286,9 @@ class Scheduler:
         Returns True when the key was refused.
         """
         names = account.collector_names if names is None else names
+        # The poll's time on Binance's clock: what a stream value is compared with (a row
+        # Binance updated later carries its own updateTime, ``exporter.fresh``).
+        sent_ms = int((time.time() + self.client.clock.offset_seconds) * 1000)
         fetched = await asyncio.gather(
             *(self._fetch(self._endpoint(state, n), creds, state) for n in names)
         )
@@ -302,7 +305,7 @@ class Scheduler:
                 if outcome.reason == "auth":
                     auth_error = auth_error or outcome
             else:
-                self._apply(account, state, name, collector, outcome, now)
+                self._apply(account, state, name, collector, outcome, now, sent_ms)
         self._roll_up(state, now)
         self._note_auth(account.name, auth_error)
         return auth_error is not None
@@ -343,6 +346,7 @@ class Scheduler:
         collector: Collector,
         result: Result,
         now: float,
+        sent_ms: int,
     ) -> None:
         """A collector's success into the account's state: its data, the positions it gives its
         followers (and what they now leave to it), and its health."""
@@ -350,10 +354,12 @@ class Scheduler:
         entry = next(e for e in account.collectors if e.name == name)
         state.provided[name] = result.positions
         stale_after = self.config.polling.stale_after(entry)
-        state.set_data(name, result.samples, collector.families, now, stale_after)
+        state.set_data(name, result.samples, collector.families, now, stale_after, sent_ms)
         for follower, kept in trimmed_followers(name, result.positions, state.data).items():
             served, families = state.data[follower], self._endpoint(state, follower).families
-            state.set_data(follower, kept, families, served.time, served.stale_after)
+            state.set_data(
+                follower, kept, families, served.time, served.stale_after, served.polled_ms
+            )
         if health.failure_logged:
             log.info("collector recovered", account=account.name, collector=name)
         health.up, health.last_success, health.failure_logged = True, now, False

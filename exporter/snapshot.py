@@ -5,26 +5,32 @@ piece of it has one writer, and the renderer (``exporter.render``) only reads:
 
 - the scheduler (``exporter.scheduler``): ``Store.accounts`` (which states exist: at start and
   when it applies a reload, rebuilding a state for a new collector list), and in each
-  ``AccountState`` the collectors' ``data``, ``provided``, ``memory`` (created there; the
-  collector's fetch strategy and parse update the object they are handed), ``health``,
-  ``self_fragments`` and the roll-up (``up``, ``last_success``, ``ever_succeeded``,
+  ``AccountState`` the collectors' polls (through ``set_data``), ``provided``, ``memory``
+  (created there; the collector's fetch strategy and parse update the object they are handed),
+  ``health``, ``self_fragments`` and the roll-up (``up``, ``last_success``, ``ever_succeeded``,
   ``last_error``); in ``ExporterStatus``, ``used_weight_1m`` and ``clock_offset_seconds``;
-- the stream manager (``exporter.stream.manager``): each account's ``stream_fragments``;
+- the stream manager (``exporter.stream.manager``): each account's ``stream_fragments``, and the
+  values its events push (through ``push``);
+- ``AccountState._serve`` alone: the served ``data``, merged from both by ``exporter.fresh``
+  (newest wins by Binance's clock). A poll's ``set_data`` also drops the pushed values it
+  overtakes (``Pushes.overtaken``): they could never win again;
 - the reload path (``exporter.app``): the rest of ``ExporterStatus`` (``reload_*``, the planned
   weight, the poll interval, the account counts; the shard at start).
 
 A poll swaps in new immutable ``CollectorData`` and re-renders the account's text fragments, so
-a scrape never mixes two polls of a collector. Every writer calls ``Store.changed`` after it.
+a scrape never mixes two polls of a collector; an event re-renders only the families it touched.
+Every writer calls ``Store.changed`` after it.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from exporter.binance.errors import REASONS
 from exporter.collectors import Provided
+from exporter.fresh import Effect, Pushes, merge
 from exporter.metrics import (
     Family,
     Row,
@@ -89,6 +95,12 @@ ENDPOINT_FALLBACKS = Family(
     ("collector",),
     "counter",
 )
+DATA_AGE = Family(
+    "binance_pm_exporter_data_age_seconds",
+    "Seconds since the newest value the collector's data holds, polled or pushed by the user "
+    "data stream, by Binance's clock (computed each time the exposition is built).",
+    ("collector",),
+)
 ACCOUNT_FAMILIES = (
     UP,
     LAST_SUCCESS,
@@ -104,12 +116,17 @@ ACCOUNT_FAMILIES = (
 
 @dataclass(frozen=True)
 class CollectorData:
-    """One successful poll of one collector: immutable, replaced whole."""
+    """What one collector serves: its latest poll merged with the stream's newer values;
+    immutable, replaced whole."""
 
-    samples: Samples
-    fragments: dict[str, bytes]  # family name -> rendered sample lines
-    time: float  # wall clock of the success
+    samples: Samples  # served: the poll's rows, newer stream values in their place
+    fragments: dict[str, bytes]  # family name -> rendered sample lines of ``samples``
+    time: float  # wall clock of the poll's success
     stale_after: float  # seconds after ``time`` the data is no longer served
+    polled: Samples = field(default_factory=dict)  # the poll's own rows
+    families: tuple[Family, ...] = ()
+    polled_ms: int = 0  # Binance's clock when the poll was sent
+    newest_ms: int = 0  # Binance's clock of the newest value served, polled or pushed
 
     @property
     def valid_until(self) -> float:
@@ -173,6 +190,8 @@ class AccountState:
         self.provided: dict[str, Provided | None] = {}
         # exporter.stream's series, by family; empty for an account without the stream.
         self.stream_fragments: dict[str, bytes] = {}
+        # The stream's values of the collectors' series no poll has overtaken yet.
+        self.pushes = Pushes()
         self.render_health()
 
     def with_collectors(self, collectors: tuple[str, ...]) -> AccountState:
@@ -190,6 +209,7 @@ class AccountState:
         state.up, state.last_success, state.ever_succeeded = False, self.last_success, False
         state.last_error, state.last_error_time = self.last_error, self.last_error_time
         state.stream_fragments = self.stream_fragments
+        state.pushes = self.pushes
         state.render_health()
         return state
 
@@ -200,16 +220,62 @@ class AccountState:
         families: tuple[Family, ...],
         now: float,
         stale_after: float,
+        polled_ms: int | None = None,
     ) -> None:
-        fragments = {}
+        """A poll of ``collector`` (sent at ``polled_ms`` on Binance's clock; default ``now``),
+        served with the stream's newer values."""
+        if polled_ms is None:
+            polled_ms = int(now * 1000)
+        self.pushes.overtaken(collector, polled_ms)
+        polled = CollectorData(samples, {}, now, stale_after, samples, families, polled_ms)
+        self._serve(collector, polled, None)
+
+    def push(self, time_ms: int, effects: tuple[Effect, ...]) -> None:
+        """An event's values (at ``time_ms`` on Binance's clock): the families they touch are
+        served anew, where newer than the poll."""
+        wanted = [e for e in effects if e.collector in self.health]
+        for collector, families in self.pushes.add(time_ms, wanted).items():
+            served = self.data.get(collector)
+            if served is not None:
+                self._serve(collector, served, families)
+
+    def _serve(self, collector: str, base: CollectorData, only: set[str] | None) -> None:
+        """The one writer of ``data``: ``base``'s poll merged with the pushed values, the
+        families in ``only`` (None: all) merged and rendered anew."""
+        merged, pushed_ms = merge(
+            base.polled, base.families, base.polled_ms, self.pushes, collector, only
+        )
+        if only is None:
+            samples, fragments = merged, {}
+            newest = max(base.polled_ms, pushed_ms)
+        else:
+            samples, fragments = {**base.samples, **merged}, dict(base.fragments)
+            newest = max(base.newest_ms, pushed_ms)
         caches: dict[tuple[str, ...], dict[tuple[str, ...], str]] = {}
-        for fam in families:
-            rows = samples.get(fam.name)
+        for fam in base.families:
+            if fam.name not in merged:
+                continue
+            rows = merged[fam.name]
             if rows:
                 cache = caches.setdefault(fam.labels, {})
                 text = render_rows(fam.name, self.label, fam.labels, rows, cache)
                 fragments[fam.name] = text.encode()
-        self.data[collector] = CollectorData(samples, fragments, now, stale_after)
+            else:
+                fragments.pop(fam.name, None)
+        self.data[collector] = CollectorData(
+            samples,
+            fragments,
+            base.time,
+            base.stale_after,
+            base.polled,
+            base.families,
+            base.polled_ms,
+            newest,
+        )
+
+    def ages(self) -> dict[str, int]:
+        """Each collector's newest value time (Binance's clock, ms), for the data-age gauge."""
+        return {name: data.newest_ms for name, data in self.data.items()}
 
     def health_rows(self) -> dict[str, list[Row]]:
         """Rows of the per-account self metrics (histograms rendered separately)."""
@@ -249,6 +315,19 @@ class AccountState:
             )
         frags[POLL_DURATION.name] = "".join(histograms).encode()
         self.self_fragments = frags
+
+
+def data_age_lines(label: str, newest: Mapping[str, int], server_now: float) -> bytes:
+    """``binance_pm_exporter_data_age_seconds`` of one account at ``server_now`` (Binance's
+    clock): computed when the exposition is built, so it is as true as the publish is recent.
+
+    Past a collector's stale_after its data is no longer served, but its age keeps growing, so
+    an alert on the age fires rather than going silent.
+    """
+    rows: list[Row] = [
+        ((name,), max(0.0, server_now - ms / 1000)) for name, ms in newest.items() if ms
+    ]
+    return render_rows(DATA_AGE.name, label, DATA_AGE.labels, rows).encode()
 
 
 @dataclass

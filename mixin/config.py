@@ -103,6 +103,7 @@ DEFAULT_FOR: dict[str, str] = {
     # The user data stream's events: they fire on the event itself, however brief the dip.
     "BinancePMForceLiquidationEvent": "0m",
     "BinancePMRiskLevelEvent": "0m",
+    "BinancePMUniMMRDropEvent": "0m",
     "BinancePMExporterStreamDown": "5m",
     # A rollout restarts shards one by one: a shard is briefly missing, counts briefly differ.
     "BinancePMExporterShardMissing": "5m",
@@ -129,8 +130,9 @@ class MixinConfig:
     clock_offset_seconds: float = 1.0
     # BinancePMExporterFileDescriptorsHigh: share of the process' open files limit in use.
     fd_usage_ratio: float = 0.8
-    # BinancePMForceLiquidationEvent and BinancePMRiskLevelEvent: how long after a pushed
-    # riskLevelChange they keep firing (a Prometheus duration), even if uniMMR has recovered.
+    # BinancePMForceLiquidationEvent, BinancePMRiskLevelEvent and BinancePMUniMMRDropEvent: how
+    # long after a pushed event they keep firing (a Prometheus duration), even if uniMMR has
+    # recovered.
     risk_event_window: str = "1h"
     # UM assets whose amounts are summed into the per-account USD totals: the USD-margined
     # quote assets. Other assets in the UM wallet (BTC, BNB collateral) are in their own units.

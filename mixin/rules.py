@@ -73,6 +73,7 @@ KIND: dict[str, str] = {
     "BinancePMUMMarginRatioCritical": MARGIN,
     "BinancePMForceLiquidationEvent": MARGIN,
     "BinancePMRiskLevelEvent": MARGIN,
+    "BinancePMUniMMRDropEvent": MARGIN,
     "BinancePMPositionNearLiquidation": POSITION,
     "BinancePMPositionLiquidationImminent": POSITION,
     "BinancePMNegativeBalance": BALANCE,
@@ -525,6 +526,16 @@ def stream_alerts(config: MixinConfig) -> Iterator[Alert]:
         f"Binance's user data stream reported account {acc} in {{{{ $labels.level }}}} within "
         f"the last {window} ({count} event(s), threshold 0), even if uniMMR has recovered "
         f"since. {NEXT_LIQUIDATION}",
+    )
+    drops = f"binance_pm_uni_mmr_drop_events_total{selector(config)}"
+    yield Alert(
+        "BinancePMUniMMRDropEvent",
+        f"max by (job, account) (increase({drops}[{window}])) > 0",
+        "warning",
+        f"Account {acc}: Binance pushed uniMMRDrop ({count} event(s) in {window}, threshold 0)",
+        f"Binance's user data stream reported that account {acc}'s uniMMR dropped more than 5% "
+        f"from its reference value within the last {window} ({count} event(s), threshold 0); "
+        f"binance_pm_account_uni_mmr shows where it is now. {NEXT_LIQUIDATION}",
     )
     yield Alert(
         "BinancePMExporterStreamDown",

@@ -40,7 +40,10 @@ class LedgerKnobs(StreamKnobs):
         margin.update_time = self.clock_ms()
         if hourly_rate is not None:
             margin.hourly_rate = Decimal(hourly_rate)
+        before = sim.cross_margin.get(asset)
+        held = ZERO if before is None else before.free + before.locked
         sim.cross_margin[asset] = margin
+        self._push_margin_balance(sim.name, asset, margin.free + margin.locked - held)
 
     @knob()
     def accrue_interest(self, hours: float) -> None:
@@ -275,16 +278,18 @@ class LedgerKnobs(StreamKnobs):
     @knob()
     def borrow(self, account: str, asset: str, amount: Decimal | str, kind: str = "BORROW") -> None:
         """A margin liability grows by ``amount`` (``kind`` BORROW or INTEREST), pushed as
-        liabilityChange; its transaction id is above 2**53."""
+        liabilityChange with the asset's principal, interest and total liability after it; its
+        transaction id is above 2**53."""
         self.account(account)
         self.market.usd_price(asset)  # a KeyError for an asset the market cannot value
         key = (account, asset)
-        total = self._liabilities.get(key, ZERO) + Decimal(amount)
-        self._liabilities[key] = total
-        principal, interest = (
-            (Decimal(amount), ZERO) if kind == "BORROW" else (ZERO, Decimal(amount))
-        )
-        self._push_liability(account, asset, kind, principal, interest, total)
+        principal, interest = self._liabilities.get(key, (ZERO, ZERO))
+        if kind == "BORROW":
+            principal += Decimal(amount)
+        else:
+            interest += Decimal(amount)
+        self._liabilities[key] = (principal, interest)
+        self._push_liability(account, asset, kind, principal, interest, principal + interest)
 
     def _ledger_tick(self) -> None:
         """Interest for one tick; a funding round and a trade when their time has come."""

@@ -81,7 +81,8 @@ class Scene:
         self._payloads: dict[tuple[str, str], Payload] = {}
         self.streams = UserStreams(self.clock_ms)
         self.mark_streams = MarkStreams(self.market, self.clock_ms)
-        self._liabilities: dict[tuple[str, str], Decimal] = {}
+        # (account, asset) -> the principal and interest the borrow knob has booked
+        self._liabilities: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
         for account in accounts or []:
             self.add_account(account)
 

@@ -13,7 +13,9 @@ Binance's rules (developers.binance.com, Portfolio Margin "User Data Streams"), 
   FORCE_LIQUIDATION (checked every tick for accounts with a socket), ``ACCOUNT_UPDATE`` when a
   position opens, closes or trades (reason ORDER, ``bc`` its commission and realized PnL) or
   funding is paid (FUNDING_FEE, the knob or a funding round), ``liabilityChange`` on a borrow
-  (the knob, or a funding round's auto-repay borrowing). The server answers pings, unless told
+  (the knob, or a funding round's auto-repay borrowing; ``p``, ``i`` and ``l`` are the asset's
+  principal, interest and total liability after it), ``balanceUpdate`` when a Cross Margin
+  wallet moves (the ``set_cross_margin`` knob). The server answers pings, unless told
   to go silent.
 """
 

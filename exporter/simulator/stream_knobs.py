@@ -163,12 +163,28 @@ class StreamKnobs(Scene):
         )
 
     def _push_borrows(self, account: SimAccount, before: dict[str, Decimal]) -> None:
-        """liabilityChange (BORROW) for each cross margin loan an auto-repay has grown."""
+        """liabilityChange (BORROW) for each cross margin loan an auto-repay has grown, with the
+        asset's principal, interest and total liability after it."""
         for asset, margin in account.cross_margin.items():
-            grown = margin.borrowed - before.get(asset, ZERO)
-            if grown > 0:
+            if margin.borrowed > before.get(asset, ZERO):
                 total = margin.borrowed + margin.interest
-                self._push_liability(account.name, asset, "BORROW", grown, ZERO, total)
+                self._push_liability(
+                    account.name, asset, "BORROW", margin.borrowed, margin.interest, total
+                )
+
+    def _push_margin_balance(self, account: str, asset: str, delta: Decimal) -> None:
+        """balanceUpdate: the Cross Margin wallet of ``asset`` moved by ``delta`` (a deposit, a
+        withdrawal, a transfer)."""
+        if delta:
+            event = {
+                "e": "balanceUpdate",
+                "E": self.clock_ms(),
+                "a": asset,
+                "d": fmt(delta),
+                "U": self.streams.next_transaction(),
+                "T": self.clock_ms(),
+            }
+            self.streams.emit(account, event)
 
     def _push_wallet_changes(
         self, account: SimAccount, before: dict[tuple[str, str], Decimal], reason: str

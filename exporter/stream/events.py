@@ -91,14 +91,20 @@ def enum_field(data: Frame, key: str) -> str:
 
 
 def decimal_field(data: Frame, key: str) -> Decimal:
-    """A decimal string of a readable magnitude: finite, under 1e15, no digit below 1e-30."""
+    """A decimal of a readable magnitude: finite, under 1e15, no digit below 1e-30.
+
+    Binance documents these fields as strings ("1.04"); a JSON number (1.04) is read too, by its
+    shortest text, so a reply that changes its spelling is not a malformed frame.
+    """
     value = data.get(key)
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        value = repr(value)
     if not isinstance(value, str) or len(value) > 64:
-        raise BadFrame("malformed", f"field {key} is not a decimal string")
+        raise BadFrame("malformed", f"field {key} is not a decimal")
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise BadFrame("malformed", f"field {key} is not a decimal string") from None
+        raise BadFrame("malformed", f"field {key} is not a decimal") from None
     if not number.is_finite():
         raise BadFrame("malformed", f"field {key} is not finite")
     exponent = number.as_tuple().exponent
@@ -107,6 +113,31 @@ def decimal_field(data: Frame, key: str) -> Decimal:
     ):
         raise BadFrame("malformed", f"field {key} is out of range")
     return number
+
+
+def optional_decimal(data: Frame, key: str) -> Decimal | None:
+    """A documented decimal the exporter can do without: None when absent (or null), and
+    malformed, as ``decimal_field``, when present but unreadable."""
+    if data.get(key) is None:
+        return None
+    return decimal_field(data, key)
+
+
+def symbol_field(data: Frame, key: str) -> str:
+    """A symbol used as a label value (``BTCUSDT``, ``BTCUSD_PERP``, ``BTCUSDT_250627``)."""
+    value = data.get(key)
+    if not isinstance(value, str) or not _ENUM.fullmatch(value):
+        raise BadFrame("malformed", f"field {key} is not a symbol")
+    return value
+
+
+def transaction_time(data: Frame, now_ms: int, fallback: int) -> int:
+    """``T``, the transaction time in ms, where an event has one (the time Binance's REST
+    replies stamp an entry's ``updateTime`` with); ``fallback`` when absent or out of range."""
+    value = data.get("T")
+    if not isinstance(value, int) or isinstance(value, bool):
+        return fallback
+    return value if EARLIEST_EVENT_MS <= value <= now_ms + FUTURE_EVENT_MS else fallback
 
 
 def integer_field(data: Frame, key: str, event_type: str) -> int:

@@ -100,9 +100,14 @@ class StreamManager:
                 self.store.changed()
 
     def _publish(self, state: StreamState) -> None:
+        """The stream's series, and its events' values into the gauges they update (newest
+        wins against the polls: ``exporter.fresh``), at once."""
         account = self.store.accounts.get(state.account)
         connection = self.connections.get(state.account)
+        values = state.take_values()
         if account is not None and connection is not None:
+            for time_ms, effects in values:
+                account.push(time_ms, effects)
             fragments = state.render(account.label)
             dropped: list[Row] = [((), float(connection.dropped_frames))]
             name = STREAM_DROPPED_FRAMES.name

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar, cast, get_args
 
 from exporter.metrics import Family, Row, Samples, render_rows
 from exporter.stream.events import BadKind
-from exporter.stream.kinds import EVENT_FAMILIES, TALLIES, EventKind, LabelBudget, Tally
+from exporter.stream.kinds import EVENT_FAMILIES, TALLIES, EventKind, LabelBudget, Tally, Values
 
 ReconnectReason = Literal[
     "closed",  # Binance (or the network) closed the socket, the 24-hour cut included
@@ -129,18 +129,27 @@ class StreamState:
         self._texts: dict[str, FamilyText] = {}
         self._prefix: str | None = None  # the account label the texts were rendered with
         self.rendered_rows = 0  # rows formatted by every render so far (the per-event cost)
+        # The events' values for the collectors' gauges, until the publisher takes them.
+        self._values: list[Values] = []
 
     def tally(self, tally: type[T]) -> T:
         """The account's counters of one tally class."""
         return cast(T, self.tallies[tally])
 
     def count(self, kind: EventKind[Any], event: object, now: float | None = None) -> None:
-        """One event of ``kind`` into its tally."""
+        """One event of ``kind`` into its tally, and its values kept for the publisher."""
         self.last_event_time = time.time() if now is None else now
+        if kind.values is not None:
+            self._values.append(kind.values(event))
         if kind.tally is not None:
             changed = self.tallies[kind.tally].count(event, self.labels)
             for name, rows in changed.items():
                 self._changed.setdefault(name, {}).update(rows)
+
+    def take_values(self) -> list[Values]:
+        """The values of the events counted since the last call, oldest first."""
+        values, self._values = self._values, []
+        return values
 
     def rows(self) -> Samples:
         out: Samples = {}

@@ -116,7 +116,12 @@ def test_funding_positions_and_borrows_are_pushed(papi: Papi):
         "0.00000000",
         "0.25000000",
     )
-    assert (interest["t"], interest["l"]) == ("INTEREST", "0.25100000")
+    assert (interest["t"], interest["p"], interest["i"], interest["l"]) == (
+        "INTEREST",
+        "0.25000000",
+        "0.00100000",
+        "0.25100000",
+    )
     assert interest["T"] == borrow["T"] + 1 > 2**53
 
 
@@ -221,3 +226,15 @@ def test_a_silent_stream_answers_no_ping_and_a_cut_closes_it(papi: Papi):
     answered, ended = asyncio.run(run())
     assert answered is False
     assert ended == aiohttp.WSMsgType.CLOSE
+
+
+def test_a_cross_margin_movement_is_pushed_as_balance_update(papi: Papi):
+    key = new_key(papi)
+
+    def act() -> None:
+        papi.sim.set_cross_margin("hmac", "USDT", free="500", locked="20")
+        papi.sim.set_cross_margin("hmac", "USDT", free="300", locked="20")
+
+    deposit, withdrawal = frames(papi.sim, key, 2, act)
+    assert (deposit["e"], deposit["a"], deposit["d"]) == ("balanceUpdate", "USDT", "520.00000000")
+    assert (withdrawal["a"], withdrawal["d"]) == ("USDT", "-200.00000000")

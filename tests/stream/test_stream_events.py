@@ -10,10 +10,13 @@ import pytest
 from exporter.stream.events import BadFrame
 from exporter.stream.kinds import (
     AccountUpdate,
+    Balance,
     BalanceTally,
     Ignored,
+    LabelBudget,
     LiabilityChange,
     ListenKeyExpired,
+    Position,
     RiskLevelChange,
     RiskTally,
     parse_frame,
@@ -71,7 +74,21 @@ def count(state: StreamState, data: dict, now: float | None = None) -> None:
 
 
 def test_risk_level_change():
-    assert event(RISK) == RiskLevelChange(1587727187525, "MARGIN_CALL", 1.99999999)
+    assert event(RISK) == RiskLevelChange(
+        1587727187525, "MARGIN_CALL", 1.99999999, 30.23416728, 30.23416728, 15.11708371
+    )
+
+
+def test_risk_level_change_without_its_figures_still_carries_the_uni_mmr():
+    bare = {"e": "riskLevelChange", "E": 1587727187525, "u": "1.5", "s": "REDUCE_ONLY"}
+    assert event(bare) == RiskLevelChange(1587727187525, "REDUCE_ONLY", 1.5)
+
+
+@pytest.mark.parametrize("uni_mmr", [1.04, "1.04"])
+def test_a_json_number_where_binance_documents_a_string_is_read_alike(uni_mmr: object):
+    risk = event({**RISK, "u": uni_mmr, "eq": 30.5, "m": 15})
+    assert isinstance(risk, RiskLevelChange)
+    assert (risk.uni_mmr, risk.equity, risk.maint_margin) == (1.04, 30.5, 15.0)
 
 
 def test_account_update_keeps_each_balance_change_as_a_decimal():
@@ -79,13 +96,20 @@ def test_account_update_keeps_each_balance_change_as_a_decimal():
         1564745798939,
         "UM",
         "ORDER",
-        (("USDT", Decimal("50.12345678")), ("BUSD", Decimal("-49.12345678"))),
+        (
+            Balance("USDT", Decimal("50.12345678"), 122624.12345678, 100.12345678),
+            Balance("BUSD", Decimal("-49.12345678"), 1.0, 0.0),
+        ),
+        (Position("BTCUSDT", "BOTH", 0.0, 0.0, 0.0),),
+        1564745798938,
     )
 
 
 def test_a_transaction_id_above_2_to_the_53_stays_exact():
     liability = event(LIABILITY)
-    assert liability == LiabilityChange(1573200697110, "BTC", "BORROW", 1352286576452864727)
+    assert liability == LiabilityChange(
+        1573200697110, "BTC", "BORROW", 1352286576452864727, 1.0345343, 0.0, 1.03476851
+    )
     assert isinstance(liability, LiabilityChange)
     assert liability.transaction_id > 2**53
     assert liability.transaction_id != int(float(1352286576452864727))
@@ -108,10 +132,22 @@ def test_events_the_exporter_does_not_count_are_not_unknown():
         (b'{"E": 1736996475556}', "malformed"),
         (b'{"e": "brandNewEvent", "E": 1736996475556}', "unknown_event"),
         (frame({**RISK, "u": "NaN"}), "malformed"),
-        (frame({**RISK, "u": 1.5}), "malformed"),
+        (frame({**RISK, "u": True}), "malformed"),
+        (frame({**RISK, "eq": "x"}), "malformed"),
+        (
+            frame({**UPDATE, "a": {"m": "ORDER", "P": [{"s": "BTCUSDT", "ps": "BOTH"}]}}),
+            "malformed",
+        ),
+        (
+            frame(
+                {**UPDATE, "a": {"m": "ORDER", "P": [{"s": "bad symbol", "pa": "1", "ps": "BOTH"}]}}
+            ),
+            "malformed",
+        ),
         (frame({**RISK, "s": "bad level"}), "malformed"),
         (frame({**RISK, "E": None}), "malformed"),
-        (frame({**UPDATE, "fs": "XX"}), "malformed"),
+        (frame({**UPDATE, "fs": "bad unit"}), "malformed"),
+        (frame({**UPDATE, "fs": None}), "malformed"),
         (frame({**UPDATE, "a": {"m": "ORDER", "B": [{"a": "USDT"}]}}), "malformed"),
         (frame({**UPDATE, "a": {"m": "ORDER", "B": "x"}}), "malformed"),
         (frame({**LIABILITY, "T": 1.3e18}), "malformed"),
@@ -172,6 +208,7 @@ def test_rendered_series_of_a_fresh_stream():
         'binance_pm_risk_level_events_total{account="desk",level="FORCE_LIQUIDATION"} 0.0',
         'binance_pm_risk_level_events_total{account="desk",level="MARGIN_CALL"} 0.0',
         'binance_pm_risk_level_events_total{account="desk",level="REDUCE_ONLY"} 0.0',
+        'binance_pm_uni_mmr_drop_events_total{account="desk"} 0.0',
         'binance_pm_exporter_stream_up{account="desk"} 0.0',
         f'{reconnects}{{account="desk",reason="closed"}} 0.0',
         f'{reconnects}{{account="desk",reason="network"}} 0.0',
@@ -253,3 +290,64 @@ def test_an_asset_with_digits_is_a_name():
     update = event({**UPDATE, "a": {"m": "ORDER", "B": [entry]}})
     assert isinstance(update, AccountUpdate)
     assert update.changes == (("1000SATS", Decimal(1)),)
+
+
+def test_an_account_update_of_another_unit_is_counted_once_by_unit_not_malformed():
+    state = StreamState("desk")
+    for unit in ("MARGIN", "MARGIN", "OPTIONS"):
+        count(state, {**UPDATE, "fs": unit, "a": {"m": "ORDER", "B": "not read"}})
+    rows = state.rows()
+    assert rows["binance_pm_exporter_stream_ignored_account_updates_total"] == [
+        (("MARGIN",), 2.0),
+        (("OPTIONS",), 1.0),
+    ]
+    assert rows["binance_pm_balance_credited_total"] == []
+    assert state.take_values() == []
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "ALGO_UPDATE",
+        "CONDITIONAL_ORDER_TRADE_UPDATE",
+        "openOrderLoss",
+        "outboundAccountPosition",
+        "ORDER_TRADE_UPDATE",
+    ],
+)
+def test_documented_events_the_exporter_does_not_use_are_ignored_not_bad(event_type: str):
+    assert event({"e": event_type, "E": 1736996475556}) == Ignored(event_type)
+
+
+def test_the_risk_event_spelled_in_capitals_is_the_same_event():
+    spelled = {**RISK, "e": "RISK_LEVEL_CHANGE"}
+    assert event(spelled) == event(RISK)
+    state = StreamState("desk")
+    count(state, RISK)
+    count(state, spelled)
+    assert state.rows()["binance_pm_risk_level_events_total"][0] == (("MARGIN_CALL",), 2.0)
+
+
+def test_cross_margin_wallet_movements_are_summed_apart_by_asset():
+    state = StreamState("desk")
+    for asset, delta in (("USDT", "100.5"), ("USDT", "-40.25"), ("BTC", -0.5), ("USDT", "2")):
+        count(state, {"e": "balanceUpdate", "E": 1573200697110, "a": asset, "d": delta})
+    rows = state.rows()
+    assert rows["binance_pm_margin_balance_credited_total"] == [(("BTC",), 0.0), (("USDT",), 102.5)]
+    assert rows["binance_pm_margin_balance_debited_total"] == [(("BTC",), 0.5), (("USDT",), 40.25)]
+
+
+def test_a_cross_margin_movement_of_an_asset_over_the_cap_is_dropped_and_counted():
+    state = StreamState("desk", LabelBudget(assets=1))
+    for asset in ("USDT", "BTC"):
+        count(state, {"e": "balanceUpdate", "E": 1573200697110, "a": asset, "d": "1"})
+    assert state.rows()["binance_pm_margin_balance_credited_total"] == [(("USDT",), 1.0)]
+    assert state.labels.dropped == 1
+
+
+def test_uni_mmr_drops_are_counted_and_carry_their_uni_mmr_to_the_account_gauge():
+    state = StreamState("desk")
+    count(state, {"e": "uniMMRDrop", "E": 1736996475556, "u": "1.52"})
+    count(state, {"e": "uniMMRDrop", "E": 1736996475557, "u": 1.44})
+    assert state.rows()["binance_pm_uni_mmr_drop_events_total"] == [((), 2.0)]
+    assert [effects[0].value for _, effects in state.take_values()] == [1.52, 1.44]

@@ -6,19 +6,27 @@ import orjson
 import pytest
 
 from exporter.collectors import COLLECTORS
+from exporter.fresh import Push
 from exporter.stream.kinds import (
     CREDITED,
     DEBITED,
     EVENT_FAMILIES,
+    IGNORED_UNITS,
     KINDS,
     LIABILITY_EVENTS,
+    MARGIN_CREDITED,
+    MARGIN_DEBITED,
     RISK_EVENTS,
     RISK_TIME,
     RISK_UNI_MMR,
     TALLIES,
+    UNI_MMR_DROPS,
     BalanceTally,
     LiabilityTally,
+    MarginBalanceTally,
+    OtherUnitTally,
     RiskTally,
+    UniMMRDropTally,
     parse_frame,
 )
 
@@ -79,14 +87,54 @@ def test_one_entry_per_event_type_unless_one_per_book():
 
 
 def test_the_event_families_are_each_tallys_once_in_table_order():
-    assert (RiskTally, BalanceTally, LiabilityTally) == TALLIES
+    assert (
+        RiskTally,
+        UniMMRDropTally,
+        BalanceTally,
+        OtherUnitTally,
+        LiabilityTally,
+        MarginBalanceTally,
+    ) == TALLIES
     assert EVENT_FAMILIES == (
         RISK_EVENTS,
         RISK_UNI_MMR,
         RISK_TIME,
+        UNI_MMR_DROPS,
         CREDITED,
         DEBITED,
+        IGNORED_UNITS,
         LIABILITY_EVENTS,
+        MARGIN_CREDITED,
+        MARGIN_DEBITED,
     )
     assert kind_of(UM_UPDATE).families == kind_of(CM_FUNDING).families == (CREDITED, DEBITED)
     assert kind_of({"e": "listenKeyExpired", "E": E}).families == ()
+
+
+def full_update(book: str) -> dict:
+    balance = {"a": "BTC", "wb": "1", "cw": "1", "bc": "0"}
+    opened = {"s": "BTCUSDT", "pa": "1", "ep": "2", "up": "3", "ps": "BOTH"}
+    closed = {"s": "ETHUSDT", "pa": "0", "ep": "0", "up": "0", "ps": "BOTH"}
+    update = {"m": "ORDER", "B": [balance], "P": [opened, closed]}
+    return {"e": "ACCOUNT_UPDATE", "fs": book, "E": E, "a": update}
+
+
+FULL = [
+    {**RISK, "eq": "30.2", "ae": "30.5", "m": "15.1"},
+    full_update("UM"),
+    full_update("CM"),
+    {**LIABILITY, "p": "1", "i": "0.1", "l": "1.1"},
+    {"e": "uniMMRDrop", "E": E, "u": 1.3},
+]
+
+
+@pytest.mark.parametrize("data", FULL, ids=lambda d: f"{d['e']}-{d.get('fs', '')}")
+def test_every_value_an_event_carries_lands_in_a_family_of_its_collector(data: dict):
+    kind, event = parse_frame(orjson.dumps(data))
+    assert kind.values is not None
+    _, effects = kind.values(event)
+    assert effects
+    for effect in effects:
+        families = {f.name for f in COLLECTORS[effect.collector].families}
+        if isinstance(effect, Push):
+            assert effect.family in families

@@ -130,7 +130,8 @@ def test_the_first_render_renders_every_row():
     state = StreamState("desk")
     count(state, update([("USDT", "1"), ("BTC", "-1")]))
     state.render(LABEL)
-    assert state.rendered_rows == 3 + 2 * 2 + HEALTH_ROWS  # three levels, two sets twice
+    # three levels, the drop counter, two sets twice
+    assert state.rendered_rows == 3 + 1 + 2 * 2 + HEALTH_ROWS
 
 
 def full_render(state: StreamState) -> dict[str, bytes]:
