@@ -44,7 +44,6 @@ def test_a_frame_gives_every_symbol_s_mark_and_event_time():
         entry(price="Infinity"),
         entry(price="0"),
         entry(price="-1"),
-        entry(price=70000.5),  # documented as a string
         entry(price="1e-40"),
         entry(symbol="btc usdt"),
         entry(symbol=None),
@@ -59,6 +58,13 @@ def test_an_unreadable_entry_is_counted_and_left_out(odd: object):
     updates, bad = parse_marks(frame(entry("ETHUSDT", "3400"), odd), NOW_MS)
     assert updates == [MarkUpdate("ETHUSDT", 3400.0, NOW_MS)]
     assert bad == 1
+
+
+def test_a_json_number_where_a_string_is_documented_is_read() -> None:
+    # As for the user data stream's events: Binance documents a string, a number is no error.
+    updates, bad = parse_marks(frame(entry("BTCUSDT", 70000.5)), NOW_MS)
+    assert updates == [MarkUpdate("BTCUSDT", 70000.5, NOW_MS)]
+    assert bad == 0
 
 
 @pytest.mark.parametrize("text", [b"not json", b'{"e":"markPriceUpdate"}', b"5", b""])
