@@ -131,8 +131,8 @@ SHARD_INDEX = Family(
     "This replica's shard, 0-based (--shard.index; 0 without sharding).",
     (),
 )
-SHARD_COUNT = Family(
-    "binance_pm_exporter_shard_count",
+SHARDS = Family(
+    "binance_pm_exporter_shards",
     "Shards the config's accounts are spread over (--shard.count; 1 without sharding).",
     (),
 )

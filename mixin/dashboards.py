@@ -828,7 +828,7 @@ def shards_row(layout: Layout, g: str) -> None:
                 ref="A",
                 instant=True,
             ),
-            query(f"max(binance_pm_exporter_shard_count{g})", "configured", ref="B", instant=True),
+            query(f"max(binance_pm_exporter_shards{g})", "configured", ref="B", instant=True),
             description="Distinct shard indices reporting, and --shard.count (1: no sharding).",
         ),
         width=6,

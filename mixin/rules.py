@@ -549,10 +549,10 @@ def shard_alerts(config: MixinConfig) -> Iterator[Alert]:
     """
     s = selector(config)
     shards = f'count_values by (job) ("shard", binance_pm_exporter_shard_index{s})'
-    counts = f'count_values by (job) ("count", binance_pm_exporter_shard_count{s})'
+    counts = f'count_values by (job) ("count", binance_pm_exporter_shards{s})'
     yield Alert(
         "BinancePMExporterShardMissing",
-        f"count by (job) ({shards})\n< max by (job) (binance_pm_exporter_shard_count{s})\n",
+        f"count by (job) ({shards})\n< max by (job) (binance_pm_exporter_shards{s})\n",
         "critical",
         "Only {{ $value }} shards of binance-pm-exporter report (threshold: --shard.count)",
         "Only {{ $value }} shards of " + config.job_selector + " report, fewer than the "
