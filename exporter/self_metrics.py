@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from exporter import BUILD_INFO
 from exporter.metrics import Family, render_plain
-from exporter.sharding import SHARDS, SHARD_INDEX
+from exporter.sharding import SHARD_INDEX, SHARDS
 from exporter.snapshot import ExporterStatus
 
 USED_WEIGHT = Family(
