@@ -13,6 +13,7 @@ import structlog
 from exporter import __version__
 from exporter.app import Exporter, ListenAddressError, parse_listen_address
 from exporter.config import Config, load_config
+from exporter.config.plan import capacity_plan
 from exporter.files import load_in_time
 from exporter.listener import DEFAULT_MAX_CONNECTIONS, raise_fd_limit
 from exporter.logsetup import FORMATS, LEVELS, configure
@@ -45,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="config_check",
         action="store_true",
         help="validate the configuration, print a summary and exit",
+    )
+    p.add_argument(
+        "--config.plan",
+        dest="config_plan",
+        action="store_true",
+        help="print the weight per account and collector of every account in the file, the "
+        "busiest shard for each --shard.count and the smallest count that fits the budget, "
+        "then exit",
     )
     p.add_argument(
         "--web.listen-address",
@@ -132,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.demo:
         return asyncio.run(_run_demo(args, web_security))
+    if args.config_plan:
+        return _plan(args.config_file)
     shard = parse_shard(args.shard_count, args.shard_index)
     try:
         config = load_in_time(
@@ -157,6 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(
         _serve(config, args, config_path=args.config_file, web_security=web_security, shard=shard)
     )
+
+
+def _plan(path: str) -> int:
+    """--config.plan: every account of the file, however many shards it takes."""
+    try:
+        config = load_in_time(partial(load_config, path, planning=True), "config file", path)
+    except ConfigError as exc:
+        log.error("invalid configuration", error=str(exc))
+        return EXIT_CONFIG
+    print(f"configuration {path}: the plan\n{capacity_plan(config)}")
+    return 0
 
 
 def _invalid_flag(args: argparse.Namespace) -> str | None:

@@ -92,14 +92,22 @@ def load_config(
     path: str | os.PathLike[str],
     env: Mapping[str, str] | None = None,
     shard: Shard | None = None,
+    *,
+    planning: bool = False,
 ) -> Config:
     """Read and validate a config file; raises ConfigError on any mistake."""
     raw = read_yaml(path, "config file")
-    return parse_config(raw, env if env is not None else os.environ, shard)
+    return parse_config(raw, env if env is not None else os.environ, shard, planning=planning)
 
 
-def parse_config(raw: Any, env: Mapping[str, str], shard: Shard | None = None) -> Config:
-    """The validated config; with ``shard``, only the accounts that shard owns are kept."""
+def parse_config(
+    raw: Any, env: Mapping[str, str], shard: Shard | None = None, *, planning: bool = False
+) -> Config:
+    """The validated config; with ``shard``, only the accounts that shard owns are kept.
+
+    ``planning`` (``--config.plan``): every account, at the interval the file gives (``auto``:
+    its floor), and no budget check, since the plan is what tells how many shards it takes.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -124,7 +132,7 @@ def parse_config(raw: Any, env: Mapping[str, str], shard: Shard | None = None) -
     parsed = list(shard.select(configured)) if shard is not None else configured
     # Each streamed account's keepalives come off the budget before the collectors plan.
     keepalives = keepalive_weight(stream, (p.config for p in parsed))
-    polling, accounts = _polling(raw, parsed, keepalives)
+    polling, accounts = _polling(raw, parsed, keepalives, budgeted=not planning)
     return Config(client, polling, positions, accounts, stream, len(configured), tuple(warnings))
 
 
@@ -151,9 +159,10 @@ class _ParsedAccount:
 
 
 def _polling(
-    raw: dict, parsed: list[_ParsedAccount], keepalives: float
+    raw: dict, parsed: list[_ParsedAccount], keepalives: float, *, budgeted: bool = True
 ) -> tuple[PollingSettings, tuple[AccountConfig, ...]]:
-    """The poll interval (chosen, with ``auto``), every collector's interval and the budget check.
+    """The poll interval (chosen, with ``auto``), every collector's interval and the budget check
+    (unless not ``budgeted``: ``auto`` then stays at its floor).
 
     The plan is the sum over accounts and collectors of weight x polls per minute.
     """
@@ -163,9 +172,10 @@ def _polling(
     budget = integer(raw, "max_weight_per_minute", 3000, lo=1, hi=BINANCE_WEIGHT_LIMIT)
     following, fixed = split_weight((w for p in parsed for w in p.wanted), keepalives)
     if auto:
-        interval = auto_interval(following, fixed, budget, auto_min)
+        interval = auto_interval(following, fixed, budget, auto_min) if budgeted else auto_min
     accounts = tuple(_resolved(p, interval) for p in parsed)
-    check_budget(planned_weight(accounts) + keepalives, budget, following, fixed)
+    if budgeted:
+        check_budget(planned_weight(accounts) + keepalives, budget, following, fixed)
     stale = raw.get("stale_after_seconds")
     if stale is not None:
         stale = number(raw, "stale_after_seconds", 0, lo=1)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exporter import __version__
 from tests.e2e.process import Run, run_exporter, write_config
@@ -418,3 +419,18 @@ def test_web_config_mistake_stops_start_up_with_exit_2(tls_dir: Path, case: str)
     assert 'event="invalid web configuration"' in lines[0]
     assert f'error="{key}' in lines[0]
     assert "hunter2" not in done.stderr
+
+
+def test_config_plan_prints_the_plan_of_every_account_and_exits_0(tmp_path: Path) -> None:
+    accounts = [
+        {"name": f"sub-{i}", "api_key": f"key-{i}", "api_secret": f"secret-{i}"} for i in range(3)
+    ]
+    # Over one replica's budget (3 x 140/min): the plan is what says how many shards it takes.
+    config = write_config(
+        tmp_path, yaml.safe_dump({"max_weight_per_minute": 300, "accounts": accounts})
+    )
+    run = run_exporter("--config.file", str(config), "--config.plan")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"configuration {config}: the plan\n3 accounts, ")
+    assert "  sub-0    20          80       20                20       140\n" in run.stdout
+    assert run.stdout.endswith("smallest --shard.count whose busiest shard fits: 2\n")
