@@ -87,6 +87,7 @@ KIND: dict[str, str] = {
     "BinancePMExporterAPIWeightHigh": EXPORTER,
     "BinancePMExporterClockOffset": EXPORTER,
     "BinancePMExporterFileDescriptorsHigh": EXPORTER,
+    "BinancePMExporterReloadRefused": EXPORTER,
     "BinancePMExporterStreamDown": EXPORTER,
     "BinancePMExporterShardMissing": EXPORTER,
     "BinancePMExporterShardCountMismatch": EXPORTER,
@@ -492,6 +493,19 @@ def exporter_alerts(config: MixinConfig) -> Iterator[Alert]:
         "{{ $value | humanizePercentage }} of the open files limit is in use (threshold "
         f"{percent(config.fd_usage_ratio)}); polls need descriptors too. Next at Binance: "
         "nothing yet, but polls that cannot open a connection fail and risk data goes stale.",
+    )
+
+    yield Alert(
+        "BinancePMExporterReloadRefused",
+        f"binance_pm_exporter_config_last_reload_successful{s} == 0",
+        "warning",
+        "{{ $labels.instance }}: the last configuration reload was refused "
+        "(config_last_reload_successful {{ $value }}, threshold 0)",
+        "{{ $labels.instance }}: the exporter refused the last reload of its configuration "
+        "file (binance_pm_exporter_config_last_reload_successful {{ $value }}, threshold 0) "
+        "and runs on the one it had: the edit you made (an account, a key, a shard) has not "
+        "taken effect, and the next restart will refuse the file and not start. Next at "
+        "Binance: nothing yet; the accounts of the refused file are polled as before.",
     )
 
 
