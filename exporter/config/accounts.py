@@ -1,6 +1,7 @@
 """An account's key material: the API key, the HMAC secret or private key, and its signer.
 
-Inline or from ``*_file`` (bounded reads, a warning when group or others can read the file),
+Inline or from ``*_file`` (bounded reads, a warning when others, or a group the process is not
+in, can read the file),
 checked for what Binance can never accept, and never echoed in an error: a mistake names the key
 path, the file and the kind of character, not the value. The signer is built here, once, at load.
 """
@@ -115,6 +116,24 @@ def _check_key_characters(secret: Secret, where: str, source: str) -> None:
         )
 
 
+def own_groups() -> frozenset[int]:
+    """The groups this process runs with: its own and its supplementary ones (a pod's fsGroup)."""
+    return frozenset((os.getgid(), *os.getgroups()))
+
+
+def loose_permissions(mode: int, gid: int, own: frozenset[int]) -> str | None:
+    """Who besides this process can reach a secret file ("others", "group ..."), else None.
+
+    Group access is fine when the group is one of the process's own: the kubelet mounts a
+    Secret with ``fsGroup`` as mode 0440, group the pod's fsGroup, which the process is in.
+    """
+    if mode & stat.S_IRWXO:
+        return "others"
+    if mode & stat.S_IRWXG and gid not in own:
+        return f"group {gid}, not one of the exporter's"
+    return None
+
+
 def _secret_file(
     item: dict, path: str, key: str, warnings: list[str], *, strip: bool
 ) -> Secret | None:
@@ -130,7 +149,7 @@ def _secret_file(
     try:
         with reading(where, "secret file", filename):  # a FIFO's timeout names this file
             data = read_bounded(filename, MAX_SECRET_BYTES)
-            mode = os.stat(filename).st_mode
+            status = os.stat(filename)
     except OSError as exc:
         raise ConfigError(where, f"cannot read {filename}: {exc.strerror or exc}") from None
     except ValueError:
@@ -141,10 +160,11 @@ def _secret_file(
         content = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(where, f"{filename} is not UTF-8 text") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+    loose = loose_permissions(status.st_mode, status.st_gid, own_groups())
+    if loose:
         warnings.append(
-            f"secret file {filename} ({where}) is accessible by group or others "
-            f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it"
+            f"secret file {filename} ({where}) is accessible by {loose} "
+            f"(mode {stat.S_IMODE(status.st_mode):04o}); chmod 600 it"
         )
     value = content.strip()
     if not value:
