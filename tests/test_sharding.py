@@ -178,3 +178,23 @@ def test_shard_loads_refuse_a_count_below_a_pin():
     config = parse_config(shard_raw_config(pinned), {})
     with pytest.raises(ConfigError):
         shard_loads(config.accounts, [1.0] * 4, 3)
+
+
+def test_a_shard_reads_only_its_own_accounts_key_files(tmp_path):
+    # desk2 is shard 0's of 3 (above): shard 1 starts without desk2's files, as with a
+    # per-shard Secret holding only the shard's own keys.
+    accounts = [
+        desk("desk1"),
+        {
+            "name": "desk2",
+            "api_key_file": str(tmp_path / "absent.key"),
+            "api_secret_file": str(tmp_path / "absent.secret"),
+        },
+        *DESKS[2:],
+    ]
+    config = parse_config(shard_raw_config(accounts), {}, Shard(1, 3))
+    assert [a.name for a in config.accounts] == ["desk1", "desk4"]
+    assert config.accounts_configured == 4
+    with pytest.raises(ConfigError) as caught:
+        parse_config(shard_raw_config(accounts), {}, Shard(0, 3))
+    assert caught.value.path == "accounts[1].api_key_file"
