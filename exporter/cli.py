@@ -13,6 +13,7 @@ import structlog
 from exporter import __version__
 from exporter.app import Exporter, ListenAddressError, parse_listen_address
 from exporter.config import Config, load_config
+from exporter.config.plan import capacity_plan
 from exporter.files import load_in_time
 from exporter.listener import DEFAULT_MAX_CONNECTIONS, raise_fd_limit
 from exporter.logsetup import FORMATS, LEVELS, configure
@@ -45,6 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
         dest="config_check",
         action="store_true",
         help="validate the configuration, print a summary and exit",
+    )
+    p.add_argument(
+        "--config.plan",
+        dest="config_plan",
+        action="store_true",
+        help="print the weight per account and collector of every account in the file, the "
+        "busiest shard for each --shard.count and the smallest count that fits the budget, "
+        "then exit",
+    )
+    p.add_argument(
+        "--config.skip-secrets",
+        dest="config_skip_secrets",
+        action="store_true",
+        help="with --config.check or --config.plan: list the secret files that cannot be read "
+        "(not on this machine) as skipped instead of refusing the configuration",
     )
     p.add_argument(
         "--web.listen-address",
@@ -132,10 +148,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if args.demo:
         return asyncio.run(_run_demo(args, web_security))
+    if args.config_plan:
+        return _plan(args.config_file, args.config_skip_secrets)
     shard = parse_shard(args.shard_count, args.shard_index)
+    skip = args.config_skip_secrets
     try:
         config = load_in_time(
-            partial(load_config, args.config_file, shard=shard), "config file", args.config_file
+            partial(load_config, args.config_file, shard=shard, skip_secrets=skip),
+            "config file",
+            args.config_file,
         )
     except ConfigError as exc:
         log.error("invalid configuration", error=str(exc))
@@ -153,10 +174,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration {args.config_file} is valid\n{config.summary()}")
         if shard is not None:
             print(shard.describe(config.accounts_configured, len(config.accounts)))
+        _print_skipped(config)
         return 0
     return asyncio.run(
         _serve(config, args, config_path=args.config_file, web_security=web_security, shard=shard)
     )
+
+
+def _plan(path: str, skip_secrets: bool) -> int:
+    """--config.plan: every account of the file, however many shards it takes."""
+    try:
+        config = load_in_time(
+            partial(load_config, path, planning=True, skip_secrets=skip_secrets),
+            "config file",
+            path,
+        )
+    except ConfigError as exc:
+        log.error("invalid configuration", error=str(exc))
+        return EXIT_CONFIG
+    print(f"configuration {path}: the plan\n{capacity_plan(config)}")
+    _print_skipped(config)
+    return 0
+
+
+def _print_skipped(config: Config) -> None:
+    """What --config.skip-secrets passed over: those files are still to be checked where the
+    exporter runs."""
+    if config.skipped_secrets:
+        print(
+            f"skipped {len(config.skipped_secrets)} secret files that cannot be read here "
+            "(--config.skip-secrets):"
+        )
+        for line in config.skipped_secrets:
+            print(f"  - {line}")
 
 
 def _invalid_flag(args: argparse.Namespace) -> str | None:
@@ -173,6 +223,8 @@ def _invalid_flag(args: argparse.Namespace) -> str | None:
         shard = parse_shard(args.shard_count, args.shard_index)
     except ConfigError as exc:
         return str(exc)
+    if args.config_skip_secrets and not (args.config_check or args.config_plan):
+        return "--config.skip-secrets needs --config.check or --config.plan (it never serves)"
     if shard is not None and args.demo:
         return "--shard.count cannot be used with --demo (the demo has one simulator)"
     return None

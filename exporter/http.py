@@ -54,6 +54,7 @@ class _Handlers:
         self.path = path
         self._reload = reload
         self._lifecycle = lifecycle
+        self._ready = False  # latched by the first ready answer
 
     async def metrics(self, request: web.Request) -> web.Response:
         # The reply depends on both headers; caches and proxies must key on them.
@@ -76,9 +77,21 @@ class _Handlers:
         return web.Response(text="ok\n")
 
     async def readyz(self, request: web.Request) -> web.Response:
-        waiting = [a.name for a in self.store.accounts.values() if not a.ever_succeeded]
-        if waiting:
-            return web.Response(status=503, text="not ready: " + ", ".join(waiting) + "\n")
+        """Ready means serving: the config is loaded and every account's first round of polls
+        has been attempted, whatever came of it. A refused key shows in ``up`` and its alert;
+        were it to keep the pod unready, rollouts, drains and ``helm --wait`` would stall on
+        it. Once ready, a reload that adds accounts does not take it back."""
+        if not self._ready:
+            waiting = [
+                a.name
+                for a in self.store.accounts.values()
+                if not all(h.attempted for h in a.health.values())
+            ]
+            if waiting:
+                return web.Response(
+                    status=503, text="not ready, first poll pending: " + ", ".join(waiting) + "\n"
+                )
+            self._ready = True
         return web.Response(text="ready\n")
 
     async def reload(self, request: web.Request) -> web.Response:

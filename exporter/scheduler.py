@@ -300,6 +300,7 @@ class Scheduler:
         # Leaders first: their positions decide which of their followers' rows are kept.
         for name in poll_order(names):
             collector, outcome = await self._settle(state, name, by_name[name], creds, now)
+            state.health[name].attempted = True
             if isinstance(outcome, ApiError):
                 self._record_failure(state, name, state.health[name], outcome)
                 if outcome.reason == "auth":

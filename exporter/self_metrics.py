@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from exporter import BUILD_INFO
 from exporter.metrics import Family, render_plain
-from exporter.sharding import SHARD_COUNT, SHARD_INDEX
+from exporter.sharding import SHARD_INDEX, SHARDS
 from exporter.snapshot import ExporterStatus
 
 USED_WEIGHT = Family(
@@ -60,7 +60,7 @@ STATUS_GAUGES: tuple[tuple[Family, Callable[[ExporterStatus], float]], ...] = (
     (RELOAD_OK, lambda s: 1.0 if s.reload_successful else 0.0),
     (RELOAD_TIME, lambda s: s.reload_success_time),
     (SHARD_INDEX, lambda s: float(s.shard_index)),
-    (SHARD_COUNT, lambda s: float(s.shard_count)),
+    (SHARDS, lambda s: float(s.shard_count)),
     (ACCOUNTS_CONFIGURED, lambda s: float(s.accounts_configured)),
     (ACCOUNTS_OWNED, lambda s: float(s.accounts_owned)),
 )

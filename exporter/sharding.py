@@ -95,6 +95,21 @@ class Shard:
         return f"shard {self.index} of 0..{self.count - 1}: owns {owned} of {configured} accounts"
 
 
+def shard_loads(
+    accounts: Sequence[Owned], weights: Sequence[float], count: int
+) -> list[tuple[float, int]]:
+    """Each shard's summed weight and number of accounts when ``count`` shards split
+    ``accounts`` as the replicas do (pins, else the hash); a pin outside the shards is
+    ``select``'s ConfigError."""
+    shards = Shard(0, count)
+    shards.select(accounts)
+    loads = [(0.0, 0)] * count
+    for account, weight in zip(accounts, weights, strict=True):
+        total, owned = loads[shards.of(account)]
+        loads[shards.of(account)] = (total + weight, owned + 1)
+    return loads
+
+
 def parse_shard(count: int, index: str) -> Shard | None:
     """The replica's shard from ``--shard.count`` and ``--shard.index``; None when off (count 1).
 
@@ -131,8 +146,8 @@ SHARD_INDEX = Family(
     "This replica's shard, 0-based (--shard.index; 0 without sharding).",
     (),
 )
-SHARD_COUNT = Family(
-    "binance_pm_exporter_shard_count",
+SHARDS = Family(
+    "binance_pm_exporter_shards",
     "Shards the config's accounts are spread over (--shard.count; 1 without sharding).",
     (),
 )

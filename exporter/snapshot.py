@@ -146,6 +146,8 @@ class CollectorHealth:
     failure_logged: bool = False  # the current run of failures has had its warning
     on_successor: bool = False  # Binance retired the endpoint: its successor is polled
     fallbacks: int = 0
+    # A request of it has settled, a success or a classified failure (readiness waits for it).
+    attempted: bool = False
 
     def observe(self, seconds: float) -> None:
         self.duration_sum += seconds

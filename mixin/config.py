@@ -100,6 +100,7 @@ DEFAULT_FOR: dict[str, str] = {
     "BinancePMExporterAPIWeightHigh": "5m",
     "BinancePMExporterClockOffset": "15m",
     "BinancePMExporterFileDescriptorsHigh": "10m",
+    "BinancePMExporterReloadRefused": "5m",
     # The user data stream's events: they fire on the event itself, however brief the dip.
     "BinancePMForceLiquidationEvent": "0m",
     "BinancePMRiskLevelEvent": "0m",

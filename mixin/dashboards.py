@@ -120,6 +120,17 @@ def up_down_mappings() -> list[dm.ValueMap]:
     ]
 
 
+def reload_mappings() -> list[dm.ValueMap]:
+    return [
+        dm.ValueMap(
+            options={
+                "0": dm.ValueMappingResult(text="REFUSED", color="red", index=0),
+                "1": dm.ValueMappingResult(text="OK", color="green", index=1),
+            }
+        )
+    ]
+
+
 def up_timeline(title: str) -> statetimeline.Panel:
     return (
         statetimeline.Panel()
@@ -702,7 +713,7 @@ def exporter_health(config: MixinConfig) -> dm.Dashboard:
             "s",
             query(f"binance_pm_exporter_poll_interval_seconds{g}", "{{instance}}", instant=True),
         ).color_mode(cm.BigValueColorMode.NONE),
-        width=6,
+        width=4,
     )
     layout.add(
         single(
@@ -712,7 +723,21 @@ def exporter_health(config: MixinConfig) -> dm.Dashboard:
         )
         .text_mode(cm.BigValueTextMode.NAME)
         .color_mode(cm.BigValueColorMode.NONE),
-        width=6,
+        width=4,
+    )
+    layout.add(
+        single(
+            "Last config reload",
+            "none",
+            query(
+                f"binance_pm_exporter_config_last_reload_successful{g}",
+                "{{instance}}",
+                instant=True,
+            ),
+            description="REFUSED: the last reload was refused and the exporter runs on the "
+            "configuration it had (BinancePMExporterReloadRefused after 5 minutes).",
+        ).mappings(reload_mappings()),
+        width=4,
     )
 
     layout.row("Binance API")
@@ -828,7 +853,7 @@ def shards_row(layout: Layout, g: str) -> None:
                 ref="A",
                 instant=True,
             ),
-            query(f"max(binance_pm_exporter_shard_count{g})", "configured", ref="B", instant=True),
+            query(f"max(binance_pm_exporter_shards{g})", "configured", ref="B", instant=True),
             description="Distinct shard indices reporting, and --shard.count (1: no sharding).",
         ),
         width=6,

@@ -88,6 +88,7 @@ KIND: dict[str, str] = {
     "BinancePMExporterAPIWeightHigh": EXPORTER,
     "BinancePMExporterClockOffset": EXPORTER,
     "BinancePMExporterFileDescriptorsHigh": EXPORTER,
+    "BinancePMExporterReloadRefused": EXPORTER,
     "BinancePMExporterStreamDown": EXPORTER,
     "BinancePMExporterShardMissing": EXPORTER,
     "BinancePMExporterShardCountMismatch": EXPORTER,
@@ -495,6 +496,19 @@ def exporter_alerts(config: MixinConfig) -> Iterator[Alert]:
         "nothing yet, but polls that cannot open a connection fail and risk data goes stale.",
     )
 
+    yield Alert(
+        "BinancePMExporterReloadRefused",
+        f"binance_pm_exporter_config_last_reload_successful{s} == 0",
+        "warning",
+        "{{ $labels.instance }}: the last configuration reload was refused "
+        "(config_last_reload_successful {{ $value }}, threshold 0)",
+        "{{ $labels.instance }}: the exporter refused the last reload of its configuration "
+        "file (binance_pm_exporter_config_last_reload_successful {{ $value }}, threshold 0) "
+        "and runs on the one it had: the edit you made (an account, a key, a shard) has not "
+        "taken effect, and the next restart will refuse the file and not start. Next at "
+        "Binance: nothing yet; the accounts of the refused file are polled as before.",
+    )
+
 
 def stream_alerts(config: MixinConfig) -> Iterator[Alert]:
     """Alerts on what the user data stream pushes (only accounts with the stream have it)."""
@@ -560,10 +574,10 @@ def shard_alerts(config: MixinConfig) -> Iterator[Alert]:
     """
     s = selector(config)
     shards = f'count_values by (job) ("shard", binance_pm_exporter_shard_index{s})'
-    counts = f'count_values by (job) ("count", binance_pm_exporter_shard_count{s})'
+    counts = f'count_values by (job) ("count", binance_pm_exporter_shards{s})'
     yield Alert(
         "BinancePMExporterShardMissing",
-        f"count by (job) ({shards})\n< max by (job) (binance_pm_exporter_shard_count{s})\n",
+        f"count by (job) ({shards})\n< max by (job) (binance_pm_exporter_shards{s})\n",
         "critical",
         "Only {{ $value }} shards of binance-pm-exporter report (threshold: --shard.count)",
         "Only {{ $value }} shards of " + config.job_selector + " report, fewer than the "

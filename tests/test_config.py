@@ -714,7 +714,7 @@ def test_config_error_for_a_bad_private_key_hides_the_key_text(tmp_path: Path) -
 
 
 def test_secret_file_contents_stay_out_of_warnings(tmp_path: Path) -> None:
-    loose = write_key_file(tmp_path / "secret", API_SECRET, mode=0o640)
+    loose = write_key_file(tmp_path / "secret", API_SECRET, mode=0o604)
     raw = raw_config(accounts=[{"name": "main", "api_key": API_KEY, "api_secret_file": str(loose)}])
 
     config = parse_config(raw, {})

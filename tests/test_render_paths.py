@@ -254,7 +254,7 @@ def test_the_process_wide_gauges_are_one_line_each_in_exposition_order() -> None
         "binance_pm_exporter_config_last_reload_successful 0.0",
         "binance_pm_exporter_config_last_reload_success_timestamp_seconds 1700000000.5",
         "binance_pm_exporter_shard_index 1.0",
-        "binance_pm_exporter_shard_count 3.0",
+        "binance_pm_exporter_shards 3.0",
         "binance_pm_exporter_accounts_configured 5.0",
         "binance_pm_exporter_accounts_owned 2.0",
         'binance_pm_exporter_build_info{version="1.2.3"} 1.0',

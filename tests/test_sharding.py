@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from exporter.config import ConfigError, parse_config
-from exporter.sharding import Shard, fnv1a_64, hashed_shard, jump_hash, parse_shard
+from exporter.sharding import (
+    Shard,
+    fnv1a_64,
+    hashed_shard,
+    jump_hash,
+    parse_shard,
+    shard_loads,
+)
 from tests.helpers import DESKS, desk, shard_raw_config
 
 # FNV-1a 64 from the FNV reference test suite (Landon Curt Noll's fnv_test.c).
@@ -153,3 +160,41 @@ def test_auto_fits_the_owned_accounts_into_the_budget():
     )
     assert parse_config(raw, {}).polling.interval_seconds == 23.0
     assert parse_config(raw, {}, Shard(1, 3)).polling.interval_seconds == 12.0
+
+
+def test_shard_loads_sum_the_weights_of_each_shards_accounts_pins_included():
+    pinned = [*DESKS[:3], desk("desk4", shard=0)]
+    config = parse_config(shard_raw_config(pinned), {})
+    # Shard 0 owns desk2 by its hash (as above) and desk4 by its pin.
+    assert shard_loads(config.accounts, [1.0, 10.0, 100.0, 1000.0], 3) == [
+        (1010.0, 2),
+        (1.0, 1),
+        (100.0, 1),
+    ]
+
+
+def test_shard_loads_refuse_a_count_below_a_pin():
+    pinned = [*DESKS[:3], desk("desk4", shard=3)]
+    config = parse_config(shard_raw_config(pinned), {})
+    with pytest.raises(ConfigError):
+        shard_loads(config.accounts, [1.0] * 4, 3)
+
+
+def test_a_shard_reads_only_its_own_accounts_key_files(tmp_path):
+    # desk2 is shard 0's of 3 (above): shard 1 starts without desk2's files, as with a
+    # per-shard Secret holding only the shard's own keys.
+    accounts = [
+        desk("desk1"),
+        {
+            "name": "desk2",
+            "api_key_file": str(tmp_path / "absent.key"),
+            "api_secret_file": str(tmp_path / "absent.secret"),
+        },
+        *DESKS[2:],
+    ]
+    config = parse_config(shard_raw_config(accounts), {}, Shard(1, 3))
+    assert [a.name for a in config.accounts] == ["desk1", "desk4"]
+    assert config.accounts_configured == 4
+    with pytest.raises(ConfigError) as caught:
+        parse_config(shard_raw_config(accounts), {}, Shard(0, 3))
+    assert caught.value.path == "accounts[1].api_key_file"

@@ -127,6 +127,8 @@ class Config:
     accounts_configured: int = field(default=0, compare=False)
     # Non-fatal findings (loose secret file permissions) for the caller to log.
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    # Secret files --config.skip-secrets passed over ("<key path>: <file>: <why>").
+    skipped_secrets: tuple[str, ...] = field(default=(), compare=False)
 
     def planned_weight_per_minute(self) -> float:
         return planned_weight(self.accounts) + keepalive_weight(self.stream, self.accounts)

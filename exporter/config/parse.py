@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
-from exporter.config.accounts import api_key, signing_key
+from exporter.config.accounts import SecretFiles, api_key, signing_key
 from exporter.config.model import (
     AccountConfig,
     ClientSettings,
@@ -92,14 +92,31 @@ def load_config(
     path: str | os.PathLike[str],
     env: Mapping[str, str] | None = None,
     shard: Shard | None = None,
+    *,
+    planning: bool = False,
+    skip_secrets: bool = False,
 ) -> Config:
     """Read and validate a config file; raises ConfigError on any mistake."""
     raw = read_yaml(path, "config file")
-    return parse_config(raw, env if env is not None else os.environ, shard)
+    env = env if env is not None else os.environ
+    return parse_config(raw, env, shard, planning=planning, skip_secrets=skip_secrets)
 
 
-def parse_config(raw: Any, env: Mapping[str, str], shard: Shard | None = None) -> Config:
-    """The validated config; with ``shard``, only the accounts that shard owns are kept."""
+def parse_config(
+    raw: Any,
+    env: Mapping[str, str],
+    shard: Shard | None = None,
+    *,
+    planning: bool = False,
+    skip_secrets: bool = False,
+) -> Config:
+    """The validated config; with ``shard``, only the accounts that shard owns are kept.
+
+    ``planning`` (``--config.plan``): every account, at the interval the file gives (``auto``:
+    its floor), and no budget check, since the plan is what tells how many shards it takes.
+    ``skip_secrets`` (``--config.skip-secrets``): a secret file that cannot be read is listed in
+    ``skipped_secrets`` instead of refused; such a config only checks and plans.
+    """
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -117,15 +134,16 @@ def parse_config(raw: Any, env: Mapping[str, str], shard: Shard | None = None) -
     )
     positions = _positions(raw)
     default_collectors = _collectors(raw.get("collectors", list(DEFAULT_COLLECTORS)), "collectors")
-    warnings: list[str] = []
+    files = SecretFiles(skip_unreadable=skip_secrets)
     stream = stream_config.parse_stream_settings(raw)
     market = stream_config.parse_market_stream_settings(raw)
-    configured = _accounts(raw.get("accounts"), default_collectors, warnings, stream, market)
+    configured = _accounts(raw.get("accounts"), default_collectors, files, stream, market, shard)
     # Without sharding every account; with it, the shard's own (planned and polled).
-    parsed = list(shard.select(configured)) if shard is not None else configured
+    owned = shard.select(configured) if shard is not None else configured
+    parsed = [p for p in owned if isinstance(p, _ParsedAccount)]
     # Each streamed account's keepalives come off the budget before the collectors plan.
     keepalives = keepalive_weight(stream, (p.config for p in parsed))
-    polling, accounts = _polling(raw, parsed, keepalives)
+    polling, accounts = _polling(raw, parsed, keepalives, budgeted=not planning)
     return Config(
         client,
         polling,
@@ -134,7 +152,8 @@ def parse_config(raw: Any, env: Mapping[str, str], shard: Shard | None = None) -
         stream,
         market,
         len(configured),
-        tuple(warnings),
+        tuple(files.warnings),
+        tuple(files.skipped),
     )
 
 
@@ -160,10 +179,19 @@ class _ParsedAccount:
         return self.config.shard
 
 
+@dataclass(frozen=True)
+class _Listed:
+    """An account of another shard: only what decides its shard is read."""
+
+    name: str
+    shard: int | None
+
+
 def _polling(
-    raw: dict, parsed: list[_ParsedAccount], keepalives: float
+    raw: dict, parsed: list[_ParsedAccount], keepalives: float, *, budgeted: bool = True
 ) -> tuple[PollingSettings, tuple[AccountConfig, ...]]:
-    """The poll interval (chosen, with ``auto``), every collector's interval and the budget check.
+    """The poll interval (chosen, with ``auto``), every collector's interval and the budget check
+    (unless not ``budgeted``: ``auto`` then stays at its floor).
 
     The plan is the sum over accounts and collectors of weight x polls per minute.
     """
@@ -173,9 +201,10 @@ def _polling(
     budget = integer(raw, "max_weight_per_minute", 3000, lo=1, hi=BINANCE_WEIGHT_LIMIT)
     following, fixed = split_weight((w for p in parsed for w in p.wanted), keepalives)
     if auto:
-        interval = auto_interval(following, fixed, budget, auto_min)
+        interval = auto_interval(following, fixed, budget, auto_min) if budgeted else auto_min
     accounts = tuple(_resolved(p, interval) for p in parsed)
-    check_budget(planned_weight(accounts) + keepalives, budget, following, fixed)
+    if budgeted:
+        check_budget(planned_weight(accounts) + keepalives, budget, following, fixed)
     stale = raw.get("stale_after_seconds")
     if stale is not None:
         stale = number(raw, "stale_after_seconds", 0, lo=1)
@@ -196,10 +225,11 @@ def _resolved(parsed: _ParsedAccount, interval: float) -> AccountConfig:
 def _accounts(
     raw: Any,
     default_collectors: tuple[Wanted, ...],
-    warnings: list[str],
+    files: SecretFiles,
     stream: stream_config.StreamSettings,
     market: stream_config.MarketStreamSettings,
-) -> list[_ParsedAccount]:
+    shard: Shard | None,
+) -> list[_ParsedAccount | _Listed]:
     if raw is None:
         raise ConfigError("accounts", "at least one account is required")
     if not isinstance(raw, list):
@@ -207,7 +237,7 @@ def _accounts(
     if not raw:
         raise ConfigError("accounts", "at least one account is required")
     seen: set[str] = set()
-    out = []
+    out: list[_ParsedAccount | _Listed] = []
     for i, item in enumerate(raw):
         path = f"accounts[{i}]"
         if not isinstance(item, dict):
@@ -215,8 +245,14 @@ def _accounts(
         reject_unknown(item, ACCOUNT_KEYS, path)
         name = _account_name(item, path, seen)
         seen.add(name)
-        key = api_key(item, path, warnings)
-        api_secret, private_key, signer = signing_key(item, path, warnings)
+        listed = _Listed(name, _shard_pin(item, path))
+        if shard is not None and shard.of(listed) != shard.index:
+            # Another shard's: its key files are not read, so a shard's Secret may hold only
+            # the keys of its own accounts.
+            out.append(listed)
+            continue
+        key = api_key(item, path, files)
+        api_secret, private_key, signer = signing_key(item, path, files)
         wanted = (
             _collectors(item["collectors"], f"{path}.collectors")
             if "collectors" in item
@@ -231,7 +267,7 @@ def _accounts(
             signer,
             stream_config.account_streams(item, path, stream),
             stream_config.account_market_stream(item, path, market),
-            shard=_shard_pin(item, path),
+            shard=listed.shard,
         )
         out.append(_ParsedAccount(account, wanted))
     return out

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from exporter.collectors import COLLECTORS
+from exporter.sharding import MAX_SHARDS, shard_loads
 from exporter.stream.config import StreamSettings
 from exporter.validation import ConfigError
 
@@ -132,6 +133,87 @@ def check_stale(stale: float, accounts: Iterable[AccountConfig]) -> None:
 def early_poll_budget(config: Config) -> float:
     """Weight per minute early polls may spend: what the plan leaves of the budget."""
     return max(0.0, config.polling.max_weight_per_minute - config.planned_weight_per_minute())
+
+
+# --config.plan lists this many shard counts past the smallest one that fits.
+PLAN_EXTRA_COUNTS = 2
+
+
+def shard_limit(config: Config) -> float:
+    """What one shard's plan may reach: the budget, or the share of it ``auto`` plans at its
+    floor interval (over that, ``auto`` would stretch the interval)."""
+    budget = config.polling.max_weight_per_minute
+    return budget * AUTO_BUDGET_SHARE if config.polling.interval_auto else float(budget)
+
+
+def capacity_plan(config: Config) -> str:
+    """``--config.plan``: the weight per account and collector of ``config`` (every account,
+    loaded with ``planning``), the busiest shard under the real hash and pins for shard counts
+    1..N, and the smallest ``--shard.count`` whose busiest shard fits ``shard_limit``."""
+    accounts = config.accounts
+    polling = config.polling
+    limit = shard_limit(config)
+    interval = f"{polling.interval_seconds:g}s" + (
+        " (auto, at its floor)" if polling.interval_auto else ""
+    )
+    names = list(dict.fromkeys(c.name for a in accounts for c in a.collectors))
+    streamed = any(a.user_data_stream for a in accounts)
+    weights = [planned_weight((a,)) + keepalive_weight(config.stream, (a,)) for a in accounts]
+    head = ["account", *names, *(["stream"] if streamed else []), "total"]
+    rows = [head]
+    for account, total in zip(accounts, weights, strict=True):
+        per = {
+            c.name: COLLECTORS[c.name].weight * 60.0 / c.interval_seconds
+            for c in account.collectors
+        }
+        row = [account.name, *(f"{per[n]:g}" if n in per else "-" for n in names)]
+        if streamed:
+            row.append(f"{keepalive_weight(config.stream, (account,)):g}")
+        rows.append([*row, f"{total:g}"])
+    lines = [
+        f"{len(accounts)} accounts, poll interval {interval}, max_weight_per_minute "
+        f"{polling.max_weight_per_minute}: a shard fits at {limit:g} weight/min or less",
+        "",
+        "weight per minute by account and collector:",
+        *_table(rows),
+        f"all accounts: {sum(weights):g}/min",
+        "",
+        "busiest shard by --shard.count (jump hash of the account names, and the pins):",
+    ]
+    counts = [["shards", "busiest shard's weight/min", "its accounts", "fits"]]
+    fit = None
+    count = 0
+    while count < MAX_SHARDS and (fit is None or count < fit + PLAN_EXTRA_COUNTS):
+        count += 1
+        try:
+            loads = shard_loads(accounts, weights, count)
+        except ConfigError:
+            counts.append([str(count), "-", "-", "no (a pin is outside the shards)"])
+            continue
+        busiest, owned = max(loads)
+        fits = busiest <= limit
+        if fits and fit is None:
+            fit = count
+        counts.append([str(count), f"{busiest:g}", str(owned), "yes" if fits else "no"])
+    if fit is None:
+        counts = counts[:1] + counts[-5:]
+    lines.extend(_table(counts))
+    if fit is None:
+        heaviest = max(weights, default=0.0)
+        lines.append(
+            f"no --shard.count up to {MAX_SHARDS} fits (the heaviest account alone plans "
+            f"{heaviest:g}/min): poll less, or raise max_weight_per_minute"
+        )
+    else:
+        lines.append(f"smallest --shard.count whose busiest shard fits: {fit}")
+    return "\n".join(lines)
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
 
 
 def _weight(name: str) -> int:

@@ -247,6 +247,77 @@ def test_ha_runs_a_second_statefulset_of_the_same_shards_with_its_own_egress():
         assert [parse_shard(2, f"{name}-{i}") for i in range(2)] == [Shard(0, 2), Shard(1, 2)]
 
 
+def test_ha_replicas_leave_through_the_shards_proxy_unless_ha_sets_their_own():
+    values = {**SECRET, "shards": 2, "ha": {"enabled": True}}
+    values["egress"] = {"httpsProxy": "http://egress-$(SHARD_INDEX):3128", "noProxy": "10.0.0.0/8"}
+    sets = of_kind(render(values), "StatefulSet")
+    assert [env(container(s))["HTTPS_PROXY"] for s in sets] == [
+        "http://egress-$(SHARD_INDEX):3128",
+        "http://egress-$(SHARD_INDEX):3128",
+    ]
+    assert [env(container(s))["NO_PROXY"] for s in sets] == ["10.0.0.0/8", "10.0.0.0/8"]
+    assert "SHARD_INDEX" in env(container(sets[1]))
+    values["ha"]["httpsProxy"] = "http://egress-b-$(SHARD_INDEX):3128"
+    sets = of_kind(render(values), "StatefulSet")
+    assert env(container(sets[1]))["HTTPS_PROXY"] == "http://egress-b-$(SHARD_INDEX):3128"
+
+
+SAME_SHARD_ELSEWHERE = {
+    "weight": 100,
+    "podAffinityTerm": {
+        "labelSelector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": "binance-pm-exporter",
+                "app.kubernetes.io/instance": "desk",
+            }
+        },
+        "matchLabelKeys": ["apps.kubernetes.io/pod-index"],
+        "topologyKey": "kubernetes.io/hostname",
+    },
+}
+
+
+def test_the_two_replicas_of_a_shard_prefer_separate_nodes():
+    sets = of_kind(render(VALUE_SETS["ha"], release="desk"), "StatefulSet")
+    for s in sets:
+        anti = s["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        assert anti == {"preferredDuringSchedulingIgnoredDuringExecution": [SAME_SHARD_ELSEWHERE]}
+    # Without HA there is no second replica to keep apart.
+    sts = one(render(VALUE_SETS["sharded"], release="desk"), "StatefulSet")
+    assert "affinity" not in sts["spec"]["template"]["spec"]
+
+
+def test_the_shard_anti_affinity_adds_to_the_users_affinity():
+    zone = {
+        "weight": 10,
+        "podAffinityTerm": {"labelSelector": {}, "topologyKey": "topology.kubernetes.io/zone"},
+    }
+    node = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "pool", "operator": "In", "values": ["egress"]}]}]}}}  # fmt: skip
+    affinity = {
+        **node,
+        "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [zone]},
+    }
+    values = {**VALUE_SETS["ha"], "affinity": affinity}
+    for s in of_kind(render(values, release="desk"), "StatefulSet"):
+        rendered = s["spec"]["template"]["spec"]["affinity"]
+        assert rendered["nodeAffinity"] == node["nodeAffinity"]
+        assert rendered["podAntiAffinity"] == {
+            "preferredDuringSchedulingIgnoredDuringExecution": [zone, SAME_SHARD_ELSEWHERE]
+        }
+    values["ha"] = {**values["ha"], "shardAntiAffinity": False}
+    for s in of_kind(render(values, release="desk"), "StatefulSet"):
+        assert s["spec"]["template"]["spec"]["affinity"] == affinity
+
+
+def test_the_chart_declares_the_kubernetes_it_needs_for_the_pod_index():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    # $(SHARD_INDEX) reads the apps.kubernetes.io/pod-index label, set since Kubernetes 1.28.
+    assert chart["kubeVersion"] == ">=1.28.0-0"
+    assert tuple(int(n) for n in KUBERNETES.split(".")) >= (1, 28, 0)
+
+
 @pytest.mark.parametrize("name", VALUE_SETS)
 def test_pods_meet_the_restricted_pod_security_standard(name):
     for sts in of_kind(render(VALUE_SETS[name]), "StatefulSet"):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exporter import __version__
 from tests.e2e.process import Run, run_exporter, write_config
@@ -418,3 +419,65 @@ def test_web_config_mistake_stops_start_up_with_exit_2(tls_dir: Path, case: str)
     assert 'event="invalid web configuration"' in lines[0]
     assert f'error="{key}' in lines[0]
     assert "hunter2" not in done.stderr
+
+
+def test_config_plan_prints_the_plan_of_every_account_and_exits_0(tmp_path: Path) -> None:
+    accounts = [
+        {"name": f"sub-{i}", "api_key": f"key-{i}", "api_secret": f"secret-{i}"} for i in range(3)
+    ]
+    # Over one replica's budget (3 x 140/min): the plan is what says how many shards it takes.
+    config = write_config(
+        tmp_path, yaml.safe_dump({"max_weight_per_minute": 300, "accounts": accounts})
+    )
+    run = run_exporter("--config.file", str(config), "--config.plan")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"configuration {config}: the plan\n3 accounts, ")
+    assert "  sub-0    20          80       20                20       140\n" in run.stdout
+    assert run.stdout.endswith("smallest --shard.count whose busiest shard fits: 2\n")
+
+
+def skipped_config(tmp_path: Path) -> Path:
+    """The chart README's example: key files under a mount this machine does not have."""
+    accounts = [
+        {"name": "main", "api_key_file": "/nonexistent/main.key",
+         "api_secret_file": "/nonexistent/main.secret"},
+        {"name": "desk2", "api_key_file": "/nonexistent/desk2.key",
+         "private_key_file": "/nonexistent/desk2.pem", "shard": 1},
+    ]  # fmt: skip
+    return write_config(tmp_path, yaml.safe_dump({"accounts": accounts}))
+
+
+def test_config_check_with_skip_secrets_lists_the_unread_files_and_exits_0(tmp_path: Path) -> None:
+    config = skipped_config(tmp_path)
+    run = run_exporter(
+        "--config.file", str(config), "--config.check", "--config.skip-secrets",
+        "--shard.count=2", "--shard.index=1",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.endswith(
+        "shard 1 of 0..1: owns 1 of 2 accounts\n"
+        "skipped 2 secret files that cannot be read here (--config.skip-secrets):\n"
+        "  - accounts[1].api_key_file: /nonexistent/desk2.key: No such file or directory\n"
+        "  - accounts[1].private_key_file: /nonexistent/desk2.pem: No such file or directory\n"
+    )
+
+
+def test_config_check_without_skip_secrets_refuses_a_missing_secret_file(tmp_path: Path) -> None:
+    run = run_exporter("--config.file", str(skipped_config(tmp_path)), "--config.check")
+    assert run.returncode == 2
+    assert "accounts[0].api_key_file: cannot read /nonexistent/main.key" in run.stderr
+
+
+def test_config_plan_with_skip_secrets_plans_every_account(tmp_path: Path) -> None:
+    config = skipped_config(tmp_path)
+    run = run_exporter("--config.file", str(config), "--config.plan", "--config.skip-secrets")
+    assert run.returncode == 0, run.stderr
+    assert "smallest --shard.count whose busiest shard fits: 2\n" in run.stdout
+    assert "skipped 4 secret files that cannot be read here" in run.stdout
+
+
+def test_skip_secrets_never_serves(tmp_path: Path) -> None:
+    run = run_exporter("--config.file", str(skipped_config(tmp_path)), "--config.skip-secrets")
+    assert run.returncode == 2
+    assert len(run.stderr_lines()) == 1
+    assert "--config.skip-secrets needs --config.check or --config.plan" in run.stderr

@@ -65,7 +65,7 @@ def shard_values(exp: ExporterThread) -> tuple[float, ...]:
     samples = exp.samples()
     return tuple(
         value(samples, f"binance_pm_exporter_{name}")
-        for name in ("shard_index", "shard_count", "accounts_configured", "accounts_owned")
+        for name in ("shard_index", "shards", "accounts_configured", "accounts_owned")
     )
 
 

@@ -140,7 +140,7 @@ def check_shards(shards: list[Replica]) -> list[set[str]]:
         samples = replica.samples()
         assert value(samples, "binance_pm_exporter_accounts_configured") == len(ACCOUNTS)
         assert value(samples, "binance_pm_exporter_accounts_owned") == len(accounts)
-        assert value(samples, "binance_pm_exporter_shard_count") == len(shards)
+        assert value(samples, "binance_pm_exporter_shards") == len(shards)
     plans = [value(r.samples(), "binance_pm_exporter_planned_weight_per_minute") for r in shards]
     assert sum(plans) == len(ACCOUNTS) * 5 * 60 / INTERVAL
     assert all(plan <= BUDGET for plan in plans)
