@@ -475,9 +475,9 @@ def loans_and_funding(config: MixinConfig, layout: Layout) -> None:
         graph(
             "Negative balance",
             "short",
-            query(f"binance_pm_balance_negative_balance{s}", "{{account}} {{asset}}"),
-            description="Binance's negativeBalance, the size of a negative balance as a positive "
-            "number, in units of the asset; anything above 0 is alerted on.",
+            query(f"abs(binance_pm_balance_negative_balance{s})", "{{account}} {{asset}}"),
+            description="The size of Binance's negativeBalance, in units of the asset (drawn "
+            "without its sign, which Binance's page never states); anything but 0 is alerted on.",
         )
         .thresholds(thresholds((None, "green"), (0.00000001, "red")))
         .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.AREA))

@@ -311,12 +311,15 @@ def balance_alerts(config: MixinConfig) -> Iterator[Alert]:
     asset = "{{ $labels.asset }}"
     yield Alert(
         "BinancePMNegativeBalance",
-        f"max by (job, account, asset) (binance_pm_balance_negative_balance{s}) > 0",
+        # abs: Binance's Account Balance page never states negativeBalance's sign; either sign
+        # of a non-zero value is a negative balance of that size.
+        f"max by (job, account, asset) (abs(binance_pm_balance_negative_balance{s})) > 0",
         "warning",
         f"Account {acc}: negative {asset} balance of {{{{ $value }}}} {asset} (threshold 0)",
         f"Binance reports a negative {asset} balance of {{{{ $value }}}} {asset} on account {acc} "
-        "(threshold 0). Next at Binance: it may charge interest on it daily at 00:00 UTC and "
-        "auto-repay or auto-exchange other assets to cover it.",
+        "(the size of negativeBalance, whatever its sign; threshold 0). Next at Binance: it may "
+        "charge interest on it daily at 00:00 UTC and auto-repay or auto-exchange other assets "
+        "to cover it.",
     )
     position = "{{ $labels.symbol }} {{ $labels.position_side }}"
     by_position = "max by (job, account, symbol, position_side)"
