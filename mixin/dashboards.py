@@ -32,6 +32,7 @@ from mixin.rules import (
     FUNDING,
     INTEREST_WINDOW_HOURS,
     LIQUIDATION_DISTANCE,
+    LIQUIDATION_DISTANCES,
     UM_MAINT_MARGIN,
     UM_MARGIN_BALANCE,
     UM_SYMBOL_PNL,
@@ -401,9 +402,16 @@ def overview(config: MixinConfig) -> dm.Dashboard:
         graph(
             "Distance to liquidation",
             "percentunit",
-            query(f"{LIQUIDATION_DISTANCE}{s}", "{{account}} {{symbol}} {{position_side}}"),
-            description="|mark - liquidation price| / mark, for positions with a liquidation "
-            "price.",
+            *(
+                query(
+                    f"{LIQUIDATION_DISTANCES[market]}{s}",
+                    f"{{{{account}}}} {{{{symbol}}}} {{{{position_side}}}} ({label})",
+                    ref=REF_IDS[i],
+                )
+                for i, (market, label) in enumerate(MARKETS)
+            ),
+            description="|mark - liquidation price| / mark, for UM and COIN-M positions with a "
+            "liquidation price.",
         )
         .thresholds(
             thresholds(

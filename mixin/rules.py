@@ -20,6 +20,11 @@ from mixin.config import (
 LIQUIDATION_DISTANCE = (
     "account_symbol_position_side:binance_pm_um_position_liquidation_distance:ratio"
 )
+CM_LIQUIDATION_DISTANCE = (
+    "account_symbol_position_side:binance_pm_cm_position_liquidation_distance:ratio"
+)
+# Both markets' distances, guarded by the same alerts and thresholds.
+LIQUIDATION_DISTANCES = {"um": LIQUIDATION_DISTANCE, "cm": CM_LIQUIDATION_DISTANCE}
 UM_UNREALIZED_PNL = "account:binance_pm_um_unrealized_pnl:sum"
 UM_MARGIN_BALANCE = "account:binance_pm_um_margin_balance:sum"
 UM_MAINT_MARGIN = "account:binance_pm_um_maint_margin:sum"
@@ -113,16 +118,19 @@ def recording_rules(config: MixinConfig) -> list[dict[str, Any]]:
     usd = selector(config, f'asset=~"{"|".join(config.usd_assets)}"')
     by_account = "sum by (job, instance, account)"
     return [
-        {
-            # Only where Binance gives a liquidation price: 0 means there is none.
-            "record": LIQUIDATION_DISTANCE,
-            "expr": (
-                f"abs(\n  binance_pm_um_position_mark_price{s}\n"
-                f"  - binance_pm_um_position_liquidation_price{s}\n)\n"
-                f"/ binance_pm_um_position_mark_price{s}\n"
-                f"and binance_pm_um_position_liquidation_price{s} > 0\n"
-            ),
-        },
+        *(
+            {
+                # Only where Binance gives a liquidation price: 0 means there is none.
+                "record": record,
+                "expr": (
+                    f"abs(\n  binance_pm_{market}_position_mark_price{s}\n"
+                    f"  - binance_pm_{market}_position_liquidation_price{s}\n)\n"
+                    f"/ binance_pm_{market}_position_mark_price{s}\n"
+                    f"and binance_pm_{market}_position_liquidation_price{s} > 0\n"
+                ),
+            }
+            for market, record in LIQUIDATION_DISTANCES.items()
+        ),
         {
             "record": UM_UNREALIZED_PNL,
             "expr": f"{by_account} (binance_pm_um_asset_cross_unrealized_pnl{usd})",
@@ -262,12 +270,20 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
         f"{t.margin_ratio_critical} (+Inf: the asset's margin balance is zero or negative). "
         f"{ratio_next}",
     )
-    distance = f"min by (job, account, symbol, position_side) ({LIQUIDATION_DISTANCE}{s})"
+
+    # UM and COIN-M positions alike: their symbols differ (BTCUSDT, BTCUSD_PERP), so the two
+    # markets' series never collide in the `or`.
+    def distance(below: float) -> str:
+        return "\nor\n".join(
+            f"min by (job, account, symbol, position_side) ({record}{s}) < {below}"
+            for record in LIQUIDATION_DISTANCES.values()
+        )
+
     position = "{{ $labels.symbol }} {{ $labels.position_side }}"
     pct = "{{ $value | humanizePercentage }}"
     yield Alert(
         "BinancePMPositionNearLiquidation",
-        f"{distance} < {t.liquidation_distance_warning}",
+        distance(t.liquidation_distance_warning) + "\n",
         "warning",
         f"Account {acc}: {position} is {pct} from its liquidation price "
         f"(threshold {percent(t.liquidation_distance_warning)})",
@@ -276,7 +292,7 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
     )
     yield Alert(
         "BinancePMPositionLiquidationImminent",
-        f"{distance} < {t.liquidation_distance_critical}",
+        distance(t.liquidation_distance_critical) + "\n",
         "critical",
         f"Account {acc}: {position} is {pct} from its liquidation price "
         f"(threshold {percent(t.liquidation_distance_critical)})",
