@@ -92,6 +92,9 @@ DEFAULT_FOR: dict[str, str] = {
     "BinancePMCrossMarginInterestHigh": "15m",
     "BinancePMPositionADLFirstInLine": "5m",
     "BinancePMPositionADLQuantileHigh": "15m",
+    # Forced orders are events: they fire on the order itself.
+    "BinancePMForcedLiquidationOrder": "0m",
+    "BinancePMForcedADLOrder": "0m",
     "BinancePMExporterDown": "5m",
     "BinancePMExporterAccountDown": "5m",
     "BinancePMExporterNoRecentSuccess": "0m",
@@ -130,7 +133,8 @@ class MixinConfig:
     # BinancePMExporterFileDescriptorsHigh: share of the process' open files limit in use.
     fd_usage_ratio: float = 0.8
     # BinancePMForceLiquidationEvent and BinancePMRiskLevelEvent: how long after a pushed
-    # riskLevelChange they keep firing (a Prometheus duration), even if uniMMR has recovered.
+    # riskLevelChange they keep firing (a Prometheus duration), even if uniMMR has recovered;
+    # BinancePMForcedLiquidationOrder and BinancePMForcedADLOrder: how long after a forced order.
     risk_event_window: str = "1h"
     # UM assets whose amounts are summed into the per-account USD totals: the USD-margined
     # quote assets. Other assets in the UM wallet (BTC, BNB collateral) are in their own units.

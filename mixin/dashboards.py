@@ -436,6 +436,7 @@ def overview(config: MixinConfig) -> dm.Dashboard:
         width=24,
     )
     loans_and_funding(config, layout)
+    forced_orders(config, layout)
     return d.build()
 
 
@@ -560,6 +561,42 @@ def loans_and_funding(config: MixinConfig, layout: Layout) -> None:
         .max(ADL_FIRST_IN_LINE),
         width=24,
     )
+
+
+def forced_orders(config: MixinConfig, layout: Layout) -> None:
+    """Orders Binance forced on the accounts (the forced-order collectors), counted from the
+    exporter's start: a series is born at its first order, so the counters themselves are drawn
+    (an increase() would miss that first order)."""
+    s = selector(config, ACCOUNT)
+    by_order = "max by (account, market, symbol, kind)"  # an HA pair counts the same orders
+    legend_format = "{{account}} {{market}} {{symbol}} {{kind}}"
+    layout.row("Forced orders")
+    for title, counter, description in (
+        (
+            "Forced orders",
+            "binance_pm_force_orders_total",
+            "Orders Binance forced on the account since the exporter started: liquidations "
+            "(paged on) and auto-deleveraging (warned on), by market and symbol. A new line or a "
+            "step is a new forced order.",
+        ),
+        (
+            "Forced order quantity",
+            "binance_pm_force_order_quantity_total",
+            "Executed quantity of those orders since the exporter started (UM and margin: the "
+            "base asset; COIN-M: contracts).",
+        ),
+    ):
+        layout.add(
+            graph(
+                title,
+                "short",
+                query(f"{by_order} ({counter}{s})", legend_format),
+                description=description,
+            )
+            .line_interpolation(cm.LineInterpolation.STEP_AFTER)
+            .min(0),
+            width=12,
+        )
 
 
 # Positions table: (column, query, unit); the first query's labels name the rows.

@@ -84,6 +84,8 @@ KIND: dict[str, str] = {
     "BinancePMCrossMarginInterestHigh": BALANCE,
     "BinancePMPositionADLFirstInLine": ADL,
     "BinancePMPositionADLQuantileHigh": ADL,
+    "BinancePMForcedLiquidationOrder": MARGIN,
+    "BinancePMForcedADLOrder": ADL,
     "BinancePMExporterDown": EXPORTER,
     "BinancePMExporterAccountDown": EXPORTER,
     "BinancePMExporterNoRecentSuccess": EXPORTER,
@@ -370,6 +372,55 @@ def balance_alerts(config: MixinConfig) -> Iterator[Alert]:
     )
 
 
+def forced_order_alerts(config: MixinConfig) -> Iterator[Alert]:
+    """Orders Binance forced on an account (the forced-order collectors), within the window.
+
+    A counter series is born at its first order (history before the exporter's start is not
+    counted), and increase() needs two samples: a series that did not exist a window ago counts
+    with its whole value, which is all orders since its birth. The max over ``instance``: an HA
+    pair counts the same orders once.
+    """
+    window = config.risk_event_window
+    acc = "{{ $labels.account }}"
+    where = "{{ $labels.market }} {{ $labels.symbol }}"
+    count = '{{ $value | printf "%.0f" }}'
+
+    def orders(kind: str) -> str:
+        matcher = f'kind="{kind}"'
+        counter = f"binance_pm_force_orders_total{selector(config, matcher)}"
+        # A series born within the window first: `or` drops the right side's series with the
+        # same labels, and its whole value is at least its increase.
+        return (
+            "max by (job, account, market, symbol) (\n"
+            f"  ({counter} unless {counter} offset {window})\n"
+            f"  or increase({counter}[{window}])\n"
+            ") > 0\n"
+        )
+
+    yield Alert(
+        "BinancePMForcedLiquidationOrder",
+        orders("liquidation"),
+        "critical",
+        f"Account {acc}: Binance forced {count} liquidation order(s) on {where} in {window} "
+        "(threshold 0)",
+        f"Binance's forced orders of account {acc} show {count} liquidation order(s) on {where} "
+        f"within the last {window} (threshold 0): the account is being or has been liquidated. "
+        f"{NEXT_AFTER_LIQUIDATION}",
+    )
+    yield Alert(
+        "BinancePMForcedADLOrder",
+        orders("adl"),
+        "warning",
+        f"Account {acc}: Binance auto-deleveraged {count} order(s) on {where} in {window} "
+        "(threshold 0)",
+        f"Binance's forced orders of account {acc} show {count} auto-deleveraging order(s) on "
+        f"{where} within the last {window} (threshold 0): part of a position was closed against "
+        "a liquidation Binance could not fill in the market. Next at Binance: while the "
+        "position stays first in the ADL queue, the next such liquidation can close more of it "
+        "at the bankruptcy price.",
+    )
+
+
 def status_alerts(config: MixinConfig) -> Iterator[Alert]:
     """The status is the value: each fires at 1 (the current status) for a status not NORMAL."""
     acc = "{{ $labels.account }}"
@@ -613,6 +664,7 @@ def risk_alerts(config: MixinConfig) -> Iterator[Alert]:
         yield from threshold_alerts(config, config.thresholds_for(override), matcher)
     yield from status_alerts(config)
     yield from balance_alerts(config)
+    yield from forced_order_alerts(config)
 
 
 def alert_rule(config: MixinConfig, alert: Alert) -> dict[str, Any]:
