@@ -95,6 +95,8 @@ DEFAULT_FOR: dict[str, str] = {
     # Forced orders are events: they fire on the order itself.
     "BinancePMForcedLiquidationOrder": "0m",
     "BinancePMForcedADLOrder": "0m",
+    # A haircut change is a step: the alert holds for the hour its window remembers the old rate.
+    "BinancePMCollateralRateDropped": "0m",
     "BinancePMExporterDown": "5m",
     "BinancePMExporterAccountDown": "5m",
     "BinancePMExporterNoRecentSuccess": "0m",

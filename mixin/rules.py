@@ -86,6 +86,7 @@ KIND: dict[str, str] = {
     "BinancePMPositionADLQuantileHigh": ADL,
     "BinancePMForcedLiquidationOrder": MARGIN,
     "BinancePMForcedADLOrder": ADL,
+    "BinancePMCollateralRateDropped": MARGIN,
     "BinancePMExporterDown": EXPORTER,
     "BinancePMExporterAccountDown": EXPORTER,
     "BinancePMExporterNoRecentSuccess": EXPORTER,
@@ -421,6 +422,37 @@ def forced_order_alerts(config: MixinConfig) -> Iterator[Alert]:
     )
 
 
+def collateral_rate_alerts(config: MixinConfig) -> Iterator[Alert]:
+    """A lower collateral rate (haircut) for an asset an account holds: less of its value counts
+    as equity, so uniMMR falls with no trade. The rate is process-wide (no account label); the
+    holdings (balance collector) give it one alert per account that holds the asset."""
+    s = selector(config)
+    rate = f"binance_pm_collateral_rate{s}"
+    acc = "{{ $labels.account }}"
+    asset = "{{ $labels.asset }}"
+    value = "{{ $value }}"
+    yield Alert(
+        "BinancePMCollateralRateDropped",
+        "(max by (job, account, asset) (binance_pm_balance_total_wallet_balance"
+        f"{s}) > 0) * 0\n"
+        "+ on (job, asset) group_left ()\n"
+        "(\n"
+        f"  max by (job, asset) ({rate})\n"
+        f"  < max by (job, asset) (max_over_time({rate}[1h]))\n"
+        f"  and max by (job, asset) (changes({rate}[1h])) > 0\n"
+        ")\n",
+        "warning",
+        f"Account {acc}: the collateral rate of {asset}, which it holds, dropped to {value} "
+        "within 1h (threshold: below its 1h high)",
+        f"Binance lowered the collateral rate of {asset} to {value} within the last hour "
+        f"(threshold: any value below its highest in the hour), and account {acc} holds "
+        f"{asset}: a smaller share of its value counts as equity, so uniMMR fell without a "
+        f"trade. Next at Binance: at uniMMR {BINANCE_MARGIN_CALL_UNI_MMR} a margin call, at "
+        f"{BINANCE_REDUCE_ONLY_UNI_MMR} reduce-only, at {BINANCE_LIQUIDATION_UNI_MMR} "
+        "liquidation; check where the lower haircut left the account.",
+    )
+
+
 def status_alerts(config: MixinConfig) -> Iterator[Alert]:
     """The status is the value: each fires at 1 (the current status) for a status not NORMAL."""
     acc = "{{ $labels.account }}"
@@ -665,6 +697,7 @@ def risk_alerts(config: MixinConfig) -> Iterator[Alert]:
     yield from status_alerts(config)
     yield from balance_alerts(config)
     yield from forced_order_alerts(config)
+    yield from collateral_rate_alerts(config)
 
 
 def alert_rule(config: MixinConfig, alert: Alert) -> dict[str, Any]:
