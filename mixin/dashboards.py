@@ -437,6 +437,7 @@ def overview(config: MixinConfig) -> dm.Dashboard:
     )
     loans_and_funding(config, layout)
     forced_orders(config, layout)
+    collateral(config, layout)
     return d.build()
 
 
@@ -597,6 +598,26 @@ def forced_orders(config: MixinConfig, layout: Layout) -> None:
             .min(0),
             width=12,
         )
+
+
+def collateral(config: MixinConfig, layout: Layout) -> None:
+    """Binance's collateral rates (the process-wide collateral_rate poll): no account label."""
+    layout.row("Collateral")
+    rate = f"binance_pm_collateral_rate{selector(config, ASSET)}"
+    layout.add(
+        graph(
+            "Collateral rates",
+            "percentunit",
+            query(f"max by (asset) ({rate})", "{{asset}}"),
+            description="The share of each asset's value that counts as equity in uniMMR "
+            "(Binance's haircut), the same for every account. A drop of an asset an account "
+            "holds lowers its uniMMR at once (alerted on).",
+        )
+        .line_interpolation(cm.LineInterpolation.STEP_AFTER)
+        .min(0)
+        .max(1),
+        width=24,
+    )
 
 
 # Positions table: (column, query, unit); the first query's labels name the rows.

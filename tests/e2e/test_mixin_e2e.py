@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from exporter.simulator.demo import (
+    DEMO_COLLATERAL_RATE,
     DEMO_COLLECTORS,
     DEMO_MAX_WEIGHT_PER_MINUTE,
     DEMO_POLL_INTERVAL_SECONDS,
@@ -208,6 +209,9 @@ def exporter_config(sim_url: str, credentials: Path) -> dict:
         "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
         "max_weight_per_minute": DEMO_MAX_WEIGHT_PER_MINUTE,
         "collectors": DEMO_COLLECTORS,
+        # As the demo: the Collateral row needs the process-wide collateral rates.
+        **DEMO_COLLATERAL_RATE,
+        "sapi_base_url": sim_url,
         # As the demo: the exporter-health stream row needs streams (and events) to show.
         "user_data_stream": True,
         "stream_url": sim_url.replace("http://", "ws://", 1) + "/pm/ws/",

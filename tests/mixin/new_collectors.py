@@ -29,10 +29,11 @@ NEW_COLLECTOR_METRICS: dict[str, tuple[str, ...]] = {
     "um_income": ("binance_pm_um_income_received_total", "binance_pm_um_income_paid_total"),
     "cm_income": ("binance_pm_cm_income_received_total", "binance_pm_cm_income_paid_total"),
     "um_force_orders": ("binance_pm_force_orders_total", "binance_pm_force_order_quantity_total"),
+    "collateral_rate": ("binance_pm_collateral_rate",),
 }
 
 # The overview's rows whose panels are listed in NEW_PANELS.
-NEW_ROWS = ("Loans and funding", "Forced orders")
+NEW_ROWS = ("Loans and funding", "Forced orders", "Collateral")
 
 # Every query of the NEW_ROWS, by (dashboard, "panel [refId]"), with the collector it needs: each
 # has data on the simulator once that collector exists (the forced-order panels once Binance has
@@ -54,6 +55,7 @@ NEW_PANELS: dict[tuple[str, str], str] = {
     ("overview.json", "ADL quantile [B]"): "cm_adl_quantile",
     ("overview.json", "Forced orders [A]"): "um_force_orders",
     ("overview.json", "Forced order quantity [A]"): "um_force_orders",
+    ("overview.json", "Collateral rates [A]"): "collateral_rate",
 }
 
 # Recording rules over the new collectors' metrics, with the collector each needs.
