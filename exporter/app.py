@@ -32,9 +32,10 @@ from exporter.listener import (
     quiet_loop_errors,
     quiet_server_errors,
 )
+from exporter.process_poll import CollateralRatePoller
 from exporter.reload import plan_reload
 from exporter.render import Renderer
-from exporter.scheduler import Scheduler
+from exporter.scheduler import Scheduler, credentials_for
 from exporter.sharding import Shard
 from exporter.snapshot import ExporterStatus, Store
 from exporter.stream.manager import StreamManager
@@ -57,6 +58,12 @@ def parse_listen_address(value: str) -> tuple[str | None, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return (host or None), int(port)
+
+
+def _process_poll_inputs(cfg: Config) -> tuple[object, ...]:
+    """What the process-wide polls are built from: a reload that changes it restarts them."""
+    first = cfg.accounts[0] if cfg.accounts else None
+    return cfg.sapi, cfg.client, None if first is None else (first.api_key, first.signer.kind)
 
 
 class Exporter:
@@ -106,6 +113,7 @@ class Exporter:
         self.marks = MarkBook()
         self.marks.subscribe(self._show_market_streams)
         self.market_streams: MarketStreams | None = None
+        self.collateral_rates: CollateralRatePoller | None = None
         # Retry-After and bans are per IP, hence per base URL: they outlive a rebuilt client.
         self._gates: dict[str, RetryAfterGate] = {}
         self._reload_lock = asyncio.Lock()
@@ -180,11 +188,42 @@ class Exporter:
         await self.streams.start()
         self.market_streams = MarketStreams(cfg, self.marks)
         await self.market_streams.start()
+        self._start_process_polls(cfg)
 
     def _show_market_streams(self, change: MarkChange) -> None:
         """The market streams' own series, published with the rest."""
         self.renderer.market_fragments = self.marks.render()
         self.store.changed()
+
+    def _start_process_polls(self, cfg: Config) -> None:
+        """The collateral_rate poll, once per process, with the first owned account's key."""
+        if not cfg.sapi.collateral_rate:
+            return
+        if not cfg.accounts:
+            log.warning("collateral_rate is on but this replica owns no account: no key to send")
+            return
+        assert self._http is not None and self.scheduler is not None
+        client = PapiClient(
+            self._http,
+            cfg.sapi.base_url,
+            self.scheduler.client.clock,  # unused: nothing is signed
+            self._gates.setdefault(cfg.sapi.base_url, RetryAfterGate()),
+            recv_window_ms=cfg.client.recv_window_ms,
+            timeout=cfg.client.request_timeout_seconds,
+            max_response_bytes=cfg.client.max_response_bytes,
+        )
+        poller = CollateralRatePoller(
+            cfg.sapi, client, credentials_for(cfg.accounts[0]), self.store.changed
+        )
+        self.collateral_rates = poller
+        self.renderer.process_polls.append(poller)
+        poller.start()
+
+    async def _stop_process_polls(self) -> None:
+        poller, self.collateral_rates = self.collateral_rates, None
+        if poller is not None:
+            self.renderer.process_polls.remove(poller)
+            await poller.stop()
 
     def _make_client(self, cfg: ClientSettings) -> PapiClient:
         assert self._http is not None
@@ -257,6 +296,9 @@ class Exporter:
                 await self.streams.apply(new, plan)
             if self.market_streams is not None:
                 await self.market_streams.apply(new)
+            if _process_poll_inputs(new) != _process_poll_inputs(self.config):
+                await self._stop_process_polls()
+                self._start_process_polls(new)
             self.config = new
             status.planned_weight_per_minute = new.planned_weight_per_minute()
             status.poll_interval_seconds = new.polling.interval_seconds
@@ -309,6 +351,7 @@ class Exporter:
         # The streams before the HTTP client closes (it deletes listen keys), side by side.
         streams = (self.streams, self.market_streams)
         await asyncio.gather(*(s.stop() for s in streams if s is not None))
+        await self._stop_process_polls()
         if self._publisher is not None:
             self._publisher.cancel()
             await asyncio.gather(self._publisher, return_exceptions=True)

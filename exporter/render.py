@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from prometheus_client.process_collector import ProcessCollector
@@ -27,6 +28,7 @@ from prometheus_client.process_collector import ProcessCollector
 from exporter.collectors import COLLECTORS
 from exporter.metrics import OPENMETRICS_EOF, Family, collect_families, render_plain
 from exporter.negotiation import OPENMETRICS, TEXT
+from exporter.process_poll import PROCESS_FAMILIES, ProcessData
 from exporter.self_metrics import GLOBAL_FAMILIES, global_sections
 from exporter.snapshot import (
     ACCOUNT_FAMILIES,
@@ -44,15 +46,17 @@ log = structlog.get_logger("exporter.render")
 
 # Every family this exporter can expose, from the modules that declare them, in exposition order:
 # the collectors' data, the per-account self metrics, the streams', the market streams', the
-# process-wide ones.
+# process-wide polls' and the process-wide status.
 _DATA_FAMILIES = collect_families(*(c.families for c in COLLECTORS.values()))
 _STREAM_FAMILIES = collect_families(STREAM_FAMILIES, CONNECTION_FAMILIES)
+_PROCESS_FAMILIES = collect_families(PROCESS_FAMILIES)
 _FAMILIES = collect_families(
     _DATA_FAMILIES,
     ACCOUNT_FAMILIES,
     (DATA_AGE,),
     _STREAM_FAMILIES,
     MARKET_STREAM_FAMILIES,
+    _PROCESS_FAMILIES,
     GLOBAL_FAMILIES,
 )
 
@@ -82,6 +86,12 @@ class AccountView:
     stream_fragments: Mapping[str, bytes]
     label: str = ""
     newest: Mapping[str, int] | None = None  # collector -> its newest value (ms, Binance's clock)
+
+
+class ProcessSource(Protocol):
+    """A process-wide poller (``exporter.process_poll``): what it last published."""
+
+    published: ProcessData
 
 
 class ExpositionUnavailable(Exception):
@@ -114,6 +124,8 @@ class Renderer:
         self.published: dict[str, Published] = {}
         # The market streams' series (process-wide), by family name; replaced, never mutated.
         self.market_fragments: Mapping[str, bytes] = {}
+        # The process-wide pollers running (``app`` adds and removes them).
+        self.process_polls: list[ProcessSource] = []
         self.builds = 0  # publishes done: a scrape never adds one (tests check it)
         self._demand: dict[tuple[str, bool], float] = {}  # (format, gzip) -> monotonic
         self._wake = asyncio.Event()
@@ -205,6 +217,7 @@ class Renderer:
             for acc in store.accounts.values()
         ]
         status = dataclasses.replace(store.status)
+        process = [p.published for p in self.process_polls]
         loop = asyncio.get_running_loop()
         built, valid_until = await loop.run_in_executor(
             self._executor,
@@ -214,6 +227,7 @@ class Renderer:
             status,
             time.time(),
             wanted,
+            process,
         )
         for fmt, (body, compressed) in built.items():
             current = self.published.get(fmt)
@@ -277,8 +291,9 @@ class Renderer:
         status: ExporterStatus,
         now: float,
         wanted: dict[str, bool],
+        process: list[ProcessData] | None = None,
     ) -> tuple[dict[str, tuple[bytes, bytes | None]], float]:
-        sections, valid_until = self._sections(views, market, status, now)
+        sections, valid_until = self._sections(views, market, status, now, process or [])
         out: dict[str, tuple[bytes, bytes | None]] = {}
         for fmt, gz in wanted.items():
             headers = self._headers[fmt]
@@ -298,6 +313,7 @@ class Renderer:
         market: Mapping[str, bytes],
         status: ExporterStatus,
         now: float,
+        process: list[ProcessData],
     ) -> tuple[list[tuple[Family, list[bytes]]], float]:
         """Each family with samples, in exposition order, and until when all of it is fresh.
 
@@ -318,6 +334,13 @@ class Renderer:
                 sections.append((fam, frags))
         sections.extend(_account_sections(views, now + status.clock_offset_seconds))
         sections.extend((fam, [f]) for fam in MARKET_STREAM_FAMILIES if (f := market.get(fam.name)))
+        fresh_process = [p for p in process if now <= p.valid_until]
+        valid_until = min([valid_until, *(p.valid_until for p in fresh_process)])
+        for fam in _PROCESS_FAMILIES:
+            frags = [f for p in fresh_process if (f := p.rows.get(fam.name))]
+            frags += [f for p in process if (f := p.health.get(fam.name))]
+            if frags:
+                sections.append((fam, frags))
         sections.extend(global_sections(status))
         sections.extend(_process_sections(self._process.collect()))
         return sections, valid_until

@@ -92,6 +92,11 @@ DEFAULT_FOR: dict[str, str] = {
     "BinancePMCrossMarginInterestHigh": "15m",
     "BinancePMPositionADLFirstInLine": "5m",
     "BinancePMPositionADLQuantileHigh": "15m",
+    # Forced orders are events: they fire on the order itself.
+    "BinancePMForcedLiquidationOrder": "0m",
+    "BinancePMForcedADLOrder": "0m",
+    # A haircut change is a step: the alert holds for the hour its window remembers the old rate.
+    "BinancePMCollateralRateDropped": "0m",
     "BinancePMExporterDown": "5m",
     "BinancePMExporterAccountDown": "5m",
     "BinancePMExporterNoRecentSuccess": "0m",
@@ -133,7 +138,8 @@ class MixinConfig:
     fd_usage_ratio: float = 0.8
     # BinancePMForceLiquidationEvent, BinancePMRiskLevelEvent and BinancePMUniMMRDropEvent: how
     # long after a pushed event they keep firing (a Prometheus duration), even if uniMMR has
-    # recovered.
+    # recovered; BinancePMForcedLiquidationOrder and BinancePMForcedADLOrder: how long after a
+    # forced order.
     risk_event_window: str = "1h"
     # UM assets whose amounts are summed into the per-account USD totals: the USD-margined
     # quote assets. Other assets in the UM wallet (BTC, BNB collateral) are in their own units.

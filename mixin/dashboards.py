@@ -32,6 +32,7 @@ from mixin.rules import (
     FUNDING,
     INTEREST_WINDOW_HOURS,
     LIQUIDATION_DISTANCE,
+    LIQUIDATION_DISTANCES,
     UM_MAINT_MARGIN,
     UM_MARGIN_BALANCE,
     UM_SYMBOL_PNL,
@@ -412,9 +413,16 @@ def overview(config: MixinConfig) -> dm.Dashboard:
         graph(
             "Distance to liquidation",
             "percentunit",
-            query(f"{LIQUIDATION_DISTANCE}{s}", "{{account}} {{symbol}} {{position_side}}"),
-            description="|mark - liquidation price| / mark, for positions with a liquidation "
-            "price.",
+            *(
+                query(
+                    f"{LIQUIDATION_DISTANCES[market]}{s}",
+                    f"{{{{account}}}} {{{{symbol}}}} {{{{position_side}}}} ({label})",
+                    ref=REF_IDS[i],
+                )
+                for i, (market, label) in enumerate(MARKETS)
+            ),
+            description="|mark - liquidation price| / mark, for UM and COIN-M positions with a "
+            "liquidation price.",
         )
         .thresholds(
             thresholds(
@@ -439,6 +447,8 @@ def overview(config: MixinConfig) -> dm.Dashboard:
         width=24,
     )
     loans_and_funding(config, layout)
+    forced_orders(config, layout)
+    collateral(config, layout)
     return d.build()
 
 
@@ -486,9 +496,9 @@ def loans_and_funding(config: MixinConfig, layout: Layout) -> None:
         graph(
             "Negative balance",
             "short",
-            query(f"binance_pm_balance_negative_balance{s}", "{{account}} {{asset}}"),
-            description="Binance's negativeBalance, the size of a negative balance as a positive "
-            "number, in units of the asset; anything above 0 is alerted on.",
+            query(f"abs(binance_pm_balance_negative_balance{s})", "{{account}} {{asset}}"),
+            description="The size of Binance's negativeBalance, in units of the asset (drawn "
+            "without its sign, which Binance's page never states); anything but 0 is alerted on.",
         )
         .thresholds(thresholds((None, "green"), (0.00000001, "red")))
         .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphTresholdsStyleMode.AREA))
@@ -561,6 +571,62 @@ def loans_and_funding(config: MixinConfig, layout: Layout) -> None:
         .decimals(0)
         .min(0)
         .max(ADL_FIRST_IN_LINE),
+        width=24,
+    )
+
+
+def forced_orders(config: MixinConfig, layout: Layout) -> None:
+    """Orders Binance forced on the accounts (the forced-order collectors), counted from the
+    exporter's start: a series is born at its first order, so the counters themselves are drawn
+    (an increase() would miss that first order)."""
+    s = selector(config, ACCOUNT)
+    by_order = "max by (account, market, symbol, kind)"  # an HA pair counts the same orders
+    legend_format = "{{account}} {{market}} {{symbol}} {{kind}}"
+    layout.row("Forced orders")
+    for title, counter, description in (
+        (
+            "Forced orders",
+            "binance_pm_force_orders_total",
+            "Orders Binance forced on the account since the exporter started: liquidations "
+            "(paged on) and auto-deleveraging (warned on), by market and symbol. A new line or a "
+            "step is a new forced order.",
+        ),
+        (
+            "Forced order quantity",
+            "binance_pm_force_order_quantity_total",
+            "Executed quantity of those orders since the exporter started (UM and margin: the "
+            "base asset; COIN-M: contracts).",
+        ),
+    ):
+        layout.add(
+            graph(
+                title,
+                "short",
+                query(f"{by_order} ({counter}{s})", legend_format),
+                description=description,
+            )
+            .line_interpolation(cm.LineInterpolation.STEP_AFTER)
+            .min(0),
+            width=12,
+        )
+
+
+def collateral(config: MixinConfig, layout: Layout) -> None:
+    """Binance's collateral rates (the process-wide collateral_rate poll): no account label."""
+    layout.row("Collateral")
+    rate = f"binance_pm_collateral_rate{selector(config, ASSET)}"
+    layout.add(
+        graph(
+            "Collateral rates",
+            "percentunit",
+            query(f"max by (asset) ({rate})", "{{asset}}"),
+            description="The share of each asset's value that counts as equity in uniMMR "
+            "(Binance's haircut), the same for every account. A drop of an asset an account "
+            "holds lowers its uniMMR at once (alerted on).",
+        )
+        .line_interpolation(cm.LineInterpolation.STEP_AFTER)
+        .min(0)
+        .max(1),
         width=24,
     )
 

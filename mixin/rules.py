@@ -20,6 +20,11 @@ from mixin.config import (
 LIQUIDATION_DISTANCE = (
     "account_symbol_position_side:binance_pm_um_position_liquidation_distance:ratio"
 )
+CM_LIQUIDATION_DISTANCE = (
+    "account_symbol_position_side:binance_pm_cm_position_liquidation_distance:ratio"
+)
+# Both markets' distances, guarded by the same alerts and thresholds.
+LIQUIDATION_DISTANCES = {"um": LIQUIDATION_DISTANCE, "cm": CM_LIQUIDATION_DISTANCE}
 UM_UNREALIZED_PNL = "account:binance_pm_um_unrealized_pnl:sum"
 UM_MARGIN_BALANCE = "account:binance_pm_um_margin_balance:sum"
 UM_MAINT_MARGIN = "account:binance_pm_um_maint_margin:sum"
@@ -80,6 +85,9 @@ KIND: dict[str, str] = {
     "BinancePMCrossMarginInterestHigh": BALANCE,
     "BinancePMPositionADLFirstInLine": ADL,
     "BinancePMPositionADLQuantileHigh": ADL,
+    "BinancePMForcedLiquidationOrder": MARGIN,
+    "BinancePMForcedADLOrder": ADL,
+    "BinancePMCollateralRateDropped": MARGIN,
     "BinancePMExporterDown": EXPORTER,
     "BinancePMExporterAccountDown": EXPORTER,
     "BinancePMExporterNoRecentSuccess": EXPORTER,
@@ -115,16 +123,19 @@ def recording_rules(config: MixinConfig) -> list[dict[str, Any]]:
     usd = selector(config, f'asset=~"{"|".join(config.usd_assets)}"')
     by_account = "sum by (job, instance, account)"
     return [
-        {
-            # Only where Binance gives a liquidation price: 0 means there is none.
-            "record": LIQUIDATION_DISTANCE,
-            "expr": (
-                f"abs(\n  binance_pm_um_position_mark_price{s}\n"
-                f"  - binance_pm_um_position_liquidation_price{s}\n)\n"
-                f"/ binance_pm_um_position_mark_price{s}\n"
-                f"and binance_pm_um_position_liquidation_price{s} > 0\n"
-            ),
-        },
+        *(
+            {
+                # Only where Binance gives a liquidation price: 0 means there is none.
+                "record": record,
+                "expr": (
+                    f"abs(\n  binance_pm_{market}_position_mark_price{s}\n"
+                    f"  - binance_pm_{market}_position_liquidation_price{s}\n)\n"
+                    f"/ binance_pm_{market}_position_mark_price{s}\n"
+                    f"and binance_pm_{market}_position_liquidation_price{s} > 0\n"
+                ),
+            }
+            for market, record in LIQUIDATION_DISTANCES.items()
+        ),
         {
             "record": UM_UNREALIZED_PNL,
             "expr": f"{by_account} (binance_pm_um_asset_cross_unrealized_pnl{usd})",
@@ -264,12 +275,20 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
         f"{t.margin_ratio_critical} (+Inf: the asset's margin balance is zero or negative). "
         f"{ratio_next}",
     )
-    distance = f"min by (job, account, symbol, position_side) ({LIQUIDATION_DISTANCE}{s})"
+
+    # UM and COIN-M positions alike: their symbols differ (BTCUSDT, BTCUSD_PERP), so the two
+    # markets' series never collide in the `or`.
+    def distance(below: float) -> str:
+        return "\nor\n".join(
+            f"min by (job, account, symbol, position_side) ({record}{s}) < {below}"
+            for record in LIQUIDATION_DISTANCES.values()
+        )
+
     position = "{{ $labels.symbol }} {{ $labels.position_side }}"
     pct = "{{ $value | humanizePercentage }}"
     yield Alert(
         "BinancePMPositionNearLiquidation",
-        f"{distance} < {t.liquidation_distance_warning}",
+        distance(t.liquidation_distance_warning) + "\n",
         "warning",
         f"Account {acc}: {position} is {pct} from its liquidation price "
         f"(threshold {percent(t.liquidation_distance_warning)})",
@@ -278,7 +297,7 @@ def threshold_alerts(config: MixinConfig, t: Thresholds, accounts: str) -> Itera
     )
     yield Alert(
         "BinancePMPositionLiquidationImminent",
-        f"{distance} < {t.liquidation_distance_critical}",
+        distance(t.liquidation_distance_critical) + "\n",
         "critical",
         f"Account {acc}: {position} is {pct} from its liquidation price "
         f"(threshold {percent(t.liquidation_distance_critical)})",
@@ -313,12 +332,15 @@ def balance_alerts(config: MixinConfig) -> Iterator[Alert]:
     asset = "{{ $labels.asset }}"
     yield Alert(
         "BinancePMNegativeBalance",
-        f"max by (job, account, asset) (binance_pm_balance_negative_balance{s}) > 0",
+        # abs: Binance's Account Balance page never states negativeBalance's sign; either sign
+        # of a non-zero value is a negative balance of that size.
+        f"max by (job, account, asset) (abs(binance_pm_balance_negative_balance{s})) > 0",
         "warning",
         f"Account {acc}: negative {asset} balance of {{{{ $value }}}} {asset} (threshold 0)",
         f"Binance reports a negative {asset} balance of {{{{ $value }}}} {asset} on account {acc} "
-        "(threshold 0). Next at Binance: it may charge interest on it daily at 00:00 UTC and "
-        "auto-repay or auto-exchange other assets to cover it.",
+        "(the size of negativeBalance, whatever its sign; threshold 0). Next at Binance: it may "
+        "charge interest on it daily at 00:00 UTC and auto-repay or auto-exchange other assets "
+        "to cover it.",
     )
     position = "{{ $labels.symbol }} {{ $labels.position_side }}"
     by_position = "max by (job, account, symbol, position_side)"
@@ -350,6 +372,86 @@ def balance_alerts(config: MixinConfig) -> Iterator[Alert]:
         f"Account {acc}: Binance puts {position} in ADL quantile {{{{ $value }}}} of 0-4 "
         f"(threshold {ADL_HIGH}; {ADL_FIRST_IN_LINE} is BinancePMPositionADLFirstInLine). "
         f"{adl_next}",
+    )
+
+
+def forced_order_alerts(config: MixinConfig) -> Iterator[Alert]:
+    """Orders Binance forced on an account (the forced-order collectors), within the window.
+
+    A counter series is born at its first order (history before the exporter's start is not
+    counted), and increase() needs two samples: a series that did not exist a window ago counts
+    with its whole value, which is all orders since its birth. The max over ``instance``: an HA
+    pair counts the same orders once.
+    """
+    window = config.risk_event_window
+    acc = "{{ $labels.account }}"
+    where = "{{ $labels.market }} {{ $labels.symbol }}"
+    count = '{{ $value | printf "%.0f" }}'
+
+    def orders(kind: str) -> str:
+        matcher = f'kind="{kind}"'
+        counter = f"binance_pm_force_orders_total{selector(config, matcher)}"
+        # A series born within the window first: `or` drops the right side's series with the
+        # same labels, and its whole value is at least its increase.
+        return (
+            "max by (job, account, market, symbol) (\n"
+            f"  ({counter} unless {counter} offset {window})\n"
+            f"  or increase({counter}[{window}])\n"
+            ") > 0\n"
+        )
+
+    yield Alert(
+        "BinancePMForcedLiquidationOrder",
+        orders("liquidation"),
+        "critical",
+        f"Account {acc}: Binance forced {count} liquidation order(s) on {where} in {window} "
+        "(threshold 0)",
+        f"Binance's forced orders of account {acc} show {count} liquidation order(s) on {where} "
+        f"within the last {window} (threshold 0): the account is being or has been liquidated. "
+        f"{NEXT_AFTER_LIQUIDATION}",
+    )
+    yield Alert(
+        "BinancePMForcedADLOrder",
+        orders("adl"),
+        "warning",
+        f"Account {acc}: Binance auto-deleveraged {count} order(s) on {where} in {window} "
+        "(threshold 0)",
+        f"Binance's forced orders of account {acc} show {count} auto-deleveraging order(s) on "
+        f"{where} within the last {window} (threshold 0): part of a position was closed against "
+        "a liquidation Binance could not fill in the market. Next at Binance: while the "
+        "position stays first in the ADL queue, the next such liquidation can close more of it "
+        "at the bankruptcy price.",
+    )
+
+
+def collateral_rate_alerts(config: MixinConfig) -> Iterator[Alert]:
+    """A lower collateral rate (haircut) for an asset an account holds: less of its value counts
+    as equity, so uniMMR falls with no trade. The rate is process-wide (no account label); the
+    holdings (balance collector) give it one alert per account that holds the asset."""
+    s = selector(config)
+    rate = f"binance_pm_collateral_rate{s}"
+    acc = "{{ $labels.account }}"
+    asset = "{{ $labels.asset }}"
+    value = "{{ $value }}"
+    yield Alert(
+        "BinancePMCollateralRateDropped",
+        "(max by (job, account, asset) (binance_pm_balance_total_wallet_balance"
+        f"{s}) > 0) * 0\n"
+        "+ on (job, asset) group_left ()\n"
+        "(\n"
+        f"  max by (job, asset) ({rate})\n"
+        f"  < max by (job, asset) (max_over_time({rate}[1h]))\n"
+        f"  and max by (job, asset) (changes({rate}[1h])) > 0\n"
+        ")\n",
+        "warning",
+        f"Account {acc}: the collateral rate of {asset}, which it holds, dropped to {value} "
+        "within 1h (threshold: below its 1h high)",
+        f"Binance lowered the collateral rate of {asset} to {value} within the last hour "
+        f"(threshold: any value below its highest in the hour), and account {acc} holds "
+        f"{asset}: a smaller share of its value counts as equity, so uniMMR fell without a "
+        f"trade. Next at Binance: at uniMMR {BINANCE_MARGIN_CALL_UNI_MMR} a margin call, at "
+        f"{BINANCE_REDUCE_ONLY_UNI_MMR} reduce-only, at {BINANCE_LIQUIDATION_UNI_MMR} "
+        "liquidation; check where the lower haircut left the account.",
     )
 
 
@@ -619,6 +721,8 @@ def risk_alerts(config: MixinConfig) -> Iterator[Alert]:
         yield from threshold_alerts(config, config.thresholds_for(override), matcher)
     yield from status_alerts(config)
     yield from balance_alerts(config)
+    yield from forced_order_alerts(config)
+    yield from collateral_rate_alerts(config)
 
 
 def alert_rule(config: MixinConfig, alert: Alert) -> dict[str, Any]:

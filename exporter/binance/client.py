@@ -107,6 +107,12 @@ class PapiClient:
             exc.timestamp_retried = True
             raise
 
+    async def get_keyed(self, path: str, credentials: Credentials) -> bytes:
+        """The reply body of a MARKET_DATA GET: the API key header only, no timestamp or
+        signature (Binance's security type for public data it wants a key for)."""
+        self._check_gate()
+        return await self._send("GET", self._base_url + path, credentials)
+
     async def listen_key(self, method: str, credentials: Credentials) -> bytes:
         """The reply body of POST, PUT or DELETE /papi/v1/listenKey (weight 1 each).
 

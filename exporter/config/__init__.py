@@ -20,6 +20,7 @@ from exporter.config.model import (
     Config,
     PollingSettings,
     PositionSettings,
+    SapiSettings,
     Secret,
 )
 from exporter.config.parse import (
@@ -76,6 +77,7 @@ __all__ = [
     "Load",
     "PollingSettings",
     "PositionSettings",
+    "SapiSettings",
     "Secret",
     "early_poll_budget",
     "keepalive_weight",

@@ -110,6 +110,25 @@ class PollingSettings:
         return STALE_INTERVALS * entry.interval_seconds
 
 
+@dataclass(frozen=True, repr=False)
+class SapiSettings:
+    """The SAPI host (``api.binance.com``) and what is polled there once per process."""
+
+    base_url: str = "https://api.binance.com"
+    max_weight_per_minute: int = 1200
+    # The collateral_rate poll: off by default; its interval when on.
+    collateral_rate: bool = False
+    collateral_rate_interval_seconds: float = 3600.0
+
+    def __repr__(self) -> str:
+        return (
+            f"SapiSettings(base_url={redact_url(self.base_url)!r}, "
+            f"max_weight_per_minute={self.max_weight_per_minute}, "
+            f"collateral_rate={self.collateral_rate}, "
+            f"collateral_rate_interval_seconds={self.collateral_rate_interval_seconds:g})"
+        )
+
+
 @dataclass(frozen=True)
 class PositionSettings:
     include_zero: bool = False
@@ -123,6 +142,7 @@ class Config:
     accounts: tuple[AccountConfig, ...]
     stream: StreamSettings = field(default_factory=StreamSettings)
     market_stream: MarketStreamSettings = field(default_factory=MarketStreamSettings)
+    sapi: SapiSettings = field(default_factory=SapiSettings)
     # Every account in the file; ``accounts`` holds those this replica's shard owns.
     accounts_configured: int = field(default=0, compare=False)
     # Non-fatal findings (loose secret file permissions) for the caller to log.
@@ -148,6 +168,12 @@ class Config:
             f"(budget {polling.max_weight_per_minute}/min)",
             f"accounts: {len(self.accounts)}",
         ]
+        if self.sapi.collateral_rate:
+            lines.insert(
+                -1,
+                f"collateral_rate: every {self.sapi.collateral_rate_interval_seconds:g}s on "
+                f"{redact_url(self.sapi.base_url)} (budget {self.sapi.max_weight_per_minute}/min)",
+            )
         for acc in self.accounts:
             signing = "hmac" if acc.api_secret is not None else "private key"
             collectors = ", ".join(f"{c.name} {c.interval_seconds:g}s" for c in acc.collectors)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from exporter.collectors import COLLECTORS, DEFAULT_COLLECTORS
+from exporter.collectors import _collateral_rate as collateral_rate
 from exporter.config.accounts import SecretFiles, api_key, signing_key
 from exporter.config.model import (
     AccountConfig,
@@ -24,13 +25,17 @@ from exporter.config.model import (
     Config,
     PollingSettings,
     PositionSettings,
+    SapiSettings,
 )
 from exporter.config.plan import (
     BINANCE_WEIGHT_LIMIT,
     DEFAULT_POLL_INTERVAL,
+    DEFAULT_SAPI_MAX_WEIGHT,
+    SAPI_WEIGHT_LIMIT,
     Wanted,
     auto_interval,
     check_budget,
+    check_sapi_budget,
     check_stale,
     fixed_interval,
     follows_poll,
@@ -72,6 +77,9 @@ TOP_KEYS = {
     "max_weight_per_minute",
     "max_response_bytes",
     "accounts",
+    "sapi_base_url",
+    "sapi_max_weight_per_minute",
+    "collateral_rate",
     *stream_config.TOP_KEYS,
 }
 ACCOUNT_KEYS = {
@@ -151,10 +159,43 @@ def parse_config(
         accounts,
         stream,
         market,
+        _sapi(raw),
         len(configured),
         tuple(files.warnings),
         tuple(files.skipped),
     )
+
+
+def _sapi(raw: dict) -> SapiSettings:
+    """The SAPI host, its budget, and the process-wide collateral_rate poll.
+
+    ``collateral_rate: true`` polls at its default interval, ``collateral_rate:
+    {interval_seconds: N}`` at its own; absent or false, it is off. A top-level key rather than
+    an entry of ``collectors``: it is polled once per process, not per account.
+    """
+    budget = integer(
+        raw, "sapi_max_weight_per_minute", DEFAULT_SAPI_MAX_WEIGHT, lo=1, hi=SAPI_WEIGHT_LIMIT
+    )
+    base_url = url(raw, "sapi_base_url", SapiSettings.base_url)
+    value = raw.get("collateral_rate", False)
+    interval = collateral_rate.DEFAULT_INTERVAL_SECONDS
+    where = "collateral_rate"
+    if isinstance(value, dict):
+        reject_unknown(value, {"interval_seconds"}, where)
+        if "interval_seconds" in value:
+            where = "collateral_rate.interval_seconds"
+            interval = number(value, "interval_seconds", interval, lo=1, where=where)
+        enabled = True
+    elif isinstance(value, bool):
+        enabled = value
+    else:
+        raise ConfigError(
+            where,
+            f"must be true, false or a mapping with interval_seconds, not {type_name(value)}",
+        )
+    if enabled:
+        check_sapi_budget(collateral_rate.WEIGHT, interval, budget, where)
+    return SapiSettings(base_url, budget, enabled, interval)
 
 
 def _positions(raw: dict) -> PositionSettings:

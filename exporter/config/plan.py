@@ -30,6 +30,25 @@ AUTO_BUDGET_SHARE = 0.9
 # POST, PUT and DELETE /papi/v1/listenKey each weigh 1 (Binance's PM "User Data Streams").
 LISTEN_KEY_WEIGHT = 1
 
+# Binance's /sapi/ limit ("/sapi/ Limit Introduction", General API Information of the Spot API):
+# each SAPI endpoint with IP limits has an independent 12000 weight a minute, on api.binance.com,
+# apart from the PAPI host's REQUEST_WEIGHT. The process-wide polls (exporter.process_poll) plan
+# against a budget of their own: by default a tenth of it, for other tools on the same IP.
+SAPI_WEIGHT_LIMIT = 12_000
+DEFAULT_SAPI_MAX_WEIGHT = 1200
+
+
+def check_sapi_budget(weight: int, interval_seconds: float, budget: int, where: str) -> None:
+    """A process-wide poll of ``weight`` every ``interval_seconds`` must fit the SAPI budget."""
+    planned = weight * 60.0 / interval_seconds
+    if planned > budget:
+        raise ConfigError(
+            where,
+            f"{interval_seconds:g}s plans {planned:g} weight/min, over sapi_max_weight_per_minute "
+            f"{budget} (at weight {weight}, at least {math.ceil(weight * 60 / budget)}s)",
+        )
+
+
 # A collector entry as written: its name and its own interval (None: the collector's default).
 Wanted = tuple[str, float | None]
 

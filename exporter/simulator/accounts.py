@@ -71,7 +71,6 @@ from exporter.simulator.market import (
     CMSymbol,
     Market,
     UMSymbol,
-    collateral_rate,
     quantum,
 )
 
@@ -412,7 +411,7 @@ def _compute(account: SimAccount, market: Market) -> Risk:
     for asset, amount in holdings.items():
         value = q8(amount * market.usd_price(asset))
         actual += value
-        equity += q8(value * collateral_rate(asset)) if value > 0 else value
+        equity += q8(value * market.collateral_rate(asset)) if value > 0 else value
     maint, initial = um_usdt.maint, um_usdt.initial
     for asset, margins in cm_assets.items():
         price = market.usd_price(asset)

@@ -44,6 +44,9 @@ DEMO_COLLECTORS: list[str | dict[str, str | float]] = [
     {"name": "cm_force_orders", "interval_seconds": 10},
     {"name": "margin_force_orders", "interval_seconds": 10},
 ]
+# The process-wide collateral rates, every 10 s (300 weight a minute on the SAPI budget), so a
+# rate lowered with the set_collateral_rate knob shows at once.
+DEMO_COLLATERAL_RATE: dict[str, object] = {"collateral_rate": {"interval_seconds": 10}}
 DEMO_POLL_INTERVAL_SECONDS = 2
 DEMO_MAX_WEIGHT_PER_MINUTE = 6000
 DEMO_FUNDING_SECONDS = 8.0
@@ -191,6 +194,8 @@ async def start_demo(host: str = "127.0.0.1", port: int = 0) -> tuple[Simulator,
             "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
             "max_weight_per_minute": DEMO_MAX_WEIGHT_PER_MINUTE,
             "collectors": DEMO_COLLECTORS,
+            **DEMO_COLLATERAL_RATE,
+            "sapi_base_url": simulator.base_url,
             # Pushed events too: a falling uniMMR shows as riskLevelChange events at once.
             "user_data_stream": True,
             "stream_url": simulator.stream_url,

@@ -1,11 +1,11 @@
 """The endpoint table: one row per endpoint the simulator serves, mirroring exporter/collectors/.
 
-Each row names its method, path, weight, the API whose weight budget it spends (``papi``, or
-``fapi`` for the time endpoint: separate hosts at Binance), its security (``signed``: API key,
-timestamp and signature; ``api_key``: the key alone, as USER_STREAM endpoints; ``none``) and the
-payload builder that answers it. The HTTP layer (``exporter.simulator.api``) routes, weighs,
-rate-limits, faults and authenticates every row alike; a new endpoint is one builder here and
-one row in ``ENDPOINTS``.
+Each row names its method, path, weight, the API whose weight budget it spends (``papi``,
+``fapi`` for the time endpoint, ``sapi`` for the collateral rates: separate hosts at Binance),
+its security (``signed``: API key, timestamp and signature; ``api_key``: the key alone, as
+USER_STREAM and MARKET_DATA endpoints; ``none``) and the payload builder that answers it. The
+HTTP layer (``exporter.simulator.api``) routes, weighs, rate-limits, faults and authenticates
+every row alike; a new endpoint is one builder here and one row in ``ENDPOINTS``.
 
 Each builder's docstring names the Binance endpoint it answers; the user data stream itself is
 served at ``/pm/ws/<listenKey>`` (``Simulator.stream_url``), with its rules and events in
@@ -67,6 +67,7 @@ UM_FORCE_ORDERS = "/papi/v1/um/forceOrders"
 CM_FORCE_ORDERS = "/papi/v1/cm/forceOrders"
 MARGIN_FORCE_ORDERS = "/papi/v1/margin/forceOrders"
 TIME = "/fapi/v1/time"
+COLLATERAL_RATE = "/sapi/v1/portfolio/collateralRate"
 
 Security = Literal["signed", "api_key", "none"]
 
@@ -100,7 +101,7 @@ class Endpoint:
     method: str
     path: str
     weight: int  # Binance's documented request weight
-    api: Literal["papi", "fapi"]  # the weight budget it spends
+    api: Literal["papi", "fapi", "sapi"]  # the weight budget it spends
     security: Security
     build: Builder
 
@@ -366,6 +367,14 @@ def _margin_force_orders(call: Call) -> Payload:
     return Payload(orjson.dumps({"rows": rows, "total": len(found)}))
 
 
+def _collateral_rate(call: Call) -> Payload:
+    """Portfolio Margin Collateral Rate (SAPI, MARKET_DATA): every asset of the market's table
+    with its rate to 4 decimals, as Binance's example spells them (``"1.0000"``)."""
+    rates = call.scene.market.collateral_rates
+    rows = [{"asset": a, "collateralRate": f"{rates[a]:.4f}"} for a in sorted(rates)]
+    return Payload(orjson.dumps(rows))
+
+
 def _server_time(call: Call) -> Payload:
     """Check Server Time (FAPI): ``{"serverTime": ms}`` of the simulator clock."""
     return Payload(orjson.dumps({"serverTime": call.scene.clock_ms()}))
@@ -412,6 +421,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         Endpoint("GET", CM_FORCE_ORDERS, 50, "papi", "signed", _cm_force_orders),
         Endpoint("GET", MARGIN_FORCE_ORDERS, 1, "papi", "signed", _margin_force_orders),
         Endpoint("GET", TIME, 1, "fapi", "none", _server_time),
+        Endpoint("GET", COLLATERAL_RATE, 50, "sapi", "api_key", _collateral_rate),
         Endpoint("POST", LISTEN_KEY_PATH, 1, "papi", "api_key", _new_listen_key),
         Endpoint("PUT", LISTEN_KEY_PATH, 1, "papi", "api_key", _keep_listen_key),
         Endpoint("DELETE", LISTEN_KEY_PATH, 1, "papi", "api_key", _close_listen_key),

@@ -163,6 +163,8 @@ class Market:
     def __init__(self, seed: int = 1, volatility: float = 0.0005) -> None:
         self._rng = random.Random(seed)
         self.volatility = volatility
+        # This market's rates (a knob changes them): served by collateralRate, used in uniMMR.
+        self.collateral_rates = dict(COLLATERAL_RATES)
         self.um: dict[str, UMSymbol] = {}
         for base, mark, pp, qp, max_notional, mmr in _REAL_UM:
             self.um[base + UM_QUOTE] = UMSymbol(
@@ -228,6 +230,7 @@ class Market:
             raise KeyError(f"no {asset}{UM_QUOTE} symbol to value {asset}")
         return um.mark
 
-
-def collateral_rate(asset: str) -> Decimal:
-    return COLLATERAL_RATES.get(asset, DEFAULT_COLLATERAL_RATE)
+    def collateral_rate(self, asset: str) -> Decimal:
+        """The haircut of ``asset``'s value in adjusted equity (``DEFAULT_COLLATERAL_RATE`` for
+        an asset without its own)."""
+        return self.collateral_rates.get(asset, DEFAULT_COLLATERAL_RATE)

@@ -30,6 +30,15 @@ class MarketKnobs(StreamKnobs):
         self.market.set_mark(symbol, Decimal(price))
 
     @knob()
+    def set_collateral_rate(self, asset: str, rate: Decimal | str) -> None:
+        """The Portfolio Margin collateral rate of ``asset`` (0 to 1): served by collateralRate
+        and applied to the asset's value in every account's adjusted equity (uniMMR)."""
+        value = Decimal(rate)
+        if not 0 <= value <= 1:
+            raise ValueError("rate must be between 0 and 1")
+        self.market.collateral_rates[asset] = value
+
+    @knob()
     def set_status_override(self, account: str, status: str | None) -> None:
         """Serve this ``accountStatus`` (any of Binance's seven, SUPPLY_MARGIN and
         ACTIVE_LIQUIDATION included, or one it does not have yet); ``None`` goes back to the

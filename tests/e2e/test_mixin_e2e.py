@@ -8,7 +8,8 @@ read. With 1 s scrapes and evaluations, and every ``for`` shortened through the 
 uniMMR warning and then the critical alerts fire within the test. Meanwhile every recording rule
 and every dashboard query must return data, except the queries for accounts without positions,
 which the demo does not have. The exporter streams as the demo does, so the stream panels have
-data too.
+data too; the simulator's force_close knob liquidates a sliver of a position once the exporter
+polls forced orders, so the Forced orders row has data.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pytest
 import yaml
 
 from exporter.simulator.demo import (
+    DEMO_COLLATERAL_RATE,
     DEMO_COLLECTORS,
     DEMO_MAX_WEIGHT_PER_MINUTE,
     DEMO_POLL_INTERVAL_SECONDS,
@@ -63,8 +65,9 @@ def stop(process: subprocess.Popen) -> None:
 
 
 class PrometheusAPI:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, simulator_url: str) -> None:
         self.client = httpx.Client(base_url=url, timeout=5)
+        self.simulator_url = simulator_url
 
     def get(self, path: str, **params: str) -> dict:
         reply = self.client.get(path, params=params)
@@ -163,7 +166,7 @@ def stack(tmp_path: Path, prometheus: str) -> Iterator[PrometheusAPI]:
             stderr=subprocess.STDOUT,
         )
         processes.append(server)
-        api = PrometheusAPI(f"http://127.0.0.1:{prometheus_port}")
+        api = PrometheusAPI(f"http://127.0.0.1:{prometheus_port}", sim_url)
         deadline = time.monotonic() + 15
         while True:
             assert exporter.poll() is None, (tmp_path / "exporter.log").read_text()
@@ -206,6 +209,9 @@ def exporter_config(sim_url: str, credentials: Path) -> dict:
         "poll_interval_seconds": DEMO_POLL_INTERVAL_SECONDS,
         "max_weight_per_minute": DEMO_MAX_WEIGHT_PER_MINUTE,
         "collectors": DEMO_COLLECTORS,
+        # As the demo: the Collateral row needs the process-wide collateral rates.
+        **DEMO_COLLATERAL_RATE,
+        "sapi_base_url": sim_url,
         # As the demo: the exporter-health stream row needs streams (and events) to show.
         "user_data_stream": True,
         "stream_url": sim_url.replace("http://", "ws://", 1) + "/pm/ws/",
@@ -238,7 +244,9 @@ def test_falling_uni_mmr_fires_warning_then_critical_and_every_query_has_data(st
     first_seen: dict[str, float] = {}
     start = time.monotonic()
     wanted = {WARNING, *CRITICALS}
+    forced = False
     while not wanted <= first_seen.keys():
+        forced = forced or force_an_order(api)
         assert time.monotonic() - start < SCENARIO_SECONDS + 15, (
             f"alerts that never fired: {sorted(wanted - first_seen.keys())}"
         )
@@ -261,12 +269,32 @@ def test_falling_uni_mmr_fires_warning_then_critical_and_every_query_has_data(st
     # get data a scrape or two after the first one, which may be after the alerts fired.
     deadline = start + SCENARIO_SECONDS + 15
     while missing := queries_without_data(api, recorded):
+        forced = forced or force_an_order(api)
         assert time.monotonic() < deadline, "\n".join(missing)
         time.sleep(0.5)
     for path in dashboard_files(REPO):
         for panel, expr in panel_queries(load(path)):
             if (path.name, panel) in EMPTY_ON_THE_DEMO:
                 assert not api.query(fill(expr)), f"{path.name}: {panel} has data: {expr}"
+
+
+def force_an_order(api: PrometheusAPI) -> bool:
+    """Binance liquidates a sliver of demo-oneway's BTCUSDT once the exporter's forced-order
+    ledger exists (orders before it are not counted), for the Forced orders row to have data."""
+    polled = api.query(
+        "binance_pm_exporter_collector_last_success_timestamp_seconds"
+        '{account="demo-oneway", collector="um_force_orders"} > 0'
+    )
+    if not polled:
+        return False
+    sim_url = api.simulator_url
+    reply = httpx.post(
+        f"{sim_url}/_sim/force_close",
+        json={"account": "demo-oneway", "symbol": "BTCUSDT", "quantity": "0.001"},
+        timeout=5,
+    )
+    assert reply.status_code == 200, reply.text
+    return True
 
 
 def queries_without_data(api: PrometheusAPI, recorded: list[str]) -> list[str]:

@@ -1,5 +1,6 @@
-"""The collectors the overview's "Loans and funding" row and the balance, ADL and funding rules
-read, with their metric names (a contract): the dashboard tests check the row reads exactly these.
+"""The collectors the overview's "Loans and funding" and "Forced orders" rows and the balance, ADL
+and funding rules read, with their metric names (a contract): the dashboard tests check the rows
+read exactly these.
 """
 
 from __future__ import annotations
@@ -27,10 +28,16 @@ NEW_COLLECTOR_METRICS: dict[str, tuple[str, ...]] = {
     "cm_adl_quantile": ("binance_pm_cm_position_adl_quantile",),
     "um_income": ("binance_pm_um_income_received_total", "binance_pm_um_income_paid_total"),
     "cm_income": ("binance_pm_cm_income_received_total", "binance_pm_cm_income_paid_total"),
+    "um_force_orders": ("binance_pm_force_orders_total", "binance_pm_force_order_quantity_total"),
+    "collateral_rate": ("binance_pm_collateral_rate",),
 }
 
-# Every query of the "Loans and funding" row, by (dashboard, "panel [refId]"), with the collector
-# it needs: each has data on the simulator once that collector exists.
+# The overview's rows whose panels are listed in NEW_PANELS.
+NEW_ROWS = ("Loans and funding", "Forced orders", "Collateral")
+
+# Every query of the NEW_ROWS, by (dashboard, "panel [refId]"), with the collector it needs: each
+# has data on the simulator once that collector exists (the forced-order panels once Binance has
+# forced an order: the end-to-end test forces one through the simulator).
 NEW_PANELS: dict[tuple[str, str], str] = {
     ("overview.json", "Cross margin borrowed [A]"): "balance",
     ("overview.json", "Cross margin interest [A]"): "balance",
@@ -46,6 +53,9 @@ NEW_PANELS: dict[tuple[str, str], str] = {
     ("overview.json", "Funding per day [D]"): "cm_income",
     ("overview.json", "ADL quantile [A]"): "um_adl_quantile",
     ("overview.json", "ADL quantile [B]"): "cm_adl_quantile",
+    ("overview.json", "Forced orders [A]"): "um_force_orders",
+    ("overview.json", "Forced order quantity [A]"): "um_force_orders",
+    ("overview.json", "Collateral rates [A]"): "collateral_rate",
 }
 
 # Recording rules over the new collectors' metrics, with the collector each needs.

@@ -18,7 +18,7 @@ from exporter.render import all_families
 from exporter.simulator.demo import demo_accounts
 from mixin.dashboards import panels
 from tests.helpers import REPO
-from tests.mixin.new_collectors import NEW_PANELS
+from tests.mixin.new_collectors import NEW_PANELS, NEW_ROWS
 from tests.mixin.queries import dashboard_files, fill, load, panel_queries, variable_queries
 
 FILES = dashboard_files(REPO)
@@ -315,12 +315,13 @@ def test_loans_and_funding_row_shows_loans_negative_balances_funding_and_adl():
         "Funding per day",
         "ADL quantile",
     ]
+    titles = {p["title"] for r in NEW_ROWS for p in row_panels(overview, r)}
     queries = {
         ("overview.json", name): expr
         for name, expr in panel_queries(overview)
-        if name.split(" [")[0] in {p["title"] for p in row}
+        if name.split(" [")[0] in titles
     }
-    # The end-to-end test's list of panels that need the new collectors is this row, exactly.
+    # The list of panels that need the new collectors is these rows' panels, exactly.
     assert set(queries) == set(NEW_PANELS)
     s = '{job="binance-pm-exporter", account=~"$account"}'
     interest = titled(overview, "Cross margin interest")
@@ -387,3 +388,17 @@ def test_exporter_health_has_a_user_data_stream_row_per_account_and_replica():
     }
     # One connection per replica: an HA pair shows both, so a replica that lost it stands out.
     assert titled(health, "Stream up")["targets"][0]["legendFormat"] == "{{account}} {{instance}}"
+
+
+def test_forced_orders_row_draws_the_counters_once_for_an_ha_pair():
+    # A counter series is born at its first forced order: increase() would miss that order, so
+    # the row draws the counters themselves, the max over an HA pair's replicas.
+    row = row_panels(DASHBOARDS["overview.json"], "Forced orders")
+    s = '{job="binance-pm-exporter", account=~"$account"}'
+    by_order = "max by (account, market, symbol, kind)"
+    assert {p["title"]: [t["expr"] for t in p["targets"]] for p in row} == {
+        "Forced orders": [f"{by_order} (binance_pm_force_orders_total{s})"],
+        "Forced order quantity": [f"{by_order} (binance_pm_force_order_quantity_total{s})"],
+    }
+    for panel in row:
+        assert panel["targets"][0]["legendFormat"] == "{{account}} {{market}} {{symbol}} {{kind}}"

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from exporter.collectors import COLLECTORS, Collector
+from exporter.collectors import _collateral_rate as collateral_rate
 from exporter.simulator import auth
 from exporter.simulator.accounts import SimAccount
 from exporter.simulator.endpoints import ENDPOINTS, PATHS, TIME
@@ -46,6 +47,8 @@ def test_the_table_serves_the_time_and_listen_key_endpoints_besides_the_collecto
         others.pop(("GET", collector.path))
     assert others == {
         ("GET", TIME): (1, "fapi", "none"),
+        # The process-wide poll: the SAPI host's own budget, MARKET_DATA (the key alone).
+        ("GET", collateral_rate.PATH): (collateral_rate.WEIGHT, "sapi", "api_key"),
         ("POST", LISTEN_KEY_PATH): (1, "papi", "api_key"),
         ("PUT", LISTEN_KEY_PATH): (1, "papi", "api_key"),
         ("DELETE", LISTEN_KEY_PATH): (1, "papi", "api_key"),
