@@ -1,7 +1,7 @@
 """Time to page: seconds from the simulator crossing a threshold to the webhook receiving the
 notification, with the recommended settings and with Prometheus' and Alertmanager's defaults.
 
-``python -m benchmarks.time_to_page`` (the second half of ``make bench``; about 11 minutes).
+``python -m benchmarks.time_to_page`` (the second half of ``make bench``; 6 to 10 minutes).
 Each setting gets a fresh chain of real processes on 127.0.0.1, started by the end-to-end
 tests' own helpers (``tests/e2e/stack.py``): the simulator (``benchmarks.sim_runner``), the
 exporter through its CLI, one Prometheus with the shipped rule files, Alertmanager with the
@@ -39,6 +39,7 @@ import random
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -185,10 +186,10 @@ def first_pages(webhook: Webhook) -> dict[tuple[str, str], float]:
     return out
 
 
-def measure(settings: Settings, crossings: int, rng: random.Random, step: Any) -> dict[str, Any]:
+def measure(
+    settings: Settings, alertmanager: str, crossings: int, rng: random.Random, step: Any
+) -> dict[str, Any]:
     """One fresh chain under ``settings``, ``crossings`` crossings of each kind."""
-    alertmanager_binary = shutil.which("prometheus-alertmanager")
-    assert alertmanager_binary, "no prometheus-alertmanager (apt-get install it)"
     accounts = [(credentials(i)[0], i >= crossings) for i in range(2 * crossings)]
     with tempfile.TemporaryDirectory(prefix=f"pm-page-{settings.key}-") as tmp:
         stack, webhook = Stack(Path(tmp)), Webhook()
@@ -208,9 +209,7 @@ def measure(settings: Settings, crossings: int, rng: random.Random, step: Any) -
             sim_url = f"http://127.0.0.1:{port}"
             stack.up("simulator", simulator, sim_url + "/fapi/v1/time")
             target = stack.exporter(exporter_config(sim_url, accounts))
-            am_url = stack.alertmanager(
-                alertmanager_binary, alertmanager_config(stack, webhook, settings)
-            )
+            am_url = stack.alertmanager(alertmanager, alertmanager_config(stack, webhook, settings))
             prometheus_url = stack.prometheus(
                 prometheus_pair.binary(),
                 "prometheus",
@@ -344,11 +343,22 @@ def main(argv: list[str] | None = None) -> int:
     def step(what: str) -> None:
         print(f"[{time.monotonic() - began:5.0f}s] {what}", flush=True)
 
+    alertmanager = shutil.which("prometheus-alertmanager")  # Debian's name for it
+    if alertmanager is None or not shutil.which(prometheus_pair.binary()):
+        parser.error(
+            "needs Prometheus and Alertmanager (apt-get install prometheus "
+            "prometheus-alertmanager; or set PROMETHEUS)"
+        )
     environ = environment()
+    # "alertmanager, version 0.25.0 (branch: ...)": the version only.
+    version = subprocess.run(
+        [alertmanager, "--version"], capture_output=True, text=True, timeout=30, check=False
+    )
+    environ["alertmanager"] = " ".join((version.stdout + version.stderr).split()[2:3])
     chosen = {"recommended": recommended(), "defaults": DEFAULTS}
     results: dict[str, Any] = {}
     for key in args.settings.split(","):
-        results[key] = measure(chosen[key], args.crossings, rng, step)
+        results[key] = measure(chosen[key], alertmanager, args.crossings, rng, step)
         step(f"{key}: " + json.dumps({k: results[key][k]["max_seconds"] for k in KINDS}))
     out = {
         "environment": environ,
