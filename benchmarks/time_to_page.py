@@ -3,7 +3,7 @@ notification, with the recommended settings and with Prometheus' and Alertmanage
 
 ``python -m benchmarks.time_to_page`` (the second half of ``make bench``; 6 to 10 minutes).
 Each setting gets a fresh chain of real processes on 127.0.0.1, started by the end-to-end
-tests' own helpers (``tests/e2e/stack.py``): the simulator (``benchmarks.sim_runner``), the
+tests' own process code (``tests/e2e/stack.py``): the simulator (``benchmarks.sim_runner``), the
 exporter through its CLI, one Prometheus with the shipped rule files, Alertmanager with the
 shipped ``prometheus/alertmanager.example.yml`` (its receivers pointed at a webhook in this
 process) and that webhook.
