@@ -37,10 +37,12 @@ mixin: $(STAMP)
 	$(BIN)/python -m mixin
 
 # Ours against a plain prometheus_client exporter on the simulator, scraped with Prometheus'
-# headers and by an HA pair of real Prometheus (about 15 minutes); writes benchmarks/results/
-# (see docs/performance.md).
+# headers and by an HA pair of real Prometheus (about 15 minutes), then the time from a threshold
+# crossed in the simulator to the page at a webhook, through Prometheus and Alertmanager (about
+# 6 to 10 minutes); writes benchmarks/results/ (see docs/performance.md).
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.time_to_page
 
 # The bench tools once, again only when pyproject.toml changes.
 $(BENCH_STAMP): $(STAMP)

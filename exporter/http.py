@@ -5,17 +5,16 @@ Nothing here calls Binance: a scrape only reads what the scheduler last publishe
 
 from __future__ import annotations
 
-import html
+import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from exporter import __version__
 from exporter.negotiation import accepts_gzip, negotiate
 from exporter.render import ExpositionUnavailable, Renderer
 from exporter.snapshot import Store
+from exporter.web.landing import landing_page
 
 ReloadHook = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -106,47 +105,12 @@ class _Handlers:
         return web.Response(status=200 if ok else 500, text=message + "\n")
 
     async def landing(self, request: web.Request) -> web.Response:
-        rows = []
-        for acc in self.store.accounts.values():
-            rows.append(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                    html.escape(acc.name),
-                    "up" if acc.up else "down",
-                    _when(acc.last_success),
-                    html.escape(acc.last_error or "")
-                    + (f" ({_when(acc.last_error_time)})" if acc.last_error else ""),
-                )
-            )
-        page = _PAGE.format(
-            version=html.escape(__version__),
-            path=html.escape(self.path),
-            rows="\n".join(rows) or '<tr><td colspan="4">no accounts</td></tr>',
+        return web.Response(
+            text=landing_page(self.store, self.path, time.time()), content_type="text/html"
         )
-        return web.Response(text=page, content_type="text/html")
 
 
 _NOT_ACCEPTABLE = (
     b"none of the formats in Accept is offered: text/plain;version=0.0.4, "
     b"application/openmetrics-text;version=1.0.0 or 0.0.1\n"
 )
-
-
-def _when(ts: float) -> str:
-    if not ts:
-        return "never"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-_PAGE = """<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Binance PM Exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.2em 1em;text-align:left}}</style>
-</head><body>
-<h1>Binance Portfolio Margin Exporter</h1>
-<p>Version {version}. <a href="{path}">Metrics</a> &middot; <a href="/healthz">Health</a>
-&middot; <a href="/readyz">Readiness</a></p>
-<table><thead><tr><th>Account</th><th>State</th><th>Last success</th><th>Last error</th></tr>
-</thead><tbody>
-{rows}
-</tbody></table>
-</body></html>
-"""

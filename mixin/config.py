@@ -23,20 +23,16 @@ from typing import Any
 
 import yaml
 
+from exporter import bands
+
 # The exporter's rule for account names (README, Configuration): they are also safe in a regex once
 # the dot is escaped.
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 DURATION = re.compile(r"(\d+(ms|s|m|h|d|w|y))+")
 
-# Binance's own uniMMR levels (its Portfolio Margin Pro uniMMR table and the Portfolio Margin
-# liquidation FAQ, linked in docs/runbook.md, "Binance's levels"): above 1.5 trading is free,
-# 1.2-1.5 a margin call, 1.05-1.2 reduce-only, 1.05 and below liquidation. The dashboards draw these
-# bands; the alerts use ``Thresholds``, which default to them except that the last alert comes
-# earlier.
-BINANCE_MARGIN_CALL_UNI_MMR = 1.5
-BINANCE_REDUCE_ONLY_UNI_MMR = 1.2
-BINANCE_LIQUIDATION_UNI_MMR = 1.05
-
+# Binance's uniMMR levels and the alerts' default thresholds live in the exporter package
+# (exporter/bands.py), which the landing page colours by: the dashboards draw Binance's bands, the
+# alerts use ``Thresholds``, whose defaults are the exporter's bands.
 # Binance's request-weight limit per IP and minute (PAPI "LIMITS" section).
 BINANCE_WEIGHT_LIMIT_PER_MINUTE = 6000
 
@@ -49,14 +45,13 @@ class MixinConfigError(ValueError):
 class Thresholds:
     """The values the risk alerts compare against; overridable per account."""
 
-    uni_mmr_warning: float = BINANCE_MARGIN_CALL_UNI_MMR
-    uni_mmr_critical: float = BINANCE_REDUCE_ONLY_UNI_MMR
-    # Binance liquidates at 1.05; waking someone at 1.1 leaves a little time to act.
-    uni_mmr_liquidation: float = 1.1
+    uni_mmr_warning: float = bands.UNI_MMR_WARNING
+    uni_mmr_critical: float = bands.UNI_MMR_CRITICAL
+    uni_mmr_liquidation: float = bands.UNI_MMR_LIQUIDATION
     margin_ratio_warning: float = 0.5
     margin_ratio_critical: float = 0.8
-    liquidation_distance_warning: float = 0.10
-    liquidation_distance_critical: float = 0.05
+    liquidation_distance_warning: float = bands.LIQUIDATION_DISTANCE_WARNING
+    liquidation_distance_critical: float = bands.LIQUIDATION_DISTANCE_CRITICAL
     # BinancePMCrossMarginInterestHigh: how much the cross margin interest Binance reports owed on
     # one asset (crossMarginInterest) may grow per hour, in units of that asset. 1 USDT an hour is
     # about the interest on an 88,000 USDT loan at 10% a year.

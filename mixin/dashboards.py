@@ -20,10 +20,12 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models import prometheus as pm
 
-from mixin.config import (
+from exporter.bands import (
     BINANCE_LIQUIDATION_UNI_MMR,
     BINANCE_MARGIN_CALL_UNI_MMR,
     BINANCE_REDUCE_ONLY_UNI_MMR,
+)
+from mixin.config import (
     MixinConfig,
 )
 from mixin.rules import (

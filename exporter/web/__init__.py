@@ -3,7 +3,8 @@
 The file is the exporter-toolkit web configuration the Go exporters read
 (prometheus/exporter-toolkit, docs/web-configuration.md). One module per concern: ``config``
 reads and validates the file, ``tls`` makes the SSL context, ``auth`` checks basic auth, and
-``security`` holds the settings in force and re-reads the file when it changes.
+``security`` holds the settings in force and re-reads the file when it changes. Beside them,
+``landing`` renders the landing page (``/``).
 """
 
 from exporter.web.auth import BasicAuth

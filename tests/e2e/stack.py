@@ -110,9 +110,10 @@ class Webhook:
         self.server.server_close()
 
 
-def alertmanager_config_for_test(directory: Path, webhook_url: str, interval: str) -> Path:
+def alertmanager_config_for_test(directory: Path, webhook_url: str, interval: str | None) -> Path:
     """A copy of the shipped Alertmanager configuration whose receivers all deliver to the
-    webhook (one path per integration), with its waits shortened to ``interval``.
+    webhook (one path per integration), with its waits shortened to ``interval`` (None: as
+    shipped).
 
     The secrets stay in files, as shipped: the Slack URL and the PagerDuty routing key are
     written where the copy's ``*_file`` keys point.
@@ -130,7 +131,7 @@ def alertmanager_config_for_test(directory: Path, webhook_url: str, interval: st
             slack["api_url_file"] = str(directory / "slack_api_url")
     for route in [config["route"], *config["route"].get("routes", [])]:
         for key in ("group_wait", "group_interval"):
-            if key in route and route[key] != "0s":
+            if interval is not None and key in route and route[key] != "0s":
                 route[key] = interval
     path = directory / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -264,15 +265,18 @@ class Stack:
         exporter: str,
         alertmanager: str,
         replica: str,
-        interval: str,
+        interval: str | None,
+        evaluation: str | None = None,
     ) -> str:
         """One server of an HA pair: its own ``replica`` external label, dropped from the
-        alerts it sends, as prometheus/prometheus.yml does."""
+        alerts it sends, as prometheus/prometheus.yml does. It scrapes every ``interval`` and
+        evaluates every ``evaluation`` (by default ``interval`` too); None leaves Prometheus'
+        default (1m)."""
         shipped = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+        timings = {"scrape_interval": interval, "evaluation_interval": evaluation or interval}
         config = {
             "global": {
-                "scrape_interval": interval,
-                "evaluation_interval": interval,
+                **{key: value for key, value in timings.items() if value is not None},
                 "external_labels": {"replica": replica},
             },
             "rule_files": [str(p) for p in rule_files],

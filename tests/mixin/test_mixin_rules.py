@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from exporter import bands
 from exporter.collectors.account import STATUSES
 from mixin import generate, rules
 from mixin.config import DEFAULT_FOR, MixinConfig, from_mapping, load
@@ -217,8 +219,54 @@ def test_balance_and_adl_alerts_aggregate_over_instance():
 
 def test_the_mixin_groups_exactly_the_statuses_the_exporter_knows() -> None:
     """Every status the exporter exports has a severity in the alerts, and no other."""
-    assert sorted(rules.KNOWN_STATUSES) == sorted(STATUSES)
-    assert len(rules.KNOWN_STATUSES) == len(set(rules.KNOWN_STATUSES))
+    assert sorted(bands.KNOWN_STATUSES) == sorted(STATUSES)
+    assert len(bands.KNOWN_STATUSES) == len(set(bands.KNOWN_STATUSES))
+
+
+def test_the_committed_alerts_fire_at_the_bands_the_landing_page_colours_by() -> None:
+    """exporter/bands.py is the one source: the committed alerts use its thresholds, each band
+    starts exactly at its alert's threshold, and each status alert's severity is the status'
+    band on the page."""
+    exprs = {r["alert"]: r["expr"] for r in committed_alerts()}
+    severity = {r["alert"]: r["labels"]["severity"] for r in committed_alerts()}
+
+    def threshold(alert: str) -> float:
+        found = re.search(r"\) < ([0-9.]+)\n", exprs[alert] + "\n")
+        assert found is not None, exprs[alert]
+        return float(found.group(1))
+
+    uni_mmr = {
+        "BinancePMUniMMRLow": (bands.UNI_MMR_WARNING, "warning"),
+        "BinancePMUniMMRReduceOnly": (bands.UNI_MMR_CRITICAL, "critical"),
+        "BinancePMUniMMRNearLiquidation": (bands.UNI_MMR_LIQUIDATION, "critical"),
+    }
+    for alert, (value, band) in uni_mmr.items():
+        assert threshold(alert) == value, alert
+        assert severity[alert] == band
+        assert bands.uni_mmr_band(math.nextafter(value, 0), 1.0)[0] == band
+    assert bands.uni_mmr_band(bands.UNI_MMR_WARNING, 1.0) == ("ok", "")
+    distance = {
+        "BinancePMPositionNearLiquidation": (bands.LIQUIDATION_DISTANCE_WARNING, "warning"),
+        "BinancePMPositionLiquidationImminent": (bands.LIQUIDATION_DISTANCE_CRITICAL, "critical"),
+    }
+    for alert, (value, band) in distance.items():
+        assert threshold(alert) == value, alert
+        assert severity[alert] == band
+        assert bands.liquidation_distance_band(math.nextafter(value, 0)) == band
+    assert bands.liquidation_distance_band(bands.LIQUIDATION_DISTANCE_WARNING) == "ok"
+    status_alerts = {
+        alert: re.search(r'status(=~|!~|=)"([^"]*)"', expr)
+        for alert, expr in exprs.items()
+        if "binance_pm_account_status" in expr
+    }
+    for status in (*STATUSES, "SOMETHING_NEW"):
+        firing = [
+            severity[alert]
+            for alert, m in status_alerts.items()
+            if m is not None
+            and (re.fullmatch(m.group(2), status) is not None) != (m.group(1) == "!~")
+        ]
+        assert firing == ([] if status == "NORMAL" else [bands.status_band(status)]), status
 
 
 def accounts_in_unit_tests() -> set[str]:
