@@ -45,7 +45,9 @@ def test_a_refused_key_does_not_keep_the_exporter_unready(sim, accounts):
         assert value(samples, "binance_pm_exporter_up", account="badkey") == 0
         assert auth_errors(exp) >= 1
         page = exp.text("/")
-        assert "<td>badkey</td><td>down</td><td>never</td><td>um_account: auth:" in page
+        row = page[page.index('<tr id="account-badkey">') :].split("</tr>", 1)[0]
+        assert "<li>failing collector: um_account</li>" in row
+        assert "um_account: auth: HTTP 401 code -2015" in row
 
 
 def test_readiness_stays_once_reached_while_an_account_fails(sim, accounts):
