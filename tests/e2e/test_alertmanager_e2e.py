@@ -41,9 +41,10 @@ ALERTING_COLLECTORS = [
     for c in DEMO_COLLECTORS
     if not (c if isinstance(c, str) else c["name"]).endswith("force_orders")
 ]
-# uniMMR from 1.6 to 1.15 in 9 s: the margin call's 1.5 two seconds in, reduce-only's 1.2 six
-# seconds later; it holds above 1.1 (no liquidation alerts) until the recovery to 2.0.
-RAMP = {"start": 1.6, "end": 1.15, "duration_seconds": 9}
+# uniMMR into the margin call band (below 1.5, above 1.2), held there, then into reduce-only
+# (below 1.2); it holds above 1.1 (no liquidation alerts) until the recovery to 2.0.
+WARNING_RAMP = {"start": 1.6, "end": 1.3, "duration_seconds": 3}
+CRITICAL_RAMP = {"start": 1.3, "end": 1.15, "duration_seconds": 3}
 WARNINGS = {"BinancePMUniMMRLow", "BinancePMAccountMarginCall"}
 CRITICALS = {"BinancePMUniMMRReduceOnly", "BinancePMAccountReduceOnly"}
 FORCE_LIQUIDATION = "BinancePMForceLiquidationEvent"
@@ -199,7 +200,16 @@ def test_a_falling_uni_mmr_warns_then_pages_once_through_an_ha_pair_and_resolves
     stack, webhook, prometheus, alertmanager
 ):
     sim_url, am_url, _ = start_stack(stack, webhook, prometheus, alertmanager, ("a", "b"))
-    knob(sim_url, "falling_uni_mmr", account=ACCOUNT, **RAMP)
+    # Into the margin call band, held there until both warnings reached chat (on a loaded
+    # machine a straight ramp could reach reduce-only, whose criticals mute the warnings, before
+    # the warnings' `for` has passed), then on into reduce-only.
+    knob(sim_url, "falling_uni_mmr", account=ACCOUNT, **WARNING_RAMP)
+
+    def warned() -> bool:
+        return of(webhook.received(), "/slack", "firing").keys() >= WARNINGS
+
+    wait_for("the warnings", warned, timeout=40, seen=webhook.summary)
+    knob(sim_url, "falling_uni_mmr", account=ACCOUNT, **CRITICAL_RAMP)
 
     def paged() -> bool:
         got = webhook.received()
