@@ -15,7 +15,6 @@ polls forced orders, so the Forced orders row has data.
 from __future__ import annotations
 
 import dataclasses
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from exporter.simulator.demo import (
 )
 from mixin import rules
 from mixin.config import DEFAULT_FOR, MixinConfig
+from tests.e2e.stack import free_port, stop
 from tests.helpers import REPO
 from tests.mixin.queries import dashboard_files, fill, load, panel_queries, variable_queries
 
@@ -47,21 +47,6 @@ WARNING = "BinancePMUniMMRLow"
 EMPTY_ON_THE_DEMO = {("overview.json", "uniMMR now [B]")}
 CRITICALS = ("BinancePMUniMMRReduceOnly", "BinancePMUniMMRNearLiquidation")
 SCENARIO_ACCOUNT = "demo-hedge"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 class PrometheusAPI:
