@@ -70,6 +70,11 @@ MONITORS = {
 }
 VALUE_SETS = {
     "defaults": {},
+    "per-shard-secrets": {
+        "secrets": {"existingSecret": "binance-keys", "perShard": True},
+        "shards": 2,
+        "ha": {"enabled": True},
+    },
     "sharded": {
         **SECRET,
         "shards": 4,
@@ -177,6 +182,7 @@ def test_objects_per_value_set():
     kinds = {name: sorted(o["kind"] for o in render(v)) for name, v in VALUE_SETS.items()}
     assert kinds == {
         "defaults": ["ConfigMap", "PodDisruptionBudget", "Service", "StatefulSet"],
+        "per-shard-secrets": ["ConfigMap", "PodDisruptionBudget", "Service", *["StatefulSet"] * 4],
         "sharded": ["ConfigMap", "PodDisruptionBudget", "Service", "StatefulSet"],
         "monitors": [
             "AlertmanagerConfig",
@@ -678,3 +684,45 @@ def test_a_shard_starts_with_only_its_own_accounts_keys(tmp_path):
         assert len(list(mount.iterdir())) == 2 * len(mine)
         owned += [a.name for a in parsed.accounts]
     assert sorted(owned) == sorted(a["name"] for a in accounts)
+
+
+def test_extra_args_are_rendered_as_quoted_strings():
+    import kubernetes_validate
+
+    values = {"extraArgs": ["--web.telemetry-path=/a: b", 5, True, "--log.level=debug #x"]}
+    sts = one(render(values), "StatefulSet")
+    assert container(sts)["args"][-4:] == [
+        "--web.telemetry-path=/a: b",
+        "5",
+        "true",
+        "--log.level=debug #x",
+    ]
+    kubernetes_validate.validate(sts, KUBERNETES, strict=True)
+
+
+def test_an_existing_configmap_gets_no_checksum_that_could_not_follow_it():
+    values = {"configReload": {"enabled": False}, "config": {"existingConfigMap": "pm-config"}}
+    sts = one(render(values), "StatefulSet")
+    assert "checksum/config" not in sts["spec"]["template"]["metadata"].get("annotations", {})
+    readme = (CHART / "README.md").read_text()
+    assert "kubectl -n binance-pm rollout restart statefulset -l app.kubernetes.io/instance=pm" in (
+        readme
+    )
+
+
+def test_openshift_leaves_the_user_and_groups_to_the_security_context_constraints():
+    import kubernetes_validate
+
+    values = {**SECRET, "openshift": True, "ha": {"enabled": True}}
+    for sts in of_kind(render(values), "StatefulSet"):
+        pod = sts["spec"]["template"]["spec"]
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        assert container(sts)["securityContext"]["readOnlyRootFilesystem"] is True
+        kubernetes_validate.validate(sts, KUBERNETES, strict=True)
+    # Off (the default): the fixed user and the fsGroup that makes the Secret's files readable.
+    pod = one(render(SECRET), "StatefulSet")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 10091
+    assert pod["securityContext"]["fsGroup"] == 10091
