@@ -56,7 +56,11 @@ def test_image_has_healthcheck_exposed_port_and_documented_config_path():
     assert "EXPOSE 10091" in DOCKERFILE
     assert "HEALTHCHECK" in DOCKERFILE and "/healthz" in DOCKERFILE
     assert "--config.file=/etc/binance-pm-exporter/config.yaml" in DOCKERFILE
-    assert "/etc/binance-pm-exporter/config.yaml:ro" in (REPO / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
+    assert "/etc/binance-pm-exporter/config.yaml:ro" in readme
+    # The README's docker run mounts the keys as files, not as environment variables.
+    (run,) = re.findall(r"^docker run .*?binance-pm-exporter$", readme, re.M | re.S)
+    assert '-v "$PWD/secrets:/run/secrets:ro"' in run and " -e " not in run
 
 
 def test_demo_writes_no_file(tmp_path: Path):
