@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint format bench soak mixin lock clean
+.PHONY: demo test lint format bench soak mixin lock image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,16 @@ lock: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[lock]'
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --python-platform linux \
 		--generate-hashes --quiet --output-file requirements.lock
+
+# The container image (Dockerfile) with docker, else podman; released images are built by
+# .github/workflows/release.yml.
+IMAGE ?= binance-pm-exporter
+image:
+	@engine="$$(command -v docker || command -v podman)" || { \
+		echo "make image: neither docker nor podman is installed; install one of them" >&2; \
+		exit 1; }; \
+	echo "$$engine build -t $(IMAGE) ."; \
+	"$$engine" build -t $(IMAGE) .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info build dist

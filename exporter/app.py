@@ -179,6 +179,7 @@ class Exporter:
             planned_weight_per_minute=round(cfg.planned_weight_per_minute(), 1),
             max_connections=guard.cap,
         )
+        self._warn_if_empty(cfg)
         await self._start_clock(client.clock)
         self.scheduler.start()
         scheduler = self.scheduler
@@ -315,7 +316,14 @@ class Exporter:
                 changed=",".join(plan.changed),
                 poll_interval_seconds=new.polling.interval_seconds,
             )
+            self._warn_if_empty(new)
             return True, "configuration reloaded"
+
+    def _warn_if_empty(self, config: Config) -> None:
+        if self.shard is not None:
+            empty = self.shard.empty_warning(config.accounts_configured, len(config.accounts))
+            if empty is not None:
+                log.warning("shard owns no account", detail=empty)
 
     async def _refuse_reload(self, error: str) -> tuple[bool, str]:
         """The running config stays; ``config_last_reload_successful`` says 0 until one works."""

@@ -16,7 +16,7 @@ from exporter.config import Config, load_config
 from exporter.config.plan import capacity_plan
 from exporter.files import load_in_time
 from exporter.listener import DEFAULT_MAX_CONNECTIONS, raise_fd_limit
-from exporter.logsetup import FORMATS, LEVELS, configure
+from exporter.logsetup import FORMATS, LEVELS, bind, configure
 from exporter.redaction import redact_url
 from exporter.sharding import Shard, parse_shard
 from exporter.validation import ConfigError
@@ -98,8 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shard.count",
         dest="shard_count",
-        type=int,
-        default=1,
+        default="1",
         help="replicas the config's accounts are spread over (default: %(default)s, no sharding)",
     )
     p.add_argument(
@@ -151,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.config_plan:
         return _plan(args.config_file, args.config_skip_secrets)
     shard = parse_shard(args.shard_count, args.shard_index)
+    _log_the_shard(shard)
     skip = args.config_skip_secrets
     try:
         config = load_in_time(
@@ -179,6 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(
         _serve(config, args, config_path=args.config_file, web_security=web_security, shard=shard)
     )
+
+
+def _log_the_shard(shard: Shard | None) -> None:
+    """Every later line says which shard logged it (replicas' logs are read merged)."""
+    if shard is not None:
+        bind(shard=shard.index)
 
 
 def _plan(path: str, skip_secrets: bool) -> int:

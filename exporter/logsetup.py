@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -16,6 +18,23 @@ LEVELS = {
 FORMATS = ("logfmt", "json")
 
 
+# Fields on every line of this process (the shard: which replica said it, in a merged stream).
+_BOUND: dict[str, object] = {}
+
+
+def bind(**fields: object) -> None:
+    """Put ``fields`` on every later log line."""
+    _BOUND.update(fields)
+
+
+def _add_bound(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key, value in _BOUND.items():
+        event.setdefault(key, value)
+    return event
+
+
 def configure(level: str = "info", fmt: str = "logfmt") -> None:
     renderer = (
         structlog.processors.JSONRenderer()
@@ -25,6 +44,7 @@ def configure(level: str = "info", fmt: str = "logfmt") -> None:
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
+            _add_bound,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
             structlog.processors.format_exc_info,
             renderer,

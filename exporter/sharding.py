@@ -28,6 +28,8 @@ _U64 = (1 << 64) - 1
 _JUMP_MULTIPLIER = 2862933555777941757
 _POD_ORDINAL = re.compile(r".+-([0-9]+)")
 _NUMBER = re.compile(r"[0-9]+")
+_NEGATIVE = re.compile(r"-[0-9]+")
+_WHOLE = re.compile(r"-?[0-9]{1,12}")
 # More replicas than any deployment of this exporter needs (each polls its share of accounts
 # from one IP); a typo such as --shard.count=30000 is refused rather than leave nearly every
 # shard empty.
@@ -91,8 +93,22 @@ class Shard:
                 )
         return tuple(a for a in accounts if self.of(a) == self.index)
 
+    def empty_warning(self, configured: int, owned: int) -> str | None:
+        """Why a replica that owns no account is worth a warning: it polls nothing, and the
+        hash (or the pins) left its shard empty, so there are more shards than accounts need."""
+        if owned:
+            return None
+        return (
+            f"shard {self.index} of 0..{self.count - 1} owns none of the {configured} accounts: "
+            "it polls nothing (fewer shards, or a pin, would use it)"
+        )
+
     def describe(self, configured: int, owned: int) -> str:
         return f"shard {self.index} of 0..{self.count - 1}: owns {owned} of {configured} accounts"
+
+
+# A replica without sharding: one shard, which every account hashes to and a pin must name.
+UNSHARDED = Shard(0, 1)
 
 
 def shard_loads(
@@ -110,23 +126,35 @@ def shard_loads(
     return loads
 
 
-def parse_shard(count: int, index: str) -> Shard | None:
+def parse_shard(count: int | str, index: str) -> Shard | None:
     """The replica's shard from ``--shard.count`` and ``--shard.index``; None when off (count 1).
 
+    Both are the flags' text (argparse's own error would be a usage screen, not one line);
     ``index`` is a number or a pod name whose trailing ``-N`` is the ordinal.
     """
-    if not 1 <= count <= MAX_SHARDS:
-        raise ConfigError("--shard.count", f"must be between 1 and {MAX_SHARDS}, not {count}")
+    shards = _shard_count(count)
     ordinal = _ordinal(index)
-    if not 0 <= ordinal < count:
+    if not 0 <= ordinal < shards:
         raise ConfigError(
-            "--shard.index", f"{ordinal} is outside 0..{count - 1} (--shard.count={count})"
+            "--shard.index", f"{ordinal} is outside 0..{shards - 1} (--shard.count={shards})"
         )
-    return Shard(ordinal, count) if count > 1 else None
+    return Shard(ordinal, shards) if shards > 1 else None
+
+
+def _shard_count(count: int | str) -> int:
+    text = str(count).strip()
+    if not _WHOLE.fullmatch(text):
+        raise ConfigError("--shard.count", f"{text[:80]!r} is not a whole number")
+    shards = int(text)
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ConfigError("--shard.count", f"must be between 1 and {MAX_SHARDS}, not {shards}")
+    return shards
 
 
 def _ordinal(index: str) -> int:
     text = index.strip()
+    if _NEGATIVE.fullmatch(text):
+        raise ConfigError("--shard.index", f"{text[:12]} is negative: shards are numbered from 0")
     found = _POD_ORDINAL.fullmatch(text)
     digits = text if _NUMBER.fullmatch(text) else found.group(1) if found else None
     if digits is None:

@@ -514,7 +514,12 @@ def exporter_alerts(config: MixinConfig) -> Iterator[Alert]:
         "{{ end }} (up {{ $value }}, threshold 0)",
         f"Prometheus has no successful scrape of {config.job_selector}"
         "{{ with $labels.instance }} at {{ . }}{{ end }} (up {{ $value }}, threshold 0; 1 "
-        f"with no instance: absent): no account's margin risk is watched. {NEXT_UNWATCHED}",
+        "with no instance: absent, and then no account is watched). The accounts this "
+        "replica polls (its shard's, or all of them without sharding) are not watched by it: "
+        "with HA the shard's other replica still polls them, and BinancePMExporterShardMissing "
+        "fires when no replica of a shard reports. Next at Binance: without HA, margin calls, "
+        "reduce-only and liquidation happen on those accounts without this exporter seeing "
+        "them, and their risk alerts cannot fire.",
     )
     yield Alert(
         "BinancePMExporterAccountDown",

@@ -41,3 +41,33 @@ def test_every_config_key_is_in_the_configuration_reference():
     assert "`positions.include_zero`" in README
     for key in ACCOUNT_KEYS:
         assert f"accounts[].{key}" in README or f"`{key}`" in README, key
+
+
+def test_the_egress_paragraph_lists_the_host_of_every_default_url():
+    from urllib.parse import urlsplit
+
+    from exporter.config import parse_config
+    from exporter.stream.config import (
+        DEFAULT_CM_MARKET_STREAM_URL,
+        DEFAULT_STREAM_URL,
+        DEFAULT_UM_MARKET_STREAM_URL,
+    )
+
+    (paragraph,) = re.findall(r"Through an egress proxy.*?name other hosts\.", README, re.S)
+    config = parse_config({"accounts": [{"name": "a", "api_key": "k", "api_secret": "s"}]}, {})
+    urls = [config.client.base_url, config.client.time_url, config.sapi.base_url]
+    urls += [DEFAULT_STREAM_URL, DEFAULT_UM_MARKET_STREAM_URL, DEFAULT_CM_MARKET_STREAM_URL]
+    hosts = {urlsplit(u).hostname for u in urls}
+    assert hosts == {
+        "papi.binance.com",
+        "fapi.binance.com",
+        "api.binance.com",
+        "fstream.binance.com",
+        "dstream.binance.com",
+    }
+    assert set(re.findall(r"`([a-z]+\.binance\.com)`", paragraph)) == hosts
+
+
+def test_the_readme_points_to_the_example_configuration():
+    assert "[`config.example.yaml`](config.example.yaml)" in README
+    assert (Path(__file__).resolve().parent.parent / "config.example.yaml").is_file()

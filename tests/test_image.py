@@ -56,7 +56,11 @@ def test_image_has_healthcheck_exposed_port_and_documented_config_path():
     assert "EXPOSE 10091" in DOCKERFILE
     assert "HEALTHCHECK" in DOCKERFILE and "/healthz" in DOCKERFILE
     assert "--config.file=/etc/binance-pm-exporter/config.yaml" in DOCKERFILE
-    assert "/etc/binance-pm-exporter/config.yaml:ro" in (REPO / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
+    assert "/etc/binance-pm-exporter/config.yaml:ro" in readme
+    # The README's docker run mounts the keys as files, not as environment variables.
+    (run,) = re.findall(r"^docker run .*?binance-pm-exporter$", readme, re.M | re.S)
+    assert '-v "$PWD/secrets:/run/secrets:ro"' in run and " -e " not in run
 
 
 def test_demo_writes_no_file(tmp_path: Path):
@@ -112,3 +116,44 @@ def test_a_secret_file_readable_by_others_is_warned_about(tmp_path: Path):
     warnings = [line for line in result.stderr.splitlines() if "level=warning" in line]
     assert len(warnings) == 1 and str(secret) in warnings[0] and "0644" in warnings[0]
     assert "s3cr3t-value-xyz" not in result.stderr + result.stdout
+
+
+def make_image(tmp_path: Path, *engines: str) -> subprocess.CompletedProcess:
+    """``make image`` with only ``engines`` on the PATH, each a script recording its arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for engine in engines:
+        script = bin_dir / engine
+        script.write_text(f'#!/bin/sh\necho "{engine} $*" > "{tmp_path}/ran"\n')
+        script.chmod(0o755)
+    make = shutil.which("make")
+    assert make is not None, "make is needed to run the Makefile"
+    return subprocess.run(
+        [make, "--no-print-directory", "-C", str(REPO), "image"],
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_make_image_builds_with_docker_when_it_is_there(tmp_path: Path):
+    built = make_image(tmp_path, "docker", "podman")
+    assert built.returncode == 0, built.stderr
+    assert (tmp_path / "ran").read_text() == "docker build -t binance-pm-exporter .\n"
+
+
+def test_make_image_builds_with_podman_without_docker(tmp_path: Path):
+    built = make_image(tmp_path, "podman")
+    assert built.returncode == 0, built.stderr
+    assert (tmp_path / "ran").read_text() == "podman build -t binance-pm-exporter .\n"
+
+
+def test_make_image_without_docker_or_podman_says_so(tmp_path: Path):
+    built = make_image(tmp_path)
+    assert built.returncode != 0
+    assert built.stderr.splitlines()[0] == (
+        "make image: neither docker nor podman is installed; install one of them"
+    )
+    assert not (tmp_path / "ran").exists()

@@ -88,9 +88,13 @@ def test_the_shard_comes_from_a_number_or_a_pod_name(count, index, expected):
         (
             3,
             "-1",
-            "--shard.index: '-1' is neither a number nor a pod name ending in -N (the ordinal)",
+            "--shard.index: -1 is negative: shards are numbered from 0",
         ),
         (0, "0", "--shard.count: must be between 1 and 1000, not 0"),
+        ("abc", "0", "--shard.count: 'abc' is not a whole number"),
+        ("-2", "0", "--shard.count: must be between 1 and 1000, not -2"),
+        ("3.0", "0", "--shard.count: '3.0' is not a whole number"),
+        ("9" * 40, "0", "--shard.count: '" + "9" * 40 + "' is not a whole number"),
         (1001, "0", "--shard.count: must be between 1 and 1000, not 1001"),
         (1000, "1" * 5000, "--shard.index: 111111111111... is above 999"),
         (1000, "pm-" + "2" * 20, "--shard.index: 222222222222... is above 999"),
@@ -118,11 +122,34 @@ def test_a_pin_overrides_the_hash():
     assert owned == ["desk3", "desk4"]
 
 
-def test_without_sharding_every_account_is_kept_and_pins_are_not_range_checked():
-    pinned = [*DESKS[:3], desk("desk4", shard=5)]
+def test_without_sharding_a_pin_is_checked_against_the_one_shard():
+    pinned = [*DESKS[:3], desk("desk4", shard=0)]
     config = parse_config(shard_raw_config(pinned), {})
     assert [a.name for a in config.accounts] == ["desk1", "desk2", "desk3", "desk4"]
     assert config.accounts_configured == 4
+    with pytest.raises(ConfigError) as caught:
+        parse_config(shard_raw_config([*DESKS[:3], desk("desk4", shard=5)]), {})
+    assert str(caught.value) == "accounts[3].shard: 5 is outside the shards 0..0 (--shard.count=1)"
+
+
+def test_the_plan_weighs_accounts_pinned_to_any_shard():
+    pinned = [*DESKS[:3], desk("desk4", shard=5)]
+    config = parse_config(shard_raw_config(pinned), {}, planning=True)
+    assert [a.name for a in config.accounts] == ["desk1", "desk2", "desk3", "desk4"]
+
+
+def test_a_pin_past_the_most_shards_is_refused_even_when_planning():
+    with pytest.raises(ConfigError) as caught:
+        parse_config(shard_raw_config([desk("desk1", shard=1000)]), {}, planning=True)
+    assert str(caught.value) == "accounts[0].shard: 1000 is above 999, the last shard"
+
+
+def test_a_shard_that_owns_no_account_says_so():
+    assert Shard(1, 3).empty_warning(4, 2) is None
+    assert Shard(5, 8).empty_warning(4, 0) == (
+        "shard 5 of 0..7 owns none of the 4 accounts: it polls nothing "
+        "(fewer shards, or a pin, would use it)"
+    )
 
 
 def test_a_pin_outside_the_shards_is_a_config_error():
@@ -175,7 +202,7 @@ def test_shard_loads_sum_the_weights_of_each_shards_accounts_pins_included():
 
 def test_shard_loads_refuse_a_count_below_a_pin():
     pinned = [*DESKS[:3], desk("desk4", shard=3)]
-    config = parse_config(shard_raw_config(pinned), {})
+    config = parse_config(shard_raw_config(pinned), {}, planning=True)
     with pytest.raises(ConfigError):
         shard_loads(config.accounts, [1.0] * 4, 3)
 

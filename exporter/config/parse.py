@@ -44,7 +44,7 @@ from exporter.config.plan import (
     split_weight,
 )
 from exporter.files import read_yaml
-from exporter.sharding import Shard
+from exporter.sharding import MAX_SHARDS, UNSHARDED, Shard
 from exporter.stream import config as stream_config
 from exporter.validation import (
     ConfigError,
@@ -146,8 +146,12 @@ def parse_config(
     stream = stream_config.parse_stream_settings(raw)
     market = stream_config.parse_market_stream_settings(raw)
     configured = _accounts(raw.get("accounts"), default_collectors, files, stream, market, shard)
-    # Without sharding every account; with it, the shard's own (planned and polled).
-    owned = shard.select(configured) if shard is not None else configured
+    # The shard's own accounts (planned and polled); without sharding, one shard's, so that a pin
+    # is checked there too. The plan weighs every account, pinned anywhere.
+    if shard is not None or not planning:
+        owned = (shard or UNSHARDED).select(configured)
+    else:
+        owned = tuple(configured)
     parsed = [p for p in owned if isinstance(p, _ParsedAccount)]
     # Each streamed account's keepalives come off the budget before the collectors plan.
     keepalives = keepalive_weight(stream, (p.config for p in parsed))
@@ -320,6 +324,8 @@ def _shard_pin(item: dict, path: str) -> int | None:
         return None
     if isinstance(pin, bool) or not isinstance(pin, int) or pin < 0:
         raise ConfigError(f"{path}.shard", f"must be a shard index (0, 1, ...), not {pin!r}")
+    if pin >= MAX_SHARDS:
+        raise ConfigError(f"{path}.shard", f"{pin} is above {MAX_SHARDS - 1}, the last shard")
     return pin
 
 

@@ -198,10 +198,22 @@ def landing_page(store: Store, telemetry_path: str, now: float) -> str:
         refresh=refresh,
         style=_STYLE,
         version=_e(__version__),
+        shard=_shard(store),
         path=_e(telemetry_path),
         now=_when(now),
         bands=_BANDS,
         rows=rows,
+    )
+
+
+def _shard(store: Store) -> str:
+    """Which replica this is, when the accounts are sharded (the pod behind a port-forward)."""
+    status = store.status
+    if status.shard_count <= 1:
+        return ""
+    return (
+        f" Shard {status.shard_index} of 0..{status.shard_count - 1}: "
+        f"{status.accounts_owned} of {status.accounts_configured} accounts."
     )
 
 
@@ -365,7 +377,7 @@ _PAGE = """<!DOCTYPE html>
 </style>
 </head><body>
 <h1>Binance Portfolio Margin Exporter</h1>
-<p>Version {version}. <a href="{path}">Metrics</a> &middot; <a href="/healthz">Health</a>
+<p>Version {version}.{shard} <a href="{path}">Metrics</a> &middot; <a href="/healthz">Health</a>
 &middot; <a href="/readyz">Readiness</a></p>
 <p>As of {now}; this page reloads every {refresh} s.</p>
 <p><small>{bands}</small></p>

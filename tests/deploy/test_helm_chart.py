@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from exporter.config import parse_config
-from exporter.sharding import Shard, parse_shard
+from exporter.sharding import Shard, hashed_shard, parse_shard
 from mixin.generate import CHART_FILES
 from tests.helpers import private_pem, promtool, signing_key, write_key_file
 
@@ -70,6 +70,11 @@ MONITORS = {
 }
 VALUE_SETS = {
     "defaults": {},
+    "per-shard-secrets": {
+        "secrets": {"existingSecret": "binance-keys", "perShard": True},
+        "shards": 2,
+        "ha": {"enabled": True},
+    },
     "sharded": {
         **SECRET,
         "shards": 4,
@@ -177,6 +182,7 @@ def test_objects_per_value_set():
     kinds = {name: sorted(o["kind"] for o in render(v)) for name, v in VALUE_SETS.items()}
     assert kinds == {
         "defaults": ["ConfigMap", "PodDisruptionBudget", "Service", "StatefulSet"],
+        "per-shard-secrets": ["ConfigMap", "PodDisruptionBudget", "Service", *["StatefulSet"] * 4],
         "sharded": ["ConfigMap", "PodDisruptionBudget", "Service", "StatefulSet"],
         "monitors": [
             "AlertmanagerConfig",
@@ -577,3 +583,146 @@ def test_the_alert_groups_are_evaluated_at_the_recommended_interval():
     assert {g["interval"] for g in rule["spec"]["groups"]} == {"5s"}
     monitor = one(render({"serviceMonitor": {"enabled": True}}), "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["interval"] == "15s"
+
+
+PER_SHARD = {
+    "secrets": {"existingSecret": "binance-keys", "perShard": True},
+    "shards": 3,
+    "egress": {"httpsProxy": "http://egress-$(SHARD_INDEX):3128"},
+}
+
+
+def test_per_shard_secrets_give_each_shard_its_own_statefulset_and_secret():
+    sets = of_kind(render(PER_SHARD, release="desk"), "StatefulSet")
+    assert [s["metadata"]["name"] for s in sets] == [
+        f"desk-binance-pm-exporter-shard-{i}" for i in range(3)
+    ]
+    for i, s in enumerate(sets):
+        assert s["spec"]["replicas"] == 1
+        assert s["spec"]["selector"]["matchLabels"]["binance-pm-exporter/shard"] == str(i)
+        pod = s["spec"]["template"]
+        assert pod["metadata"]["labels"]["binance-pm-exporter/shard"] == str(i)
+        args = container(s)["args"]
+        assert "--shard.count=3" in args and f"--shard.index={i}" in args
+        # The pod-index label is 0 in every one of them: the proxy's index is the shard's.
+        assert env(container(s))["SHARD_INDEX"] == str(i)
+        volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+        assert volumes["secrets"]["secret"]["secretName"] == f"binance-keys-{i}"
+    # The headless Service and the disruption budget still select every shard's pod.
+    objects = render(PER_SHARD, release="desk")
+    selector = one(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]
+    assert selector == one(objects, "Service")["spec"]["selector"]
+    for s in sets:
+        assert selector.items() <= s["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_per_shard_secrets_validate_with_ha_and_keep_a_shards_replicas_apart():
+    import kubernetes_validate
+
+    values = {**PER_SHARD, "ha": {"enabled": True}}
+    objects = render(values, release="desk")
+    for obj in objects:
+        kubernetes_validate.validate(obj, KUBERNETES, strict=True)
+    sets = of_kind(objects, "StatefulSet")
+    assert [s["metadata"]["name"] for s in sets] == [
+        *(f"desk-binance-pm-exporter-shard-{i}" for i in range(3)),
+        *(f"desk-binance-pm-exporter-b-shard-{i}" for i in range(3)),
+    ]
+    for s in sets:
+        shard = s["spec"]["selector"]["matchLabels"]["binance-pm-exporter/shard"]
+        volumes = {v["name"]: v for v in s["spec"]["template"]["spec"]["volumes"]}
+        assert volumes["secrets"]["secret"]["secretName"] == f"binance-keys-{shard}"
+        anti = s["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+        (term,) = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+        assert term["podAffinityTerm"] == {
+            "labelSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "binance-pm-exporter",
+                    "app.kubernetes.io/instance": "desk",
+                    "binance-pm-exporter/shard": shard,
+                }
+            },
+            "topologyKey": "kubernetes.io/hostname",
+        }
+    report = helm_sdk().lint(CHART, values, strict=True)
+    assert report["errors"] == []
+
+
+def test_per_shard_secrets_need_the_secrets_name():
+    with pytest.raises(Exception, match=re.escape("secrets.perShard needs secrets.existingSecret")):
+        render({"secrets": {"perShard": True}})
+
+
+def test_a_shard_starts_with_only_its_own_accounts_keys(tmp_path):
+    """What goes into binance-keys-N: the key files shard N's accounts name, nothing else."""
+    accounts = [
+        {
+            "name": f"sub-{n}",
+            "api_key_file": f"/etc/binance-pm-exporter/secrets/sub-{n}.key",
+            "api_secret_file": f"/etc/binance-pm-exporter/secrets/sub-{n}.secret",
+        }
+        for n in range(12)
+    ]
+    values = {**PER_SHARD, "config": {"file": {"accounts": accounts}}}
+    objects = render(values)
+    (text,) = [c["data"]["config.yaml"] for c in of_kind(objects, "ConfigMap")]
+    raw = yaml.safe_load(text)
+    owned: list[str] = []
+    for sts in of_kind(objects, "StatefulSet"):
+        args = container(sts)["args"]
+        (index,) = [a.split("=", 1)[1] for a in args if a.startswith("--shard.index=")]
+        shard = parse_shard(3, index)
+        assert shard is not None
+        mine = [a for a in raw["accounts"] if hashed_shard(a["name"], 3) == shard.index]
+        assert mine
+        # This shard's Secret, mounted alone: the other shards' key files are absent.
+        mount = tmp_path / f"shard-{index}"
+        only_mine = with_mounted_keys({"accounts": mine}, mount)
+        config = json.loads(json.dumps(raw).replace("/etc/binance-pm-exporter/secrets", str(mount)))
+        parsed = parse_config(config, {}, shard)
+        assert [a.name for a in parsed.accounts] == [a["name"] for a in only_mine["accounts"]]
+        assert len(list(mount.iterdir())) == 2 * len(mine)
+        owned += [a.name for a in parsed.accounts]
+    assert sorted(owned) == sorted(a["name"] for a in accounts)
+
+
+def test_extra_args_are_rendered_as_quoted_strings():
+    import kubernetes_validate
+
+    values = {"extraArgs": ["--web.telemetry-path=/a: b", 5, True, "--log.level=debug #x"]}
+    sts = one(render(values), "StatefulSet")
+    assert container(sts)["args"][-4:] == [
+        "--web.telemetry-path=/a: b",
+        "5",
+        "true",
+        "--log.level=debug #x",
+    ]
+    kubernetes_validate.validate(sts, KUBERNETES, strict=True)
+
+
+def test_an_existing_configmap_gets_no_checksum_that_could_not_follow_it():
+    values = {"configReload": {"enabled": False}, "config": {"existingConfigMap": "pm-config"}}
+    sts = one(render(values), "StatefulSet")
+    assert "checksum/config" not in sts["spec"]["template"]["metadata"].get("annotations", {})
+    readme = (CHART / "README.md").read_text()
+    assert "kubectl -n binance-pm rollout restart statefulset -l app.kubernetes.io/instance=pm" in (
+        readme
+    )
+
+
+def test_openshift_leaves_the_user_and_groups_to_the_security_context_constraints():
+    import kubernetes_validate
+
+    values = {**SECRET, "openshift": True, "ha": {"enabled": True}}
+    for sts in of_kind(render(values), "StatefulSet"):
+        pod = sts["spec"]["template"]["spec"]
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        assert container(sts)["securityContext"]["readOnlyRootFilesystem"] is True
+        kubernetes_validate.validate(sts, KUBERNETES, strict=True)
+    # Off (the default): the fixed user and the fsGroup that makes the Secret's files readable.
+    pod = one(render(SECRET), "StatefulSet")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 10091
+    assert pod["securityContext"]["fsGroup"] == 10091

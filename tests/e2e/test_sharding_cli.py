@@ -10,7 +10,17 @@ import yaml
 
 from exporter.config import load_config
 from exporter.sharding import Shard
-from tests.e2e.process import Watcher, reload, run_exporter, up_accounts, write_sim_config
+from tests.e2e.process import (
+    Watcher,
+    kill_if_running,
+    listening_port,
+    reload,
+    run_exporter,
+    sigterm,
+    start_exporter,
+    up_accounts,
+    write_sim_config,
+)
 from tests.helpers import DESKS, ExporterThread, desk, shard_raw_config, value, wait_for
 
 
@@ -42,6 +52,8 @@ def test_config_check_prints_the_owned_accounts_and_their_plan(tmp_path):
         (("--shard.count=3", "--shard.index=exporter"), "is neither a number nor a pod name"),
         (("--shard.count=0",), "--shard.count: must be between 1 and 1000, not 0"),
         (("--shard.count=1000000",), "--shard.count: must be between 1 and 1000, not 1000000"),
+        (("--shard.count=abc",), "--shard.count: 'abc' is not a whole number"),
+        (("--shard.count=2", "--shard.index=-1"), "--shard.index: -1 is negative"),
     ],
 )
 def test_a_wrong_shard_flag_stops_the_program_with_one_line(tmp_path, flags, error):
@@ -59,6 +71,26 @@ def test_a_pin_outside_the_shards_stops_the_program_with_one_line(tmp_path):
     assert run.returncode == 2
     assert len(run.stderr_lines()) == 1
     assert "accounts[3].shard: 4 is outside the shards 0..1 (--shard.count=2)" in run.stderr
+
+
+def test_a_shard_that_owns_no_account_warns_and_every_line_names_the_shard(tmp_path):
+    # Of 3 shards, shard 1 owns desk1 and desk4: with both pinned elsewhere it owns nothing.
+    pinned = [desk("desk1", shard=0), DESKS[1], DESKS[2], desk("desk4", shard=2)]
+    config = write(tmp_path / "config.yaml", shard_raw_config(pinned))
+    proc = start_exporter(config, "--shard.count=3", "--shard.index=pm-1")
+    try:
+        lines: list[str] = []
+        listening_port(proc, lines)
+        assert proc.stderr is not None
+        warning = proc.stderr.readline()
+        _, err, _ = sigterm(proc)
+    finally:
+        kill_if_running(proc)
+    assert 'level=warning event="shard owns no account"' in warning
+    assert "shard 1 of 0..2 owns none of the 4 accounts: it polls nothing" in warning
+    logged = [line for line in [*lines, warning, *err.splitlines()] if line.strip()]
+    assert len(logged) >= 3
+    assert all(" shard=1" in line for line in logged), logged
 
 
 def shard_values(exp: ExporterThread) -> tuple[float, ...]:

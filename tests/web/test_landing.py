@@ -220,3 +220,13 @@ def test_the_page_refreshes_itself_and_fits_a_phone_without_external_assets() ->
 
 def test_no_accounts() -> None:
     assert '<tr><td colspan="8">no accounts</td></tr>' in page()
+
+
+def test_a_sharded_replica_names_its_shard() -> None:
+    status = ExporterStatus(
+        version="1.2.3", shard_index=3, shard_count=20, accounts_configured=300, accounts_owned=14
+    )
+    shown = landing_page(Store(status), "/metrics", NOW)
+    assert 'Shard 3 of 0..19: 14 of 300 accounts. <a href="/metrics">' in shown
+    unsharded = landing_page(Store(ExporterStatus(version="1.2.3")), "/metrics", NOW)
+    assert "Shard" not in unsharded
