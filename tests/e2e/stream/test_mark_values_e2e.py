@@ -8,6 +8,8 @@ import time
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from exporter.config import Config
 from exporter.simulator.accounts import SimAccount, UMPosition
 from exporter.simulator.market import Market
@@ -152,18 +154,34 @@ def test_scrapes_stay_served_while_a_thousand_positions_follow_the_marks():
             {"name": f"load{i}", "api_key": f"key-load{i}", "api_secret": f"secret-load{i}"}
             for i in range(LOAD_ACCOUNTS)
         ]
-        config = marks_config(sim, accounts, collectors=["um_account", "um_position_risk"])
+        config = marks_config(
+            sim,
+            accounts,
+            collectors=["um_account", "um_position_risk"],
+            poll_interval_seconds=600,  # slots 150 s apart: no poll but those asked for here
+        )
         with ExporterThread(config) as exp:
+            scheduler = exp.exporter.scheduler
+            assert scheduler is not None
+            for account in accounts:  # now, not at their slots spread over the 60 s
+                exp.call(
+                    lambda a=account["name"]: scheduler.request_poll(
+                        a, ["um_account", "um_position_risk"]
+                    )
+                )
             wait_for(lambda: market_up(exp, "um"), timeout=20)
             wait_for(
                 lambda: len(series(exp.samples(), UM_MARK)) == LOAD_ACCOUNTS * SYMBOLS_PER_ACCOUNT,
                 timeout=20,
             )
+            polls = [requests(sim, UM_RISK, account=a["name"]) for a in accounts]
             scrapes, slowest, until = 0, 0.0, time.monotonic() + 3
             while time.monotonic() < until:
                 began = time.perf_counter()
-                assert len(series(exp.samples(), UM_PNL)) == 1000
+                reply = httpx.get(exp.url + "/metrics", timeout=10)
                 slowest = max(slowest, time.perf_counter() - began)
+                assert reply.status_code == 200
+                assert reply.text.count(UM_PNL + "{") == LOAD_ACCOUNTS * SYMBOLS_PER_ACCOUNT
                 scrapes += 1
             print(f"\n{scrapes} scrapes of 1,000 moving positions in 3 s, slowest {slowest:.3f} s")
             sim.freeze_prices()
@@ -180,11 +198,12 @@ def test_scrapes_stay_served_while_a_thousand_positions_follow_the_marks():
                 samples = exp.samples()
                 return {
                     (a, s): (
-                        value(samples, UM_MARK, account=a, symbol=s),
-                        value(samples, UM_PNL, account=a, symbol=s),
+                        value(samples, UM_MARK, account=a, symbol=s, position_side="BOTH"),
+                        value(samples, UM_PNL, account=a, symbol=s, position_side="BOTH"),
                     )
                     for a, s in expected()
                 }
 
             wait_for(lambda: served() == expected(), timeout=20, interval=0.5)
-            assert requests(sim, UM_RISK, account="load0") == 1  # all of it from the stream
+            # All of it from the stream: no poll since the positions were first served.
+            assert [requests(sim, UM_RISK, account=a["name"]) for a in accounts] == polls
