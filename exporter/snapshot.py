@@ -10,7 +10,8 @@ piece of it has one writer, and the renderer (``exporter.render``) only reads:
   ``health``, ``self_fragments`` and the roll-up (``up``, ``last_success``, ``ever_succeeded``,
   ``last_error``); in ``ExporterStatus``, ``used_weight_1m`` and ``clock_offset_seconds``;
 - the stream manager (``exporter.stream.manager``): each account's ``stream_fragments``, and the
-  values its events push (through ``push``);
+  values its events push (through ``push``); the mark prices' listener
+  (``exporter.stream.mark_values``): the marks and PnL it pushes (through ``push`` too);
 - ``AccountState._serve`` alone: the served ``data``, merged from both by ``exporter.fresh``
   (newest wins by Binance's clock). A poll's ``set_data`` also drops the pushed values it
   overtakes (``Pushes.overtaken``): they could never win again;

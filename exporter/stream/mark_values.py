@@ -168,7 +168,9 @@ class MarkValues:
         self._index = {k: v for k, v in self._index.items() if k[0] in self._accounts}
 
     def stop(self) -> None:
-        self._unsubscribe()
+        """Stop listening (a second stop does nothing)."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, lambda: None
+        unsubscribe()
 
     def _heard(self, change: MarkChange) -> None:
         if not change.up or not change.symbols:
