@@ -102,7 +102,8 @@ ENDPOINT_FALLBACKS = Family(
 DATA_AGE = Family(
     "binance_pm_exporter_data_age_seconds",
     "Seconds since the newest value the collector's data holds, polled or pushed by the user "
-    "data stream, by Binance's clock (computed each time the exposition is built).",
+    "data stream or a market stream, by Binance's clock (computed each time the exposition is "
+    "built).",
     ("collector",),
 )
 ACCOUNT_FAMILIES = (

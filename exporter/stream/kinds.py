@@ -620,7 +620,8 @@ def parse_order_trade_update(data: Frame, now_ms: int) -> OrderTradeUpdate:
     (``x`` TRADE) whose client order id ``c`` marks a liquidation (``autoclose-``) or an
     auto-deleveraging (``adl_autoclose``) is read; any other order update is ignored."""
     order = data.get("o")
-    market = FORCED_BOOKS.get(data.get("fs"))  # type: ignore[arg-type]
+    book = data.get("fs")
+    market = FORCED_BOOKS.get(book) if isinstance(book, str) else None
     if not isinstance(order, dict) or market is None or order.get("x") != "TRADE":
         return OrderTradeUpdate(None)
     client_id = order.get("c")

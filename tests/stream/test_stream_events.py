@@ -413,3 +413,9 @@ def test_an_adl_fill_of_coin_m_is_read_as_adl():
 )
 def test_other_order_updates_count_nothing(book: str, client_id: str, execution: str):
     assert event(order_update(book, client_id, execution)) == OrderTradeUpdate(None)
+
+
+def test_an_order_update_whose_book_is_not_a_name_counts_nothing():
+    for book in (["UM"], {"UM": 1}, None, 1):
+        frame = {**order_update("UM", "autoclose-1"), "fs": book}
+        assert event(frame) == OrderTradeUpdate(None)
