@@ -51,6 +51,7 @@ mixin: $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.time_to_page
+	$(BIN)/python -m benchmarks.freshness
 
 # The bench tools once, again only when pyproject.toml changes.
 $(BENCH_STAMP): $(STAMP)

@@ -39,6 +39,7 @@ from exporter.scheduler import Scheduler, credentials_for
 from exporter.sharding import Shard
 from exporter.snapshot import ExporterStatus, Store
 from exporter.stream.manager import StreamManager
+from exporter.stream.mark_values import MarkValues
 from exporter.stream.market import MarketStreams
 from exporter.stream.marks import MarkBook, MarkChange
 from exporter.web import WebSecurity
@@ -113,6 +114,8 @@ class Exporter:
         self.marks = MarkBook()
         self.marks.subscribe(self._show_market_streams)
         self.market_streams: MarketStreams | None = None
+        # The marks pushed into the served positions of the accounts with market_stream on.
+        self.mark_values: MarkValues | None = None
         self.collateral_rates: CollateralRatePoller | None = None
         # Retry-After and bans are per IP, hence per base URL: they outlive a rebuilt client.
         self._gates: dict[str, RetryAfterGate] = {}
@@ -187,6 +190,7 @@ class Exporter:
             cfg, self.store, lambda: scheduler.client, scheduler.request_poll
         )
         await self.streams.start()
+        self.mark_values = MarkValues(self.marks, self.store, cfg)
         self.market_streams = MarketStreams(cfg, self.marks)
         await self.market_streams.start()
         self._start_process_polls(cfg)
@@ -295,6 +299,8 @@ class Exporter:
             await self.scheduler.apply(new, client, plan)
             if self.streams is not None:
                 await self.streams.apply(new, plan)
+            if self.mark_values is not None:
+                self.mark_values.apply(new)
             if self.market_streams is not None:
                 await self.market_streams.apply(new)
             if _process_poll_inputs(new) != _process_poll_inputs(self.config):
@@ -359,6 +365,8 @@ class Exporter:
         # The streams before the HTTP client closes (it deletes listen keys), side by side.
         streams = (self.streams, self.market_streams)
         await asyncio.gather(*(s.stop() for s in streams if s is not None))
+        if self.mark_values is not None:
+            self.mark_values.stop()
         await self._stop_process_polls()
         if self._publisher is not None:
             self._publisher.cancel()

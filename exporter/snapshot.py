@@ -10,7 +10,10 @@ piece of it has one writer, and the renderer (``exporter.render``) only reads:
   ``health``, ``self_fragments`` and the roll-up (``up``, ``last_success``, ``ever_succeeded``,
   ``last_error``); in ``ExporterStatus``, ``used_weight_1m`` and ``clock_offset_seconds``;
 - the stream manager (``exporter.stream.manager``): each account's ``stream_fragments``, and the
-  values its events push (through ``push``);
+  values its events push (through ``push``), and the forced fills they carry into the
+  force-order collectors' ledgers in ``memory`` (``ForceOrderLedger.fill``: the one record of the
+  orders counted, which the polls' parse reads too); the mark prices' listener
+  (``exporter.stream.mark_values``): the marks and PnL it pushes (through ``push`` too);
 - ``AccountState._serve`` alone: the served ``data``, merged from both by ``exporter.fresh``
   (newest wins by Binance's clock). A poll's ``set_data`` also drops the pushed values it
   overtakes (``Pushes.overtaken``): they could never win again;
@@ -26,10 +29,11 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from exporter.binance.errors import REASONS
 from exporter.collectors import Provided
+from exporter.collectors._force_orders import ForcedFill, ForceOrderLedger
 from exporter.fresh import Effect, Pushes, merge
 from exporter.metrics import (
     Family,
@@ -98,7 +102,8 @@ ENDPOINT_FALLBACKS = Family(
 DATA_AGE = Family(
     "binance_pm_exporter_data_age_seconds",
     "Seconds since the newest value the collector's data holds, polled or pushed by the user "
-    "data stream, by Binance's clock (computed each time the exposition is built).",
+    "data stream or a market stream, by Binance's clock (computed each time the exposition is "
+    "built).",
     ("collector",),
 )
 ACCOUNT_FAMILIES = (
@@ -232,14 +237,35 @@ class AccountState:
         polled = CollectorData(samples, {}, now, stale_after, samples, families, polled_ms)
         self._serve(collector, polled, None)
 
-    def push(self, time_ms: int, effects: tuple[Effect, ...]) -> None:
+    def push(self, time_ms: int, effects: tuple[Effect | ForcedFill, ...]) -> None:
         """An event's values (at ``time_ms`` on Binance's clock): the families they touch are
-        served anew, where newer than the poll."""
+        served anew, where newer than the poll; forced fills count in their collector's ledger."""
         wanted = [e for e in effects if e.collector in self.health]
-        for collector, families in self.pushes.add(time_ms, wanted).items():
+        fills = [e for e in wanted if isinstance(e, ForcedFill)]
+        values = [e for e in wanted if not isinstance(e, ForcedFill)]
+        for collector, families in self.pushes.add(time_ms, values).items():
             served = self.data.get(collector)
             if served is not None:
                 self._serve(collector, served, families)
+        for fill in fills:
+            self._count_fill(fill)
+
+    def _count_fill(self, fill: ForcedFill) -> None:
+        """A forced fill into the force-order collector's ledger (the one record of which
+        orders were counted, shared with its polls); the counters served at once when the
+        collector has served data, else with its first poll."""
+        ledger = self.memory.get(fill.collector)
+        if ledger is None:  # the stream is first: the ledger starts now, as at a first poll
+            ledger = self.memory[fill.collector] = ForceOrderLedger()
+        if not isinstance(ledger, ForceOrderLedger):
+            return
+        if not ledger.fill(fill.order_id, fill.key, fill.quantity, fill.time_ms):
+            return
+        served = self.data.get(fill.collector)
+        if served is not None:
+            counters = ledger.samples()
+            base = replace(served, polled={**served.polled, **counters})
+            self._serve(fill.collector, base, set(counters))
 
     def _serve(self, collector: str, base: CollectorData, only: set[str] | None) -> None:
         """The one writer of ``data``: ``base``'s poll merged with the pushed values, the

@@ -12,6 +12,12 @@ liquidation), else a liquidation. Margin (``GET /papi/v1/margin/forceOrders``) a
 Orders placed at or before start-up are never counted; each order is counted once, by its
 ``orderId``: each poll asks from the newest order counted (inclusive), so the ids at that
 millisecond are kept to be skipped. A poll commits only when every page arrived.
+
+The user data stream's forced fills (``ORDER_TRADE_UPDATE``, ``exporter.stream.kinds``) count
+into the same ledger (``ForceOrderLedger.fill``), the one place that knows which orders were
+counted: an order counts once, whichever source saw it first. The stream adds each fill's
+quantity; a poll that later finds an order the stream counted adds only what its executed
+quantity has beyond the fills seen, and fills of an order a poll counted are not added again.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ FAMILIES = (
 PAGE_LIMIT = 100
 # Pages one poll may fetch: a larger backlog is caught up over the next polls.
 MAX_PAGES_PER_POLL = 5
+# Order ids a ledger remembers per source: forced orders are rare; this bounds a hostile stream.
+MAX_REMEMBERED = 10_000
 
 OrderKey = tuple[str, str, str]  # the labels: (market, symbol, kind)
 
@@ -63,6 +71,17 @@ class ForceOrder:
     time_ms: int
 
 
+@dataclass(frozen=True)
+class ForcedFill:
+    """A forced order's fill the user data stream pushed, for the ledger of ``collector``."""
+
+    collector: str  # um_force_orders or cm_force_orders
+    order_id: str
+    key: OrderKey
+    quantity: Decimal  # this fill's (``l``)
+    time_ms: int  # the trade's time on Binance's clock
+
+
 @dataclass
 class ForceOrderLedger:
     """One account's forced-order counters of one market, and where the next poll starts."""
@@ -72,6 +91,10 @@ class ForceOrderLedger:
     at_cursor: set[str] = field(default_factory=set)  # order ids at the cursor's millisecond
     orders: dict[OrderKey, int] = field(default_factory=dict)
     quantity: dict[OrderKey, Decimal] = field(default_factory=dict)
+    # Orders the stream counted and no poll has yet: order id -> the quantity of its fills.
+    streamed: dict[str, Decimal] = field(default_factory=dict)
+    # Orders a poll counted, newest last: a late fill of one of them is not counted again.
+    polled: dict[str, None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cursor_ms = max(self.cursor_ms, self.start_ms)
@@ -86,8 +109,40 @@ class ForceOrderLedger:
             if order.order_id in self.at_cursor:
                 continue
             self.at_cursor.add(order.order_id)
-            self.orders[order.key] = self.orders.get(order.key, 0) + 1
-            self.quantity[order.key] = self.quantity.get(order.key, Decimal(0)) + order.quantity
+            _remember(self.polled, order.order_id)
+            streamed = self.streamed.pop(order.order_id, None)
+            if streamed is None:
+                self._add(order.key, 1, order.quantity)
+            elif order.quantity > streamed:  # fills the stream missed
+                self._add(order.key, 0, order.quantity - streamed)
+
+    def fill(self, order_id: str, key: OrderKey, quantity: Decimal, time_ms: int) -> bool:
+        """A forced fill the stream saw (at ``time_ms``); whether it changed the counters."""
+        if time_ms <= self.start_ms or order_id in self.polled:
+            return False
+        known = self.streamed.get(order_id)
+        self._add(key, 0 if known is not None else 1, quantity)
+        self.streamed[order_id] = (known or Decimal(0)) + quantity
+        while len(self.streamed) > MAX_REMEMBERED:  # orders no poll ever reports
+            del self.streamed[next(iter(self.streamed))]
+        return True
+
+    def samples(self) -> Samples:
+        """The counters' rows."""
+        return {
+            ORDERS: [(key, float(n)) for key, n in self.orders.items()],
+            QUANTITY: [(key, float(q)) for key, q in self.quantity.items()],
+        }
+
+    def _add(self, key: OrderKey, orders: int, quantity: Decimal) -> None:
+        self.orders[key] = self.orders.get(key, 0) + orders
+        self.quantity[key] = self.quantity.get(key, Decimal(0)) + quantity
+
+
+def _remember(seen: dict[str, None], order_id: str) -> None:
+    seen[order_id] = None
+    while len(seen) > MAX_REMEMBERED:
+        del seen[next(iter(seen))]
 
 
 @dataclass(frozen=True)
@@ -149,11 +204,7 @@ class ForceOrders:
             else:
                 found.append(order)
         ledger.commit(found)
-        samples: Samples = {
-            ORDERS: [(key, float(n)) for key, n in ledger.orders.items()],
-            QUANTITY: [(key, float(q)) for key, q in ledger.quantity.items()],
-        }
-        return Result(samples, skipped)
+        return Result(ledger.samples(), skipped)
 
     def _order(self, row: Any) -> ForceOrder | None:
         """One order, or None when it lacks what counting needs (id, symbol, time, quantity)."""

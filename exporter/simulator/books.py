@@ -106,6 +106,13 @@ class ForceOrder:
     time: int  # ms
     auto_close_type: str  # LIQUIDATION or ADL
 
+    @property
+    def client_order_id(self) -> str:
+        """Binance's convention: ``autoclose-...`` for a liquidation, ``adl_autoclose...`` for
+        auto-deleveraging (the forceOrders rows and the stream's fills carry the same)."""
+        prefix = "adl_autoclose-" if self.auto_close_type == "ADL" else "autoclose-"
+        return f"{prefix}{self.time}{self.order_id % 1000000:06d}"
+
 
 @dataclass
 class ForceOrderBook:

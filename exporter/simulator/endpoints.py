@@ -308,12 +308,11 @@ def _futures_force_orders(call: Call, market: str) -> Payload:
 
 def _futures_force_order(order: ForceOrder, market: str) -> dict[str, Any]:
     """One row as Binance's "Query User's UM/CM Force Orders" pages show it."""
-    prefix = "adl_autoclose-" if order.auto_close_type == "ADL" else "autoclose-"
     row: dict[str, Any] = {
         "orderId": order.order_id,
         "symbol": order.symbol,
         "status": "FILLED",
-        "clientOrderId": f"{prefix}{order.time}{order.order_id % 1000000:06d}",
+        "clientOrderId": order.client_order_id,
         "price": str(order.price),
         "avgPrice": str(order.price),
         "origQty": str(order.quantity),

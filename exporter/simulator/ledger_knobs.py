@@ -159,6 +159,8 @@ class LedgerKnobs(StreamKnobs):
         )
         book.next_id += 1
         book.orders.append(order)
+        if market != "margin":
+            self._push_forced_fill(account, order)
 
     def _liquidate(self) -> None:
         """The demo's forced orders (``set_liquidations``), one account in turn."""

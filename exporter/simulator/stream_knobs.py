@@ -22,6 +22,7 @@ from exporter.simulator.accounts import (
     status_for,
     um_figures,
 )
+from exporter.simulator.books import ForceOrder
 from exporter.simulator.knobs import knob
 from exporter.simulator.market import UM_QUOTE, ZERO
 from exporter.simulator.scene import Scene
@@ -171,6 +172,35 @@ class StreamKnobs(Scene):
                 self._push_liability(
                     account.name, asset, "BORROW", margin.borrowed, margin.interest, total
                 )
+
+    def _push_forced_fill(self, account: str, order: ForceOrder) -> None:
+        """ORDER_TRADE_UPDATE: the forced order's fill, all of it at once (an IOC order at the
+        mark), as the PM user data stream sends it (``fs`` UM or CM)."""
+        now = self.clock_ms()
+        quantity, price = plain(order.quantity), plain(order.price)
+        fill = {
+            "s": order.symbol,
+            "c": order.client_order_id,
+            "S": order.side,
+            "o": "LIMIT",
+            "f": "IOC",
+            "q": quantity,
+            "p": price,
+            "ap": price,
+            "sp": "0",
+            "x": "TRADE",
+            "X": "FILLED",
+            "i": order.order_id,
+            "l": quantity,
+            "z": quantity,
+            "L": price,
+            "T": now,
+            "t": self.streams.next_transaction(),
+            "R": True,
+            "ps": order.position_side,
+        }
+        event = {"e": "ORDER_TRADE_UPDATE", "fs": order.market.upper(), "E": now, "T": now}
+        self.streams.emit(account, {**event, "o": fill})
 
     def _push_margin_balance(self, account: str, asset: str, delta: Decimal) -> None:
         """balanceUpdate: the Cross Margin wallet of ``asset`` moved by ``delta`` (a deposit, a

@@ -13,7 +13,7 @@ rows each event changed, so that ``StreamState`` renders those alone: the cost o
 not grow with the series the stream already has.
 
 Field names are Binance's (developers.binance.com, Portfolio Margin "User Data Streams":
-riskLevelChange, ACCOUNT_UPDATE, liabilityChange, listenKeyExpired).
+riskLevelChange, ACCOUNT_UPDATE, liabilityChange, listenKeyExpired, ORDER_TRADE_UPDATE).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from exporter.collectors._force_orders import ForcedFill
 from exporter.fresh import Close, Effect, Push
 from exporter.metrics import Family, Samples
 from exporter.stream.events import (
@@ -99,7 +100,7 @@ class Tally(Protocol):
 
 E = TypeVar("E")
 # An event's values for the collectors' series, and their time on Binance's clock.
-Values = tuple[int, tuple[Effect, ...]]
+Values = tuple[int, tuple[Effect | ForcedFill, ...]]
 
 
 @dataclass(frozen=True)
@@ -599,6 +600,56 @@ def parse_listen_key_expired(data: Frame, now_ms: int) -> ListenKeyExpired:
 # -- events of the PM stream this exporter reads nothing from: not unknown, just not counted --
 
 
+# Binance's client order ids of the orders it forces (its forceOrders pages and the futures
+# user data stream's ORDER_TRADE_UPDATE): liquidations and auto-deleveraging.
+LIQUIDATION_PREFIX = "autoclose-"
+ADL_PREFIX = "adl_autoclose"
+FORCED_BOOKS = {"UM": "um", "CM": "cm"}
+
+
+@dataclass(frozen=True)
+class OrderTradeUpdate:
+    """An order update; ``fill`` when it is a forced order's fill (its trade time, on
+    Binance's clock, in ``fill.time_ms``), else None."""
+
+    fill: ForcedFill | None
+
+
+def parse_order_trade_update(data: Frame, now_ms: int) -> OrderTradeUpdate:
+    """Binance's PM ``ORDER_TRADE_UPDATE`` (``fs`` UM or CM, the order in ``o``): only a fill
+    (``x`` TRADE) whose client order id ``c`` marks a liquidation (``autoclose-``) or an
+    auto-deleveraging (``adl_autoclose``) is read; any other order update is ignored."""
+    order = data.get("o")
+    book = data.get("fs")
+    market = FORCED_BOOKS.get(book) if isinstance(book, str) else None
+    if not isinstance(order, dict) or market is None or order.get("x") != "TRADE":
+        return OrderTradeUpdate(None)
+    client_id = order.get("c")
+    if not isinstance(client_id, str):
+        return OrderTradeUpdate(None)
+    if client_id.startswith(ADL_PREFIX):
+        kind = "adl"
+    elif client_id.startswith(LIQUIDATION_PREFIX):
+        kind = "liquidation"
+    else:
+        return OrderTradeUpdate(None)
+    at = event_time(data, now_ms)
+    order_id = integer_field(order, "i", "ORDER_TRADE_UPDATE")
+    key = (market, symbol_field(order, "s"), kind)
+    quantity = decimal_field(order, "l")
+    if quantity < 0:
+        raise BadFrame("malformed", "a filled quantity is not negative")
+    time_ms = transaction_time(order, now_ms, at)
+    fill = ForcedFill(f"{market}_force_orders", str(order_id), key, quantity, time_ms)
+    return OrderTradeUpdate(fill)
+
+
+def forced_fill_values(event: OrderTradeUpdate) -> Values:
+    if event.fill is None:
+        return 0, ()
+    return event.fill.time_ms, (event.fill,)
+
+
 @dataclass(frozen=True)
 class Ignored:
     type: str
@@ -656,7 +707,9 @@ KINDS: tuple[EventKind[Any], ...] = (
         values=liability_values,
     ),
     EventKind("listenKeyExpired", parse_listen_key_expired),
-    EventKind("ORDER_TRADE_UPDATE", parse_ignored),
+    # Forced fills count in the force-order collectors' counters (their ledger dedups with
+    # the polls); every other order update only moves the stream's last-event time.
+    EventKind("ORDER_TRADE_UPDATE", parse_order_trade_update, values=forced_fill_values),
     EventKind("ALGO_UPDATE", parse_ignored),
     EventKind("CONDITIONAL_ORDER_TRADE_UPDATE", parse_ignored),
     EventKind("ACCOUNT_CONFIG_UPDATE", parse_ignored),

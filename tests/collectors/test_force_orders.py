@@ -139,3 +139,25 @@ def test_the_collectors_are_off_by_default_every_ten_minutes_with_binances_weigh
         ("margin_force_orders", "/papi/v1/margin/forceOrders", 1, 600),
     }
     assert not {UM.name, CM.name, MARGIN.name} & set(DEFAULT_COLLECTORS)
+
+
+def test_an_order_the_stream_counted_first_counts_once_with_the_polls_executed_quantity() -> None:
+    ledger = ForceOrderLedger(start_ms=BEFORE)
+    labels = ("um", "BTCUSDT", "liquidation")
+    order_id = str(UM_ORDER["orderId"])
+    assert ledger.fill(order_id, labels, Decimal("0.0005"), UM_ORDER["time"])
+    assert ledger.fill(order_id, labels, Decimal("0.0003"), UM_ORDER["time"] + 1)  # a 2nd fill
+    assert ledger.samples() == {ORDERS: [(labels, 1.0)], QUANTITY: [(labels, 0.0008)]}
+    # The poll finds the order executed in full (0.001): only the fill the stream missed is added.
+    result = parse(UM, [UM_ORDER], ledger)
+    assert result.samples == {ORDERS: [(labels, 1.0)], QUANTITY: [(labels, 0.001)]}
+    # A late fill of an order a poll counted, and the poll asked again, count nothing more.
+    assert not ledger.fill(order_id, labels, Decimal("0.0002"), UM_ORDER["time"] + 2)
+    assert parse(UM, [UM_ORDER], ledger).samples == result.samples
+
+
+def test_a_fill_at_or_before_the_start_is_not_counted() -> None:
+    ledger = ForceOrderLedger(start_ms=UM_ORDER["time"])
+    labels = ("um", "BTCUSDT", "liquidation")
+    assert not ledger.fill("1", labels, Decimal("1"), UM_ORDER["time"])
+    assert ledger.samples() == {ORDERS: [], QUANTITY: []}

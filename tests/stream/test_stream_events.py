@@ -7,6 +7,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
+from exporter.collectors._force_orders import ForcedFill
 from exporter.stream.events import BadFrame
 from exporter.stream.kinds import (
     AccountUpdate,
@@ -16,6 +17,7 @@ from exporter.stream.kinds import (
     LabelBudget,
     LiabilityChange,
     ListenKeyExpired,
+    OrderTradeUpdate,
     Position,
     RiskLevelChange,
     RiskTally,
@@ -121,7 +123,8 @@ def test_listen_key_expired_with_its_time_as_a_string():
 
 
 def test_events_the_exporter_does_not_count_are_not_unknown():
-    assert event({"e": "ORDER_TRADE_UPDATE", "E": 1}) == Ignored("ORDER_TRADE_UPDATE")
+    # An order update that is no forced fill is read as nothing to count.
+    assert event({"e": "ORDER_TRADE_UPDATE", "E": 1}) == OrderTradeUpdate(None)
 
 
 @pytest.mark.parametrize(
@@ -312,7 +315,7 @@ def test_an_account_update_of_another_unit_is_counted_once_by_unit_not_malformed
         "CONDITIONAL_ORDER_TRADE_UPDATE",
         "openOrderLoss",
         "outboundAccountPosition",
-        "ORDER_TRADE_UPDATE",
+        "TRADE_LITE",
     ],
 )
 def test_documented_events_the_exporter_does_not_use_are_ignored_not_bad(event_type: str):
@@ -351,3 +354,68 @@ def test_uni_mmr_drops_are_counted_and_carry_their_uni_mmr_to_the_account_gauge(
     count(state, {"e": "uniMMRDrop", "E": 1736996475557, "u": 1.44})
     assert state.rows()["binance_pm_uni_mmr_drop_events_total"] == [((), 2.0)]
     assert [effects[0].value for _, effects in state.take_values()] == [1.52, 1.44]
+
+
+def order_update(book: str, client_id: str, execution: str = "TRADE") -> dict:
+    """Shaped as Binance's PM "Event: Order Update" (futures fields, ``fs`` the book)."""
+    order = {
+        "s": "BTCUSDT" if book == "UM" else "BTCUSD_PERP",
+        "c": client_id,
+        "S": "SELL",
+        "o": "LIMIT",
+        "f": "IOC",
+        "q": "0.250",
+        "p": "60000",
+        "x": execution,
+        "X": "PARTIALLY_FILLED",
+        "i": 8886774,
+        "l": "0.125",
+        "z": "0.125",
+        "T": 1736996475550,
+        "ps": "BOTH",
+    }
+    return {
+        "e": "ORDER_TRADE_UPDATE",
+        "fs": book,
+        "E": 1736996475556,
+        "T": 1736996475551,
+        "o": order,
+    }
+
+
+def test_a_liquidation_fill_is_read_with_its_order_id_quantity_and_trade_time():
+    got = event(order_update("UM", "autoclose-1736996475550123456"))
+    assert got == OrderTradeUpdate(
+        ForcedFill(
+            "um_force_orders",
+            "8886774",
+            ("um", "BTCUSDT", "liquidation"),
+            Decimal("0.125"),
+            1736996475550,
+        )
+    )
+
+
+def test_an_adl_fill_of_coin_m_is_read_as_adl():
+    got = event(order_update("CM", "adl_autoclose-1736996475550123456"))
+    assert isinstance(got, OrderTradeUpdate)
+    assert got.fill is not None
+    assert (got.fill.collector, got.fill.key) == ("cm_force_orders", ("cm", "BTCUSD_PERP", "adl"))
+
+
+@pytest.mark.parametrize(
+    ("book", "client_id", "execution"),
+    [
+        ("UM", "web_abc", "TRADE"),  # an ordinary order
+        ("UM", "autoclose-1", "NEW"),  # not a fill
+        ("MARGIN", "autoclose-1", "TRADE"),  # not a futures book
+    ],
+)
+def test_other_order_updates_count_nothing(book: str, client_id: str, execution: str):
+    assert event(order_update(book, client_id, execution)) == OrderTradeUpdate(None)
+
+
+def test_an_order_update_whose_book_is_not_a_name_counts_nothing():
+    for book in (["UM"], {"UM": 1}, None, 1):
+        frame = {**order_update("UM", "autoclose-1"), "fs": book}
+        assert event(frame) == OrderTradeUpdate(None)

@@ -54,6 +54,13 @@ def frames(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         balances = draw(st.lists(BALANCE, max_size=4) | FIELD)
         frame["a"] = {"m": draw(FIELD), "B": balances}
+    if draw(st.booleans()):  # an order update's order, as a forced fill's or hostile
+        client_id = st.sampled_from(["autoclose-1", "adl_autoclose-1"]) | FIELD
+        frame["o"] = {
+            "x": draw(st.just("TRADE") | FIELD),
+            "c": draw(client_id),
+            **{key: draw(FIELD) for key in draw(st.sets(st.sampled_from(["s", "i", "l", "T"])))},
+        }
     return frame
 
 
