@@ -41,9 +41,13 @@ def poll_force_orders(exp: ExporterThread, sim: SimulatorThread) -> None:
 
 def test_a_forced_order_seen_by_the_stream_then_by_rest_counts_once(sim: SimulatorThread):
     collectors = ["um_account", *({"name": c, "interval_seconds": 60} for c in FORCE)]
-    with ExporterThread(stream_config(sim, collectors=collectors)) as exp:
+    # Polls every 2 s: every group's first poll comes within 2 s of the start, so the force-order
+    # collectors' next scheduled poll is a minute away, after this test.
+    config = stream_config(sim, collectors=collectors, poll_interval_seconds=2)
+    with ExporterThread(config) as exp:
         wait_for(lambda: connected(exp))
-        poll_force_orders(exp, sim)  # the ledgers start: nothing before counts
+        wait_for(lambda: all(stream_value(exp, LAST, collector=c) for c in FORCE))
+        poll_force_orders(exp, sim)  # the ledgers started: nothing before counts
         polls = [requests(sim, p) for p in PATHS]
         sim.force_close("desk", "BTCUSDT", "BOTH", "0.2")
         sim.force_close("desk", "BTCUSD_PERP", "BOTH", "3", kind="ADL")
