@@ -58,6 +58,7 @@ from tests.e2e.stack import (
     Stack,
     Webhook,
     alertmanager_config_for_test,
+    force_liquidation_frame,
     free_port,
     knob,
     wait_for,
@@ -156,20 +157,6 @@ def query(prometheus_url: str, expr: str) -> float | None:
     reply = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=5)
     result = reply.json()["data"]["result"]
     return float(result[0]["value"][1]) if result else None
-
-
-def force_liquidation_frame() -> str:
-    return json.dumps(
-        {
-            "e": "riskLevelChange",
-            "E": int(time.time() * 1000),
-            "u": "1.04",
-            "s": "FORCE_LIQUIDATION",
-            "eq": "1040",
-            "ae": "1040",
-            "m": "1000",
-        }
-    )
 
 
 def first_pages(webhook: Webhook) -> dict[tuple[str, str], float]:

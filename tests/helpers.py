@@ -288,11 +288,7 @@ PROMETHEUS_3 = (
 
 
 ONEWAY_KEY = "oneway-api-key-0123456789"
-
-
 ONEWAY_SECRET = "oneway-secret-abcdefghijklmnopqrstuvwxyz"
-
-
 HEDGE_KEY = "hedge-api-key-0123456789"
 
 
@@ -342,6 +338,11 @@ def shard_raw_config(accounts: list[dict], **extra) -> dict:
 def desk(name: str, **extra) -> dict:
     """An HMAC account entry named ``name`` (its key and secret made from the name)."""
     return {"name": name, "api_key": f"key-{name}", "api_secret": f"secret-{name}", **extra}
+
+
+def two_desks_config(**top: Any) -> Config:
+    """The config of desks ``a`` and ``b`` with these top-level keys (parse errors raise)."""
+    return parse_config({"accounts": [desk("a"), desk("b")], **top}, {})
 
 
 DESKS = [desk(f"desk{i}") for i in range(1, 5)]  # shards of 3: desk1 1, desk2 0, desk3 2, desk4 1

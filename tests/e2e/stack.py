@@ -317,3 +317,18 @@ class Stack:
 def knob(sim_url: str, name: str, **arguments: Any) -> None:
     reply = httpx.post(f"{sim_url}/_sim/{name}", json=arguments, timeout=5)
     assert reply.status_code == 200, reply.text
+
+
+def force_liquidation_frame() -> str:
+    """A riskLevelChange into FORCE_LIQUIDATION, stamped now, as the user data stream sends it."""
+    return json.dumps(
+        {
+            "e": "riskLevelChange",
+            "E": int(time.time() * 1000),
+            "u": "1.04",
+            "s": "FORCE_LIQUIDATION",
+            "eq": "1040",
+            "ae": "1040",
+            "m": "1000",
+        }
+    )

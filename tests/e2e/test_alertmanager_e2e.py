@@ -10,7 +10,6 @@ every ``for`` above zero 2 s (``for: 0m`` stays). Critical alerts reach the "pag
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from tests.e2e.stack import (
     Webhook,
     alertmanager_config_for_test,
     demo_exporter_config,
+    force_liquidation_frame,
     knob,
     rules_with_short_for,
     wait_for,
@@ -279,17 +279,8 @@ def test_a_pushed_force_liquidation_pages_before_the_next_poll(
     # Prometheus has the counter at 0 from a connected stream: increase() sees the event as one.
     wait_for("demo-oneway's stream", lambda: scraped(prometheus_url, STREAM_UP) == 1)
     wait_for("the counter at 0", lambda: scraped(prometheus_url, FORCE_LIQUIDATIONS) == 0)
-    frame = {
-        "e": "riskLevelChange",
-        "E": int(time.time() * 1000),
-        "u": "1.04",
-        "s": "FORCE_LIQUIDATION",
-        "eq": "1040",
-        "ae": "1040",
-        "m": "1000",
-    }
     pushed = time.monotonic()
-    knob(sim_url, "send_stream_frames", account="demo-oneway", frames=[json.dumps(frame)])
+    knob(sim_url, "send_stream_frames", account="demo-oneway", frames=[force_liquidation_frame()])
 
     def paged() -> bool:
         return f"{FORCE_LIQUIDATION}/demo-oneway" in of(webhook.received(), "/webhook", "firing")

@@ -6,22 +6,13 @@ from typing import Any
 
 import pytest
 
-from exporter.config import ConfigError, parse_config
+from exporter.config import ConfigError
 from exporter.stream.config import StreamSettings
-
-
-def account(name: str, **fields: Any) -> dict[str, Any]:
-    return {"name": name, "api_key": f"key-{name}", "api_secret": f"secret-{name}", **fields}
-
-
-def parse(**top: Any) -> Any:
-    raw: dict[str, Any] = {"accounts": [account("a"), account("b")]}
-    raw.update(top)
-    return parse_config(raw, {})
+from tests.helpers import desk, two_desks_config
 
 
 def test_the_stream_is_off_by_default_with_binance_s_pm_stream_and_timings():
-    config = parse()
+    config = two_desks_config()
     assert config.stream == StreamSettings(
         enabled=False,
         url="wss://fstream.binance.com/pm/ws/",
@@ -32,28 +23,28 @@ def test_the_stream_is_off_by_default_with_binance_s_pm_stream_and_timings():
 
 
 def test_a_per_account_false_overrides_a_global_true():
-    config = parse(
+    config = two_desks_config(
         user_data_stream=True,
-        accounts=[account("a"), account("b", user_data_stream=False)],
+        accounts=[desk("a"), desk("b", user_data_stream=False)],
     )
     assert [a.user_data_stream for a in config.accounts] == [True, False]
 
 
 def test_one_account_can_ask_for_it_alone():
-    config = parse(accounts=[account("a", user_data_stream=True), account("b")])
+    config = two_desks_config(accounts=[desk("a", user_data_stream=True), desk("b")])
     assert [a.user_data_stream for a in config.accounts] == [True, False]
 
 
 def test_ws_urls_are_accepted_and_end_with_a_slash():
-    config = parse(stream_url="ws://127.0.0.1:8080/pm/ws")
+    config = two_desks_config(stream_url="ws://127.0.0.1:8080/pm/ws")
     assert config.stream.url == "ws://127.0.0.1:8080/pm/ws/"
 
 
 def test_keepalives_are_part_of_the_planned_weight():
     # um_account 5 + account 20 + um_position_risk 5 = 30 per 15 s poll, and balance 20 a
     # minute: 140/min per account; one keepalive (weight 1) every 600 s for the streamed one.
-    config = parse(
-        accounts=[account("a", user_data_stream=True), account("b")],
+    config = two_desks_config(
+        accounts=[desk("a", user_data_stream=True), desk("b")],
         stream_keepalive_seconds=600,
     )
     assert config.planned_weight_per_minute() == 280 + 0.1
@@ -74,19 +65,19 @@ def test_keepalives_are_part_of_the_planned_weight():
 )
 def test_mistakes_name_the_key(top: dict[str, Any], path: str, message: str):
     with pytest.raises(ConfigError) as caught:
-        parse(**top)
+        two_desks_config(**top)
     assert caught.value.path == path
     assert message in str(caught.value)
 
 
 def test_an_account_mistake_names_the_account_s_key():
     with pytest.raises(ConfigError) as caught:
-        parse(accounts=[account("a"), account("b", user_data_stream=1)])
+        two_desks_config(accounts=[desk("a"), desk("b", user_data_stream=1)])
     assert caught.value.path == "accounts[1].user_data_stream"
 
 
 def test_a_stream_url_password_never_shows():
     with pytest.raises(ConfigError) as caught:
-        parse(stream_url="https://user:hunter2@x/pm/ws/")
+        two_desks_config(stream_url="https://user:hunter2@x/pm/ws/")
     assert "hunter2" not in str(caught.value)
-    assert "hunter2" not in repr(parse(stream_url="wss://user:hunter2@x/pm/ws/"))
+    assert "hunter2" not in repr(two_desks_config(stream_url="wss://user:hunter2@x/pm/ws/"))

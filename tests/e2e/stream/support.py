@@ -13,17 +13,9 @@ from exporter.simulator.server import SimulatorThread
 from tests.helpers import ExporterThread, make_config, series, value, wait_for
 
 KEY = "streamKey0123456789"
-
-
 SECRET = "stream-secret-0123456789abcdef"
-
-
 QUIET_KEY = "quietKey0123456789"
-
-
 QUIET_SECRET = "quiet-secret-0123456789abcdef"
-
-
 LISTEN_KEY = "/papi/v1/listenKey"
 
 
